@@ -1,0 +1,164 @@
+"""The `vhub` command line: database, administrators, plugins and the demo community."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from volunteer_hub import __version__, db
+from volunteer_hub.config import Settings
+from volunteer_hub.errors import VolunteerHubError
+from volunteer_hub.hub import Hub
+from volunteer_hub.plugins import create_plugin_manager
+
+T = TypeVar("T")
+console = Console()
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run a coroutine; show service errors as a clear message and exit non-zero."""
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except VolunteerHubError as exc:
+        detail = "; ".join(
+            f"{d['field'] if 'field' in d else d['rule']}: {d['message']}"
+            for d in exc.as_dict()["details"]
+        )
+        console.print(f"[red]错误 / Error:[/red] {exc.message()} {detail}".rstrip())
+        sys.exit(2)
+
+
+async def with_hub(settings: Settings, work: Callable[[Hub], Awaitable[T]]) -> T:
+    async with db.database(settings.database_url):
+        return await work(Hub.create(settings))
+
+
+@click.group()
+@click.version_option(__version__, prog_name="vhub")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """volunteer_hub: 社区志愿服务与居民参与平台."""
+    ctx.obj = Settings.from_env()
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@click.pass_obj
+def db_upgrade(settings: Settings) -> None:
+    """Apply the committed migrations the database lacks."""
+
+    def progress(event: str, app: str, name: str) -> None:
+        if event == "apply_done":
+            console.print(f"  applied {app}.{name}")
+
+    asyncio.run(db.upgrade(settings.database_url, progress=progress))
+    console.print(f"[green]Database is up to date:[/green] {_safe_url(settings.database_url)}")
+
+
+@main.group("admin")
+def admin_group() -> None:
+    """Administrators."""
+
+
+@admin_group.command("create")
+@click.option("--name", required=True, help="Display name.")
+@click.option("--phone", required=True, help="Mainland mobile number, used to log in.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 8 characters with letters and digits (prompted when omitted).",
+)
+@click.pass_obj
+def admin_create(settings: Settings, name: str, phone: str, password: str) -> None:
+    """Create an administrator, who acts as staff of every community."""
+    from volunteer_hub.services import people
+
+    async def work(hub: Hub) -> Any:
+        return await people.create_admin(hub, name=name, phone=phone, password=password)
+
+    asyncio.run(db.upgrade(settings.database_url))
+    person = run(with_hub(settings, work))
+    console.print(f"[green]Administrator created[/green] (id {person.id}, phone {person.phone})")
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def plugins_cmd(settings: Settings, as_json: bool) -> None:
+    """List plugins with their version, hooks and status."""
+    host = create_plugin_manager(autoload=not settings.disable_plugin_autoload)
+    statuses = host.statuses()
+    if as_json:
+        import json
+
+        click.echo(json.dumps([s.as_dict() for s in statuses], ensure_ascii=False, indent=2))
+        return
+    table = Table(title="volunteer_hub plugins")
+    for column in ("name", "version", "hooks", "status"):
+        table.add_column(column)
+    for s in statuses:
+        style = "green" if s.status == "enabled" else "red"
+        status = s.status if not s.error else f"{s.status}: {s.error}"
+        table.add_row(
+            s.name + (" (built-in)" if s.builtin else ""),
+            s.version or "-",
+            ", ".join(s.hooks),
+            f"[{style}]{status}[/{style}]",
+        )
+    console.print(table)
+
+
+@main.command("demo")
+@click.option("--seed", default=1, show_default=True, help="Random seed: same seed, same data.")
+@click.option("--people", "people_count", default=300, show_default=True)
+@click.option(
+    "--fresh/--keep",
+    default=True,
+    show_default=True,
+    help="Start from an empty database (the default) or keep existing data.",
+)
+@click.pass_obj
+def demo_cmd(settings: Settings, seed: int, people_count: int, fresh: bool) -> None:
+    """Build a realistic demo community and print how to log in."""
+    from volunteer_hub.demo import build_demo, reset_database
+
+    if fresh:
+        reset_database(settings)
+    asyncio.run(db.upgrade(settings.database_url))
+    summary = run(
+        with_hub(
+            settings, lambda hub: build_demo(hub, seed=seed, people=people_count, console=console)
+        )
+    )
+    console.print()
+    console.print(f"[green]演示社区已建好 / Demo community ready[/green]: {summary.community}")
+    console.print(f"数据库 / Database: {_safe_url(settings.database_url)}")
+    table = Table(title="演示账号 / Demo logins (password for all: " + summary.password + ")")
+    table.add_column("role")
+    table.add_column("name")
+    table.add_column("phone")
+    for role, name, phone in summary.logins:
+        table.add_row(role, name, phone)
+    console.print(table)
+
+
+def _safe_url(url: str) -> str:
+    """Hide a password in a database URL."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"

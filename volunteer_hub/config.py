@@ -1,0 +1,60 @@
+"""Settings, read once from the environment by whoever builds the application.
+
+Nothing here runs at import time: ``Settings.from_env()`` is called by the CLI, the
+app factory or a test, and the result is passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    # Keys the hash of ID numbers (so duplicates are found without storing them) and tokens.
+    secret_key: str = field(repr=False)
+    data_dir: Path = DEFAULT_DATA_DIR
+    disable_plugin_autoload: bool = False
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("VHUB_DATA_DIR") or DEFAULT_DATA_DIR)
+        url = env.get("VHUB_DATABASE_URL") or sqlite_url(data_dir / "vhub.sqlite3")
+        secret = env.get("VHUB_SECRET_KEY") or _local_secret(data_dir)
+        return cls(
+            database_url=url,
+            secret_key=secret,
+            data_dir=data_dir,
+            disable_plugin_autoload=_truthy(env.get("VHUB_DISABLE_PLUGIN_AUTOLOAD")),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def sqlite_url(path: Path) -> str:
+    """A SQLite URL that waits for the write lock instead of failing at once."""
+    return f"sqlite://{path.resolve()}?busy_timeout=30000"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _local_secret(data_dir: Path) -> str:
+    """The embedded default keeps a per-installation key beside its database."""
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,72 @@
+"""Database configuration, connection context and migrations (Tortoise ORM 1.x)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.context import TortoiseContext
+from tortoise.migrations.api import migrate as migrate_api
+
+APP_LABEL = "models"
+MODELS_MODULE = "volunteer_hub.models"
+MIGRATIONS_MODULE = "volunteer_hub.migrations"
+
+
+def connection_name(database_url: str) -> str:
+    """Name the connection after its SQL dialect.
+
+    Tortoise caches generated SQL per (connection name, table) for the whole process;
+    distinct names keep SQLite's and PostgreSQL's statements apart when one process
+    uses both (the test suite does).
+    """
+    return "sqlite" if database_url.startswith("sqlite") else "postgres"
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    if database_url.startswith("sqlite://"):
+        Path(expand_db_url(database_url)["credentials"]["file_path"]).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    name = connection_name(database_url)
+    return {
+        "connections": {name: database_url},
+        "apps": {
+            APP_LABEL: {
+                "models": [MODELS_MODULE],
+                "migrations": MIGRATIONS_MODULE,
+                "default_connection": name,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# Used only by the `tortoise makemigrations` developer command ([tool.tortoise]).
+DEV_TORTOISE_ORM = tortoise_config("sqlite://var/dev-migrations.sqlite3")
+
+
+@asynccontextmanager
+async def database(database_url: str) -> AsyncIterator[TortoiseContext]:
+    """An active Tortoise context for the CLI, workers and tests; closed on exit."""
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=tortoise_config(database_url))
+        try:
+            yield ctx
+        finally:
+            await ctx.close_connections()
+
+
+async def upgrade(
+    database_url: str, progress: Callable[[str, str, str], object] | None = None
+) -> None:
+    """Apply every committed migration that the database lacks."""
+    async with TortoiseContext() as ctx:
+        try:
+            await migrate_api(config=tortoise_config(database_url), progress=progress)
+        finally:
+            await ctx.close_connections()

@@ -1,0 +1,68 @@
+"""The Hub: what every service needs (settings, plugins, catalogue, clock), passed explicitly.
+
+One Hub per application (web app, CLI run, worker, test). Nothing here is global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from volunteer_hub.config import Settings
+from volunteer_hub.hooktypes import QualificationKind, TeamKind, WishCategory
+from volunteer_hub.plugins import PluginHost, create_plugin_manager
+from volunteer_hub.security import IdNumberKey
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    plugins: PluginHost
+    clock: Callable[[], datetime] = utcnow
+    id_key: IdNumberKey = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.id_key = IdNumberKey(self.settings.secret_key)
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        *,
+        plugins: Iterable[object | tuple[str, object]] = (),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Hub:
+        host = create_plugin_manager(autoload=not settings.disable_plugin_autoload, plugins=plugins)
+        return cls(settings=settings, plugins=host, clock=clock)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today(self, timezone: str) -> date:
+        return self.now().astimezone(ZoneInfo(timezone)).date()
+
+    # --- the catalogue that plugins extend ---------------------------------------
+
+    def team_kinds(self) -> dict[str, TeamKind]:
+        return _merge(self.plugins, "vh_team_kinds")
+
+    def qualification_kinds(self) -> dict[str, QualificationKind]:
+        return _merge(self.plugins, "vh_qualification_kinds")
+
+    def wish_categories(self, community_id: int) -> dict[str, WishCategory]:
+        return _merge(self.plugins, "vh_wish_categories", community_id=community_id)
+
+
+def _merge(host: PluginHost, hook_name: str, **kwargs: object) -> dict:
+    """Merge list results by code; later-registered plugins (called first) win."""
+    merged: dict = {}
+    for result in reversed(host.call(hook_name, **kwargs)):
+        for item in result.value or ():
+            merged[item.code] = item
+    return merged

@@ -1,0 +1,379 @@
+"""Tortoise models: one class for each concept of the glossary (docs/concepts.md).
+
+Models hold data and invariants that the database can enforce (uniqueness, foreign
+keys). Every rule that involves more than one row lives in ``volunteer_hub.services``.
+All datetimes are stored in UTC; each community's ``timezone`` is used to show and
+expand them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.exceptions import OperationalError
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    RESIDENT = "resident"
+    VOLUNTEER = "volunteer"
+    PARTY_MEMBER = "party_member"
+    GRID_WORKER = "grid_worker"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+class MembershipStatus(StrEnum):
+    ACTIVE = "active"
+    PENDING = "pending"  # staff must still check a declared qualification
+    LEFT = "left"
+
+
+class PartyReportStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+
+
+class WishStatus(StrEnum):
+    SUBMITTED = "submitted"
+    OPEN = "open"
+    CLAIMED = "claimed"
+    FULFILLED = "fulfilled"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class Escalation(StrEnum):
+    BLUE = "blue"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+class SignupStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CHECKED_IN = "checked_in"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Community(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=100, unique=True)
+    timezone = fields.CharField(max_length=64, default="Asia/Shanghai")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "community"
+
+
+class Grid(Model):
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="grids", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=100)
+
+    class Meta:
+        table = "grid"
+        unique_together = (("community", "name"),)
+
+
+class Person(Model):
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=50)
+    # Mainland mobile number in national form (11 digits); personal data.
+    phone = fields.CharField(max_length=20, unique=True)
+    password_hash = fields.CharField(max_length=255, null=True)
+    # The home community; None only for an administrator made with the CLI.
+    community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="people", null=True, on_delete=fields.RESTRICT
+    )
+    grid: fields.ForeignKeyNullableRelation[Grid] = fields.ForeignKeyField(
+        "models.Grid", related_name="people", null=True, on_delete=fields.SET_NULL
+    )
+    birth_date = fields.DateField(null=True)
+    # The ID number is never stored: a keyed hash finds duplicates, the last four
+    # characters let staff tell people apart.
+    id_number_hash = fields.CharField(max_length=64, null=True, unique=True)
+    id_number_last4 = fields.CharField(max_length=4, null=True)
+    address = fields.CharField(max_length=200, null=True)  # personal data
+    skills = fields.JSONField(default=list)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "person"
+
+
+class RoleAssignment(Model):
+    """A role of a person in a community. An admin has no community: it acts everywhere.
+
+    A grid worker's assignment names the grid they are responsible for (one row per grid).
+    """
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="roles", on_delete=fields.CASCADE
+    )
+    community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="role_assignments", null=True, on_delete=fields.CASCADE
+    )
+    role = fields.CharEnumField(Role, max_length=20)
+    grid: fields.ForeignKeyNullableRelation[Grid] = fields.ForeignKeyField(
+        "models.Grid", related_name="role_assignments", null=True, on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "role_assignment"
+        indexes = (("person_id", "community_id"),)
+
+
+class Team(Model):
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="teams", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=100)
+    # A team kind code from the registry (core kinds plus those plugins add).
+    kind = fields.CharField(max_length=40)
+    leader: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="teams_led", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "team"
+        unique_together = (("community", "name"),)
+
+
+class Qualification(Model):
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="qualifications", on_delete=fields.CASCADE
+    )
+    kind = fields.CharField(max_length=40)
+    expires_on = fields.DateField(null=True)
+    verified = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "qualification"
+
+
+class TeamMembership(Model):
+    id = fields.IntField(primary_key=True)
+    team: fields.ForeignKeyRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="memberships", on_delete=fields.CASCADE
+    )
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="memberships", on_delete=fields.CASCADE
+    )
+    status = fields.CharEnumField(MembershipStatus, max_length=10)
+    joined_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "team_membership"
+        unique_together = (("team", "person"),)
+
+
+class PartyReport(Model):
+    """An in-service party member (在职党员) reporting to their home community."""
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="party_reports", on_delete=fields.CASCADE
+    )
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="party_reports", on_delete=fields.RESTRICT
+    )
+    work_unit = fields.CharField(max_length=100)
+    party_branch = fields.CharField(max_length=100)
+    yearly_hours_target = fields.DecimalField(max_digits=6, decimal_places=1, default=12)
+    status = fields.CharEnumField(PartyReportStatus, max_length=10)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "party_report"
+        unique_together = (("person", "community"),)
+
+
+class Wish(Model):
+    """A micro-wish (微心愿) posted by or for a resident."""
+
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="wishes", on_delete=fields.RESTRICT
+    )
+    grid: fields.ForeignKeyNullableRelation[Grid] = fields.ForeignKeyField(
+        "models.Grid", related_name="wishes", null=True, on_delete=fields.SET_NULL
+    )
+    # The resident the wish is for, and who typed it in (the same, or staff / a grid worker).
+    resident: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="wishes", on_delete=fields.RESTRICT
+    )
+    posted_by: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="wishes_posted", on_delete=fields.RESTRICT
+    )
+    title = fields.CharField(max_length=100)
+    description = fields.TextField()
+    category = fields.CharField(max_length=40)
+    needed_by = fields.DateField(null=True)
+    status = fields.CharEnumField(WishStatus, max_length=10, default=WishStatus.SUBMITTED)
+    escalation = fields.CharEnumField(Escalation, max_length=10, null=True)
+    escalated_at = fields.DatetimeField(null=True)
+    # Hours after posting at which an unhandled wish reaches each level, from the
+    # admission list: {"blue": 0, "yellow": 72, "red": 144}.
+    escalation_plan = fields.JSONField(null=True)
+    referral = fields.CharField(max_length=200, null=True)
+    review_reason = fields.CharField(max_length=500, null=True)
+    claimer: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="wishes_claimed", null=True, on_delete=fields.RESTRICT
+    )
+    claimed_at = fields.DatetimeField(null=True)
+    fulfil_note = fields.CharField(max_length=500, null=True)
+    hours = fields.DecimalField(max_digits=5, decimal_places=2, null=True)  # as the claimer reports
+    fulfilled_at = fields.DatetimeField(null=True)
+    rating = fields.SmallIntField(null=True)
+    thanks = fields.CharField(max_length=500, null=True)
+    confirmed_at = fields.DatetimeField(null=True)
+    cancel_reason = fields.CharField(max_length=500, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "wish"
+
+
+class Task(Model):
+    """A micro-task (微事项): a job or shift, one-off or recurring (RRULE)."""
+
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="tasks", on_delete=fields.RESTRICT
+    )
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="tasks", null=True, on_delete=fields.RESTRICT
+    )
+    title = fields.CharField(max_length=100)
+    description = fields.TextField(default="")
+    location = fields.CharField(max_length=200, null=True)
+    # The first occurrence; a recurring task repeats its local wall-clock times.
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField()
+    capacity = fields.IntField()
+    rrule = fields.CharField(max_length=500, null=True)
+    created_by: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="tasks_created", on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "task"
+
+
+class Occurrence(Model):
+    """One dated instance of a task: the row that holds capacity under concurrency."""
+
+    id = fields.IntField(primary_key=True)
+    task: fields.ForeignKeyRelation[Task] = fields.ForeignKeyField(
+        "models.Task", related_name="occurrences", on_delete=fields.CASCADE
+    )
+    start = fields.DatetimeField()
+    end = fields.DatetimeField()
+    capacity = fields.IntField()
+    taken = fields.IntField(default=0)
+    cancelled = fields.BooleanField(default=False)
+    # Bumped first in every signup transaction: the write takes the row lock
+    # (PostgreSQL) or the database write lock (SQLite) before anything is read.
+    lock_version = fields.IntField(default=0)
+
+    class Meta:
+        table = "occurrence"
+        unique_together = (("task", "start"),)
+
+
+class Signup(Model):
+    id = fields.IntField(primary_key=True)
+    occurrence: fields.ForeignKeyRelation[Occurrence] = fields.ForeignKeyField(
+        "models.Occurrence", related_name="signups", on_delete=fields.CASCADE
+    )
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="signups", on_delete=fields.CASCADE
+    )
+    status = fields.CharEnumField(SignupStatus, max_length=12)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    promoted_at = fields.DatetimeField(null=True)
+    cancelled_at = fields.DatetimeField(null=True)
+    checked_in_at = fields.DatetimeField(null=True)
+    checked_out_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "signup"
+        indexes = (("occurrence_id", "status"),)
+
+
+class ServiceRecord(Model):
+    """Verified hours (志愿服务记录), from a shift's check-out or a confirmed wish."""
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="service_records", on_delete=fields.RESTRICT
+    )
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="service_records", on_delete=fields.RESTRICT
+    )
+    team: fields.ForeignKeyNullableRelation[Team] = fields.ForeignKeyField(
+        "models.Team", related_name="service_records", null=True, on_delete=fields.SET_NULL
+    )
+    signup: fields.OneToOneNullableRelation[Signup] = fields.OneToOneField(
+        "models.Signup", related_name="service_record", null=True, on_delete=fields.RESTRICT
+    )
+    wish: fields.OneToOneNullableRelation[Wish] = fields.OneToOneField(
+        "models.Wish", related_name="service_record", null=True, on_delete=fields.RESTRICT
+    )
+    description = fields.CharField(max_length=200)
+    started_at = fields.DatetimeField()
+    ended_at = fields.DatetimeField()
+    hours = fields.DecimalField(max_digits=6, decimal_places=2)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "service_record"
+
+
+class AuditEntry(Model):
+    """The trace (留痕): one row per state change, written in the change's transaction.
+
+    Append-only: the model refuses updates and deletes, and no service offers them.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="audit_entries", null=True, on_delete=fields.RESTRICT
+    )
+    # None when the system acted (expiry, escalation timers).
+    actor: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="audit_entries", null=True, on_delete=fields.RESTRICT
+    )
+    action = fields.CharField(max_length=60)
+    entity_type = fields.CharField(max_length=40)
+    entity_id = fields.BigIntField()
+    before = fields.JSONField(null=True)
+    after = fields.JSONField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "audit_entry"
+        indexes = (("entity_type", "entity_id"),)
+
+    async def save(self, *args, **kwargs):  # type: ignore[override]
+        if not self._saved_in_db:
+            return await super().save(*args, **kwargs)
+        raise OperationalError("audit entries are append-only")
+
+    async def delete(self, *args, **kwargs):  # type: ignore[override]
+        raise OperationalError("audit entries are append-only")

@@ -1,0 +1,276 @@
+"""People, communities, grids and roles: registration, staff, administrators, login."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from tortoise.exceptions import IntegrityError
+
+from volunteer_hub.errors import (
+    Conflict,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+)
+from volunteer_hub.hub import Hub
+from volunteer_hub.models import Community, Grid, Person, Role, RoleAssignment
+from volunteer_hub.security import hash_password, verify_password
+from volunteer_hub.services.access import Actor
+from volunteer_hub.services.uow import snapshot, unit_of_work
+from volunteer_hub.validation import (
+    IdNumber,
+    Input,
+    Line,
+    Password,
+    Phone,
+    custom_error,
+    id_number_birth_date,
+    mask_phone,
+    parse,
+)
+
+Name = Annotated[Line, Field(min_length=1, max_length=50)]
+
+# Fields of a person that may appear in the audit trail: no phone, ID number or address.
+_PERSON_AUDIT = ("name", "community_id", "grid_id", "birth_date", "skills")
+
+
+class CommunityIn(Input):
+    name: Annotated[Line, Field(min_length=1, max_length=100)]
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise custom_error("timezone", "Unknown time zone {zone}.", zone=value) from None
+        return value
+
+
+class GridIn(Input):
+    name: Annotated[Line, Field(min_length=1, max_length=100)]
+
+
+class PersonIn(Input):
+    name: Name
+    phone: Phone
+    password: Password
+    community_id: int
+    birth_date: date | None = None
+    id_number: IdNumber | None = None
+    grid_id: int | None = None
+    address: Annotated[Line, Field(max_length=200)] | None = None
+    skills: Annotated[
+        list[Annotated[Line, Field(min_length=1, max_length=30)]], Field(max_length=20)
+    ] = []
+
+    @model_validator(mode="after")
+    def _birth_date_matches_id(self) -> PersonIn:
+        if self.id_number and self.birth_date:
+            if id_number_birth_date(self.id_number) != self.birth_date:
+                raise custom_error("birth_date", "The birth date does not match the ID number.")
+        return self
+
+
+class AdminIn(Input):
+    name: Name
+    phone: Phone
+    password: Password
+
+
+# --- communities and grids --------------------------------------------------------
+
+
+async def create_community(hub: Hub, actor: Actor | None, data: CommunityIn | dict) -> Community:
+    """Admins (or the CLI, with no actor) create communities."""
+    if actor is not None and not actor.is_admin:
+        raise PermissionDenied("Only an administrator can do this.")
+    data = parse(CommunityIn, data)
+    if await Community.exists(name=data.name):
+        raise Conflict("A community with this name exists already.", code="community_exists")
+    async with unit_of_work(hub, actor.id if actor else None) as uow:
+        community = await Community.create(name=data.name, timezone=data.timezone)
+        await uow.record(
+            "community.created",
+            community,
+            community_id=community.id,
+            after=snapshot(community, "name", "timezone"),
+        )
+    return community
+
+
+async def get_community(community_id: int) -> Community:
+    community = await Community.get_or_none(id=community_id)
+    if community is None:
+        raise NotFound("No such community.", code="community_not_found")
+    return community
+
+
+async def create_grid(hub: Hub, actor: Actor, community_id: int, data: GridIn | dict) -> Grid:
+    community = await get_community(community_id)
+    if not actor.is_staff(community.id):
+        raise PermissionDenied("Only staff of this community can do this.")
+    data = parse(GridIn, data)
+    if await Grid.exists(community_id=community.id, name=data.name):
+        raise Conflict("A grid with this name exists already.", code="grid_exists")
+    async with unit_of_work(hub, actor.id) as uow:
+        grid = await Grid.create(community_id=community.id, name=data.name)
+        await uow.record(
+            "grid.created", grid, community_id=community.id, after=snapshot(grid, "name")
+        )
+    return grid
+
+
+# --- people -----------------------------------------------------------------------
+
+
+async def register(hub: Hub, data: PersonIn | dict, *, actor: Actor | None = None) -> Person:
+    """Register a resident (by themselves, or by staff for them). Nothing is written on error."""
+    data = parse(PersonIn, data)
+    community = await Community.get_or_none(id=data.community_id)
+    if community is None:
+        raise InvalidInput.for_field("community_id", "No such community.")
+    if data.grid_id is not None and not await Grid.exists(
+        id=data.grid_id, community_id=community.id
+    ):
+        raise InvalidInput.for_field("grid_id", "No such grid in this community.")
+    if await Person.exists(phone=data.phone):
+        raise Conflict("This phone number is registered already.", code="phone_taken")
+    id_hash = hub.id_key.digest(data.id_number) if data.id_number else None
+    if id_hash and await Person.exists(id_number_hash=id_hash):
+        raise Conflict("This ID number is registered already.", code="id_number_taken")
+    birth_date = data.birth_date or (
+        id_number_birth_date(data.id_number) if data.id_number else None
+    )
+    password_hash = hash_password(data.password)
+    try:
+        async with unit_of_work(hub, actor.id if actor else None) as uow:
+            person = await Person.create(
+                name=data.name,
+                phone=data.phone,
+                password_hash=password_hash,
+                community_id=community.id,
+                grid_id=data.grid_id,
+                birth_date=birth_date,
+                id_number_hash=id_hash,
+                id_number_last4=data.id_number[-4:] if data.id_number else None,
+                address=data.address,
+                skills=list(data.skills),
+            )
+            await RoleAssignment.create(
+                person_id=person.id, community_id=community.id, role=Role.RESIDENT
+            )
+            uow.actor_id = uow.actor_id or person.id
+            await uow.record(
+                "person.registered",
+                person,
+                community_id=community.id,
+                after=snapshot(person, *_PERSON_AUDIT) | {"phone": mask_phone(person.phone)},
+            )
+    except IntegrityError:
+        # A concurrent registration took the phone (or ID number) between check and insert.
+        raise Conflict("This phone number is registered already.", code="phone_taken") from None
+    return person
+
+
+async def create_admin(hub: Hub, *, name: str, phone: str, password: str) -> Person:
+    """Make an administrator (the CLI's `vhub admin create`)."""
+    data = parse(AdminIn, {"name": name, "phone": phone, "password": password})
+    if await Person.exists(phone=data.phone):
+        raise Conflict("This phone number is registered already.", code="phone_taken")
+    async with unit_of_work(hub, None) as uow:
+        person = await Person.create(
+            name=data.name, phone=data.phone, password_hash=hash_password(data.password)
+        )
+        await RoleAssignment.create(person_id=person.id, community_id=None, role=Role.ADMIN)
+        await uow.record(
+            "person.admin_created",
+            person,
+            community_id=None,
+            after={"name": person.name, "phone": mask_phone(person.phone)},
+        )
+    return person
+
+
+async def assign_role(
+    hub: Hub,
+    actor: Actor | None,
+    community_id: int,
+    person_id: int,
+    role: Role | str,
+    *,
+    grid_id: int | None = None,
+) -> RoleAssignment:
+    """Make a person staff or a grid worker (of a grid) of a community."""
+    try:
+        role = Role(role)
+    except ValueError:
+        raise InvalidInput.for_field(
+            "role", "Must be one of: {expected}.", expected="staff, grid_worker"
+        ) from None
+    if role not in (Role.STAFF, Role.GRID_WORKER):
+        raise InvalidInput.for_field(
+            "role", "Must be one of: {expected}.", expected="staff, grid_worker"
+        )
+    community = await get_community(community_id)
+    if actor is not None and not actor.is_staff(community.id):
+        raise PermissionDenied("Only staff of this community can do this.")
+    person = await Person.get_or_none(id=person_id)
+    if person is None:
+        raise InvalidInput.for_field("person_id", "No such person.")
+    if grid_id is not None and not await Grid.exists(id=grid_id, community_id=community.id):
+        raise InvalidInput.for_field("grid_id", "No such grid in this community.")
+    if role is Role.GRID_WORKER and grid_id is None:
+        raise InvalidInput.for_field("grid_id", "This field is required.")
+    existing = await RoleAssignment.get_or_none(
+        person_id=person.id, community_id=community.id, role=role, grid_id=grid_id
+    )
+    if existing is not None:
+        return existing
+    async with unit_of_work(hub, actor.id if actor else None) as uow:
+        assignment = await RoleAssignment.create(
+            person_id=person.id, community_id=community.id, role=role, grid_id=grid_id
+        )
+        await uow.record(
+            "role.assigned",
+            assignment,
+            community_id=community.id,
+            after={"person_id": person.id, "role": role.value, "grid_id": grid_id},
+        )
+    return assignment
+
+
+async def authenticate(phone: str, password: str) -> Person:
+    """The person with this phone and password; the same error for either being wrong."""
+    try:
+        normalized = parse(_LoginIn, {"phone": phone}).phone
+    except InvalidInput:
+        normalized = None
+    person = await Person.get_or_none(phone=normalized) if normalized else None
+    if not verify_password(person.password_hash if person else None, password):
+        raise NotAuthenticated("Wrong phone number or password.", code="invalid_credentials")
+    return person  # type: ignore[return-value]
+
+
+class _LoginIn(Input):
+    phone: Phone
+
+
+def can_see_person(actor: Actor, person: Person) -> bool:
+    """The person themselves and staff of their community (API.md: others get 404)."""
+    if actor.id == person.id or actor.is_admin:
+        return True
+    return person.community_id is not None and actor.is_staff(person.community_id)
+
+
+async def get_person(actor: Actor, person_id: int) -> Person:
+    person = await Person.get_or_none(id=person_id)
+    if person is None or not can_see_person(actor, person):
+        raise NotFound("No such person.", code="person_not_found")
+    return person

@@ -1,0 +1,402 @@
+"""Micro-tasks (微事项) and shifts: create, expand, sign up, cancel, check in and out.
+
+Capacity holds under any concurrency because every signup change on an occurrence
+starts by writing that occurrence's row (``lock_version + 1``). The write takes the
+row lock on PostgreSQL and the database write lock on SQLite *before* anything is
+read, so changes to one occurrence run one after the other, in arrival order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, Field, model_validator
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.functions import Sum
+
+from volunteer_hub.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+)
+from volunteer_hub.hooktypes import SignupFacts
+from volunteer_hub.hub import Hub
+from volunteer_hub.models import (
+    Community,
+    MembershipStatus,
+    Occurrence,
+    ServiceRecord,
+    Signup,
+    SignupStatus,
+    Task,
+    Team,
+    TeamMembership,
+)
+from volunteer_hub.recurrence import RecurrenceError, expand, occurs_at, parse_rrule
+from volunteer_hub.services.access import Actor
+from volunteer_hub.services.facts import person_facts
+from volunteer_hub.services.people import get_community
+from volunteer_hub.services.teams import check_rules
+from volunteer_hub.services.uow import snapshot, unit_of_work
+from volunteer_hub.validation import Input, Line, Text, custom_error, parse
+
+# How early a volunteer may check in before the shift starts.
+CHECK_IN_EARLY = timedelta(hours=1)
+DEFAULT_WINDOW = timedelta(weeks=8)
+ACTIVE_SIGNUP = (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED, SignupStatus.CHECKED_IN)
+
+
+class TaskIn(Input):
+    title: Annotated[Line, Field(min_length=2, max_length=100)]
+    description: Annotated[Text, Field(max_length=2000)] = ""
+    team_id: int | None = None
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    capacity: Annotated[int, Field(ge=1, le=10000)]
+    rrule: Annotated[str, Field(max_length=500)] | None = None
+    location: Annotated[Line, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> TaskIn:
+        if self.ends_at <= self.starts_at:
+            raise custom_error("ends_at", "Must be after the start.")
+        if self.ends_at - self.starts_at > timedelta(hours=24):
+            raise custom_error("ends_at", "A shift may last at most 24 hours.")
+        return self
+
+
+class SignupIn(Input):
+    occurrence_start: AwareDatetime | None = None
+
+
+# --- tasks ----------------------------------------------------------------------------
+
+
+async def create_task(hub: Hub, actor: Actor, community_id: int, data: TaskIn | dict) -> Task:
+    """Staff, or the leader of the task's team, create a one-off or recurring task."""
+    community = await get_community(community_id)
+    data = parse(TaskIn, data)
+    team = None
+    if data.team_id is not None:
+        team = await Team.get_or_none(id=data.team_id, community_id=community.id)
+        if team is None:
+            raise InvalidInput.for_field("team_id", "No such team in this community.")
+    is_leader = team is not None and team.leader_id == actor.id
+    if not (actor.is_staff(community.id) or is_leader):
+        raise PermissionDenied("Only staff and team leaders can create tasks.")
+    if data.starts_at <= hub.now():
+        raise InvalidInput.for_field("starts_at", "This time is in the past.")
+    rule = None
+    if data.rrule:
+        try:
+            parse_rrule(data.rrule, data.starts_at, community.timezone)
+        except RecurrenceError as exc:
+            raise InvalidInput.for_field("rrule", exc.msgid) from None
+        rule = data.rrule.strip().removeprefix("RRULE:")
+    async with unit_of_work(hub, actor.id) as uow:
+        task = await Task.create(
+            community_id=community.id,
+            team_id=data.team_id,
+            title=data.title,
+            description=data.description,
+            location=data.location,
+            starts_at=data.starts_at,
+            ends_at=data.ends_at,
+            capacity=data.capacity,
+            rrule=rule,
+            created_by_id=actor.id,
+        )
+        if rule is None:
+            await Occurrence.create(
+                task_id=task.id, start=task.starts_at, end=task.ends_at, capacity=task.capacity
+            )
+        await uow.record(
+            "task.created",
+            task,
+            community_id=community.id,
+            after=snapshot(task, "title", "team_id", "starts_at", "ends_at", "capacity", "rrule"),
+        )
+    return task
+
+
+async def get_task(task_id: int) -> Task:
+    task = await Task.get_or_none(id=task_id).select_related("community")
+    if task is None:
+        raise NotFound("No such task.", code="task_not_found")
+    return task
+
+
+async def occurrences(
+    hub: Hub, task: Task, *, start: datetime | None = None, end: datetime | None = None
+) -> list[dict]:
+    """The task's occurrences that start in [start, end) (default: upcoming, 8 weeks).
+
+    Each is ``{start, end, capacity, taken, cancelled}``; occurrences nobody has signed
+    up for yet exist only in the rule, and are shown with ``taken`` 0.
+    """
+    community: Community = task.community
+    start = start or hub.now()
+    end = end or start + DEFAULT_WINDOW
+    stored = {
+        o.start: o
+        for o in await Occurrence.filter(task_id=task.id, start__gte=start, start__lt=end)
+    }
+    result = []
+    for s, e in expand(
+        task.starts_at, task.ends_at - task.starts_at, task.rrule, community.timezone, start, end
+    ):
+        row = stored.get(s)
+        result.append(
+            {
+                "start": s,
+                "end": e,
+                "capacity": row.capacity if row else task.capacity,
+                "taken": row.taken if row else 0,
+                "cancelled": row.cancelled if row else False,
+            }
+        )
+    return result
+
+
+async def _occurrence(hub: Hub, task: Task, start: datetime | None) -> Occurrence:
+    """The stored occurrence for a start (the next upcoming one if None), made on demand."""
+    if start is None:
+        upcoming = [o for o in await occurrences(hub, task) if not o["cancelled"]]
+        if not upcoming:
+            raise Conflict("This task has no upcoming occurrence.", code="no_upcoming_occurrence")
+        start = upcoming[0]["start"]
+    elif not occurs_at(task.starts_at, task.rrule, task.community.timezone, start):
+        raise InvalidInput.for_field("occurrence_start", "The task has no occurrence at this time.")
+    if start <= hub.now():
+        raise InvalidInput.for_field("occurrence_start", "This occurrence has already started.")
+    occurrence = await Occurrence.get_or_none(task_id=task.id, start=start)
+    if occurrence is None:
+        try:
+            occurrence = await Occurrence.create(
+                task_id=task.id,
+                start=start,
+                end=start + (task.ends_at - task.starts_at),
+                capacity=task.capacity,
+            )
+        except IntegrityError:  # made by a concurrent signup
+            occurrence = await Occurrence.get(task_id=task.id, start=start)
+    if occurrence.cancelled:
+        raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
+    return occurrence
+
+
+# --- signups ---------------------------------------------------------------------------
+
+
+async def sign_up(
+    hub: Hub, actor: Actor, task_id: int, data: SignupIn | dict | None = None
+) -> Signup:
+    """Sign up: ``confirmed`` while places remain, then ``waitlisted`` in arrival order."""
+    data = parse(SignupIn, data or {})
+    task = await get_task(task_id)
+    if task.team_id is not None and not await TeamMembership.exists(
+        team_id=task.team_id, person_id=actor.id, status=MembershipStatus.ACTIVE
+    ):
+        raise PermissionDenied("This task is for members of its team.", code="not_team_member")
+    occurrence = await _occurrence(hub, task, data.occurrence_start)
+    zone = ZoneInfo(task.community.timezone)
+    team_kind = (await Team.get(id=task.team_id)).kind if task.team_id else None
+    confirmed = await Signup.filter(
+        occurrence_id=occurrence.id, status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN]
+    ).values_list("person_id", flat=True)
+    facts = SignupFacts(
+        task_id=task.id,
+        task_title=task.title,
+        team_id=task.team_id,
+        team_kind=team_kind,
+        community_id=task.community_id,
+        local_start=occurrence.start.astimezone(zone),
+        local_end=occurrence.end.astimezone(zone),
+        capacity=occurrence.capacity,
+        confirmed_people=tuple(confirmed),
+    )
+    violations = check_rules(
+        hub, "vh_check_signup", person=await person_facts(actor.person), signup=facts
+    )
+    if violations:
+        raise RuleViolation(
+            "A registration rule refuses this.", code="registration_refused", details=violations
+        )
+
+    async with unit_of_work(hub, actor.id) as uow:
+        await _lock(occurrence)
+        if await Signup.exists(
+            occurrence_id=occurrence.id, person_id=actor.id, status__in=ACTIVE_SIGNUP
+        ):
+            raise Conflict("You have signed up for this already.", code="already_signed_up")
+        seated = await Occurrence.filter(id=occurrence.id, taken__lt=F("capacity")).update(
+            taken=F("taken") + 1
+        )
+        status = SignupStatus.CONFIRMED if seated else SignupStatus.WAITLISTED
+        signup = await Signup.create(
+            occurrence_id=occurrence.id, person_id=actor.id, status=status, created_at=uow.now
+        )
+        await uow.record(
+            f"signup.{status.value}",
+            signup,
+            community_id=task.community_id,
+            after={
+                "status": status.value,
+                "task_id": task.id,
+                "person_id": actor.id,
+                "occurrence_start": occurrence.start,
+            },
+        )
+    signup.occurrence = occurrence
+    return signup
+
+
+async def _lock(occurrence: Occurrence) -> None:
+    """Serialise changes to one occurrence: write its row before reading anything."""
+    await Occurrence.filter(id=occurrence.id).update(lock_version=F("lock_version") + 1)
+
+
+async def get_signup(actor: Actor, signup_id: int) -> Signup:
+    signup = await Signup.get_or_none(id=signup_id).select_related(
+        "occurrence", "occurrence__task", "occurrence__task__community"
+    )
+    if signup is None:
+        raise NotFound("No such signup.", code="signup_not_found")
+    community_id = signup.occurrence.task.community_id
+    if signup.person_id != actor.id and not actor.is_staff(community_id):
+        raise NotFound("No such signup.", code="signup_not_found")
+    return signup
+
+
+async def cancel_signup(hub: Hub, actor: Actor, signup_id: int) -> Signup | None:
+    """Cancel a signup; if it held a place, the first on the waiting list is promoted.
+
+    Returns the promoted signup, if any.
+    """
+    signup = await get_signup(actor, signup_id)
+    occurrence = signup.occurrence
+    task = occurrence.task
+    promoted = None
+    async with unit_of_work(hub, actor.id) as uow:
+        await _lock(occurrence)
+        current = await Signup.get(id=signup.id)
+        if current.status not in (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED):
+            raise Conflict(
+                "This signup is {status} and cannot be cancelled.",
+                code="invalid_state",
+                status=current.status.value,
+            )
+        await Signup.filter(id=signup.id).update(
+            status=SignupStatus.CANCELLED, cancelled_at=uow.now
+        )
+        await uow.record(
+            "signup.cancelled",
+            signup,
+            community_id=task.community_id,
+            before={"status": current.status.value},
+            after={"status": "cancelled"},
+        )
+        if current.status is SignupStatus.CONFIRMED:
+            promoted = (
+                await Signup.filter(occurrence_id=occurrence.id, status=SignupStatus.WAITLISTED)
+                .order_by("id")
+                .first()
+            )
+            if promoted is None:
+                await Occurrence.filter(id=occurrence.id).update(taken=F("taken") - 1)
+            else:
+                await Signup.filter(id=promoted.id).update(
+                    status=SignupStatus.CONFIRMED, promoted_at=uow.now
+                )
+                promoted.status = SignupStatus.CONFIRMED
+                await uow.record(
+                    "signup.promoted",
+                    promoted,
+                    community_id=task.community_id,
+                    before={"status": "waitlisted"},
+                    after={
+                        "status": "confirmed",
+                        "task_id": task.id,
+                        "person_id": promoted.person_id,
+                        "occurrence_start": occurrence.start,
+                    },
+                )
+    signup.status = SignupStatus.CANCELLED
+    return promoted
+
+
+async def check_in(hub: Hub, actor: Actor, signup_id: int) -> Signup:
+    signup = await get_signup(actor, signup_id)
+    occurrence = signup.occurrence
+    now = hub.now()
+    if now < occurrence.start - CHECK_IN_EARLY or now > occurrence.end:
+        raise Conflict(
+            "Check-in is open from an hour before the start until the end.",
+            code="outside_check_in_window",
+        )
+    async with unit_of_work(hub, actor.id) as uow:
+        updated = await Signup.filter(id=signup.id, status=SignupStatus.CONFIRMED).update(
+            status=SignupStatus.CHECKED_IN, checked_in_at=uow.now
+        )
+        if not updated:
+            raise Conflict("Only a confirmed signup can check in.", code="invalid_state")
+        await uow.record(
+            "signup.checked_in",
+            signup,
+            community_id=occurrence.task.community_id,
+            before={"status": "confirmed"},
+            after={"status": "checked_in"},
+        )
+    await signup.refresh_from_db()
+    return signup
+
+
+async def check_out(hub: Hub, actor: Actor, signup_id: int) -> ServiceRecord:
+    """Check out and record the hours served: the checked-in time within the shift."""
+    signup = await get_signup(actor, signup_id)
+    occurrence = signup.occurrence
+    task = occurrence.task
+    now = hub.now()
+    if signup.status is not SignupStatus.CHECKED_IN:
+        raise Conflict("Only a checked-in signup can check out.", code="invalid_state")
+    started = max(signup.checked_in_at, occurrence.start)
+    ended = min(now, occurrence.end)
+    seconds = max(0.0, (ended - started).total_seconds())
+    hours = (Decimal(seconds) / 3600).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    async with unit_of_work(hub, actor.id) as uow:
+        updated = await Signup.filter(id=signup.id, status=SignupStatus.CHECKED_IN).update(
+            status=SignupStatus.COMPLETED, checked_out_at=uow.now
+        )
+        if not updated:
+            raise Conflict("Only a checked-in signup can check out.", code="invalid_state")
+        record = await ServiceRecord.create(
+            person_id=signup.person_id,
+            community_id=task.community_id,
+            team_id=task.team_id,
+            signup_id=signup.id,
+            description=task.title,
+            started_at=started,
+            ended_at=max(started, ended),
+            hours=hours,
+        )
+        await uow.record(
+            "signup.checked_out",
+            signup,
+            community_id=task.community_id,
+            before={"status": "checked_in"},
+            after={"status": "completed", "hours": str(hours), "service_record_id": record.id},
+        )
+    return record
+
+
+async def service_records(actor: Actor, *, limit: int = 200) -> dict:
+    """The actor's own service records and their total hours."""
+    total = await ServiceRecord.filter(person_id=actor.id).annotate(t=Sum("hours")).values("t")
+    items = await ServiceRecord.filter(person_id=actor.id).order_by("-started_at").limit(limit)
+    return {"total_hours": Decimal(total[0]["t"] or 0) if total else Decimal(0), "items": items}

@@ -1,0 +1,98 @@
+"""Unit of work: one transaction, its audit entries, and its events published after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from volunteer_hub.hooktypes import DomainEvent
+from volunteer_hub.hub import Hub
+from volunteer_hub.models import AuditEntry
+
+log = logging.getLogger(__name__)
+
+
+def snapshot(obj: Model, *field_names: str) -> dict[str, Any]:
+    """A JSON-ready picture of some fields of a row, for the audit trail."""
+    return {name: _jsonable(getattr(obj, name)) for name in field_names}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+class UnitOfWork:
+    def __init__(self, hub: Hub, actor_id: int | None) -> None:
+        self.hub = hub
+        self.actor_id = actor_id
+        self.now = hub.now()
+        self.events: list[DomainEvent] = []
+
+    async def record(
+        self,
+        action: str,
+        entity: Model,
+        *,
+        community_id: int | None,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        event: bool = True,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Write the audit entry in this transaction; queue the domain event of the same name."""
+        entity_type = entity._meta.db_table
+        await AuditEntry.create(
+            community_id=community_id,
+            actor_id=self.actor_id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity.pk,
+            before=before,
+            after=after,
+            created_at=self.now,
+        )
+        if event:
+            self.events.append(
+                DomainEvent(
+                    name=action,
+                    community_id=community_id,
+                    entity_type=entity_type,
+                    entity_id=entity.pk,
+                    actor_id=self.actor_id,
+                    occurred_at=self.now,
+                    data=_jsonable(data or after or {}),
+                )
+            )
+
+
+@asynccontextmanager
+async def unit_of_work(hub: Hub, actor_id: int | None) -> AsyncIterator[UnitOfWork]:
+    """Run a change in one transaction; publish its events only once it has committed."""
+    uow = UnitOfWork(hub, actor_id)
+    async with in_transaction():
+        yield uow
+    await publish(hub, uow.events)
+
+
+async def publish(hub: Hub, events: list[DomainEvent]) -> None:
+    for event in events:
+        # Failures are recorded in the plugin's status by the host; the change stands.
+        await hub.plugins.acall("vh_domain_event", event=event)

@@ -1,0 +1,534 @@
+"""Micro-wishes (微心愿): post, review, claim, fulfil, confirm, cancel, expire, escalate.
+
+State changes are conditional UPDATEs (``WHERE status = <expected>``): whatever the
+concurrency, one change wins and the others see that the state moved (409).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field
+from tortoise.expressions import Q
+
+from volunteer_hub.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RuleViolation,
+    Violation,
+)
+from volunteer_hub.hooktypes import AdmissionDecision, WishCategory, WishFacts
+from volunteer_hub.hub import Hub
+from volunteer_hub.i18n import localize
+from volunteer_hub.models import (
+    Community,
+    Escalation,
+    MembershipStatus,
+    Person,
+    Role,
+    ServiceRecord,
+    TeamMembership,
+    Wish,
+    WishStatus,
+)
+from volunteer_hub.services.access import Actor
+from volunteer_hub.services.facts import person_facts
+from volunteer_hub.services.people import get_community
+from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
+from volunteer_hub.validation import Input, Line, Text, parse
+
+_AUDIT_FIELDS = ("status", "escalation", "claimer_id", "category", "title")
+_ESCALATION_ORDER = [Escalation.BLUE, Escalation.YELLOW, Escalation.RED]
+ACTIVE_STATUSES = (WishStatus.SUBMITTED, WishStatus.OPEN, WishStatus.CLAIMED)
+
+
+class WishIn(Input):
+    title: Annotated[Line, Field(min_length=2, max_length=100)]
+    description: Annotated[Text, Field(min_length=1, max_length=2000)]
+    category: Annotated[str, Field(min_length=1, max_length=40)]
+    needed_by: date | None = None
+    on_behalf_of: int | None = None
+
+
+class ReviewIn(Input):
+    decision: Literal["approve", "reject"]
+    reason: Annotated[Line, Field(max_length=500)] | None = None
+
+
+class FulfilIn(Input):
+    note: Annotated[Line, Field(max_length=500)] | None = None
+    hours: Annotated[Decimal, Field(gt=0, le=24, decimal_places=2)] = Decimal(1)
+
+
+class ConfirmIn(Input):
+    rating: Annotated[int, Field(ge=1, le=5)]
+    thanks: Annotated[Line, Field(max_length=500)] | None = None
+
+
+class CancelIn(Input):
+    reason: Annotated[Line, Field(min_length=1, max_length=500)]
+
+
+class EscalateIn(Input):
+    level: Escalation
+    referral: Annotated[Line, Field(max_length=200)] | None = None
+
+
+# --- reading and visibility ---------------------------------------------------------
+
+
+async def get_wish(hub: Hub, actor: Actor, wish_id: int) -> Wish:
+    """The wish if the actor may see it; otherwise NotFound (no hint that it exists)."""
+    wish = await Wish.get_or_none(id=wish_id)
+    if wish is None or not await can_see(hub, actor, wish):
+        raise NotFound("No such wish.", code="wish_not_found")
+    return wish
+
+
+async def can_see(hub: Hub, actor: Actor, wish: Wish) -> bool:
+    if actor.is_staff(wish.community_id) or actor.id in (wish.resident_id, wish.posted_by_id):
+        return True
+    if wish.claimer_id == actor.id:
+        return True
+    if wish.status not in (WishStatus.OPEN, WishStatus.CLAIMED):
+        return False
+    if not actor.has_role(wish.community_id, Role.VOLUNTEER):
+        return False
+    category = category_of(hub, wish.community_id, wish.category)
+    if category.restricted:
+        return await _qualified_for(hub, actor, wish.community_id, category)
+    return True
+
+
+def can_see_contact(actor: Actor, wish: Wish) -> bool:
+    """The resident's phone and address: the resident, the poster, staff, and the claimer."""
+    return (
+        actor.is_staff(wish.community_id)
+        or actor.id in (wish.resident_id, wish.posted_by_id)
+        or (wish.claimer_id == actor.id and wish.status is not WishStatus.OPEN)
+    )
+
+
+async def list_wishes(
+    hub: Hub,
+    actor: Actor,
+    community_id: int,
+    *,
+    status: WishStatus | str | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> list[Wish]:
+    """The wishes of a community that the actor may see, oldest first, from ``after_id``."""
+    await get_community(community_id)
+    query = Wish.filter(community_id=community_id)
+    if status is not None:
+        try:
+            query = query.filter(status=WishStatus(status))
+        except ValueError:
+            raise InvalidInput.for_field(
+                "status",
+                "Must be one of: {expected}.",
+                expected=", ".join(s.value for s in WishStatus),
+            ) from None
+    if not actor.is_staff(community_id):
+        visible = Q(resident_id=actor.id) | Q(posted_by_id=actor.id) | Q(claimer_id=actor.id)
+        if actor.has_role(community_id, Role.VOLUNTEER):
+            categories = hub.wish_categories(community_id)
+            hidden = [
+                code
+                for code, c in categories.items()
+                if c.restricted and not await _qualified_for(hub, actor, community_id, c)
+            ]
+            visible |= Q(status__in=[WishStatus.OPEN, WishStatus.CLAIMED]) & ~Q(
+                category__in=hidden or ["\x00"]
+            )
+        query = query.filter(visible)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(limit)
+
+
+# --- posting and review ----------------------------------------------------------------
+
+
+async def post(hub: Hub, actor: Actor, community_id: int, data: WishIn | dict) -> Wish:
+    """Post a wish, for yourself or (staff, grid workers) on behalf of a resident."""
+    community = await get_community(community_id)
+    data = parse(WishIn, data)
+    categories = hub.wish_categories(community.id)
+    if data.category not in categories:
+        raise InvalidInput.for_field(
+            "category",
+            "Unknown wish category. Known categories: {expected}.",
+            expected=", ".join(categories),
+        )
+    if data.needed_by is not None and data.needed_by < hub.today(community.timezone):
+        raise InvalidInput.for_field("needed_by", "This date is in the past.")
+    resident = actor.person
+    if data.on_behalf_of is not None and data.on_behalf_of != actor.id:
+        resident = await _resident_for(actor, community, data.on_behalf_of)
+    elif not actor.is_staff(community.id) and resident.community_id != community.id:
+        raise PermissionDenied("You can only post wishes in your own community.")
+
+    facts = WishFacts(
+        id=None,
+        community_id=community.id,
+        grid_id=resident.grid_id,
+        category=data.category,
+        title=data.title,
+        description=data.description,
+        needed_by=data.needed_by,
+        status=WishStatus.SUBMITTED.value,
+    )
+    decision: AdmissionDecision | None = hub.plugins.call_first("vh_admit_wish", wish=facts)
+    if decision is not None and not decision.accepted:
+        message = decision.reason or {"zh-CN": "本社区不受理此类事项", "en": "Not accepted here"}
+        if decision.referral:
+            message = {
+                locale: f"{localize(message, locale)}（{localize(decision.referral, locale)}）"
+                if locale == "zh-CN"
+                else f"{localize(message, locale)} ({localize(decision.referral, locale)})"
+                for locale in ("zh-CN", "en")
+            }
+        raise RuleViolation(
+            "The admission list refuses this wish.",
+            code="not_admitted",
+            details=[Violation(decision.rule, message)],
+        )
+    plan = dict(decision.escalate_after_hours) if decision else None
+    async with unit_of_work(hub, actor.id) as uow:
+        wish = await Wish.create(
+            community_id=community.id,
+            grid_id=resident.grid_id,
+            resident_id=resident.id,
+            posted_by_id=actor.id,
+            title=data.title,
+            description=data.description,
+            category=data.category,
+            needed_by=data.needed_by,
+            status=WishStatus.SUBMITTED,
+            escalation_plan=plan or None,
+            created_at=uow.now,
+        )
+        await uow.record(
+            "wish.posted",
+            wish,
+            community_id=community.id,
+            after=snapshot(wish, *_AUDIT_FIELDS, "resident_id", "posted_by_id"),
+        )
+    return wish
+
+
+async def _resident_for(actor: Actor, community: Community, person_id: int) -> Person:
+    if not (actor.is_staff(community.id) or actor.is_grid_worker(community.id)):
+        raise PermissionDenied("Only staff and grid workers can post on behalf of a resident.")
+    resident = await Person.get_or_none(id=person_id)
+    if resident is None or resident.community_id != community.id:
+        raise InvalidInput.for_field("on_behalf_of", "No such resident in this community.")
+    if not actor.is_staff(community.id) and resident.grid_id not in actor.grids_worked(
+        community.id
+    ):
+        raise PermissionDenied("This resident does not live in a grid you work.")
+    return resident
+
+
+async def review(hub: Hub, actor: Actor, wish_id: int, data: ReviewIn | dict) -> Wish:
+    wish = await get_wish(hub, actor, wish_id)
+    if not actor.is_staff(wish.community_id):
+        raise PermissionDenied("Only staff of this community can do this.")
+    data = parse(ReviewIn, data)
+    if data.decision == "reject" and not data.reason:
+        raise InvalidInput.for_field("reason", "A reason is required to reject a wish.")
+    new_status = WishStatus.OPEN if data.decision == "approve" else WishStatus.REJECTED
+    return await _transition(
+        hub,
+        actor,
+        wish,
+        WishStatus.SUBMITTED,
+        new_status,
+        f"wish.{'approved' if data.decision == 'approve' else 'rejected'}",
+        review_reason=data.reason,
+    )
+
+
+# --- claiming and serving -----------------------------------------------------------------
+
+
+async def claim(hub: Hub, actor: Actor, wish_id: int) -> Wish:
+    """Claim an open wish. Exactly one claimer wins, whatever the concurrency."""
+    wish = await get_wish(hub, actor, wish_id)
+    if not actor.has_role(wish.community_id, Role.VOLUNTEER):
+        raise PermissionDenied("Only volunteers of this community can claim wishes.")
+    if actor.id == wish.resident_id:
+        raise PermissionDenied("You cannot claim your own wish.")
+    category = category_of(hub, wish.community_id, wish.category)
+    if not category.served:
+        raise PermissionDenied(
+            "Volunteers do not serve this category: it is referred.", code="category_not_served"
+        )
+    if category.team_kind and not await _in_team_of_kind(
+        actor.id, wish.community_id, category.team_kind
+    ):
+        raise PermissionDenied(
+            "Only members of a {kind} team can claim this wish.",
+            code="not_in_serving_team",
+            kind=category.team_kind,
+        )
+    if category.restricted and not await _qualified_for(hub, actor, wish.community_id, category):
+        raise PermissionDenied("You lack the qualification this wish needs.")
+    return await _transition(
+        hub,
+        actor,
+        wish,
+        WishStatus.OPEN,
+        WishStatus.CLAIMED,
+        "wish.claimed",
+        claimer_id=actor.id,
+        claimed_at=hub.now(),
+    )
+
+
+async def fulfil(hub: Hub, actor: Actor, wish_id: int, data: FulfilIn | dict | None = None) -> Wish:
+    wish = await get_wish(hub, actor, wish_id)
+    if wish.claimer_id != actor.id:
+        raise PermissionDenied("Only the claimer can mark this wish fulfilled.")
+    data = parse(FulfilIn, data or {})
+    return await _transition(
+        hub,
+        actor,
+        wish,
+        WishStatus.CLAIMED,
+        WishStatus.FULFILLED,
+        "wish.fulfilled",
+        fulfil_note=data.note,
+        hours=data.hours,
+        fulfilled_at=hub.now(),
+    )
+
+
+async def confirm(hub: Hub, actor: Actor, wish_id: int, data: ConfirmIn | dict) -> Wish:
+    """The resident (or staff, or the grid worker who posted it) confirms and thanks.
+
+    The claimer's hours are recorded in the same transaction.
+    """
+    wish = await get_wish(hub, actor, wish_id)
+    if not (actor.id in (wish.resident_id, wish.posted_by_id) or actor.is_staff(wish.community_id)):
+        raise PermissionDenied("Only the resident or staff can confirm this wish.")
+    data = parse(ConfirmIn, data)
+    if wish.status is WishStatus.CONFIRMED:
+        raise Conflict("This wish is confirmed already.", code="already_confirmed")
+    return await _transition(
+        hub,
+        actor,
+        wish,
+        WishStatus.FULFILLED,
+        WishStatus.CONFIRMED,
+        "wish.confirmed",
+        rating=data.rating,
+        thanks=data.thanks,
+        confirmed_at=hub.now(),
+        then=_record_hours,
+    )
+
+
+async def _record_hours(uow: UnitOfWork, wish: Wish) -> None:
+    hours = wish.hours or Decimal(1)
+    started = wish.claimed_at or uow.now
+    await ServiceRecord.create(
+        person_id=wish.claimer_id,
+        community_id=wish.community_id,
+        wish_id=wish.id,
+        description=wish.title,
+        started_at=started,
+        ended_at=wish.fulfilled_at or uow.now,
+        hours=hours,
+    )
+
+
+async def cancel(hub: Hub, actor: Actor, wish_id: int, data: CancelIn | dict) -> Wish:
+    wish = await get_wish(hub, actor, wish_id)
+    if not (actor.id in (wish.resident_id, wish.posted_by_id) or actor.is_staff(wish.community_id)):
+        raise PermissionDenied("Only the resident or staff can cancel this wish.")
+    data = parse(CancelIn, data)
+    if wish.status not in ACTIVE_STATUSES:
+        raise Conflict(
+            "This wish is {status} and cannot change that way.",
+            code="invalid_state",
+            status=wish.status.value,
+        )
+    return await _transition(
+        hub,
+        actor,
+        wish,
+        wish.status,
+        WishStatus.CANCELLED,
+        "wish.cancelled",
+        cancel_reason=data.reason,
+    )
+
+
+async def expire_overdue(hub: Hub) -> int:
+    """Expire submitted and open wishes whose needed-by date has passed (community time)."""
+    expired = 0
+    for community in await Community.all():
+        today = hub.today(community.timezone)
+        overdue = await Wish.filter(
+            community_id=community.id,
+            status__in=[WishStatus.SUBMITTED, WishStatus.OPEN],
+            needed_by__lt=today,
+        )
+        for wish in overdue:
+            try:
+                await _transition(hub, None, wish, wish.status, WishStatus.EXPIRED, "wish.expired")
+            except Conflict:
+                continue  # claimed or changed meanwhile
+            expired += 1
+    return expired
+
+
+# --- escalation (吹哨) ----------------------------------------------------------------------
+
+
+async def escalate(hub: Hub, actor: Actor, wish_id: int, data: EscalateIn | dict) -> Wish:
+    """Staff raise a wish to a higher level (blue → yellow → red), naming the referral."""
+    wish = await get_wish(hub, actor, wish_id)
+    if not actor.is_staff(wish.community_id):
+        raise PermissionDenied("Only staff of this community can do this.")
+    data = parse(EscalateIn, data)
+    return await _raise_level(hub, actor, wish, data.level, data.referral)
+
+
+async def advance_escalations(hub: Hub) -> int:
+    """Raise unhandled wishes to the level their escalation plan reaches by now."""
+    raised = 0
+    now = hub.now()
+    for wish in await Wish.filter(status__in=list(ACTIVE_STATUSES), escalation_plan__isnull=False):
+        due = None
+        for level in _ESCALATION_ORDER:
+            hours = (wish.escalation_plan or {}).get(level.value)
+            if hours is not None and wish.created_at + timedelta(hours=hours) <= now:
+                due = level
+        if due is not None and _level_index(due) > _level_index(wish.escalation):
+            try:
+                await _raise_level(hub, None, wish, due, None)
+            except Conflict:
+                continue
+            raised += 1
+    return raised
+
+
+def _level_index(level: Escalation | None) -> int:
+    return -1 if level is None else _ESCALATION_ORDER.index(level)
+
+
+async def _raise_level(
+    hub: Hub, actor: Actor | None, wish: Wish, level: Escalation, referral: str | None
+) -> Wish:
+    if wish.status not in ACTIVE_STATUSES:
+        raise Conflict(
+            "This wish is {status} and cannot change that way.",
+            code="invalid_state",
+            status=wish.status.value,
+        )
+    if _level_index(level) <= _level_index(wish.escalation):
+        raise Conflict("The wish is at this level or higher already.", code="already_escalated")
+    lower = [e for e in _ESCALATION_ORDER if _level_index(e) < _level_index(level)]
+    before = snapshot(wish, *_AUDIT_FIELDS)
+    async with unit_of_work(hub, actor.id if actor else None) as uow:
+        changes = {"escalation": level, "escalated_at": uow.now}
+        if referral:
+            changes["referral"] = referral
+        updated = await Wish.filter(
+            Q(escalation__isnull=True) | Q(escalation__in=lower), id=wish.id
+        ).update(**changes)
+        if not updated:
+            raise Conflict("The wish is at this level or higher already.", code="already_escalated")
+        await wish.refresh_from_db()
+        await uow.record(
+            "wish.escalated",
+            wish,
+            community_id=wish.community_id,
+            before=before,
+            after=snapshot(wish, *_AUDIT_FIELDS, "referral"),
+        )
+    return wish
+
+
+# --- internals --------------------------------------------------------------------------
+
+
+async def _transition(
+    hub: Hub,
+    actor: Actor | None,
+    wish: Wish,
+    expected: WishStatus,
+    new: WishStatus,
+    action: str,
+    *,
+    then=None,
+    **changes,
+) -> Wish:
+    """Move a wish from ``expected`` to ``new`` atomically, with its audit entry and event."""
+    before = snapshot(wish, *_AUDIT_FIELDS)
+    async with unit_of_work(hub, actor.id if actor else None) as uow:
+        updated = await Wish.filter(id=wish.id, status=expected).update(status=new, **changes)
+        if not updated:
+            current = await Wish.get(id=wish.id)
+            if action == "wish.claimed" and current.status is not WishStatus.OPEN:
+                raise Conflict("Someone has claimed this wish already.", code="already_claimed")
+            if action == "wish.confirmed" and current.status is WishStatus.CONFIRMED:
+                raise Conflict("This wish is confirmed already.", code="already_confirmed")
+            raise Conflict(
+                "This wish is {status} and cannot change that way.",
+                code="invalid_state",
+                status=current.status.value,
+            )
+        await wish.refresh_from_db()
+        if then is not None:
+            await then(uow, wish)
+        await uow.record(
+            action,
+            wish,
+            community_id=wish.community_id,
+            before=before,
+            after=snapshot(wish, *_AUDIT_FIELDS),
+        )
+    return wish
+
+
+def category_of(hub: Hub, community_id: int, code: str) -> WishCategory:
+    categories = hub.wish_categories(community_id)
+    # A category a plugin stopped offering still exists on old wishes: staff only.
+    return categories.get(code) or WishCategory(code, code, served=False, restricted=True)
+
+
+async def _in_team_of_kind(person_id: int, community_id: int, kind: str) -> bool:
+    return await TeamMembership.exists(
+        person_id=person_id,
+        status=MembershipStatus.ACTIVE,
+        team__community_id=community_id,
+        team__kind=kind,
+    )
+
+
+async def _qualified_for(hub: Hub, actor: Actor, community_id: int, category: WishCategory) -> bool:
+    """Restricted categories: a member of a serving team with a valid qualification."""
+    if actor.is_staff(community_id):
+        return True
+    if category.team_kind and not await _in_team_of_kind(
+        actor.id, community_id, category.team_kind
+    ):
+        return False
+    if not category.qualifications:
+        return True
+    community = await get_community(community_id)
+    facts = await person_facts(actor.person)
+    today = hub.today(community.timezone)
+    return any(
+        facts.valid_qualification(kind, today, verified_only=True)
+        for kind in category.qualifications
+    )

@@ -1,0 +1,211 @@
+"""Input validation: field types for phone and ID numbers, and pydantic error translation.
+
+Services accept plain dicts or pydantic models; ``parse()`` turns a pydantic
+ValidationError into an ``InvalidInput`` whose details name each field, with a message
+id that is translated at the edge.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from typing import Annotated, Any, TypeVar
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
+from stdnum.cn import ric
+
+from volunteer_hub.errors import FieldProblem, InvalidInput
+
+M = TypeVar("M", bound=BaseModel)
+
+
+# Message ids for pydantic's own error types (translated in locale/*/messages.po).
+_PYDANTIC_MESSAGES: dict[str, str] = {
+    "missing": "This field is required.",
+    "string_too_short": "Must be at least {min_length} characters long.",
+    "string_too_long": "Must be at most {max_length} characters long.",
+    "too_short": "Must have at least {min_length} items.",
+    "too_long": "Must have at most {max_length} items.",
+    "greater_than_equal": "Must be at least {ge}.",
+    "greater_than": "Must be greater than {gt}.",
+    "less_than_equal": "Must be at most {le}.",
+    "less_than": "Must be less than {lt}.",
+    "int_parsing": "Must be a whole number.",
+    "int_type": "Must be a whole number.",
+    "int_from_float": "Must be a whole number.",
+    "string_type": "Must be text.",
+    "bool_type": "Must be true or false.",
+    "bool_parsing": "Must be true or false.",
+    "list_type": "Must be a list.",
+    "date_type": "Must be a date (YYYY-MM-DD).",
+    "date_parsing": "Must be a date (YYYY-MM-DD).",
+    "date_from_datetime_parsing": "Must be a date (YYYY-MM-DD).",
+    "date_from_datetime_inexact": "Must be a date (YYYY-MM-DD).",
+    "datetime_type": "Must be a date and time with an offset.",
+    "datetime_parsing": "Must be a date and time with an offset.",
+    "datetime_from_date_parsing": "Must be a date and time with an offset.",
+    "timezone_aware": "Must be a date and time with an offset.",
+    "enum": "Must be one of: {expected}.",
+    "literal_error": "Must be one of: {expected}.",
+    "extra_forbidden": "Unknown field.",
+    "model_type": "Must be an object.",
+    "dict_type": "Must be an object.",
+}
+_FALLBACK = "This value is not valid."
+
+# Text fields are stripped; passwords are not (their spaces are part of them).
+_Stripped = StringConstraints(strip_whitespace=True)
+
+
+class Input(BaseModel):
+    """Base for service inputs: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse(model: type[M], data: M | dict[str, Any]) -> M:
+    """Validate ``data`` against ``model``; raise InvalidInput naming every bad field."""
+    if isinstance(data, model):
+        return data
+    if isinstance(data, BaseModel):
+        data = data.model_dump(exclude_unset=True)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
+
+
+def invalid_input(exc: ValidationError) -> InvalidInput:
+    problems = []
+    for err in exc.errors(include_url=False):
+        field_name = ".".join(str(p) for p in err["loc"]) or "__root__"
+        ctx = {k: _plain(v) for k, v in (err.get("ctx") or {}).items()}
+        if err["type"] in _PYDANTIC_MESSAGES:
+            msgid = _PYDANTIC_MESSAGES[err["type"]]
+        elif "msgid" in ctx:  # our own PydanticCustomError: the message id travels in ctx
+            msgid = str(ctx.pop("msgid"))
+        else:
+            msgid = _FALLBACK
+        problems.append(FieldProblem(field_name, msgid, ctx))
+    return InvalidInput("The input is not valid.", details=problems)
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, str | int | float) else str(value)
+
+
+def custom_error(error_type: str, msgid: str, **ctx: Any) -> PydanticCustomError:
+    return PydanticCustomError(error_type, msgid, {"msgid": msgid, **ctx})
+
+
+# --- phone numbers ---------------------------------------------------------------
+
+
+def normalize_phone(raw: str) -> str:
+    """A mainland China mobile number in its 11-digit national form."""
+    try:
+        number = phonenumbers.parse(raw, "CN")
+    except phonenumbers.NumberParseException:
+        raise custom_error("phone", "Must be a mainland China mobile number.") from None
+    mobile_types = {
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    }
+    if (
+        number.country_code != 86
+        or not phonenumbers.is_valid_number(number)
+        or phonenumbers.number_type(number) not in mobile_types
+    ):
+        raise custom_error("phone", "Must be a mainland China mobile number.")
+    return str(number.national_number)
+
+
+def mask_phone(phone: str) -> str:
+    """``13812345678`` → ``138****5678``."""
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return f"{phone[:3]}{'*' * (len(phone) - 7)}{phone[-4:]}"
+
+
+Phone = Annotated[str, _Stripped, AfterValidator(normalize_phone)]
+
+
+# --- mainland resident ID numbers (居民身份证号码) ------------------------------------
+
+
+def normalize_id_number(raw: str) -> str:
+    try:
+        return ric.validate(raw)
+    except ric.InvalidChecksum:
+        raise custom_error("id_number", "The ID number's check digit is wrong.") from None
+    except ric.InvalidComponent:
+        raise custom_error(
+            "id_number", "The ID number contains an impossible birth date."
+        ) from None
+    except ric.ValidationError:
+        raise custom_error("id_number", "Must be an 18-character resident ID number.") from None
+
+
+def id_number_birth_date(id_number: str) -> date:
+    return ric.get_birth_date(id_number)
+
+
+IdNumber = Annotated[str, _Stripped, AfterValidator(normalize_id_number)]
+
+
+# --- text -------------------------------------------------------------------------
+
+
+def _clean_text(value: str) -> str:
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
+        raise custom_error("text", "Must not contain control characters.")
+    return value
+
+
+def _single_line(value: str) -> str:
+    if "\n" in value or "\t" in value:
+        raise custom_error("text", "Must be a single line.")
+    return _clean_text(value)
+
+
+Line = Annotated[str, _Stripped, AfterValidator(_single_line)]
+Text = Annotated[str, _Stripped, AfterValidator(_clean_text)]
+
+
+# --- passwords --------------------------------------------------------------------
+
+_COMMON_PASSWORDS = frozenset(
+    {
+        "12345678",
+        "123456789",
+        "1234567890",
+        "password",
+        "password1",
+        "qwerty123",
+        "11111111",
+        "88888888",
+        "abc12345",
+        "a1234567",
+        "iloveyou",
+        "woaini1314",
+        "admin123",
+        "12345678a",
+    }
+)
+
+
+def check_password(value: str) -> str:
+    if len(value) < 8:
+        raise custom_error("password", "The password must be at least 8 characters long.")
+    if len(value) > 128:
+        raise custom_error("password", "The password must be at most 128 characters long.")
+    if value.lower() in _COMMON_PASSWORDS or len(set(value)) < 4:
+        raise custom_error("password", "The password is too easy to guess.")
+    if not (any(c.isalpha() for c in value) and any(c.isdigit() for c in value)):
+        raise custom_error("password", "The password must contain letters and digits.")
+    return value
+
+
+Password = Annotated[str, AfterValidator(check_password)]
