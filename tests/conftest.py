@@ -126,6 +126,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         secret_key="test-secret-key",
         data_dir=tmp_path,
         disable_plugin_autoload=True,
+        password_profile="CHEAPEST",  # hundreds of accounts; production uses RFC 9106
     )
 
 

@@ -31,13 +31,15 @@ class World:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
 
-    async def build(self) -> World:
-        admin = await people.create_admin(
-            self.hub, name="管理员", phone=next_phone(), password=PASSWORD
-        )
-        self.admin = await load_actor(admin.id)
+    async def build(self, name: str = "幸福里社区", admin: Actor | None = None) -> World:
+        if admin is None:
+            person = await people.create_admin(
+                self.hub, name="管理员", phone=next_phone(), password=PASSWORD
+            )
+            admin = await load_actor(person.id)
+        self.admin = admin
         self.community: Community = await people.create_community(
-            self.hub, self.admin, {"name": "幸福里社区"}
+            self.hub, self.admin, {"name": name}
         )
         self.grid: Grid = await people.create_grid(
             self.hub, self.admin, self.community.id, {"name": "第一网格"}
@@ -48,6 +50,10 @@ class World:
         self.staff = await self.person("社区干部", roles=[Role.STAFF])
         self.grid_worker = await self.person("网格员", roles=[Role.GRID_WORKER])
         return self
+
+    async def build_other(self, base: World) -> World:
+        """A second community beside ``base``, with the same administrator."""
+        return await self.build("和平里社区", admin=base.admin)
 
     async def person(
         self,

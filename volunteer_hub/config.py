@@ -21,6 +21,8 @@ class Settings:
     secret_key: str = field(repr=False)
     data_dir: Path = DEFAULT_DATA_DIR
     disable_plugin_autoload: bool = False
+    # An argon2-cffi profile name (volunteer_hub.security.Passwords).
+    password_profile: str = "RFC_9106_LOW_MEMORY"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -33,6 +35,7 @@ class Settings:
             secret_key=secret,
             data_dir=data_dir,
             disable_plugin_autoload=_truthy(env.get("VHUB_DISABLE_PLUGIN_AUTOLOAD")),
+            password_profile=env.get("VHUB_PASSWORD_PROFILE") or cls.password_profile,
         )
 
     @property

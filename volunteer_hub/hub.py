@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from volunteer_hub.config import Settings
 from volunteer_hub.hooktypes import QualificationKind, TeamKind, WishCategory
 from volunteer_hub.plugins import PluginHost, create_plugin_manager
-from volunteer_hub.security import IdNumberKey
+from volunteer_hub.security import IdNumberKey, Passwords
 
 
 def utcnow() -> datetime:
@@ -26,9 +26,11 @@ class Hub:
     plugins: PluginHost
     clock: Callable[[], datetime] = utcnow
     id_key: IdNumberKey = field(init=False)
+    passwords: Passwords = field(init=False)
 
     def __post_init__(self) -> None:
         self.id_key = IdNumberKey(self.settings.secret_key)
+        self.passwords = Passwords(self.settings.password_profile)
 
     @classmethod
     def create(

@@ -5,40 +5,40 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from functools import cache
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_hasher = PasswordHasher()  # argon2id with the library's vetted defaults
+class Passwords:
+    """argon2id password hashing with a named argon2-cffi parameter profile.
 
+    The default is RFC 9106's low-memory profile. ``CHEAPEST`` exists for test suites
+    and demos that create hundreds of accounts; never use it in production.
+    """
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    def __init__(self, profile: str = "RFC_9106_LOW_MEMORY") -> None:
+        parameters = getattr(profiles, profile, None)
+        if not isinstance(parameters, Parameters):
+            raise ValueError(f"unknown argon2 profile {profile!r}")
+        self._hasher = PasswordHasher.from_parameters(parameters)
+        self._dummy = self._hasher.hash("a password that nobody has")
 
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
 
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """True when the password matches; a missing or malformed hash never matches."""
-    if not password_hash:
-        # Spend the same time as a real check, so unknown accounts are not revealed.
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        """True when the password matches; a missing or malformed hash never matches."""
         try:
-            _hasher.verify(_dummy_hash(), password)
-        except VerificationError:
-            pass
-        return False
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+            # With no account, check against a dummy hash anyway: the same time is
+            # spent, so a login cannot tell unknown phones from wrong passwords.
+            return self._hasher.verify(password_hash or self._dummy, password) and bool(
+                password_hash
+            )
+        except (VerificationError, InvalidHashError):
+            return False
 
-
-def password_needs_rehash(password_hash: str) -> bool:
-    return _hasher.check_needs_rehash(password_hash)
-
-
-@cache
-def _dummy_hash() -> str:
-    return _hasher.hash("a password that nobody has")
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
 
 
 @dataclass(frozen=True)

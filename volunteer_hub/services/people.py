@@ -18,7 +18,6 @@ from volunteer_hub.errors import (
 )
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Community, Grid, Person, Role, RoleAssignment
-from volunteer_hub.security import hash_password, verify_password
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import snapshot, unit_of_work
 from volunteer_hub.validation import (
@@ -148,7 +147,7 @@ async def register(hub: Hub, data: PersonIn | dict, *, actor: Actor | None = Non
     birth_date = data.birth_date or (
         id_number_birth_date(data.id_number) if data.id_number else None
     )
-    password_hash = hash_password(data.password)
+    password_hash = hub.passwords.hash(data.password)
     try:
         async with unit_of_work(hub, actor.id if actor else None) as uow:
             person = await Person.create(
@@ -186,7 +185,7 @@ async def create_admin(hub: Hub, *, name: str, phone: str, password: str) -> Per
         raise Conflict("This phone number is registered already.", code="phone_taken")
     async with unit_of_work(hub, None) as uow:
         person = await Person.create(
-            name=data.name, phone=data.phone, password_hash=hash_password(data.password)
+            name=data.name, phone=data.phone, password_hash=hub.passwords.hash(data.password)
         )
         await RoleAssignment.create(person_id=person.id, community_id=None, role=Role.ADMIN)
         await uow.record(
@@ -246,14 +245,14 @@ async def assign_role(
     return assignment
 
 
-async def authenticate(phone: str, password: str) -> Person:
+async def authenticate(hub: Hub, phone: str, password: str) -> Person:
     """The person with this phone and password; the same error for either being wrong."""
     try:
         normalized = parse(_LoginIn, {"phone": phone}).phone
     except InvalidInput:
         normalized = None
     person = await Person.get_or_none(phone=normalized) if normalized else None
-    if not verify_password(person.password_hash if person else None, password):
+    if not hub.passwords.verify(person.password_hash if person else None, password):
         raise NotAuthenticated("Wrong phone number or password.", code="invalid_credentials")
     return person  # type: ignore[return-value]
 

@@ -65,8 +65,8 @@ class UnitOfWork:
             action=action,
             entity_type=entity_type,
             entity_id=entity.pk,
-            before=before,
-            after=after,
+            before=_jsonable(before),
+            after=_jsonable(after),
             created_at=self.now,
         )
         if event:

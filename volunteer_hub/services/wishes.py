@@ -143,9 +143,8 @@ async def list_wishes(
                 for code, c in categories.items()
                 if c.restricted and not await _qualified_for(hub, actor, community_id, c)
             ]
-            visible |= Q(status__in=[WishStatus.OPEN, WishStatus.CLAIMED]) & ~Q(
-                category__in=hidden or ["\x00"]
-            )
+            in_progress = Q(status__in=[WishStatus.OPEN, WishStatus.CLAIMED])
+            visible |= in_progress & ~Q(category__in=hidden) if hidden else in_progress
         query = query.filter(visible)
     if after_id is not None:
         query = query.filter(id__gt=after_id)
