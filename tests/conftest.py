@@ -134,3 +134,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 async def hub(settings: Settings, clock: Clock):
     async with db.database(settings.database_url):
         yield Hub.create(settings, clock=clock)
+
+
+@pytest.fixture
+async def api(hub, settings):
+    """An HTTP client talking to the real app over ASGI, on the test's database."""
+    import httpx
+
+    from volunteer_hub.web import create_app
+
+    app = create_app(settings, hub=hub, manage_database=False)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

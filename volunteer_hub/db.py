@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate as migrate_api
 
@@ -70,3 +71,8 @@ async def upgrade(
             await migrate_api(config=tortoise_config(database_url), progress=progress)
         finally:
             await ctx.close_connections()
+
+
+async def ping(database_url: str) -> None:
+    """Raise unless the database answers a trivial query."""
+    await get_connection(connection_name(database_url)).execute_query("SELECT 1")

@@ -107,3 +107,17 @@ class Conflict(VolunteerHubError):
 class NotAuthenticated(VolunteerHubError):
     kind = "unauthenticated"
     default_code = "not_authenticated"
+
+
+class Throttled(VolunteerHubError):
+    """Too many attempts; ``retry_after`` says in how many seconds to try again."""
+
+    kind = "throttled"
+    default_code = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "Too many failed attempts. Try again in {minutes} minutes.",
+            minutes=max(1, -(-retry_after // 60)),
+        )
+        self.retry_after = retry_after

@@ -141,12 +141,15 @@ def vh_notification_channels() -> list[NotificationChannel]:
 def vh_domain_event(event: DomainEvent) -> Awaitable[None] | None:
     """Learn of a domain event after its transaction has committed.
 
-    Events include ``wish.posted``, ``wish.approved``, ``wish.rejected``,
-    ``wish.claimed``, ``wish.fulfilled``, ``wish.confirmed``, ``wish.cancelled``,
-    ``wish.expired``, ``wish.escalated``, ``task.created``, ``signup.confirmed``,
-    ``signup.waitlisted``, ``signup.promoted``, ``signup.cancelled``,
-    ``signup.checked_in``, ``signup.checked_out``, ``person.registered``,
-    ``team.joined`` and ``party_report.filed``.
+    Every audited change is an event, named like its audit action:
+    ``community.created``, ``grid.created``, ``person.registered``,
+    ``person.admin_created``, ``role.assigned``, ``team.created``, ``team.joined``,
+    ``team.membership_approved``, ``party_report.filed``, ``wish.posted``,
+    ``wish.approved``, ``wish.rejected``, ``wish.claimed``, ``wish.fulfilled``,
+    ``wish.confirmed``, ``wish.cancelled``, ``wish.expired``, ``wish.escalated``,
+    ``task.created``, ``signup.confirmed``, ``signup.waitlisted``,
+    ``signup.promoted``, ``signup.cancelled``, ``signup.checked_in`` and
+    ``signup.checked_out``.
 
     Args:
         event: the `DomainEvent`.

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from volunteer_hub.clock import as_utc, utcnow
 from volunteer_hub.config import Settings
-from volunteer_hub.hooktypes import QualificationKind, TeamKind, WishCategory
+from volunteer_hub.hooktypes import (
+    NotificationChannel,
+    QualificationKind,
+    TeamKind,
+    WishCategory,
+)
 from volunteer_hub.plugins import PluginHost, create_plugin_manager
 from volunteer_hub.security import IdNumberKey, Passwords
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -44,7 +46,8 @@ class Hub:
         return cls(settings=settings, plugins=host, clock=clock)
 
     def now(self) -> datetime:
-        return self.clock()
+        """The current time in UTC (the clock may be set by tests and the demo)."""
+        return as_utc(self.clock())
 
     def today(self, timezone: str) -> date:
         return self.now().astimezone(ZoneInfo(timezone)).date()
@@ -59,6 +62,9 @@ class Hub:
 
     def wish_categories(self, community_id: int) -> dict[str, WishCategory]:
         return _merge(self.plugins, "vh_wish_categories", community_id=community_id)
+
+    def notification_channels(self) -> dict[str, NotificationChannel]:
+        return _merge(self.plugins, "vh_notification_channels")
 
 
 def _merge(host: PluginHost, hook_name: str, **kwargs: object) -> dict:

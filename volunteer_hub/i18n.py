@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 
-from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -46,35 +45,37 @@ def normalize_locale(value: str | None) -> str:
     """Map 'zh', 'zh_CN', 'zh-Hans-CN', 'en-US' ... to a supported locale (zh-CN by default)."""
     if not value:
         return DEFAULT_LOCALE
-    try:
-        parsed = Locale.parse(value.strip().replace("-", "_"))
-    except (ValueError, UnknownLocaleError):
-        return DEFAULT_LOCALE
-    if parsed.language == "en":
-        return "en"
-    return DEFAULT_LOCALE
+    language = value.strip().replace("_", "-").split("-")[0].lower()
+    return "en" if language == "en" else DEFAULT_LOCALE
 
 
 def negotiate(accept_language: str | None) -> str:
-    """Pick a locale from an Accept-Language header, honouring q-values."""
+    """Pick a locale from an Accept-Language header (RFC 9110), honouring q-values."""
     if not accept_language:
         return DEFAULT_LOCALE
     ranked: list[tuple[float, int, str]] = []
     for index, part in enumerate(accept_language.split(",")):
-        tag, _, params = part.strip().partition(";")
+        tag, *params = (p.strip() for p in part.split(";"))
         quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                quality = _quality(value.strip())
         if tag and tag != "*" and quality > 0:
             ranked.append((-quality, index, tag))
     for _, _, tag in sorted(ranked):
-        language = tag.split("-")[0].split("_")[0].lower()
-        if language in {"zh", "en"}:
+        if tag.replace("_", "-").split("-")[0].lower() in {"zh", "en"}:
             return normalize_locale(tag)
     return DEFAULT_LOCALE
+
+
+def _quality(value: str) -> float:
+    """A q-value is 0 to 1 with at most three decimals; anything else disqualifies."""
+    try:
+        quality = float(value)
+    except ValueError:
+        return 0.0
+    return quality if 0.0 <= quality <= 1.0 else 0.0
 
 
 def translate(msgid: str, locale: str = DEFAULT_LOCALE, **params: object) -> str:
@@ -86,5 +87,6 @@ def localize(text: LocalizedText, locale: str = DEFAULT_LOCALE) -> str:
     """Render a plugin-supplied text: a string as is, a mapping by locale (zh-CN as fallback)."""
     if isinstance(text, str):
         return text
+    by_locale = {normalize_locale(key): value for key, value in text.items()}
     locale = normalize_locale(locale)
-    return text.get(locale) or text.get(DEFAULT_LOCALE) or next(iter(text.values()), "")
+    return by_locale.get(locale) or by_locale.get(DEFAULT_LOCALE) or next(iter(text.values()), "")

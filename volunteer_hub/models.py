@@ -158,6 +158,13 @@ class Qualification(Model):
     kind = fields.CharField(max_length=40)
     expires_on = fields.DateField(null=True)
     verified = fields.BooleanField(default=False)
+    # The membership it was declared for; staff verify it when approving that membership.
+    membership: fields.ForeignKeyNullableRelation[TeamMembership] = fields.ForeignKeyField(
+        "models.TeamMembership",
+        related_name="qualifications",
+        null=True,
+        on_delete=fields.SET_NULL,
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -377,3 +384,32 @@ class AuditEntry(Model):
 
     async def delete(self, *args, **kwargs):  # type: ignore[override]
         raise OperationalError("audit entries are append-only")
+
+
+class ApiToken(Model):
+    """A bearer token. Only its SHA-256 is stored. It expires and can be revoked."""
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="api_tokens", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_token"
+
+
+class LoginFailure(Model):
+    """A failed login, counted per phone and per address to throttle guessing."""
+
+    id = fields.BigIntField(primary_key=True)
+    phone = fields.CharField(max_length=40)
+    address = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "login_failure"
+        indexes = (("phone", "created_at"), ("address", "created_at"))

@@ -74,6 +74,11 @@ class PluginHost:
         self, plugin: object, name: str, *, version: str | None = None, builtin: bool = False
     ) -> PluginStatus:
         """Register a plugin; a plugin that does not fit the hookspecs is reported, not fatal."""
+        if name in self._status:
+            # Keep the plugin that holds the name; report the newcomer beside it.
+            status = PluginStatus(name=f"{name} (duplicate)", version=version, builtin=builtin)
+            self._fail(status, "load_error", ValueError(f"a plugin named {name!r} is loaded"))
+            return status
         status = PluginStatus(name=name, version=version, builtin=builtin)
         self._status[name] = status
         try:
@@ -149,18 +154,7 @@ class PluginHost:
         An implementation that raises is recorded in its plugin's status; its
         HookResult carries the error so the caller decides (rules fail closed).
         """
-        caller = getattr(self.pm.hook, hook_name)
-        results = []
-        for impl in reversed(caller.get_hookimpls()):
-            name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
-            try:
-                value = impl.function(*[kwargs[arg] for arg in impl.argnames])
-            except Exception as exc:
-                self._call_failed(name, hook_name, exc)
-                results.append(HookResult(name, error=exc))
-                continue
-            results.append(HookResult(name, value))
-        return results
+        return list(self.call_until(hook_name, **kwargs))
 
     async def acall(self, hook_name: str, **kwargs: Any) -> list[HookResult]:
         """Like ``call``, awaiting results that are awaitable (Datasette's await_me_maybe)."""
@@ -175,8 +169,18 @@ class PluginHost:
             results.append(result)
         return results
 
-    def call_first(self, hook_name: str, **kwargs: Any) -> Any:
-        """The first non-None result of a firstresult hook; failing plugins are skipped."""
+    def call_first(self, hook_name: str, **kwargs: Any) -> HookResult | None:
+        """The first implementation that answers (non-None) or raises, in pluggy's order.
+
+        For firstresult hooks. A raising plugin decides as an error, so the caller can
+        fail closed (the admission list does).
+        """
+        for result in self.call_until(hook_name, **kwargs):
+            if result.error is not None or result.value is not None:
+                return result
+        return None
+
+    def call_until(self, hook_name: str, **kwargs: Any):
         caller = getattr(self.pm.hook, hook_name)
         for impl in reversed(caller.get_hookimpls()):
             name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
@@ -184,10 +188,9 @@ class PluginHost:
                 value = impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as exc:
                 self._call_failed(name, hook_name, exc)
+                yield HookResult(name, error=exc)
                 continue
-            if value is not None:
-                return value
-        return None
+            yield HookResult(name, value)
 
     def _call_failed(self, name: str, hook_name: str, exc: BaseException) -> None:
         status = self._status.get(name)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
+
 class Passwords:
     """argon2id password hashing with a named argon2-cffi parameter profile.
 

@@ -28,6 +28,13 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "string_too_long": "Must be at most {max_length} characters long.",
     "too_short": "Must have at least {min_length} items.",
     "too_long": "Must have at most {max_length} items.",
+    "string_pattern_mismatch": "Must use lower-case letters, digits and underscores.",
+    "decimal_parsing": "Must be a number.",
+    "decimal_type": "Must be a number.",
+    "decimal_max_places": "Must have at most {decimal_places} decimal places.",
+    "decimal_max_digits": "Must have at most {max_digits} digits.",
+    "float_parsing": "Must be a number.",
+    "float_type": "Must be a number.",
     "greater_than_equal": "Must be at least {ge}.",
     "greater_than": "Must be greater than {gt}.",
     "less_than_equal": "Must be at most {le}.",
@@ -80,10 +87,17 @@ def parse(model: type[M], data: M | dict[str, Any]) -> M:
 def invalid_input(exc: ValidationError) -> InvalidInput:
     problems = []
     for err in exc.errors(include_url=False):
-        field_name = ".".join(str(p) for p in err["loc"]) or "__root__"
         ctx = {k: _plain(v) for k, v in (err.get("ctx") or {}).items()}
-        if err["type"] in _PYDANTIC_MESSAGES:
-            msgid = _PYDANTIC_MESSAGES[err["type"]]
+        # A model-level check names its field in ctx (see custom_error(field=...)).
+        loc = [*err["loc"], ctx.pop("field")] if "field" in ctx else err["loc"]
+        field_name = ".".join(str(p) for p in loc) or "__root__"
+        error_type = err["type"]
+        if error_type in ("too_short", "too_long") and isinstance(err.get("input"), str):
+            error_type = f"string_{error_type}"  # a length on an annotated str
+        if error_type == "literal_error" and "expected" in ctx:
+            ctx["expected"] = ctx["expected"].replace(" or ", ", ")
+        if error_type in _PYDANTIC_MESSAGES:
+            msgid = _PYDANTIC_MESSAGES[error_type]
         elif "msgid" in ctx:  # our own PydanticCustomError: the message id travels in ctx
             msgid = str(ctx.pop("msgid"))
         else:
@@ -97,6 +111,7 @@ def _plain(value: Any) -> Any:
 
 
 def custom_error(error_type: str, msgid: str, **ctx: Any) -> PydanticCustomError:
+    """An error with our message id; in a model validator pass ``field=`` to name the field."""
     return PydanticCustomError(error_type, msgid, {"msgid": msgid, **ctx})
 
 

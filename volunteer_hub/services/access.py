@@ -45,6 +45,14 @@ class Actor:
     def is_grid_worker(self, community_id: int) -> bool:
         return self.has_role(community_id, Role.GRID_WORKER)
 
+    def belongs_to(self, community_id: int) -> bool:
+        """Lives in the community, holds a role there, or is an administrator."""
+        return (
+            self.is_admin
+            or self.person.community_id == community_id
+            or any(g.community_id == community_id for g in self.grants)
+        )
+
     def roles_in(self, community_id: int | None) -> list[str]:
         roles = {g.role.value for g in self.grants if g.community_id == community_id}
         if self.is_admin:

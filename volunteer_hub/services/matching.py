@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from tortoise.functions import Count, Sum
 
+from volunteer_hub.clock import ONE_DAY, local_day_start, local_month_start
 from volunteer_hub.errors import PermissionDenied
 from volunteer_hub.hooktypes import CandidateFacts, MatchScore
 from volunteer_hub.hub import Hub
@@ -49,9 +48,7 @@ async def candidates(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 10) -
     if not category.served:
         return []
     people = await _eligible(wish, category.team_kind)
-    zone = ZoneInfo(community.timezone)
-    local_now = hub.now().astimezone(zone)
-    month_start = datetime(local_now.year, local_now.month, 1, tzinfo=zone)
+    month_start = local_month_start(hub.now(), community.timezone)
     hours = dict(
         await ServiceRecord.filter(
             person_id__in=[p.id for p in people], started_at__gte=month_start
@@ -66,7 +63,7 @@ async def candidates(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 10) -
         .annotate(n=Count("id"))
         .values_list("claimer_id", "n")
     )
-    busy = await _busy_on(wish, [p.id for p in people], zone)
+    busy = await _busy_on(wish, [p.id for p in people], community.timezone)
     facts = wish_facts(wish)
     ranked = []
     today = hub.today(community.timezone)
@@ -112,14 +109,14 @@ async def _eligible(wish: Wish, team_kind: str | None) -> list[Person]:
     return await Person.filter(id__in=[i for i in set(ids) if i not in excluded]).order_by("id")
 
 
-async def _busy_on(wish: Wish, person_ids: list[int], zone: ZoneInfo) -> set[int]:
+async def _busy_on(wish: Wish, person_ids: list[int], timezone: str) -> set[int]:
     if wish.needed_by is None or not person_ids:
         return set()
-    day_start = datetime(wish.needed_by.year, wish.needed_by.month, wish.needed_by.day, tzinfo=zone)
+    day_start = local_day_start(wish.needed_by, timezone)
     rows = await Signup.filter(
         person_id__in=person_ids,
         status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
         occurrence__start__gte=day_start,
-        occurrence__start__lt=day_start + timedelta(days=1),
+        occurrence__start__lt=day_start + ONE_DAY,
     ).values_list("person_id", flat=True)
     return set(rows)

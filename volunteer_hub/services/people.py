@@ -73,7 +73,9 @@ class PersonIn(Input):
     def _birth_date_matches_id(self) -> PersonIn:
         if self.id_number and self.birth_date:
             if id_number_birth_date(self.id_number) != self.birth_date:
-                raise custom_error("birth_date", "The birth date does not match the ID number.")
+                raise custom_error(
+                    "birth_date", "The birth date does not match the ID number.", field="birth_date"
+                )
         return self
 
 
@@ -102,6 +104,13 @@ async def create_community(hub: Hub, actor: Actor | None, data: CommunityIn | di
             after=snapshot(community, "name", "timezone"),
         )
     return community
+
+
+async def list_communities(*, after_id: int | None = None, limit: int = 50) -> list[Community]:
+    query = Community.all()
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(limit)
 
 
 async def get_community(community_id: int) -> Community:
@@ -173,7 +182,11 @@ async def register(hub: Hub, data: PersonIn | dict, *, actor: Actor | None = Non
                 after=snapshot(person, *_PERSON_AUDIT) | {"phone": mask_phone(person.phone)},
             )
     except IntegrityError:
-        # A concurrent registration took the phone (or ID number) between check and insert.
+        # A concurrent registration took the phone or the ID number between check and insert.
+        if id_hash and not await Person.exists(phone=data.phone):
+            raise Conflict(
+                "This ID number is registered already.", code="id_number_taken"
+            ) from None
         raise Conflict("This phone number is registered already.", code="phone_taken") from None
     return person
 

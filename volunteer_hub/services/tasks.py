@@ -18,6 +18,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Sum
 
+from volunteer_hub.clock import as_utc
 from volunteer_hub.errors import (
     Conflict,
     InvalidInput,
@@ -65,9 +66,9 @@ class TaskIn(Input):
     @model_validator(mode="after")
     def _ends_after_start(self) -> TaskIn:
         if self.ends_at <= self.starts_at:
-            raise custom_error("ends_at", "Must be after the start.")
+            raise custom_error("ends_at", "Must be after the start.", field="ends_at")
         if self.ends_at - self.starts_at > timedelta(hours=24):
-            raise custom_error("ends_at", "A shift may last at most 24 hours.")
+            raise custom_error("ends_at", "A shift may last at most 24 hours.", field="ends_at")
         return self
 
 
@@ -125,9 +126,10 @@ async def create_task(hub: Hub, actor: Actor, community_id: int, data: TaskIn | 
     return task
 
 
-async def get_task(task_id: int) -> Task:
+async def get_task(actor: Actor, task_id: int) -> Task:
+    """A task of a community the actor belongs to (others are not found)."""
     task = await Task.get_or_none(id=task_id).select_related("community")
-    if task is None:
+    if task is None or not actor.belongs_to(task.community_id):
         raise NotFound("No such task.", code="task_not_found")
     return task
 
@@ -141,8 +143,8 @@ async def occurrences(
     up for yet exist only in the rule, and are shown with ``taken`` 0.
     """
     community: Community = task.community
-    start = start or hub.now()
-    end = end or start + DEFAULT_WINDOW
+    start = as_utc(start) if start else hub.now()
+    end = as_utc(end) if end else start + DEFAULT_WINDOW
     stored = {
         o.start: o
         for o in await Occurrence.filter(task_id=task.id, start__gte=start, start__lt=end)
@@ -175,6 +177,7 @@ async def _occurrence(hub: Hub, task: Task, start: datetime | None) -> Occurrenc
         raise InvalidInput.for_field("occurrence_start", "The task has no occurrence at this time.")
     if start <= hub.now():
         raise InvalidInput.for_field("occurrence_start", "This occurrence has already started.")
+    start = as_utc(start)
     occurrence = await Occurrence.get_or_none(task_id=task.id, start=start)
     if occurrence is None:
         try:
@@ -199,7 +202,7 @@ async def sign_up(
 ) -> Signup:
     """Sign up: ``confirmed`` while places remain, then ``waitlisted`` in arrival order."""
     data = parse(SignupIn, data or {})
-    task = await get_task(task_id)
+    task = await get_task(actor, task_id)
     if task.team_id is not None and not await TeamMembership.exists(
         team_id=task.team_id, person_id=actor.id, status=MembershipStatus.ACTIVE
     ):

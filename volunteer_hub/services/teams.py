@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Sum
 
+from volunteer_hub.clock import local_year_start
 from volunteer_hub.errors import (
     Conflict,
     InvalidInput,
@@ -89,9 +89,14 @@ async def create_team(hub: Hub, actor: Actor, community_id: int, data: TeamIn | 
     return team
 
 
-async def list_teams(community_id: int) -> list[Team]:
+async def list_teams(
+    community_id: int, *, after_id: int | None = None, limit: int = 50
+) -> list[Team]:
     await get_community(community_id)
-    return await Team.filter(community_id=community_id).order_by("id")
+    query = Team.filter(community_id=community_id)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(limit)
 
 
 async def get_team(team_id: int) -> Team:
@@ -111,6 +116,8 @@ async def join_team(
     """
     data = parse(JoinIn, data or {})
     team = await get_team(team_id)
+    if not actor.belongs_to(team.community_id):
+        raise PermissionDenied("You can only join teams of your own community.")
     community = await get_community(team.community_id)
     today = hub.today(community.timezone)
     known = hub.qualification_kinds()
@@ -151,7 +158,11 @@ async def join_team(
             )
             for q in data.qualifications:
                 await Qualification.create(
-                    person_id=actor.id, kind=q.kind, expires_on=q.expires_on, verified=False
+                    person_id=actor.id,
+                    kind=q.kind,
+                    expires_on=q.expires_on,
+                    verified=False,
+                    membership_id=membership.id,
                 )
             await _grant(uow, actor.id, community.id, Role.VOLUNTEER)
             await uow.record(
@@ -185,7 +196,7 @@ async def approve_membership(hub: Hub, actor: Actor, membership_id: int) -> Team
         ).update(status=MembershipStatus.ACTIVE)
         if not updated:
             raise Conflict("This membership is not waiting for approval.", code="not_pending")
-        await Qualification.filter(person_id=membership.person_id, verified=False).update(
+        await Qualification.filter(membership_id=membership.id, verified=False).update(
             verified=True
         )
         membership.status = MembershipStatus.ACTIVE
@@ -227,7 +238,6 @@ async def _grant(uow: UnitOfWork, person_id: int, community_id: int, role: Role)
             "role.assigned",
             assignment,
             community_id=community_id,
-            event=False,
             after={"person_id": person_id, "role": role.value},
         )
 
@@ -271,13 +281,13 @@ async def party_progress(hub: Hub, actor: Actor, year: int | None = None) -> dic
     reports = await PartyReport.filter(person_id=actor.id).select_related("community")
     progress = []
     for report in reports:
-        year = year or hub.today(report.community.timezone).year
+        report_year = year or hub.today(report.community.timezone).year
         rows = await (
             ServiceRecord.filter(
                 person_id=actor.id,
                 community_id=report.community_id,
-                started_at__gte=_year_start(year, report.community.timezone),
-                started_at__lt=_year_start(year + 1, report.community.timezone),
+                started_at__gte=local_year_start(report_year, report.community.timezone),
+                started_at__lt=local_year_start(report_year + 1, report.community.timezone),
             )
             .annotate(total=Sum("hours"))
             .values("total")
@@ -286,7 +296,7 @@ async def party_progress(hub: Hub, actor: Actor, year: int | None = None) -> dic
         progress.append(
             {
                 "community_id": report.community_id,
-                "year": year,
+                "year": report_year,
                 "hours": hours,
                 "target": report.yearly_hours_target,
                 "work_unit": report.work_unit,
@@ -294,7 +304,3 @@ async def party_progress(hub: Hub, actor: Actor, year: int | None = None) -> dic
             }
         )
     return {"items": progress}
-
-
-def _year_start(year: int, timezone: str) -> datetime:
-    return datetime(year, 1, 1, tzinfo=ZoneInfo(timezone))

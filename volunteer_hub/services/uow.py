@@ -54,7 +54,6 @@ class UnitOfWork:
         community_id: int | None,
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
-        event: bool = True,
         data: dict[str, Any] | None = None,
     ) -> None:
         """Write the audit entry in this transaction; queue the domain event of the same name."""
@@ -69,18 +68,17 @@ class UnitOfWork:
             after=_jsonable(after),
             created_at=self.now,
         )
-        if event:
-            self.events.append(
-                DomainEvent(
-                    name=action,
-                    community_id=community_id,
-                    entity_type=entity_type,
-                    entity_id=entity.pk,
-                    actor_id=self.actor_id,
-                    occurred_at=self.now,
-                    data=_jsonable(data or after or {}),
-                )
+        self.events.append(
+            DomainEvent(
+                name=action,
+                community_id=community_id,
+                entity_type=entity_type,
+                entity_id=entity.pk,
+                actor_id=self.actor_id,
+                occurred_at=self.now,
+                data=_jsonable(data or after or {}),
             )
+        )
 
 
 @asynccontextmanager

@@ -183,22 +183,14 @@ async def post(hub: Hub, actor: Actor, community_id: int, data: WishIn | dict) -
         needed_by=data.needed_by,
         status=WishStatus.SUBMITTED.value,
     )
-    decision: AdmissionDecision | None = hub.plugins.call_first("vh_admit_wish", wish=facts)
-    if decision is not None and not decision.accepted:
-        message = decision.reason or {"zh-CN": "本社区不受理此类事项", "en": "Not accepted here"}
-        if decision.referral:
-            message = {
-                locale: f"{localize(message, locale)}（{localize(decision.referral, locale)}）"
-                if locale == "zh-CN"
-                else f"{localize(message, locale)} ({localize(decision.referral, locale)})"
-                for locale in ("zh-CN", "en")
-            }
+    decision = admission(hub, facts)
+    if not decision.accepted:
         raise RuleViolation(
             "The admission list refuses this wish.",
             code="not_admitted",
-            details=[Violation(decision.rule, message)],
+            details=[Violation(decision.rule, _refusal_text(decision))],
         )
-    plan = dict(decision.escalate_after_hours) if decision else None
+    plan = dict(decision.escalate_after_hours)
     async with unit_of_work(hub, actor.id) as uow:
         wish = await Wish.create(
             community_id=community.id,
@@ -220,6 +212,39 @@ async def post(hub: Hub, actor: Actor, community_id: int, data: WishIn | dict) -
             after=snapshot(wish, *_AUDIT_FIELDS, "resident_id", "posted_by_id"),
         )
     return wish
+
+
+def admission(hub: Hub, facts: WishFacts) -> AdmissionDecision:
+    """The admission list's decision: the first plugin that answers; accept if none does.
+
+    A plugin that raises refuses (the admission list fails closed).
+    """
+    result = hub.plugins.call_first("vh_admit_wish", wish=facts)
+    if result is None:
+        return AdmissionDecision(accepted=True)
+    if result.error is not None:
+        return AdmissionDecision(
+            accepted=False,
+            rule="plugin_error",
+            reason={
+                "zh-CN": f"准入清单插件 {result.plugin} 出错，暂时无法受理",
+                "en": f"The admission plugin {result.plugin} failed; try again later",
+            },
+        )
+    return result.value
+
+
+def _refusal_text(decision: AdmissionDecision) -> dict[str, str]:
+    """The reason, followed by the referral when there is one, in each language."""
+    reason = decision.reason or {"zh-CN": "本社区不受理此类事项", "en": "Not accepted here"}
+    texts = {}
+    for locale in ("zh-CN", "en"):
+        text = localize(reason, locale)
+        if decision.referral:
+            referral = localize(decision.referral, locale)
+            text += f"（{referral}）" if locale == "zh-CN" else f" ({referral})"
+        texts[locale] = text
+    return texts
 
 
 async def _resident_for(actor: Actor, community: Community, person_id: int) -> Person:

@@ -1,0 +1,272 @@
+"""Endpoint machinery for the JSON API: parse, authenticate, call a service, answer.
+
+Each endpoint is declared once as an ``Endpoint`` (method, path, body and response
+models, who may call it); the same declarations build the Starlette routes and the
+OpenAPI 3.1 document, so the document cannot drift from what is served.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from volunteer_hub.errors import (
+    FieldProblem,
+    InvalidInput,
+    NotAuthenticated,
+    Throttled,
+    VolunteerHubError,
+)
+from volunteer_hub.hub import Hub
+from volunteer_hub.i18n import negotiate, translate
+from volunteer_hub.services import auth
+from volunteer_hub.services.access import Actor
+from volunteer_hub.validation import Input, invalid_input
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+STATUS_BY_KIND = {
+    "invalid": 422,
+    "rule": 422,
+    "not_found": 404,
+    "forbidden": 403,
+    "conflict": 409,
+    "unauthenticated": 401,
+    "throttled": 429,
+}
+T = TypeVar("T")
+
+
+# --- shared request and response shapes --------------------------------------------------
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class ListQuery(Input):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: str | None = None
+
+    def after_id(self) -> int | None:
+        """The cursor is the last id of the previous page, opaque to clients."""
+        if not self.cursor:
+            return None
+        try:
+            value = int(base64.urlsafe_b64decode(self.cursor.encode() + b"==").decode())
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise InvalidInput.for_field("cursor", "This value is not valid.") from None
+        if value < 0:
+            raise InvalidInput.for_field("cursor", "This value is not valid.")
+        return value
+
+
+def page(items: Sequence[Any], limit: int, last_id: Callable[[Any], int]) -> dict:
+    """A page of ``items``; the service was asked for ``limit + 1`` to know if more follow."""
+    more = len(items) > limit
+    items = list(items[:limit])
+    cursor = None
+    if more and items:
+        cursor = base64.urlsafe_b64encode(str(last_id(items[-1])).encode()).decode().rstrip("=")
+    return {"items": items, "next_cursor": cursor}
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    rule: str | None = None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+# --- the call an endpoint receives ----------------------------------------------------------
+
+
+@dataclass
+class Call:
+    request: Request
+    hub: Hub
+    locale: str
+    actor: Actor | None
+    token: str | None
+    body: Any = None
+    query: Any = None
+
+    @property
+    def user(self) -> Actor:
+        """The logged-in actor (endpoints with auth='required' always have one)."""
+        assert self.actor is not None
+        return self.actor
+
+    def path_int(self, name: str) -> int:
+        return int(self.request.path_params[name])
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None  # a type for TypeAdapter; None answers 204 with no body
+    status: int = 200
+    auth: Literal["none", "optional", "required"] = "required"
+    errors: tuple[int, ...] = ()
+    tag: str = "api"
+    media_type: str = "application/json"
+    adapter: TypeAdapter | None = field(init=False, default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.response is not None and self.media_type == "application/json":
+            object.__setattr__(self, "adapter", TypeAdapter(self.response))
+
+    def route(self, prefix: str = "") -> Route:
+        return Route(
+            prefix + self.path, self.asgi, methods=[self.method], name=self.handler.__name__
+        )
+
+    async def asgi(self, request: Request) -> Response:
+        locale = negotiate(request.headers.get("accept-language"))
+        try:
+            call = await self._prepare(request, locale)
+            result = await self.handler(call)
+        except VolunteerHubError as exc:
+            return error_response(exc, locale)
+        if isinstance(result, Response):
+            return result
+        if self.response is None:
+            return Response(status_code=self.status)
+        adapter: TypeAdapter = self.adapter  # type: ignore[assignment]
+        if isinstance(result, dict):  # pages and lists are built as dicts: check them
+            result = adapter.validate_python(result)
+        content = adapter.dump_python(result, mode="json")
+        return JSONResponse(content, status_code=self.status)
+
+    async def _prepare(self, request: Request, locale: str) -> Call:
+        hub: Hub = request.app.state.hub
+        token = bearer_token(request)
+        actor = None
+        if token is not None and self.auth != "none":
+            actor = await auth.actor_for_token(hub, token)
+        if actor is None and self.auth == "required":
+            raise NotAuthenticated("You need to log in.")
+        call = Call(request=request, hub=hub, locale=locale, actor=actor, token=token)
+        if self.query is not None:
+            call.query = _validate(self.query, dict(request.query_params))
+        if self.body is not None:
+            call.body = _validate(self.body, await read_json(request))
+        return call
+
+
+def _validate(model: type[BaseModel], data: Any) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+async def read_json(request: Request) -> Any:
+    """The JSON body, refused clearly when too large, not JSON, or not an object."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InvalidInput("The body must be JSON.", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(
+            "The body must be a JSON object.",
+            code="invalid_json",
+            details=[FieldProblem("body", "Must be an object.")],
+        )
+    return data
+
+
+class BodyTooLarge(VolunteerHubError):
+    kind = "too_large"
+    default_code = "body_too_large"
+
+
+def _too_large() -> BodyTooLarge:
+    return BodyTooLarge("The request body is too large (at most {limit} KiB).", limit=64)
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def error_response(exc: VolunteerHubError, locale: str) -> JSONResponse:
+    status = STATUS_BY_KIND.get(exc.kind, 413 if exc.kind == "too_large" else 400)
+    headers = {}
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after)
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse({"error": exc.as_dict(locale)}, status_code=status, headers=headers)
+
+
+_HTTP_CODES = {404: ("not_found", "Not found."), 405: ("method_not_allowed", "Method not allowed.")}
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    locale = negotiate(request.headers.get("accept-language"))
+    code, msgid = _HTTP_CODES.get(exc.status_code, ("http_error", "The request failed."))
+    body = {"error": {"code": code, "message": translate(msgid, locale), "details": []}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    locale = negotiate(request.headers.get("accept-language"))
+    body = {
+        "error": {
+            "code": "internal_error",
+            "message": translate("Something went wrong on our side.", locale),
+            "details": [],
+        }
+    }
+    return JSONResponse(body, status_code=500)

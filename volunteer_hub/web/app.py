@@ -1,0 +1,96 @@
+"""The application factory: one Starlette app with its own Hub, plugins and database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from tortoise.contrib.starlette import RegisterTortoise
+
+from volunteer_hub import db
+from volunteer_hub.config import Settings
+from volunteer_hub.hub import Hub
+from volunteer_hub.web.api import http_exception, server_error
+from volunteer_hub.web.middleware import SecurityHeaders
+from volunteer_hub.web.openapi import openapi_document
+from volunteer_hub.web.routes import ENDPOINTS
+
+API_PREFIX = "/api/v1"
+
+
+async def healthz(request: Request) -> Response:
+    """200 when the database answers."""
+    try:
+        await db.ping(request.app.state.settings.database_url)
+    except Exception:
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(
+    settings: Settings | None = None, *, hub: Hub | None = None, manage_database: bool = True
+) -> Starlette:
+    """Build the web application with its own Hub (plugins) and database context.
+
+    ``manage_database=False`` leaves the Tortoise context to the caller (tests that
+    already hold one); otherwise the app's lifespan opens and closes it.
+    """
+    settings = settings or Settings.from_env()
+    hub = hub or Hub.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
+            yield
+
+    document = openapi_document(
+        ENDPOINTS,
+        API_PREFIX,
+        extra={
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "Health check",
+                    "tags": ["meta"],
+                    "responses": {
+                        "200": {
+                            "description": "The database answers",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {"status": {"type": "string"}},
+                                        "required": ["status"],
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            }
+        },
+    )
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Mount(API_PREFIX, routes=[e.route() for e in ENDPOINTS]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: http_exception, Exception: server_error},
+        lifespan=lifespan if manage_database else None,
+    )
+    app.state.hub = hub
+    app.state.settings = settings
+    return app

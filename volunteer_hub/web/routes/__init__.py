@@ -1,0 +1,10 @@
+"""The JSON API's endpoints, one module per area (API.md's sections)."""
+
+from volunteer_hub.web.routes import accounts, communities, tasks, wishes
+
+ENDPOINTS = [
+    *accounts.ENDPOINTS,
+    *communities.ENDPOINTS,
+    *wishes.ENDPOINTS,
+    *tasks.ENDPOINTS,
+]

@@ -1,0 +1,103 @@
+"""Accounts: login, logout, registration, me, people."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from volunteer_hub.services import auth, people
+from volunteer_hub.services.access import load_actor
+from volunteer_hub.validation import Input
+from volunteer_hub.web.api import Call, Endpoint
+from volunteer_hub.web.schemas import LoginOut, PersonOut, person_out
+
+
+class LoginIn(Input):
+    phone: Annotated[str, Field(min_length=1, max_length=40)]
+    password: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+async def login(call: Call) -> LoginOut:
+    client = call.request.client
+    address = client.host if client else "unknown"
+    result = await auth.login(call.hub, call.body.phone, call.body.password, address)
+    viewer = await load_actor(result.person.id)
+    return LoginOut(
+        token=result.token,
+        expires_at=result.expires_at,
+        person=await person_out(call.hub, viewer, result.person),
+    )
+
+
+async def logout(call: Call) -> None:
+    await auth.logout(call.hub, call.token or "")
+
+
+async def register(call: Call) -> PersonOut:
+    person = await people.register(call.hub, call.body, actor=call.actor)
+    viewer = call.actor or await load_actor(person.id)
+    return await person_out(call.hub, viewer, person)
+
+
+async def me(call: Call) -> PersonOut:
+    return await person_out(call.hub, call.user, call.user.person)
+
+
+async def get_person(call: Call) -> PersonOut:
+    person = await people.get_person(call.user, call.path_int("id"))
+    return await person_out(call.hub, call.user, person)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/auth/login",
+        login,
+        "Log in with phone and password",
+        body=LoginIn,
+        response=LoginOut,
+        auth="none",
+        errors=(401, 422, 429),
+        tag="accounts",
+    ),
+    Endpoint(
+        "POST",
+        "/auth/logout",
+        logout,
+        "Log out: the token stops working",
+        status=204,
+        errors=(401,),
+        tag="accounts",
+    ),
+    Endpoint(
+        "POST",
+        "/people",
+        register,
+        "Register a resident",
+        body=people.PersonIn,
+        response=PersonOut,
+        status=201,
+        auth="optional",
+        errors=(409, 422),
+        tag="accounts",
+    ),
+    Endpoint(
+        "GET",
+        "/me",
+        me,
+        "The logged-in person, with roles",
+        response=PersonOut,
+        errors=(401,),
+        tag="accounts",
+    ),
+    Endpoint(
+        "GET",
+        "/people/{id:int}",
+        get_person,
+        "A person (self, or staff of their community)",
+        response=PersonOut,
+        errors=(401, 404),
+        tag="accounts",
+    ),
+]

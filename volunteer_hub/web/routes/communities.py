@@ -1,0 +1,186 @@
+"""Communities, grids, staff, teams and party-member reports."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from volunteer_hub.services import people, teams
+from volunteer_hub.validation import Input
+from volunteer_hub.web.api import Call, Endpoint, ListQuery, Page, page
+from volunteer_hub.web.schemas import (
+    CommunityBrief,
+    CommunityOut,
+    GridOut,
+    MembershipOut,
+    PartyReportOut,
+    StaffOut,
+    TeamOut,
+)
+
+
+class StaffIn(Input):
+    person_id: int
+    role: Literal["staff", "grid_worker"]
+    grid_id: Annotated[int, Field(ge=1)] | None = None
+
+
+def _community(c) -> CommunityOut:
+    return CommunityOut(id=c.id, name=c.name, timezone=c.timezone)
+
+
+def _team(t) -> TeamOut:
+    return TeamOut(
+        id=t.id, name=t.name, kind=t.kind, community_id=t.community_id, leader_id=t.leader_id
+    )
+
+
+async def create_community(call: Call) -> CommunityOut:
+    return _community(await people.create_community(call.hub, call.user, call.body))
+
+
+async def list_communities(call: Call) -> dict:
+    q: ListQuery = call.query
+    rows = await people.list_communities(after_id=q.after_id(), limit=q.limit + 1)
+    result = page(rows, q.limit, lambda c: c.id)
+    result["items"] = [CommunityBrief(id=c.id, name=c.name) for c in result["items"]]
+    return result
+
+
+async def create_grid(call: Call) -> GridOut:
+    grid = await people.create_grid(call.hub, call.user, call.path_int("cid"), call.body)
+    return GridOut(id=grid.id, name=grid.name, community_id=grid.community_id)
+
+
+async def add_staff(call: Call) -> StaffOut:
+    body: StaffIn = call.body
+    assignment = await people.assign_role(
+        call.hub, call.user, call.path_int("cid"), body.person_id, body.role, grid_id=body.grid_id
+    )
+    return StaffOut(
+        person_id=assignment.person_id,
+        community_id=assignment.community_id,
+        role=assignment.role.value,
+        grid_id=assignment.grid_id,
+    )
+
+
+async def create_team(call: Call) -> TeamOut:
+    return _team(await teams.create_team(call.hub, call.user, call.path_int("cid"), call.body))
+
+
+async def list_teams(call: Call) -> dict:
+    q: ListQuery = call.query
+    rows = await teams.list_teams(call.path_int("cid"), after_id=q.after_id(), limit=q.limit + 1)
+    result = page(rows, q.limit, lambda t: t.id)
+    result["items"] = [_team(t) for t in result["items"]]
+    return result
+
+
+async def join_team(call: Call) -> MembershipOut:
+    m = await teams.join_team(call.hub, call.user, call.path_int("tid"), call.body)
+    return MembershipOut(id=m.id, team_id=m.team_id, person_id=m.person_id, status=m.status.value)
+
+
+async def file_party_report(call: Call) -> PartyReportOut:
+    r = await teams.file_party_report(call.hub, call.user, call.body)
+    return PartyReportOut(
+        id=r.id,
+        community_id=r.community_id,
+        status=r.status.value,
+        work_unit=r.work_unit,
+        party_branch=r.party_branch,
+    )
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/communities",
+        create_community,
+        "Create a community (admin)",
+        body=people.CommunityIn,
+        response=CommunityOut,
+        status=201,
+        errors=(401, 403, 409, 422),
+        tag="communities",
+    ),
+    Endpoint(
+        "GET",
+        "/communities",
+        list_communities,
+        "List communities",
+        query=ListQuery,
+        response=Page[CommunityBrief],
+        auth="none",
+        errors=(422,),
+        tag="communities",
+    ),
+    Endpoint(
+        "POST",
+        "/communities/{cid:int}/grids",
+        create_grid,
+        "Create a grid (staff)",
+        body=people.GridIn,
+        response=GridOut,
+        status=201,
+        errors=(401, 403, 404, 409, 422),
+        tag="communities",
+    ),
+    Endpoint(
+        "POST",
+        "/communities/{cid:int}/staff",
+        add_staff,
+        "Make a person staff or a grid worker (admin, staff)",
+        body=StaffIn,
+        response=StaffOut,
+        status=201,
+        errors=(401, 403, 404, 422),
+        tag="communities",
+    ),
+    Endpoint(
+        "POST",
+        "/communities/{cid:int}/teams",
+        create_team,
+        "Create a team (staff)",
+        body=teams.TeamIn,
+        response=TeamOut,
+        status=201,
+        errors=(401, 403, 404, 409, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "GET",
+        "/communities/{cid:int}/teams",
+        list_teams,
+        "List a community's teams",
+        query=ListQuery,
+        response=Page[TeamOut],
+        auth="none",
+        errors=(404, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "POST",
+        "/teams/{tid:int}/members",
+        join_team,
+        "Join a team yourself",
+        body=teams.JoinIn,
+        response=MembershipOut,
+        status=201,
+        errors=(401, 403, 404, 409, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "POST",
+        "/party-reports",
+        file_party_report,
+        "Report as an in-service party member",
+        body=teams.PartyReportIn,
+        response=PartyReportOut,
+        status=201,
+        errors=(401, 409, 422),
+        tag="teams",
+    ),
+]

@@ -1,0 +1,298 @@
+"""Response shapes of the JSON API, and the functions that fill them.
+
+The personal-data rules of API.md live here, in one place: a phone number is masked
+unless the caller is the person or staff of their community; the full phone and the
+address of a wish's resident appear (as ``contact``) only for those ``can_see_contact``
+allows; an ID number never appears.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from volunteer_hub.hooktypes import age_on
+from volunteer_hub.hub import Hub
+from volunteer_hub.i18n import LocalizedText, localize
+from volunteer_hub.models import Community, Person, ServiceRecord, Signup, Task, Wish
+from volunteer_hub.services import people as people_service
+from volunteer_hub.services import wishes as wish_service
+from volunteer_hub.services.access import Actor, load_actor
+from volunteer_hub.validation import mask_phone
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str
+    phone_masked: str
+    community_id: int | None
+    grid_id: int | None
+    roles: list[str]
+    age: int | None
+    skills: list[str]
+    phone: str | None = None
+    address: str | None = None
+
+
+class LoginOut(BaseModel):
+    token: str
+    expires_at: datetime
+    person: PersonOut
+
+
+class CommunityOut(BaseModel):
+    id: int
+    name: str
+    timezone: str
+
+
+class CommunityBrief(BaseModel):
+    id: int
+    name: str
+
+
+class GridOut(BaseModel):
+    id: int
+    name: str
+    community_id: int
+
+
+class StaffOut(BaseModel):
+    person_id: int
+    community_id: int
+    role: str
+    grid_id: int | None
+
+
+class TeamOut(BaseModel):
+    id: int
+    name: str
+    kind: str
+    community_id: int
+    leader_id: int | None
+
+
+class MembershipOut(BaseModel):
+    id: int
+    team_id: int
+    person_id: int
+    status: str
+
+
+class PartyReportOut(BaseModel):
+    id: int
+    community_id: int
+    status: str
+    work_unit: str
+    party_branch: str
+
+
+class PersonBrief(BaseModel):
+    id: int
+    name: str
+
+
+class Contact(BaseModel):
+    name: str
+    phone: str
+    address: str | None
+
+
+class WishOut(BaseModel):
+    id: int
+    community_id: int
+    grid_id: int | None
+    title: str
+    description: str
+    category: str
+    status: str
+    escalation: str | None
+    referral: str | None
+    needed_by: date | None
+    resident: PersonBrief
+    posted_by_id: int
+    claimer_id: int | None
+    review_reason: str | None
+    rating: int | None
+    thanks: str | None
+    created_at: datetime
+    contact: Contact | None = None
+
+
+class WishCreated(BaseModel):
+    id: int
+    status: str
+
+
+class CategoryOut(BaseModel):
+    code: str
+    name: str
+    team_kind: str | None
+
+
+class CandidateOut(BaseModel):
+    person_id: int
+    name: str
+    score: float
+    reasons: list[str]
+
+
+class OccurrenceOut(BaseModel):
+    start: datetime
+    end: datetime
+    capacity: int
+    taken: int
+
+
+class TaskOut(BaseModel):
+    id: int
+    community_id: int
+    team_id: int | None
+    title: str
+    description: str
+    location: str | None
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    rrule: str | None
+    occurrences: list[OccurrenceOut]
+
+
+class SignupOut(BaseModel):
+    id: int
+    status: str
+    occurrence_start: datetime
+    task_id: int
+    person_id: int
+
+
+class ServiceRecordOut(BaseModel):
+    id: int
+    description: str
+    started_at: datetime
+    ended_at: datetime
+    hours: Decimal
+    team_id: int | None
+    wish_id: int | None
+    signup_id: int | None
+
+
+class ServiceRecordsOut(BaseModel):
+    total_hours: Decimal
+    items: list[ServiceRecordOut]
+
+
+class Health(BaseModel):
+    status: str
+
+
+# --- filling them ------------------------------------------------------------------------
+
+
+def local(moment: datetime | None, timezone: str) -> datetime | None:
+    """Times go out with the community's offset (API.md: 2026-12-03T19:00:00+08:00)."""
+    return None if moment is None else moment.astimezone(ZoneInfo(timezone))
+
+
+async def person_out(hub: Hub, viewer: Actor, person: Person) -> PersonOut:
+    subject = await load_actor(person.id)
+    community = await person.community if person.community_id else None
+    timezone = community.timezone if community else "Asia/Shanghai"
+    entitled = viewer.id == person.id or people_service.can_see_person(viewer, person)
+    return PersonOut(
+        id=person.id,
+        name=person.name,
+        phone_masked=mask_phone(person.phone),
+        community_id=person.community_id,
+        grid_id=person.grid_id,
+        roles=subject.roles_in(person.community_id),
+        age=age_on(person.birth_date, hub.today(timezone)),
+        skills=list(person.skills or []),
+        phone=person.phone if entitled else None,
+        address=person.address if entitled else None,
+    )
+
+
+async def wish_out(viewer: Actor, wish: Wish, community: Community | None = None) -> WishOut:
+    community = community or await wish.community
+    resident = await wish.resident
+    contact = None
+    if wish_service.can_see_contact(viewer, wish):
+        contact = Contact(name=resident.name, phone=resident.phone, address=resident.address)
+    return WishOut(
+        id=wish.id,
+        community_id=wish.community_id,
+        grid_id=wish.grid_id,
+        title=wish.title,
+        description=wish.description,
+        category=wish.category,
+        status=wish.status.value,
+        escalation=wish.escalation.value if wish.escalation else None,
+        referral=wish.referral,
+        needed_by=wish.needed_by,
+        resident=PersonBrief(id=resident.id, name=resident.name),
+        posted_by_id=wish.posted_by_id,
+        claimer_id=wish.claimer_id,
+        review_reason=wish.review_reason,
+        rating=wish.rating,
+        thanks=wish.thanks,
+        created_at=local(wish.created_at, community.timezone),
+        contact=contact,
+    )
+
+
+def task_out(task: Task, occurrences: list[dict]) -> TaskOut:
+    timezone = task.community.timezone
+    return TaskOut(
+        id=task.id,
+        community_id=task.community_id,
+        team_id=task.team_id,
+        title=task.title,
+        description=task.description,
+        location=task.location,
+        starts_at=local(task.starts_at, timezone),
+        ends_at=local(task.ends_at, timezone),
+        capacity=task.capacity,
+        rrule=task.rrule,
+        occurrences=[
+            OccurrenceOut(
+                start=local(o["start"], timezone),
+                end=local(o["end"], timezone),
+                capacity=o["capacity"],
+                taken=o["taken"],
+            )
+            for o in occurrences
+            if not o["cancelled"]
+        ],
+    )
+
+
+def signup_out(signup: Signup, timezone: str) -> SignupOut:
+    occurrence = signup.occurrence
+    return SignupOut(
+        id=signup.id,
+        status=signup.status.value,
+        occurrence_start=local(occurrence.start, timezone),
+        task_id=occurrence.task_id,
+        person_id=signup.person_id,
+    )
+
+
+def record_out(record: ServiceRecord, timezone: str) -> ServiceRecordOut:
+    return ServiceRecordOut(
+        id=record.id,
+        description=record.description,
+        started_at=local(record.started_at, timezone),
+        ended_at=local(record.ended_at, timezone),
+        hours=record.hours,
+        team_id=record.team_id,
+        wish_id=record.wish_id,
+        signup_id=record.signup_id,
+    )
+
+
+def localized(text: LocalizedText, locale: str) -> str:
+    return localize(text, locale)
