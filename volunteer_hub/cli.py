@@ -154,6 +154,69 @@ def demo_cmd(settings: Settings, seed: int, people_count: int, fresh: bool) -> N
     console.print(table)
 
 
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="TCP port."
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes; each builds its own app and database connections.",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log every request (uvicorn's access log).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+)
+@click.pass_obj
+def serve_cmd(
+    settings: Settings, host: str, port: int, workers: int, access_log: bool, log_level: str
+) -> None:
+    """Serve the web application with uvicorn (uvloop, httptools)."""
+    import uvicorn
+
+    from volunteer_hub.web.asgi import APP_FACTORY
+
+    asyncio.run(db.upgrade(settings.database_url))
+    shown_host = f"[{host}]" if ":" in host else host
+    console.print(
+        f"[green]Serving volunteer_hub[/green] on http://{shown_host}:{port} "
+        f"({workers} worker{'s' if workers > 1 else ''}); "
+        f"database {_safe_url(settings.database_url)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if workers > 1 and settings.is_sqlite:
+        console.print(
+            "[yellow]Several workers share one SQLite file: writes wait for each other; "
+            "use PostgreSQL for real load.[/yellow]",
+            soft_wrap=True,
+        )
+    # An import string and a factory: every worker process builds its own app
+    # (its own Hub, plugins and Tortoise context) from the environment.
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=access_log,
+        log_level=log_level,
+    )
+
+
 def _safe_url(url: str) -> str:
     """Hide a password in a database URL."""
     if "@" not in url or "://" not in url:

@@ -1520,25 +1520,18 @@ class _Builder:
         logins = [
             login("admin 管理员", "admin"),
             login("staff 社区工作者", self.staff[0]),
-            login(
-                f"grid_worker 网格员（王奶奶所在的第{_NUMERALS[wang.grid]}网格）",
-                self.grid_workers[wang.grid],
-            ),
+            login("grid_worker 网格员（王奶奶的网格）", self.grid_workers[wang.grid]),
         ]
         kinds = self.hub.team_kinds()
         for kind in TEAM_ORDER:
             leader = next(p for p in self.plan if p.kind == kind)
-            label = localize(kinds[kind].name, "zh-CN")
-            note = {
-                "silver_patrol": f"队长，{leader.age}岁",
-                "psychology": "队长，持证心理咨询师",
-                "party_vanguard": "队长，在职党员",
-            }.get(kind, "队长")
-            logins.append(login(f"volunteer/{kind} {label}（{note}）", leader.key))
+            note = {"silver_patrol": f"（{leader.age}岁）", "psychology": "（持证咨询师）"}
+            label = localize(kinds[kind].name, "zh-CN") + "队长" + note.get(kind, "")
+            logins.append(login(f"volunteer/{kind} {label}", leader.key))
         li = self.by_key["li"]
         logins.append(login(f"party_member 在职党员（{li.work_unit}）", "li"))
         logins.append(login(f"resident 居民（王奶奶，{wang.age}岁）", "wang"))
-        logins.append(login("resident 居民（家长）", "parent"))
+        logins.append(login("resident 居民（初三学生家长）", "parent"))
         return logins
 
     async def _counts(self) -> dict[str, int]:

@@ -7,8 +7,11 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
 
+from volunteer_hub.clock import as_utc
+
 # Shifts repeat at most daily; finer rules would flood the schedule.
 _ALLOWED_FREQS = {DAILY, WEEKLY, MONTHLY, YEARLY}
+_SUB_DAILY_PARTS = {"BYHOUR", "BYMINUTE", "BYSECOND"}
 MAX_OCCURRENCES = 1000
 
 
@@ -20,17 +23,25 @@ class RecurrenceError(ValueError):
         self.msgid = msgid
 
 
+def normalize_rule(text: str) -> str:
+    """The rule without surrounding space and without an ``RRULE:`` prefix (any case)."""
+    body = text.strip()
+    return body[6:] if body.upper().startswith("RRULE:") else body
+
+
 def parse_rrule(text: str, first_start: datetime, timezone: str) -> rrule:
     """Parse an RRULE (with or without the ``RRULE:`` prefix) anchored at the first start.
 
     The rule runs from the first start in the community's zone, so 19:00 stays 19:00
     there. A floating UNTIL (no ``Z``) is read as the community's local time.
     """
-    body = text.strip()
-    if body.upper().startswith("RRULE:"):
-        body = body[6:]
-    if not body or "\n" in body or "DTSTART" in body.upper():
+    body = normalize_rule(text)
+    if not body or "\n" in body or "\r" in body or "DTSTART" in body.upper():
         raise RecurrenceError("Must be a single RRULE line without DTSTART.")
+    keys = {part.partition("=")[0].strip().upper() for part in body.split(";")}
+    if keys & _SUB_DAILY_PARTS:
+        # BYHOUR and the like repeat within a day and move the shift off its start time.
+        raise RecurrenceError("The rule may repeat at most daily.")
     zone = ZoneInfo(timezone)
     try:
         body = ";".join(_utc_until(part, zone) for part in body.split(";"))
@@ -39,6 +50,8 @@ def parse_rrule(text: str, first_start: datetime, timezone: str) -> rrule:
         raise RecurrenceError("Must be a valid RRULE (RFC 5545).") from None
     if not isinstance(rule, rrule) or rule._freq not in _ALLOWED_FREQS:
         raise RecurrenceError("The rule may repeat at most daily.")
+    if rule._interval < 1:
+        raise RecurrenceError("Must be a valid RRULE (RFC 5545).")
     return rule
 
 
@@ -62,18 +75,27 @@ def expand(
     window_start: datetime,
     window_end: datetime,
 ) -> list[tuple[datetime, datetime]]:
-    """The (start, end) pairs, in UTC-aware datetimes, that start within the window."""
+    """The (start, end) pairs, in UTC, of the occurrences that start within the window."""
     if not rule_text:
-        if window_start <= first_start < window_end:
-            return [(first_start, first_start + duration)]
-        return []
-    rule = parse_rrule(rule_text, first_start, timezone)
-    starts = []
-    for start in rule.xafter(window_start, count=MAX_OCCURRENCES, inc=True):
-        if start >= window_end:
-            break
-        starts.append(start)
-    return [(s, s + duration) for s in starts]
+        starts = [first_start] if window_start <= first_start < window_end else []
+    else:
+        starts = []
+        rule = parse_rrule(rule_text, first_start, timezone)
+        for start in rule.xafter(window_start, count=MAX_OCCURRENCES, inc=True):
+            if start >= window_end:
+                break
+            starts.append(start)
+    return [(as_utc(s), as_utc(s + duration)) for s in starts]
+
+
+def next_start(
+    first_start: datetime, rule_text: str | None, timezone: str, after: datetime
+) -> datetime | None:
+    """The first occurrence starting after ``after`` (UTC), however far ahead; None if none."""
+    if not rule_text:
+        return as_utc(first_start) if first_start > after else None
+    found = parse_rrule(rule_text, first_start, timezone).after(after, inc=False)
+    return as_utc(found) if found else None
 
 
 def occurs_at(first_start: datetime, rule_text: str | None, timezone: str, start: datetime) -> bool:

@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, Field, model_validator
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Sum
+from tortoise.transactions import in_transaction
 
 from volunteer_hub.clock import as_utc
 from volunteer_hub.errors import (
@@ -29,7 +30,6 @@ from volunteer_hub.errors import (
 from volunteer_hub.hooktypes import SignupFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
-    Community,
     MembershipStatus,
     Occurrence,
     ServiceRecord,
@@ -39,7 +39,14 @@ from volunteer_hub.models import (
     Team,
     TeamMembership,
 )
-from volunteer_hub.recurrence import RecurrenceError, expand, occurs_at, parse_rrule
+from volunteer_hub.recurrence import (
+    RecurrenceError,
+    expand,
+    next_start,
+    normalize_rule,
+    occurs_at,
+    parse_rrule,
+)
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
@@ -99,7 +106,7 @@ async def create_task(hub: Hub, actor: Actor, community_id: int, data: TaskIn | 
             parse_rrule(data.rrule, data.starts_at, community.timezone)
         except RecurrenceError as exc:
             raise InvalidInput.for_field("rrule", exc.msgid) from None
-        rule = data.rrule.strip().removeprefix("RRULE:")
+        rule = normalize_rule(data.rrule)
     async with unit_of_work(hub, actor.id) as uow:
         task = await Task.create(
             community_id=community.id,
@@ -137,61 +144,85 @@ async def get_task(actor: Actor, task_id: int) -> Task:
 async def occurrences(
     hub: Hub, task: Task, *, start: datetime | None = None, end: datetime | None = None
 ) -> list[dict]:
-    """The task's occurrences that start in [start, end) (default: upcoming, 8 weeks).
+    """The task's upcoming occurrences: a one-off task's only one, or a recurring task's.
 
-    Each is ``{start, end, capacity, taken, cancelled}``; occurrences nobody has signed
-    up for yet exist only in the rule, and are shown with ``taken`` 0.
+    Upcoming means starting from ``start`` (default now); a recurring task's are those
+    before ``end`` (default 8 weeks later). Each occurrence is
+    ``{start, end, capacity, taken, cancelled}``; those nobody has signed up for yet
+    exist only in the rule and show ``taken`` 0.
     """
-    community: Community = task.community
     start = as_utc(start) if start else hub.now()
+    if not task.rrule:  # its one occurrence, however far ahead, until it starts
+        rows = await Occurrence.filter(task_id=task.id, start__gte=start)
+        return [_occurrence_dict(task, o.start, o.end, o) for o in rows]
     end = as_utc(end) if end else start + DEFAULT_WINDOW
     stored = {
         o.start: o
         for o in await Occurrence.filter(task_id=task.id, start__gte=start, start__lt=end)
     }
-    result = []
-    for s, e in expand(
-        task.starts_at, task.ends_at - task.starts_at, task.rrule, community.timezone, start, end
-    ):
-        row = stored.get(s)
-        result.append(
-            {
-                "start": s,
-                "end": e,
-                "capacity": row.capacity if row else task.capacity,
-                "taken": row.taken if row else 0,
-                "cancelled": row.cancelled if row else False,
-            }
+    return [
+        _occurrence_dict(task, s, e, stored.get(s))
+        for s, e in expand(
+            task.starts_at,
+            task.ends_at - task.starts_at,
+            task.rrule,
+            task.community.timezone,
+            start,
+            end,
         )
-    return result
+    ]
 
 
-async def _occurrence(hub: Hub, task: Task, start: datetime | None) -> Occurrence:
-    """The stored occurrence for a start (the next upcoming one if None), made on demand."""
+def _occurrence_dict(task: Task, start: datetime, end: datetime, row: Occurrence | None) -> dict:
+    return {
+        "start": start,
+        "end": end,
+        "capacity": row.capacity if row else task.capacity,
+        "taken": row.taken if row else 0,
+        "cancelled": row.cancelled if row else False,
+    }
+
+
+async def _resolve_start(hub: Hub, task: Task, start: datetime | None) -> datetime:
+    """The occurrence start (UTC) a signup is for: the given one, or the next upcoming."""
+    timezone = task.community.timezone
     if start is None:
-        upcoming = [o for o in await occurrences(hub, task) if not o["cancelled"]]
-        if not upcoming:
-            raise Conflict("This task has no upcoming occurrence.", code="no_upcoming_occurrence")
-        start = upcoming[0]["start"]
-    elif not occurs_at(task.starts_at, task.rrule, task.community.timezone, start):
+        after = hub.now()
+        while True:
+            start = next_start(task.starts_at, task.rrule, timezone, after)
+            if start is None:
+                raise Conflict(
+                    "This task has no upcoming occurrence.", code="no_upcoming_occurrence"
+                )
+            if not await Occurrence.exists(task_id=task.id, start=start, cancelled=True):
+                return start
+            after = start
+    if not occurs_at(task.starts_at, task.rrule, timezone, start):
         raise InvalidInput.for_field("occurrence_start", "The task has no occurrence at this time.")
     if start <= hub.now():
         raise InvalidInput.for_field("occurrence_start", "This occurrence has already started.")
-    start = as_utc(start)
-    occurrence = await Occurrence.get_or_none(task_id=task.id, start=start)
-    if occurrence is None:
+    return as_utc(start)
+
+
+async def _lock_occurrence(task: Task, start: datetime) -> Occurrence:
+    """Inside a transaction: write the occurrence's row first (making it if need be), then read.
+
+    The first statement is a write, so concurrent signups queue on the row lock
+    (PostgreSQL) or the write lock (SQLite) instead of reading stale counts.
+    """
+    rows = Occurrence.filter(task_id=task.id, start=start)
+    if not await rows.update(lock_version=F("lock_version") + 1):
         try:
-            occurrence = await Occurrence.create(
-                task_id=task.id,
-                start=start,
-                end=start + (task.ends_at - task.starts_at),
-                capacity=task.capacity,
-            )
-        except IntegrityError:  # made by a concurrent signup
-            occurrence = await Occurrence.get(task_id=task.id, start=start)
-    if occurrence.cancelled:
-        raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
-    return occurrence
+            async with in_transaction():  # a savepoint: losing the race must not abort us
+                await Occurrence.create(
+                    task_id=task.id,
+                    start=start,
+                    end=start + (task.ends_at - task.starts_at),
+                    capacity=task.capacity,
+                )
+        except IntegrityError:  # a concurrent signup made it first
+            await rows.update(lock_version=F("lock_version") + 1)
+    return await Occurrence.get(task_id=task.id, start=start)
 
 
 # --- signups ---------------------------------------------------------------------------
@@ -200,28 +231,37 @@ async def _occurrence(hub: Hub, task: Task, start: datetime | None) -> Occurrenc
 async def sign_up(
     hub: Hub, actor: Actor, task_id: int, data: SignupIn | dict | None = None
 ) -> Signup:
-    """Sign up: ``confirmed`` while places remain, then ``waitlisted`` in arrival order."""
+    """Sign up: ``confirmed`` while places remain, then ``waitlisted`` in arrival order.
+
+    Nothing is written (not even the occurrence's row) when a rule refuses.
+    """
     data = parse(SignupIn, data or {})
     task = await get_task(actor, task_id)
     if task.team_id is not None and not await TeamMembership.exists(
         team_id=task.team_id, person_id=actor.id, status=MembershipStatus.ACTIVE
     ):
         raise PermissionDenied("This task is for members of its team.", code="not_team_member")
-    occurrence = await _occurrence(hub, task, data.occurrence_start)
+    start = await _resolve_start(hub, task, data.occurrence_start)
+    existing = await Occurrence.get_or_none(task_id=task.id, start=start)
+    if existing is not None and existing.cancelled:
+        raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
+    confirmed = []
+    if existing is not None:
+        confirmed = await Signup.filter(
+            occurrence_id=existing.id,
+            status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
+        ).values_list("person_id", flat=True)
     zone = ZoneInfo(task.community.timezone)
     team_kind = (await Team.get(id=task.team_id)).kind if task.team_id else None
-    confirmed = await Signup.filter(
-        occurrence_id=occurrence.id, status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN]
-    ).values_list("person_id", flat=True)
     facts = SignupFacts(
         task_id=task.id,
         task_title=task.title,
         team_id=task.team_id,
         team_kind=team_kind,
         community_id=task.community_id,
-        local_start=occurrence.start.astimezone(zone),
-        local_end=occurrence.end.astimezone(zone),
-        capacity=occurrence.capacity,
+        local_start=start.astimezone(zone),
+        local_end=(start + (task.ends_at - task.starts_at)).astimezone(zone),
+        capacity=existing.capacity if existing else task.capacity,
         confirmed_people=tuple(confirmed),
     )
     violations = check_rules(
@@ -233,7 +273,9 @@ async def sign_up(
         )
 
     async with unit_of_work(hub, actor.id) as uow:
-        await _lock(occurrence)
+        occurrence = await _lock_occurrence(task, start)
+        if occurrence.cancelled:
+            raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
         if await Signup.exists(
             occurrence_id=occurrence.id, person_id=actor.id, status__in=ACTIVE_SIGNUP
         ):

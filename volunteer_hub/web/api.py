@@ -248,14 +248,17 @@ def error_response(exc: VolunteerHubError, locale: str) -> JSONResponse:
     return JSONResponse({"error": exc.as_dict(locale)}, status_code=status, headers=headers)
 
 
-_HTTP_CODES = {404: ("not_found", "Not found."), 405: ("method_not_allowed", "Method not allowed.")}
-
-
 async def http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no route, wrong method) in the contract's error body."""
     assert isinstance(exc, HTTPException)
     locale = negotiate(request.headers.get("accept-language"))
-    code, msgid = _HTTP_CODES.get(exc.status_code, ("http_error", "The request failed."))
-    body = {"error": {"code": code, "message": translate(msgid, locale), "details": []}}
+    if exc.status_code == 404:
+        code, message = "not_found", translate("Not found.", locale)
+    elif exc.status_code == 405:
+        code, message = "method_not_allowed", translate("Method not allowed.", locale)
+    else:
+        code, message = "http_error", translate("The request failed.", locale)
+    body = {"error": {"code": code, "message": message, "details": []}}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 

@@ -1,0 +1,366 @@
+"""Recurring tasks: RRULE parsing and expansion in the community's wall-clock time.
+
+Pure tests of ``volunteer_hub.recurrence``: no database, no clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from volunteer_hub.recurrence import RecurrenceError, expand, occurs_at, parse_rrule
+
+SHANGHAI = "Asia/Shanghai"
+SH = ZoneInfo(SHANGHAI)
+BERLIN = "Europe/Berlin"
+BE = ZoneInfo(BERLIN)
+
+TWO_HOURS = timedelta(hours=2)
+# The silver patrol (story 3): first walk Thursday 2026-12-03, 19:00-21:00 local.
+PATROL_FIRST = datetime(2026, 12, 3, 19, 0, tzinfo=SH)
+PATROL_RULE = "FREQ=WEEKLY;BYDAY=TU,TH"
+DECEMBER = (datetime(2026, 12, 1, tzinfo=SH), datetime(2027, 1, 1, tzinfo=SH))
+
+INVALID = "Must be a valid RRULE (RFC 5545)."
+SINGLE_LINE = "Must be a single RRULE line without DTSTART."
+AT_MOST_DAILY = "The rule may repeat at most daily."
+
+
+def local_starts(pairs: list[tuple[datetime, datetime]], zone: ZoneInfo = SH) -> list[datetime]:
+    return [s.astimezone(zone) for s, _ in pairs]
+
+
+# --- one-off tasks ------------------------------------------------------------------
+
+
+def test_one_off_inside_window_yields_its_single_occurrence():
+    start = datetime(2026, 12, 5, 9, 30, tzinfo=SH)
+    pairs = expand(start, timedelta(hours=3), None, SHANGHAI, *DECEMBER)
+    assert pairs == [(start, start + timedelta(hours=3))]
+
+
+def test_one_off_outside_window_yields_nothing():
+    start = datetime(2027, 1, 5, 9, 30, tzinfo=SH)
+    assert expand(start, TWO_HOURS, None, SHANGHAI, *DECEMBER) == []
+    before = datetime(2026, 11, 30, 9, 30, tzinfo=SH)
+    assert expand(before, TWO_HOURS, None, SHANGHAI, *DECEMBER) == []
+
+
+def test_one_off_window_start_inclusive_end_exclusive():
+    start = datetime(2026, 12, 5, 9, 30, tzinfo=SH)
+    assert expand(start, TWO_HOURS, None, SHANGHAI, start, start + timedelta(days=1)) == [
+        (start, start + TWO_HOURS)
+    ]
+    assert expand(start, TWO_HOURS, None, SHANGHAI, start - timedelta(days=1), start) == []
+
+
+# --- weekly rules in local wall-clock time -------------------------------------------
+
+
+def test_weekly_tuesday_thursday_over_a_month_stays_at_19_local():
+    pairs = expand(PATROL_FIRST, TWO_HOURS, PATROL_RULE, SHANGHAI, *DECEMBER)
+    starts = local_starts(pairs)
+    assert [s.date() for s in starts] == [
+        date(2026, 12, d) for d in (3, 8, 10, 15, 17, 22, 24, 29, 31)
+    ]
+    assert all(s.time() == time(19, 0) for s in starts)
+    assert all(s.weekday() in (1, 3) for s in starts)  # Tuesday, Thursday
+    # 19:00 in Shanghai is 11:00 UTC, every time.
+    assert all(s.astimezone(UTC).time() == time(11, 0) for s, _ in pairs)
+    assert all(e - s == TWO_HOURS for s, e in pairs)
+    assert all(e.astimezone(SH).time() == time(21, 0) for _, e in pairs)
+
+
+def test_first_start_given_in_utc_still_repeats_local_wall_clock():
+    first_utc = PATROL_FIRST.astimezone(UTC)  # as read back from the database
+    pairs = expand(first_utc, TWO_HOURS, PATROL_RULE, SHANGHAI, *DECEMBER)
+    assert local_starts(pairs) == local_starts(
+        expand(PATROL_FIRST, TWO_HOURS, PATROL_RULE, SHANGHAI, *DECEMBER)
+    )
+    assert len(pairs) == 9
+
+
+def test_expand_returns_utc_datetimes_as_documented():
+    """The docstring promises UTC-aware datetimes; stores compare them as such."""
+    pairs = expand(PATROL_FIRST, TWO_HOURS, PATROL_RULE, SHANGHAI, *DECEMBER)
+    assert pairs
+    for s, e in pairs:
+        assert s.utcoffset() == timedelta(0)
+        assert e.utcoffset() == timedelta(0)
+
+
+def test_rrule_prefix_is_accepted():
+    with_prefix = expand(PATROL_FIRST, TWO_HOURS, "RRULE:" + PATROL_RULE, SHANGHAI, *DECEMBER)
+    lower = expand(PATROL_FIRST, TWO_HOURS, "rrule:freq=weekly;byday=tu,th", SHANGHAI, *DECEMBER)
+    plain = expand(PATROL_FIRST, TWO_HOURS, PATROL_RULE, SHANGHAI, *DECEMBER)
+    assert with_prefix == plain == lower
+    assert len(plain) == 9
+
+
+def test_count_limits_the_occurrences_from_the_first_start():
+    rule = PATROL_RULE + ";COUNT=3"
+    pairs = expand(PATROL_FIRST, TWO_HOURS, rule, SHANGHAI, *DECEMBER)
+    assert [s.date() for s in local_starts(pairs)] == [
+        date(2026, 12, 3),
+        date(2026, 12, 8),
+        date(2026, 12, 10),
+    ]
+    # COUNT is counted from the first start, not from the window's start.
+    later = expand(
+        PATROL_FIRST,
+        TWO_HOURS,
+        rule,
+        SHANGHAI,
+        datetime(2026, 12, 9, tzinfo=SH),
+        datetime(2027, 1, 1, tzinfo=SH),
+    )
+    assert [s.date() for s in local_starts(later)] == [date(2026, 12, 10)]
+
+
+def test_until_in_utc_with_z():
+    # 2026-12-15T11:00Z is exactly 19:00 in Shanghai: that occurrence is included.
+    pairs = expand(
+        PATROL_FIRST, TWO_HOURS, PATROL_RULE + ";UNTIL=20261215T110000Z", SHANGHAI, *DECEMBER
+    )
+    assert [s.date() for s in local_starts(pairs)][-1] == date(2026, 12, 15)
+    assert len(pairs) == 4
+    # One second earlier, the 15th is gone.
+    pairs = expand(
+        PATROL_FIRST, TWO_HOURS, PATROL_RULE + ";UNTIL=20261215T105959Z", SHANGHAI, *DECEMBER
+    )
+    assert [s.date() for s in local_starts(pairs)][-1] == date(2026, 12, 10)
+
+
+def test_floating_date_until_is_local_end_of_day_inclusive():
+    pairs = expand(PATROL_FIRST, TWO_HOURS, PATROL_RULE + ";UNTIL=20261215", SHANGHAI, *DECEMBER)
+    assert [s.date() for s in local_starts(pairs)] == [
+        date(2026, 12, 3),
+        date(2026, 12, 8),
+        date(2026, 12, 10),
+        date(2026, 12, 15),
+    ]
+
+
+def test_floating_date_until_in_a_western_zone_is_that_zones_day():
+    # UNTIL=20261203 ends at 23:59:59 on the 3rd in Berlin (22:59:59 UTC). 00:30 on the
+    # 4th in Berlin is still the 3rd in UTC (23:30Z), and must not be included.
+    first = datetime(2026, 12, 1, 0, 30, tzinfo=BE)
+    pairs = expand(
+        first,
+        TWO_HOURS,
+        "FREQ=DAILY;UNTIL=20261203",
+        BERLIN,
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+    )
+    assert [s.astimezone(BE).date() for s, _ in pairs] == [
+        date(2026, 12, 1),
+        date(2026, 12, 2),
+        date(2026, 12, 3),
+    ]
+
+
+def test_floating_datetime_until_is_local_time():
+    pairs = expand(
+        PATROL_FIRST, TWO_HOURS, PATROL_RULE + ";UNTIL=20261215T190000", SHANGHAI, *DECEMBER
+    )
+    assert [s.date() for s in local_starts(pairs)][-1] == date(2026, 12, 15)
+    pairs = expand(
+        PATROL_FIRST, TWO_HOURS, PATROL_RULE + ";UNTIL=20261215T185959", SHANGHAI, *DECEMBER
+    )
+    assert [s.date() for s in local_starts(pairs)][-1] == date(2026, 12, 10)
+
+
+def test_window_start_inclusive_end_exclusive():
+    tuesday = datetime(2026, 12, 8, 19, 0, tzinfo=SH)
+    thursday = datetime(2026, 12, 10, 19, 0, tzinfo=SH)
+    pairs = expand(PATROL_FIRST, TWO_HOURS, PATROL_RULE, SHANGHAI, tuesday, thursday)
+    assert local_starts(pairs) == [tuesday]
+    # Just after the start: the Tuesday is gone, and the Thursday is still out.
+    assert (
+        expand(
+            PATROL_FIRST, TWO_HOURS, PATROL_RULE, SHANGHAI, tuesday + timedelta(seconds=1), thursday
+        )
+        == []
+    )
+    # The window may be given in any zone: only the instants matter.
+    pairs = expand(
+        PATROL_FIRST,
+        TWO_HOURS,
+        PATROL_RULE,
+        SHANGHAI,
+        tuesday.astimezone(UTC),
+        (thursday + timedelta(seconds=1)).astimezone(UTC),
+    )
+    assert local_starts(pairs) == [tuesday, thursday]
+
+
+def test_window_before_the_first_start_yields_nothing():
+    assert (
+        expand(
+            PATROL_FIRST,
+            TWO_HOURS,
+            PATROL_RULE,
+            SHANGHAI,
+            datetime(2026, 11, 1, tzinfo=SH),
+            PATROL_FIRST,
+        )
+        == []
+    )
+
+
+# --- another zone across a DST change ---------------------------------------------
+
+
+def test_berlin_task_keeps_local_wall_clock_across_the_march_2027_dst_change():
+    # Summer time starts in Europe on Sunday 2027-03-28 (02:00 → 03:00).
+    first = datetime(2027, 3, 25, 19, 0, tzinfo=BE)
+    pairs = expand(
+        first.astimezone(UTC),
+        TWO_HOURS,
+        "FREQ=DAILY;COUNT=6",
+        BERLIN,
+        datetime(2027, 3, 1, tzinfo=UTC),
+        datetime(2027, 5, 1, tzinfo=UTC),
+    )
+    assert [s.astimezone(BE).date() for s, _ in pairs] == [
+        date(2027, 3, d) for d in (25, 26, 27, 28, 29, 30)
+    ]
+    assert all(s.astimezone(BE).time() == time(19, 0) for s, _ in pairs)
+    assert all(e.astimezone(BE).time() == time(21, 0) for _, e in pairs)
+    utc_hours = [s.astimezone(UTC).hour for s, _ in pairs]
+    assert utc_hours == [18, 18, 18, 17, 17, 17]
+
+
+def test_berlin_weekly_rule_across_dst_and_occurs_at():
+    first = datetime(2027, 3, 23, 19, 0, tzinfo=BE)  # a Tuesday, winter time
+    rule = "FREQ=WEEKLY;BYDAY=TU"
+    after_change = datetime(2027, 3, 30, 19, 0, tzinfo=BE)  # summer time
+    assert after_change.astimezone(UTC).hour == 17
+    assert occurs_at(first, rule, BERLIN, after_change)
+    assert occurs_at(first, rule, BERLIN, after_change.astimezone(UTC))
+    # The same UTC time as the first week (18:00 UTC = 20:00 local) is not an occurrence.
+    assert not occurs_at(first, rule, BERLIN, datetime(2027, 3, 30, 18, 0, tzinfo=UTC))
+
+
+# --- occurs_at -------------------------------------------------------------------------
+
+
+def test_occurs_at_recurring():
+    assert occurs_at(PATROL_FIRST, PATROL_RULE, SHANGHAI, PATROL_FIRST)
+    assert occurs_at(PATROL_FIRST, PATROL_RULE, SHANGHAI, datetime(2026, 12, 8, 19, tzinfo=SH))
+    # The same instant expressed in UTC.
+    assert occurs_at(PATROL_FIRST, PATROL_RULE, SHANGHAI, datetime(2026, 12, 8, 11, tzinfo=UTC))
+    # A Wednesday, a minute late, a second late, before the first start.
+    assert not occurs_at(PATROL_FIRST, PATROL_RULE, SHANGHAI, datetime(2026, 12, 9, 19, tzinfo=SH))
+    assert not occurs_at(
+        PATROL_FIRST, PATROL_RULE, SHANGHAI, datetime(2026, 12, 8, 19, 1, tzinfo=SH)
+    )
+    assert not occurs_at(
+        PATROL_FIRST, PATROL_RULE, SHANGHAI, datetime(2026, 12, 8, 19, 0, 1, tzinfo=SH)
+    )
+    assert not occurs_at(PATROL_FIRST, PATROL_RULE, SHANGHAI, datetime(2026, 12, 1, 19, tzinfo=SH))
+
+
+def test_occurs_at_respects_count_and_until():
+    assert occurs_at(
+        PATROL_FIRST, PATROL_RULE + ";COUNT=3", SHANGHAI, datetime(2026, 12, 10, 19, tzinfo=SH)
+    )
+    assert not occurs_at(
+        PATROL_FIRST, PATROL_RULE + ";COUNT=3", SHANGHAI, datetime(2026, 12, 15, 19, tzinfo=SH)
+    )
+    assert occurs_at(
+        PATROL_FIRST,
+        PATROL_RULE + ";UNTIL=20261215",
+        SHANGHAI,
+        datetime(2026, 12, 15, 19, tzinfo=SH),
+    )
+    assert not occurs_at(
+        PATROL_FIRST,
+        PATROL_RULE + ";UNTIL=20261215",
+        SHANGHAI,
+        datetime(2026, 12, 17, 19, tzinfo=SH),
+    )
+
+
+def test_occurs_at_one_off():
+    start = datetime(2026, 12, 5, 9, 30, tzinfo=SH)
+    assert occurs_at(start, None, SHANGHAI, start)
+    assert occurs_at(start, None, SHANGHAI, start.astimezone(UTC))
+    assert not occurs_at(start, None, SHANGHAI, start + timedelta(minutes=1))
+    assert not occurs_at(start, None, SHANGHAI, start + timedelta(days=7))
+
+
+# --- refused rules ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "msgid"),
+    [
+        ("FREQ=HOURLY", AT_MOST_DAILY),
+        ("FREQ=MINUTELY;INTERVAL=30", AT_MOST_DAILY),
+        ("FREQ=SECONDLY", AT_MOST_DAILY),
+        ("DTSTART:20261203T190000\nRRULE:FREQ=WEEKLY", SINGLE_LINE),
+        ("FREQ=WEEKLY;DTSTART=20261203T190000", SINGLE_LINE),
+        ("RRULE:FREQ=DAILY\nRRULE:FREQ=WEEKLY", SINGLE_LINE),
+        ("FREQ=WEEKLY;BYDAY=TU\nEXDATE:20261208T190000", SINGLE_LINE),
+        ("   ", SINGLE_LINE),
+        ("RRULE:", SINGLE_LINE),
+        ("garbage", INVALID),
+        ("每周二四", INVALID),
+        ("FOO=BAR", INVALID),
+        ("BYDAY=TU,TH", INVALID),  # no FREQ
+        ("FREQ=FORTNIGHTLY", INVALID),
+        ("FREQ=WEEKLY;BYDAY=TU,XX", INVALID),
+        ("FREQ=WEEKLY;BYDAY=MONDAY", INVALID),
+        ("FREQ=WEEKLY;COUNT=many", INVALID),
+        ("FREQ=WEEKLY;UNTIL=2026121", INVALID),
+        ("FREQ=WEEKLY;UNTIL=20261345", INVALID),
+    ],
+)
+def test_refused_rules_raise_recurrence_error_with_msgid(rule, msgid):
+    with pytest.raises(RecurrenceError) as info:
+        parse_rrule(rule, PATROL_FIRST, SHANGHAI)
+    assert info.value.msgid == msgid
+    assert isinstance(info.value, ValueError)
+    # expand() and occurs_at() refuse the same rule the same way.
+    with pytest.raises(RecurrenceError) as info:
+        expand(PATROL_FIRST, TWO_HOURS, rule, SHANGHAI, *DECEMBER)
+    assert info.value.msgid == msgid
+    with pytest.raises(RecurrenceError):
+        occurs_at(PATROL_FIRST, rule, SHANGHAI, PATROL_FIRST)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        # A daily rule with BYHOUR/BYMINUTE/BYSECOND repeats several times a day:
+        # finer than daily, which the module says it refuses.
+        "FREQ=DAILY;BYHOUR=1,2,3",
+        "FREQ=WEEKLY;BYDAY=TU;BYMINUTE=0,15,30,45",
+        "FREQ=DAILY;BYSECOND=0,1,2",
+    ],
+)
+def test_sub_daily_repetition_through_by_rules_is_refused(rule):
+    with pytest.raises(RecurrenceError) as info:
+        parse_rrule(rule, PATROL_FIRST, SHANGHAI)
+    assert info.value.msgid
+
+
+def test_interval_zero_is_refused():
+    # RFC 5545: INTERVAL is a positive integer. Zero would repeat the same start forever.
+    with pytest.raises(RecurrenceError) as info:
+        parse_rrule("FREQ=DAILY;INTERVAL=0", PATROL_FIRST, SHANGHAI)
+    assert info.value.msgid
+
+
+def test_parse_rrule_accepts_a_good_rule():
+    rule = parse_rrule("RRULE:FREQ=WEEKLY;BYDAY=TU,TH;COUNT=4", PATROL_FIRST, SHANGHAI)
+    assert [d.astimezone(SH).date() for d in rule] == [
+        date(2026, 12, 3),
+        date(2026, 12, 8),
+        date(2026, 12, 10),
+        date(2026, 12, 15),
+    ]
