@@ -55,22 +55,25 @@ class Hub:
     # --- the catalogue that plugins extend ---------------------------------------
 
     def team_kinds(self) -> dict[str, TeamKind]:
-        return _merge(self.plugins, "vh_team_kinds")
+        return _merge(self.plugins, "vh_team_kinds", TeamKind)
 
     def qualification_kinds(self) -> dict[str, QualificationKind]:
-        return _merge(self.plugins, "vh_qualification_kinds")
+        return _merge(self.plugins, "vh_qualification_kinds", QualificationKind)
 
     def wish_categories(self, community_id: int) -> dict[str, WishCategory]:
-        return _merge(self.plugins, "vh_wish_categories", community_id=community_id)
+        return _merge(self.plugins, "vh_wish_categories", WishCategory, community_id=community_id)
 
     def notification_channels(self) -> dict[str, NotificationChannel]:
-        return _merge(self.plugins, "vh_notification_channels")
+        return _merge(self.plugins, "vh_notification_channels", NotificationChannel)
 
 
-def _merge(host: PluginHost, hook_name: str, **kwargs: object) -> dict:
-    """Merge list results by code; later-registered plugins (called first) win."""
+def _merge(host: PluginHost, hook_name: str, item_type: type, **kwargs: object) -> dict:
+    """Merge list results by code; later-registered plugins (called first) win.
+
+    A plugin that fails or answers malformed data is left out (and shown in its status).
+    """
     merged: dict = {}
-    for result in reversed(host.call(hook_name, **kwargs)):
+    for result in reversed(host.call_lists(hook_name, item_type, **kwargs)):
         for item in result.value or ():
             merged[item.code] = item
     return merged

@@ -156,6 +156,31 @@ class PluginHost:
         """
         return list(self.call_until(hook_name, **kwargs))
 
+    def call_lists(self, hook_name: str, item_type: type, **kwargs: Any) -> list[HookResult]:
+        """Like ``call`` for hooks that answer a list of ``item_type`` (or None).
+
+        A malformed answer counts as a failure of that plugin: recorded in its status
+        and returned as an error, so one bad plugin cannot break the others' results.
+        """
+        results = []
+        for result in self.call(hook_name, **kwargs):
+            value = result.value
+            if (
+                result.error is None
+                and value is not None
+                and not (
+                    isinstance(value, list | tuple) and all(isinstance(i, item_type) for i in value)
+                )
+            ):
+                exc = TypeError(
+                    f"{hook_name} must return a list of {item_type.__name__}, "
+                    f"not {type(value).__name__}"
+                )
+                self._call_failed(result.plugin, hook_name, exc)
+                result = HookResult(result.plugin, error=exc)
+            results.append(result)
+        return results
+
     async def acall(self, hook_name: str, **kwargs: Any) -> list[HookResult]:
         """Like ``call``, awaiting results that are awaitable (Datasette's await_me_maybe)."""
         results = []

@@ -156,9 +156,13 @@ def normalize_id_number(raw: str) -> str:
     except ric.InvalidChecksum:
         raise custom_error("id_number", "The ID number's check digit is wrong.") from None
     except ric.InvalidComponent:
-        raise custom_error(
-            "id_number", "The ID number contains an impossible birth date."
-        ) from None
+        try:  # stdnum says InvalidComponent for a bad birth date and a bad region alike
+            ric.get_birth_date(ric.compact(raw))
+        except ric.InvalidComponent:
+            raise custom_error(
+                "id_number", "The ID number contains an impossible birth date."
+            ) from None
+        raise custom_error("id_number", "The ID number's region code is unknown.") from None
     except ric.ValidationError:
         raise custom_error("id_number", "Must be an 18-character resident ID number.") from None
 
@@ -174,6 +178,7 @@ IdNumber = Annotated[str, _Stripped, AfterValidator(normalize_id_number)]
 
 
 def _clean_text(value: str) -> str:
+    value = value.replace("\r\n", "\n").replace("\r", "\n")  # browsers send CRLF
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
         raise custom_error("text", "Must not contain control characters.")
     return value

@@ -93,16 +93,19 @@ async def create_community(hub: Hub, actor: Actor | None, data: CommunityIn | di
     if actor is not None and not actor.is_admin:
         raise PermissionDenied("Only an administrator can do this.")
     data = parse(CommunityIn, data)
-    if await Community.exists(name=data.name):
-        raise Conflict("A community with this name exists already.", code="community_exists")
-    async with unit_of_work(hub, actor.id if actor else None) as uow:
-        community = await Community.create(name=data.name, timezone=data.timezone)
-        await uow.record(
-            "community.created",
-            community,
-            community_id=community.id,
-            after=snapshot(community, "name", "timezone"),
-        )
+    try:
+        async with unit_of_work(hub, actor.id if actor else None) as uow:
+            community = await Community.create(name=data.name, timezone=data.timezone)
+            await uow.record(
+                "community.created",
+                community,
+                community_id=community.id,
+                after=snapshot(community, "name", "timezone"),
+            )
+    except IntegrityError:  # the unique name, whatever the concurrency
+        raise Conflict(
+            "A community with this name exists already.", code="community_exists"
+        ) from None
     return community
 
 
@@ -125,13 +128,14 @@ async def create_grid(hub: Hub, actor: Actor, community_id: int, data: GridIn | 
     if not actor.is_staff(community.id):
         raise PermissionDenied("Only staff of this community can do this.")
     data = parse(GridIn, data)
-    if await Grid.exists(community_id=community.id, name=data.name):
-        raise Conflict("A grid with this name exists already.", code="grid_exists")
-    async with unit_of_work(hub, actor.id) as uow:
-        grid = await Grid.create(community_id=community.id, name=data.name)
-        await uow.record(
-            "grid.created", grid, community_id=community.id, after=snapshot(grid, "name")
-        )
+    try:
+        async with unit_of_work(hub, actor.id) as uow:
+            grid = await Grid.create(community_id=community.id, name=data.name)
+            await uow.record(
+                "grid.created", grid, community_id=community.id, after=snapshot(grid, "name")
+            )
+    except IntegrityError:  # the unique (community, name), whatever the concurrency
+        raise Conflict("A grid with this name exists already.", code="grid_exists") from None
     return grid
 
 

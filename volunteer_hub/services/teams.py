@@ -72,20 +72,23 @@ async def create_team(hub: Hub, actor: Actor, community_id: int, data: TeamIn | 
         raise InvalidInput.for_field(
             "kind", "Unknown team kind. Known kinds: {expected}.", expected=", ".join(kinds)
         )
-    if data.leader_id is not None and not await Person.exists(id=data.leader_id):
-        raise InvalidInput.for_field("leader_id", "No such person.")
-    if await Team.exists(community_id=community.id, name=data.name):
-        raise Conflict("A team with this name exists already.", code="team_exists")
-    async with unit_of_work(hub, actor.id) as uow:
-        team = await Team.create(
-            community_id=community.id, name=data.name, kind=data.kind, leader_id=data.leader_id
-        )
-        await uow.record(
-            "team.created",
-            team,
-            community_id=community.id,
-            after=snapshot(team, "name", "kind", "leader_id"),
-        )
+    if data.leader_id is not None and not await Person.exists(
+        id=data.leader_id, community_id=community.id
+    ):
+        raise InvalidInput.for_field("leader_id", "No such person in this community.")
+    try:
+        async with unit_of_work(hub, actor.id) as uow:
+            team = await Team.create(
+                community_id=community.id, name=data.name, kind=data.kind, leader_id=data.leader_id
+            )
+            await uow.record(
+                "team.created",
+                team,
+                community_id=community.id,
+                after=snapshot(team, "name", "kind", "leader_id"),
+            )
+    except IntegrityError:  # the unique (community, name), whatever the concurrency
+        raise Conflict("A team with this name exists already.", code="team_exists") from None
     return team
 
 
@@ -211,9 +214,9 @@ async def approve_membership(hub: Hub, actor: Actor, membership_id: int) -> Team
 
 
 def check_rules(hub: Hub, hook_name: str, **kwargs: object) -> list[Violation]:
-    """Ask every plugin's rules; a plugin that raises refuses (rules fail closed)."""
+    """Ask every plugin's rules; a plugin that raises or answers nonsense refuses (fail closed)."""
     violations: list[Violation] = []
-    for result in hub.plugins.call(hook_name, **kwargs):
+    for result in hub.plugins.call_lists(hook_name, Violation, **kwargs):
         if result.error is not None:
             violations.append(
                 Violation(
