@@ -105,10 +105,13 @@ async def can_see(hub: Hub, actor: Actor, wish: Wish) -> bool:
 
 
 def can_see_contact(actor: Actor, wish: Wish) -> bool:
-    """The resident's phone and address: the resident, the poster, staff, and the claimer."""
+    """The resident's phone and address (API.md): the resident, staff, the claimer after the claim.
+
+    A grid worker who posted on the resident's behalf sees the wish, not the contact.
+    """
     return (
         actor.is_staff(wish.community_id)
-        or actor.id in (wish.resident_id, wish.posted_by_id)
+        or actor.id == wish.resident_id
         or (wish.claimer_id == actor.id and wish.status is not WishStatus.OPEN)
     )
 

@@ -1,0 +1,1103 @@
+"""The authorization matrix of the HTTP API: every route under /api/v1 × every kind of caller.
+
+Each route has rows; each row names the status every caller must get (API.md: 401 when
+not logged in, 403 when logged in but not allowed, 404 when not found or not visible).
+Where API.md is silent, its principle holds: nobody acts on or sees another community's
+data unless they are its staff or an admin, and an admin acts as staff of every community.
+
+Every response of the matrix is also searched for personal data: a full phone number or
+an address only reaches the person, staff of the person's community, an admin, and (as a
+wish's ``contact``) the wish's claimer after the claim; an ID number reaches nobody, ever.
+
+A new route without a row fails ``test_matrix_covers_every_endpoint``.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.factories import PASSWORD, World, id_number, next_phone
+from volunteer_hub.models import Person, Role
+from volunteer_hub.services import people, tasks, teams, wishes
+from volunteer_hub.services.access import Actor, load_actor
+from volunteer_hub.validation import mask_phone
+from volunteer_hub.web.routes import ENDPOINTS
+
+API = "/api/v1"
+CALLERS = (
+    "anonymous",
+    "resident",
+    "volunteer",
+    "party_member",
+    "grid_worker",
+    "staff",
+    "other_staff",
+    "admin",
+)
+# Callers used by a few rows only (the leader of a team may create the team's tasks).
+EXTRA_CALLERS = ("team_leader",)
+AFTER_CLAIM = {"claimed", "fulfilled", "confirmed"}
+
+# The routes each group test covers; together, exactly the declared endpoints.
+GROUPS: dict[str, set[tuple[str, str]]] = {
+    "accounts": {
+        ("POST", "/auth/login"),
+        ("POST", "/auth/logout"),
+        ("POST", "/people"),
+        ("GET", "/me"),
+        ("GET", "/people/{id:int}"),
+    },
+    "communities": {
+        ("POST", "/communities"),
+        ("GET", "/communities"),
+        ("POST", "/communities/{cid:int}/grids"),
+        ("POST", "/communities/{cid:int}/staff"),
+    },
+    "teams": {
+        ("POST", "/communities/{cid:int}/teams"),
+        ("GET", "/communities/{cid:int}/teams"),
+        ("POST", "/teams/{tid:int}/members"),
+        ("POST", "/party-reports"),
+    },
+    "wishes_read": {
+        ("POST", "/communities/{cid:int}/wishes"),
+        ("GET", "/communities/{cid:int}/wishes"),
+        ("GET", "/wishes/{id:int}"),
+        ("GET", "/wishes/{id:int}/candidates"),
+        ("GET", "/wish-categories"),
+    },
+    "wishes_flow": {
+        ("POST", "/wishes/{id:int}/review"),
+        ("POST", "/wishes/{id:int}/claim"),
+        ("POST", "/wishes/{id:int}/fulfil"),
+        ("POST", "/wishes/{id:int}/confirm"),
+        ("POST", "/wishes/{id:int}/cancel"),
+        ("POST", "/wishes/{id:int}/escalate"),
+    },
+    "tasks": {
+        ("POST", "/communities/{cid:int}/tasks"),
+        ("GET", "/tasks/{id:int}"),
+        ("POST", "/tasks/{id:int}/signups"),
+        ("DELETE", "/signups/{id:int}"),
+        ("POST", "/signups/{id:int}/check-in"),
+        ("POST", "/signups/{id:int}/check-out"),
+        ("GET", "/me/service-records"),
+    },
+}
+
+
+def who(default: int, *, anonymous: int = 401, **special: int) -> dict[str, int]:
+    """The status each caller must get: ``default`` unless named (anonymous: 401 unless named)."""
+    unknown = set(special) - set(CALLERS) - set(EXTRA_CALLERS)
+    assert not unknown, f"unknown callers {unknown}"
+    table = dict.fromkeys(CALLERS, default)
+    table["anonymous"] = anonymous
+    table.update(special)
+    return table
+
+
+ANYONE = who(200, anonymous=200)
+LOGGED_IN = who(200)
+
+
+def test_matrix_covers_every_endpoint():
+    declared = {(e.method, e.path) for e in ENDPOINTS}
+    covered = set().union(*GROUPS.values())
+    assert covered == declared, (
+        f"routes without a matrix row: {sorted(declared - covered)}; "
+        f"matrix rows for routes that are not declared: {sorted(covered - declared)}"
+    )
+
+
+# --- who may see personal data --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Viewer:
+    person_id: int
+    is_admin: bool = False
+    staff_of: frozenset[int] = frozenset()
+
+    def entitled(self, person_id: int | None, community_id: int | None) -> bool:
+        """The person themselves, staff of the person's community, an admin."""
+        return person_id == self.person_id or self.is_admin or community_id in self.staff_of
+
+    def sees_contact(self, wish: dict) -> bool:
+        """A wish's contact: its resident, staff of its community, admin, the claimer after."""
+        return self.entitled(wish["resident"]["id"], wish["community_id"]) or (
+            wish["claimer_id"] == self.person_id and wish["status"] in AFTER_CLAIM
+        )
+
+
+def viewer_of(actor: Actor) -> Viewer:
+    return Viewer(
+        actor.id,
+        actor.is_admin,
+        frozenset(g.community_id for g in actor.grants if g.role is Role.STAFF),
+    )
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A seeded person whose full phone and address must not reach the unentitled."""
+
+    key: str
+    person_id: int
+    phone: str
+    address: str | None
+    community_id: int | None
+
+
+def _nodes(node: Any) -> Iterator[dict]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+def _is_wish(node: dict) -> bool:
+    return {"claimer_id", "resident", "community_id", "status"} <= node.keys()
+
+
+def _is_person(node: dict) -> bool:
+    return {"phone_masked", "id", "community_id"} <= node.keys()
+
+
+def _without_claimers_contact(body: Any, viewer: Viewer | None) -> Any:
+    """The body minus the contact the viewer may see as a wish's claimer after the claim."""
+    body = copy.deepcopy(body)
+    if viewer is None:
+        return body
+    for node in _nodes(body):
+        if (
+            _is_wish(node)
+            and node["claimer_id"] == viewer.person_id
+            and node["status"] in AFTER_CLAIM
+        ):
+            node.pop("contact", None)
+    return body
+
+
+# --- the requests of a row ------------------------------------------------------------------
+
+
+@dataclass
+class Req:
+    params: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+    headers: dict[str, str] | None = None  # instead of the caller's own login
+
+
+Check = Callable[[str, httpx.Response], Awaitable[list[str]]]
+
+
+@dataclass
+class Row:
+    method: str
+    path: str  # exactly as declared in ENDPOINTS
+    expect: dict[str, int]
+    req: Req | Callable[[str], Awaitable[Req]] = field(default_factory=Req)
+    label: str = ""
+    check: Check | None = None  # more assertions when the expected 2xx came
+    viewer: Callable[[str, httpx.Response], Viewer | None] | None = None
+
+
+# --- the world --------------------------------------------------------------------------------
+
+
+class Matrix:
+    """Two communities, the callers logged in once, and wishes and tasks to act on."""
+
+    def __init__(self, hub, api: httpx.AsyncClient) -> None:
+        self.hub = hub
+        self.api = api
+        self.people: dict[str, Person] = {}
+        self.subjects: list[Subject] = []
+        self.id_numbers: list[str] = []
+        self.headers: dict[str, dict[str, str]] = {"anonymous": {}}
+        self.viewers: dict[str, Viewer | None] = {"anonymous": None}
+        self._serial = itertools.count(1)
+
+    def serial(self) -> int:
+        return next(self._serial)
+
+    async def build(self) -> Matrix:
+        hub = self.hub
+        self.w = w = await World(hub).build()
+        self.other = other = await World(hub).build_other(w)
+        self.a, self.b = w.community.id, other.community.id
+        self.admin = w.admin.person
+        self.people["admin"] = self.admin
+        self.subjects.append(Subject("admin", self.admin.id, self.admin.phone, None, None))
+        for extra in (w.staff, w.grid_worker, other.staff, other.grid_worker):
+            p = extra.person  # World's people share one address: only their phones are checked
+            self.subjects.append(Subject(f"{p.name}#{p.id}", p.id, p.phone, None, p.community_id))
+
+        await self._member("staff", "社区干部甲", "幸福里1号楼1单元104", roles=[Role.STAFF])
+        await self._member("grid_worker", "网格员乙", "幸福里1号楼1单元103", [Role.GRID_WORKER])
+        await self._register_resident()
+        await self._member("neighbour", "邻居赵", "幸福里7号楼1单元102")
+        await self._member("far_resident", "二网格钱", "幸福里9号楼3单元302", grid=w.other_grid)
+        await self._member("volunteer", "李志愿", "幸福里2号楼2单元201")
+        await self._member("volunteer2", "周志愿", "幸福里2号楼2单元202")
+        await self._member("party_member", "在职党员孙", "幸福里5号楼1单元601")
+        await self._member("team_leader", "队长吴", "幸福里4号楼2单元404")
+        await self._member(
+            "other_staff",
+            "和平里干部郑",
+            "和平里8号楼1单元801",
+            roles=[Role.STAFF],
+            community=other.community,
+        )
+
+        self.care_team = await w.team("elderly_care")
+        for key in ("volunteer", "volunteer2"):
+            await teams.join_team(hub, await self.actor(key), self.care_team.id)
+        self.led_team = await teams.create_team(
+            hub,
+            w.admin,
+            self.a,
+            {"name": "便民维修队", "kind": "repair", "leader_id": self.people["team_leader"].id},
+        )
+        await teams.file_party_report(
+            hub,
+            await self.actor("party_member"),
+            {"community_id": self.a, "work_unit": "区税务局", "party_branch": "第三党支部"},
+        )
+
+        self.wishes = {
+            "open": await self.fresh_wish("open"),
+            "submitted": await self.fresh_wish("submitted"),
+            "rejected": await self.fresh_wish("rejected"),
+            "psychology": await self.fresh_wish("open", category="psychology"),
+            "claimed": await self.fresh_wish("claimed"),
+            "on_behalf": await self.fresh_wish(
+                "submitted", poster="grid_worker", on_behalf_of="resident"
+            ),
+        }
+        soon = datetime.fromisoformat("2026-12-03T19:00:00+08:00")
+        self.task = await self.fresh_task(starts=soon)
+        self.team_task = await self.fresh_task(starts=soon, team_id=self.care_team.id)
+        self.other_task = await self.fresh_task(starts=soon, community=self.b)
+
+        for key in (*CALLERS[1:], *EXTRA_CALLERS):
+            person = self.people[key]
+            r = await self.api.post(
+                f"{API}/auth/login", json={"phone": person.phone, "password": PASSWORD}
+            )
+            assert r.status_code == 200, f"login as {key}: {r.text}"
+            self.headers[key] = {"Authorization": f"Bearer {r.json()['token']}"}
+            self.viewers[key] = viewer_of(await self.actor(key))
+        return self
+
+    async def _member(
+        self,
+        key: str,
+        name: str,
+        address: str,
+        roles: list[Role] = (),
+        *,
+        community=None,
+        grid=None,
+    ) -> Person:
+        """Register a person with an address of their own, then give them roles."""
+        community = community or self.w.community
+        if grid is None and community is self.w.community:
+            grid = self.w.grid
+        person = await people.register(
+            self.hub,
+            {
+                "name": name,
+                "phone": next_phone(),
+                "password": PASSWORD,
+                "community_id": community.id,
+                "grid_id": grid.id if grid else None,
+                "address": address,
+            },
+        )
+        for role in roles:
+            await people.assign_role(
+                self.hub,
+                None,
+                community.id,
+                person.id,
+                role,
+                grid_id=grid.id if role is Role.GRID_WORKER else None,
+            )
+        self.people[key] = person
+        self.subjects.append(Subject(key, person.id, person.phone, address, community.id))
+        return person
+
+    async def _register_resident(self) -> None:
+        """The resident registers over HTTP, with an ID number (Ms. Wang, born 1944)."""
+        number = id_number(date(1944, 5, 1))  # "110105" "19440501" "001" + check digit
+        self.id_numbers.append(number)
+        phone, address = next_phone(), "幸福里7号楼1单元101"
+        r = await self.api.post(
+            f"{API}/people",
+            json={
+                "name": "王奶奶",
+                "phone": phone,
+                "password": PASSWORD,
+                "community_id": self.a,
+                "grid_id": self.w.grid.id,
+                "birth_date": "1944-05-01",
+                "id_number": number,
+                "address": address,
+            },
+        )
+        assert r.status_code == 201, r.text
+        assert number not in r.text and number[:14] not in r.text, r.text
+        person = await Person.get(id=r.json()["id"])
+        self.people["resident"] = person
+        self.subjects.append(Subject("resident", person.id, phone, address, self.a))
+
+    async def actor(self, key: str) -> Actor:
+        return await load_actor(self.people[key].id)
+
+    async def fresh_wish(
+        self,
+        state: str,
+        *,
+        category: str = "errand",
+        poster: str = "resident",
+        on_behalf_of: str | None = None,
+        claimer: str = "volunteer",
+    ):
+        """A new wish of the resident, taken through the real services to ``state``."""
+        data = {
+            "title": f"帮忙取快递{self.serial()}",
+            "description": "腿脚不便，请帮忙取件",
+            "category": category,
+        }
+        if on_behalf_of is not None:
+            data["on_behalf_of"] = self.people[on_behalf_of].id
+        wish = await wishes.post(self.hub, await self.actor(poster), self.a, data)
+        if state == "submitted":
+            return wish
+        staff = await self.actor("staff")
+        if state == "rejected":
+            return await wishes.review(
+                self.hub, staff, wish.id, {"decision": "reject", "reason": "不属于受理范围"}
+            )
+        wish = await wishes.review(self.hub, staff, wish.id, {"decision": "approve"})
+        if state == "open":
+            return wish
+        wish = await wishes.claim(self.hub, await self.actor(claimer), wish.id)
+        if state == "claimed":
+            return wish
+        assert state == "fulfilled", state
+        return await wishes.fulfil(self.hub, await self.actor(claimer), wish.id, {"note": "已办"})
+
+    async def fresh_task(self, *, starts: datetime, community: int | None = None, **extra):
+        community = community or self.a
+        return await tasks.create_task(
+            self.hub,
+            await self.actor("admin"),
+            community,
+            {
+                "title": f"巡逻{self.serial()}",
+                "starts_at": starts,
+                "ends_at": starts + timedelta(hours=2),
+                "capacity": 100,
+                **extra,
+            },
+        )
+
+    async def fresh_signup(self, state: str):
+        """The volunteer's signup for a new shift starting in half an hour (check-in is open)."""
+        task = await self.fresh_task(starts=self.hub.now() + timedelta(minutes=30))
+        volunteer = await self.actor("volunteer")
+        signup = await tasks.sign_up(self.hub, volunteer, task.id, {})
+        if state == "checked_in":
+            await tasks.check_in(self.hub, volunteer, signup.id)
+        else:
+            assert state == "confirmed", state
+        return signup
+
+    # --- running a matrix ---------------------------------------------------------------
+
+    async def run(self, group: str, rows: list[Row]) -> None:
+        failures: list[str] = []
+        for row in rows:
+            for caller, expected in row.expect.items():
+                req = await row.req(caller) if callable(row.req) else row.req
+                url = API + row.path.replace(":int", "").format(**req.params)
+                headers = req.headers if req.headers is not None else self.headers[caller]
+                r = await self.api.request(row.method, url, json=req.body, headers=headers)
+                where = f"{row.method} {row.path}{f' [{row.label}]' if row.label else ''}"
+                where += f" as {caller}"
+                if r.status_code != expected:
+                    failures.append(
+                        f"{where}: expected {expected}, got {r.status_code}: {r.text[:300]}"
+                    )
+                elif 200 <= expected < 300 and row.check is not None:
+                    failures += [f"{where}: {p}" for p in await row.check(caller, r)]
+                if r.status_code >= 400:
+                    failures += [f"{where}: {p}" for p in _error_shape(r)]
+                viewer = row.viewer(caller, r) if row.viewer else self.viewers[caller]
+                failures += [f"{where}: {p}" for p in self.personal_data(viewer, r)]
+        covered = {(row.method, row.path) for row in rows}
+        assert covered == GROUPS[group], (
+            f"{group}: rows missing for {sorted(GROUPS[group] - covered)}, "
+            f"rows outside the group: {sorted(covered - GROUPS[group])}"
+        )
+        assert not failures, f"{len(failures)} problem(s):\n" + "\n".join(failures)
+
+    def personal_data(self, viewer: Viewer | None, r: httpx.Response) -> list[str]:
+        """What this response shows that the viewer is not entitled to."""
+        problems = []
+        for number in self.id_numbers:
+            if number in r.text:
+                problems.append(f"the response shows the ID number {number}")
+            elif number[:14] in r.text:
+                problems.append(f"the response shows the ID number's first 14 characters {number}")
+        if not r.content:
+            return problems
+        try:
+            body = r.json()
+        except ValueError:
+            return [*problems, f"the body is not JSON: {r.text[:100]}"]
+        for node in _nodes(body):
+            if _is_wish(node):
+                shown = node.get("contact") is not None
+                allowed = viewer is not None and viewer.sees_contact(node)
+                if shown != allowed:
+                    problems.append(
+                        f"wish {node.get('id')} ({node['status']}, posted by "
+                        f"{node.get('posted_by_id')}, claimer {node['claimer_id']}) "
+                        f"{'shows' if shown else 'hides'} the resident's contact"
+                    )
+            if _is_person(node) and not (
+                viewer is not None and viewer.entitled(node["id"], node["community_id"])
+            ):
+                for key in ("phone", "address"):
+                    if node.get(key):
+                        problems.append(f"person {node['id']} shows {key} {node[key]!r}")
+        text = json.dumps(_without_claimers_contact(body, viewer), ensure_ascii=False)
+        for s in self.subjects:
+            if viewer is not None and viewer.entitled(s.person_id, s.community_id):
+                continue
+            if s.phone in text:
+                problems.append(f"the response shows {s.key}'s full phone {s.phone}")
+            if s.address and s.address in text:
+                problems.append(f"the response shows {s.key}'s address {s.address}")
+        return problems
+
+
+def _error_shape(r: httpx.Response) -> list[str]:
+    try:
+        error = r.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if not (
+        isinstance(error, dict)
+        and isinstance(error.get("code"), str)
+        and isinstance(error.get("message"), str)
+        and isinstance(error.get("details"), list)
+    ):
+        return [f"the error body does not have the contract's shape: {r.text[:200]}"]
+    return []
+
+
+@pytest.fixture
+async def m(hub, api) -> Matrix:
+    return await Matrix(hub, api).build()
+
+
+def fixed(params: dict | None = None, body: Any = None) -> Req:
+    return Req(params=params or {}, body=body)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+ROLE_SHOWN = {
+    "resident": "resident",
+    "volunteer": "volunteer",
+    "party_member": "party_member",
+    "grid_worker": "grid_worker",
+    "staff": "staff",
+    "other_staff": "staff",
+    "admin": "admin",
+}
+
+
+async def test_accounts_matrix(m: Matrix):
+    def person_key(caller: str) -> str:
+        return "resident" if caller == "anonymous" else caller
+
+    async def login_req(caller: str) -> Req:
+        person = m.people[person_key(caller)]
+        return fixed(body={"phone": person.phone, "password": PASSWORD})
+
+    async def login_check(caller: str, r: httpx.Response) -> list[str]:
+        body = r.json()
+        ok = body["person"]["id"] == m.people[person_key(caller)].id and body["token"]
+        return [] if ok else [f"logged in as someone else: {r.text[:200]}"]
+
+    throwaway: dict[str, dict[str, str]] = {}
+
+    async def logout_req(caller: str) -> Req:
+        if caller == "anonymous":
+            return Req(headers={})
+        person = m.people[caller]
+        r = await m.api.post(
+            f"{API}/auth/login", json={"phone": person.phone, "password": PASSWORD}
+        )
+        throwaway[caller] = {"Authorization": f"Bearer {r.json()['token']}"}
+        return Req(headers=throwaway[caller])
+
+    async def logout_check(caller: str, r: httpx.Response) -> list[str]:
+        problems = []
+        if (await m.api.get(f"{API}/me", headers=throwaway[caller])).status_code != 401:
+            problems.append("the token still works after logout")
+        if (await m.api.get(f"{API}/me", headers=m.headers[caller])).status_code != 200:
+            problems.append("logging out one token ended the caller's other login")
+        return problems
+
+    registered: dict[str, tuple[str, str]] = {}
+
+    async def register_req(caller: str) -> Req:
+        n = m.serial()
+        number = id_number(date(1980, 1, n % 28 + 1), seq=f"{100 + n:03d}")
+        m.id_numbers.append(number)
+        phone, address = next_phone(), f"幸福里6号楼{n}单元{600 + n}"
+        registered[caller] = (phone, address)
+        body = {
+            "name": f"新居民{n}",
+            "phone": phone,
+            "password": PASSWORD,
+            "community_id": m.a,
+            "grid_id": m.w.grid.id,
+            "id_number": number,
+            "address": address,
+        }
+        return fixed(body=body)
+
+    async def register_check(caller: str, r: httpx.Response) -> list[str]:
+        phone, address = registered[caller]
+        body = r.json()
+        problems = []
+        if body["phone_masked"] != mask_phone(phone) or body["community_id"] != m.a:
+            problems.append(f"not the registered person: {r.text[:200]}")
+        if caller not in ("anonymous", "staff", "admin"):  # the person, their staff, admin
+            if phone in r.text or address in r.text:
+                problems.append("the new person's phone or address reached another resident")
+        return problems
+
+    def register_viewer(caller: str, r: httpx.Response) -> Viewer | None:
+        if caller == "anonymous" and r.status_code == 201:
+            return Viewer(r.json()["id"])  # registering yourself: you are the person
+        return m.viewers[caller]
+
+    async def me_check(caller: str, r: httpx.Response) -> list[str]:
+        body = r.json()
+        if body["id"] != m.people[caller].id or ROLE_SHOWN[caller] not in body["roles"]:
+            return [f"not the caller, or without the role {ROLE_SHOWN[caller]}: {r.text[:200]}"]
+        return []
+
+    def person_check(key: str) -> Check:
+        async def check(caller: str, r: httpx.Response) -> list[str]:
+            return [] if r.json()["id"] == m.people[key].id else [f"another person: {r.text}"]
+
+        return check
+
+    resident, other_staff = m.people["resident"].id, m.people["other_staff"].id
+    await m.run(
+        "accounts",
+        [
+            Row(
+                "POST",
+                "/auth/login",
+                who(200, anonymous=200),
+                login_req,
+                check=login_check,
+                viewer=lambda caller, r: m.viewers[person_key(caller)],
+            ),
+            Row("POST", "/auth/logout", who(204), logout_req, check=logout_check),
+            Row(
+                "POST",
+                "/people",
+                who(201, anonymous=201),
+                register_req,
+                check=register_check,
+                viewer=register_viewer,
+            ),
+            Row("GET", "/me", LOGGED_IN, check=me_check),
+            Row(
+                "GET",
+                "/people/{id:int}",
+                who(404, resident=200, staff=200, admin=200),
+                fixed({"id": resident}),
+                "a resident of community A",
+                check=person_check("resident"),
+            ),
+            Row(
+                "GET",
+                "/people/{id:int}",
+                who(404, other_staff=200, admin=200),
+                fixed({"id": other_staff}),
+                "a staff member of community B",
+                check=person_check("other_staff"),
+            ),
+            Row("GET", "/people/{id:int}", who(404), fixed({"id": 999999}), "no such person"),
+        ],
+    )
+
+
+# --- communities, grids, staff ----------------------------------------------------------------
+
+
+async def test_communities_matrix(m: Matrix):
+    async def community_req(caller: str) -> Req:
+        return fixed(body={"name": f"新建社区{m.serial()}"})
+
+    def grid_req(cid: int):
+        async def req(caller: str) -> Req:
+            return fixed({"cid": cid}, {"name": f"新网格{m.serial()}"})
+
+        return req
+
+    def staff_req(cid: int):
+        async def req(caller: str) -> Req:
+            person = await people.register(
+                m.hub,
+                {
+                    "name": f"新干部{m.serial()}",
+                    "phone": next_phone(),
+                    "password": PASSWORD,
+                    "community_id": cid,
+                },
+            )
+            return fixed({"cid": cid}, {"person_id": person.id, "role": "staff"})
+
+        return req
+
+    async def list_check(caller: str, r: httpx.Response) -> list[str]:
+        ids = {c["id"] for c in r.json()["items"]}
+        return [] if {m.a, m.b} <= ids else [f"communities missing: {r.text[:200]}"]
+
+    staff_a = who(403, staff=201, admin=201)
+    staff_b = who(403, other_staff=201, admin=201)
+    await m.run(
+        "communities",
+        [
+            Row("POST", "/communities", who(403, admin=201), community_req),
+            Row("GET", "/communities", ANYONE, check=list_check),
+            Row("POST", "/communities/{cid:int}/grids", staff_a, grid_req(m.a), "community A"),
+            Row("POST", "/communities/{cid:int}/grids", staff_b, grid_req(m.b), "community B"),
+            Row("POST", "/communities/{cid:int}/staff", staff_a, staff_req(m.a), "community A"),
+            Row("POST", "/communities/{cid:int}/staff", staff_b, staff_req(m.b), "community B"),
+        ],
+    )
+
+
+# --- teams and party members --------------------------------------------------------------------
+
+
+async def test_teams_matrix(m: Matrix):
+    async def team_req(caller: str) -> Req:
+        return fixed({"cid": m.a}, {"name": f"反诈队{m.serial()}", "kind": "anti_fraud"})
+
+    def join_req(cid: int):
+        async def req(caller: str) -> Req:
+            team = await teams.create_team(
+                m.hub,
+                await m.actor("admin"),
+                cid,
+                {"name": f"维修队{m.serial()}", "kind": "repair"},
+            )
+            return fixed({"tid": team.id}, {})
+
+        return req
+
+    async def list_check(caller: str, r: httpx.Response) -> list[str]:
+        ids = {t["id"] for t in r.json()["items"]}
+        expected = {m.care_team.id, m.led_team.id}
+        return [] if expected <= ids else [f"teams missing: {r.text[:200]}"]
+
+    report = {"community_id": m.a, "work_unit": "市自来水公司", "party_branch": "第一党支部"}
+    await m.run(
+        "teams",
+        [
+            Row(
+                "POST",
+                "/communities/{cid:int}/teams",
+                who(403, staff=201, admin=201),
+                team_req,
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/teams",
+                ANYONE,
+                fixed({"cid": m.a}),
+                check=list_check,
+            ),
+            # Joining makes one a volunteer of the team's community: people of community A
+            # (and the admin) may; another community's staff may not act there.
+            Row(
+                "POST",
+                "/teams/{tid:int}/members",
+                who(201, other_staff=403),
+                join_req(m.a),
+                "a new team of community A",
+            ),
+            Row(
+                "POST",
+                "/teams/{tid:int}/members",
+                who(403, other_staff=201, admin=201),
+                join_req(m.b),
+                "a new team of community B",
+            ),
+            # API.md: any logged-in person; the party member has reported to A already.
+            Row(
+                "POST",
+                "/party-reports",
+                who(201, party_member=409),
+                fixed(body=report),
+                "to community A",
+            ),
+        ],
+    )
+
+
+# --- micro-wishes: posting and seeing -----------------------------------------------------------
+
+
+async def test_wishes_read_matrix(m: Matrix):
+    wish = {key: w.id for key, w in m.wishes.items()}
+    everything = set(wish.values())
+    visible = {
+        "resident": everything,  # all are hers (one posted for her by the grid worker)
+        "volunteer": {wish["open"], wish["claimed"]},  # not psychology: not qualified
+        "party_member": set(),  # not a volunteer: in no team
+        "grid_worker": {wish["on_behalf"]},  # the one they posted
+        "staff": everything,
+        "other_staff": set(),
+        "admin": everything,
+    }
+
+    async def list_check(caller: str, r: httpx.Response) -> list[str]:
+        seen = {item["id"] for item in r.json()["items"]} & everything
+        if seen != visible[caller]:
+            names = {v: k for k, v in wish.items()}
+            return [
+                f"sees {sorted(names[i] for i in seen)}, "
+                f"expected {sorted(names[i] for i in visible[caller])}"
+            ]
+        return []
+
+    def post_req(cid: int, on_behalf_of: str | None = None):
+        async def req(caller: str) -> Req:
+            body = {
+                "title": f"想请人帮忙换灯泡{m.serial()}",
+                "description": "客厅灯泡坏了",
+                "category": "errand",
+            }
+            if on_behalf_of is not None:
+                body["on_behalf_of"] = m.people[on_behalf_of].id
+            return fixed({"cid": cid}, body)
+
+        return req
+
+    async def created_check(caller: str, r: httpx.Response) -> list[str]:
+        return [] if r.json()["status"] == "submitted" else [f"not submitted: {r.text}"]
+
+    def get_wish(key: str, expect: dict[str, int]) -> Row:
+        return Row("GET", "/wishes/{id:int}", expect, fixed({"id": wish[key]}), f"{key} wish")
+
+    poster_and_staff = who(404, resident=200, staff=200, admin=200)
+    await m.run(
+        "wishes_read",
+        [
+            Row(
+                "GET",
+                "/communities/{cid:int}/wishes",
+                LOGGED_IN,
+                fixed({"cid": m.a}),
+                "community A",
+                check=list_check,
+            ),
+            get_wish("open", who(404, resident=200, volunteer=200, staff=200, admin=200)),
+            get_wish("claimed", who(404, resident=200, volunteer=200, staff=200, admin=200)),
+            get_wish("submitted", poster_and_staff),
+            get_wish("rejected", poster_and_staff),
+            get_wish("psychology", poster_and_staff),
+            get_wish("on_behalf", who(404, resident=200, grid_worker=200, staff=200, admin=200)),
+            Row("GET", "/wishes/{id:int}", who(404), fixed({"id": 999999}), "no such wish"),
+            Row(
+                "GET",
+                "/wishes/{id:int}/candidates",
+                who(404, resident=403, volunteer=403, staff=200, admin=200),
+                fixed({"id": wish["open"]}),
+                "open wish",
+            ),
+            Row("GET", "/wish-categories", ANYONE),
+            Row(
+                "POST",
+                "/communities/{cid:int}/wishes",
+                who(201, other_staff=403),
+                post_req(m.a),
+                "for oneself, in community A",
+                check=created_check,
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/wishes",
+                who(403, other_staff=201, admin=201),
+                post_req(m.b),
+                "for oneself, in community B",
+                check=created_check,
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/wishes",
+                who(403, grid_worker=201, staff=201, admin=201),
+                post_req(m.a, on_behalf_of="neighbour"),
+                "on behalf of a resident of the grid worker's grid",
+                check=created_check,
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/wishes",
+                who(403, staff=201, admin=201),
+                post_req(m.a, on_behalf_of="far_resident"),
+                "on behalf of a resident of another grid",
+                check=created_check,
+            ),
+        ],
+    )
+
+
+# --- micro-wishes: review, claim, fulfil, confirm, cancel, escalate ----------------------------
+
+
+async def test_wishes_flow_matrix(m: Matrix):
+    def fresh(state: str, body: Any = None, **kw):
+        async def req(caller: str) -> Req:
+            return fixed({"id": (await m.fresh_wish(state, **kw)).id}, body)
+
+        return req
+
+    def status_is(status: str, claimer: bool = False) -> Check:
+        async def check(caller: str, r: httpx.Response) -> list[str]:
+            body = r.json()
+            problems = [] if body["status"] == status else [f"status is {body['status']}"]
+            if claimer and body["claimer_id"] != m.people[caller].id:
+                problems.append(f"the claimer is {body['claimer_id']}")
+            return problems
+
+        return check
+
+    only_staff = who(404, resident=403, volunteer=403, staff=200, admin=200)
+    resident_or_staff = who(404, resident=200, volunteer=403, staff=200, admin=200)
+    claimers = who(404, volunteer=200, resident=403, staff=403, admin=403)
+    await m.run(
+        "wishes_flow",
+        [
+            Row(
+                "POST",
+                "/wishes/{id:int}/review",
+                who(404, resident=403, staff=200, admin=200),
+                fresh("submitted", {"decision": "approve"}),
+                "a resident's submitted wish",
+                check=status_is("open"),
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/review",
+                who(404, resident=403, grid_worker=403, staff=200, admin=200),
+                fresh(
+                    "submitted",
+                    {"decision": "reject", "reason": "重复提交"},
+                    poster="grid_worker",
+                    on_behalf_of="resident",
+                ),
+                "a wish the grid worker posted for the resident",
+                check=status_is("rejected"),
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/claim",
+                claimers,
+                fresh("open"),
+                "an open errand",
+                check=status_is("claimed", claimer=True),
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/claim",
+                who(404, volunteer=409, resident=403, staff=403, admin=403),
+                fresh("claimed", claimer="volunteer2"),
+                "claimed by another volunteer",
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/claim",
+                who(404, resident=403, staff=403, admin=403),
+                fixed({"id": m.wishes["psychology"].id}),
+                "restricted category: psychology",
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/fulfil",
+                claimers,
+                fresh("claimed", {"note": "已送到"}),
+                "claimed by the volunteer",
+                check=status_is("fulfilled"),
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/confirm",
+                resident_or_staff,
+                fresh("fulfilled", {"rating": 5, "thanks": "谢谢"}),
+                "fulfilled by the volunteer",
+                check=status_is("confirmed"),
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/cancel",
+                resident_or_staff,
+                fresh("open", {"reason": "已自行解决"}),
+                "an open errand",
+                check=status_is("cancelled"),
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/escalate",
+                only_staff,
+                fresh("open", {"level": "blue", "referral": "街道城管科"}),
+                "an open errand",
+                check=status_is("open"),
+            ),
+        ],
+    )
+
+
+# --- micro-tasks and shifts ---------------------------------------------------------------------
+
+
+async def test_tasks_matrix(m: Matrix):
+    def task_req(team_id: int | None = None):
+        async def req(caller: str) -> Req:
+            body = {
+                "title": f"入户反诈宣传{m.serial()}",
+                "starts_at": "2026-12-05T09:00:00+08:00",
+                "ends_at": "2026-12-05T11:00:00+08:00",
+                "capacity": 6,
+            }
+            if team_id is not None:
+                body["team_id"] = team_id
+            return fixed({"cid": m.a}, body)
+
+        return req
+
+    def fresh_signup(state: str):
+        async def req(caller: str) -> Req:
+            return fixed({"id": (await m.fresh_signup(state)).id})
+
+        return req
+
+    async def signed_up(caller: str, r: httpx.Response) -> list[str]:
+        body = r.json()
+        if body["person_id"] != m.people[caller].id or body["status"] != "confirmed":
+            return [f"not the caller's confirmed signup: {r.text[:200]}"]
+        return []
+
+    async def record_check(caller: str, r: httpx.Response) -> list[str]:
+        return [] if "hours" in r.json() else [f"no service record: {r.text[:200]}"]
+
+    volunteer_or_staff = who(404, volunteer=200, staff=200, admin=200)
+    await m.run(
+        "tasks",
+        [
+            Row(
+                "POST",
+                "/communities/{cid:int}/tasks",
+                who(403, staff=201, admin=201),
+                task_req(),
+                "no team",
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/tasks",
+                who(403, staff=201, admin=201, team_leader=201),
+                task_req(m.led_team.id),
+                "for a team led by the team leader",
+            ),
+            Row(
+                "GET",
+                "/tasks/{id:int}",
+                who(200, other_staff=404),
+                fixed({"id": m.task.id}),
+                "community A",
+            ),
+            Row(
+                "GET",
+                "/tasks/{id:int}",
+                who(404, other_staff=200, admin=200),
+                fixed({"id": m.other_task.id}),
+                "community B",
+            ),
+            Row("GET", "/tasks/{id:int}", who(404), fixed({"id": 999999}), "no such task"),
+            Row(
+                "POST",
+                "/tasks/{id:int}/signups",
+                who(201, other_staff=404),
+                fixed({"id": m.task.id}, {}),
+                "community A, no team",
+                check=signed_up,
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/signups",
+                who(403, volunteer=201, other_staff=404),
+                fixed({"id": m.team_task.id}, {}),
+                "for the volunteer's team",
+                check=signed_up,
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/signups",
+                who(404, other_staff=201, admin=201),
+                fixed({"id": m.other_task.id}, {}),
+                "community B",
+                check=signed_up,
+            ),
+            Row(
+                "DELETE",
+                "/signups/{id:int}",
+                who(404, volunteer=204, staff=204, admin=204),
+                fresh_signup("confirmed"),
+                "the volunteer's",
+            ),
+            Row(
+                "POST",
+                "/signups/{id:int}/check-in",
+                volunteer_or_staff,
+                fresh_signup("confirmed"),
+                "the volunteer's",
+            ),
+            Row(
+                "POST",
+                "/signups/{id:int}/check-out",
+                volunteer_or_staff,
+                fresh_signup("checked_in"),
+                "the volunteer's",
+                check=record_check,
+            ),
+            Row("GET", "/me/service-records", LOGGED_IN),
+        ],
+    )
