@@ -20,7 +20,7 @@ import heapq
 import itertools
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -146,7 +146,7 @@ def reset_database(settings: Settings) -> None:
     count = asyncio.run(_count_communities(settings.database_url))
     if count:
         raise Conflict(
-            "The database is not empty ({count} communities). Use --keep to add the demo "
+            "The database already has communities ({count}). Use --keep to add the demo "
             "community to it, or point VHUB_DATABASE_URL at an empty database.",
             code="database_not_empty",
             count=count,
@@ -794,8 +794,13 @@ class _Builder:
         self.today = self.now.astimezone(self.zone).date()
         self.day0 = self.today - timedelta(days=SIMULATED_DAYS)
         self.clock = SimClock(self._at(self.day0, 8, 30))
-        # The same plugins and settings; only time differs.
-        self.sim = Hub(settings=hub.settings, plugins=hub.plugins, clock=self.clock)
+        # The same plugins and settings; only time differs. Demo accounts share a printed
+        # password, so they get argon2's cheapest profile (re-hashed at the first login).
+        self.sim = Hub(
+            settings=replace(hub.settings, password_profile="CHEAPEST"),
+            plugins=hub.plugins,
+            clock=self.clock,
+        )
         self.ids: dict[str, int] = {}
         self.phones: dict[str, str] = {}
         self.grids: list[int] = []
@@ -845,10 +850,6 @@ class _Builder:
                 "模拟六周社区生活 Six weeks of community life", total=len(timeline)
             )
             await timeline.run(lambda: progress.advance(step))
-        if self.other_communities:
-            # The nightly expiry cannot be limited to one community: run it once, now,
-            # as the real worker would, rather than on the simulated past of the others.
-            await wishes.expire_overdue(self.hub)
         counts = await self._counts()
         self._print_counts(counts)
         return DemoSummary(
@@ -1500,15 +1501,13 @@ class _Builder:
 
     def _schedule_nightly_runs(self, timeline: _Timeline) -> None:
         """The worker's nightly expiry of overdue wishes, at 00:05 each night."""
-        if self.other_communities:
-            return
         day = self.day0 + timedelta(days=5)
         while day <= self.today:
             timeline.at(self._at(day, 0, 5), self._expire)
             day += timedelta(days=1)
 
     async def _expire(self) -> None:
-        await wishes.expire_overdue(self.sim)
+        await wishes.expire_overdue(self.sim, self.community.id)
 
     # --- the result -----------------------------------------------------------------------
 

@@ -1,0 +1,160 @@
+"""The real `vhub` command, run as a subprocess against a data directory of its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from volunteer_hub.i18n import translate
+
+VHUB = shutil.which("vhub", path=str(Path(sys.executable).parent)) or shutil.which("vhub")
+BUILTIN_PLUGINS = {
+    "volunteer_hub.default_plugins.catalog",
+    "volunteer_hub.default_plugins.matching",
+}
+PASSWORD = "passw0rd-cli"
+
+pytestmark = pytest.mark.skipif(VHUB is None, reason="the vhub console script is not installed")
+
+
+@pytest.fixture
+def vhub(tmp_path: Path):
+    """Run `vhub ARGS...` with VHUB_DATA_DIR set to the test's own directory."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("VHUB_") and k not in {"COLUMNS", "LINES"}
+    }
+    env |= {
+        "VHUB_DATA_DIR": str(tmp_path),
+        "VHUB_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "VHUB_PASSWORD_PROFILE": "CHEAPEST",  # the demo makes dozens of accounts
+        "COLUMNS": "200",  # rich wraps tables to the terminal width
+    }
+
+    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [VHUB, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+            cwd=tmp_path,
+        )
+
+    return run
+
+
+def database(tmp_path: Path) -> Path:
+    return tmp_path / "vhub.sqlite3"
+
+
+def output(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stdout + result.stderr
+
+
+def test_db_upgrade_is_repeatable(vhub, tmp_path: Path):
+    first = vhub("db", "upgrade")
+    assert first.returncode == 0, output(first)
+    assert "applied models.0001_initial" in first.stdout
+    second = vhub("db", "upgrade")
+    assert second.returncode == 0, output(second)
+    assert "applied" not in second.stdout
+    with sqlite3.connect(database(tmp_path)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"community", "person", "wish", "task", "audit_entry"} <= tables
+
+
+def test_admin_create(vhub, tmp_path: Path):
+    args = ("admin", "create", "--name", "管理员", "--phone", "13800138000")
+    created = vhub(*args, "--password", PASSWORD)
+    assert created.returncode == 0, output(created)
+    assert "13800138000" in created.stdout
+
+    again = vhub(*args, "--password", PASSWORD)
+    assert again.returncode != 0
+    assert "Traceback" not in output(again)
+    assert translate("This phone number is registered already.") in output(again)
+
+    bad_phone = vhub(
+        "admin", "create", "--name", "管理员", "--phone", "12345", "--password", PASSWORD
+    )
+    assert bad_phone.returncode != 0
+    assert "Traceback" not in output(bad_phone)
+    assert "phone:" in output(bad_phone)
+
+    weak = vhub(
+        "admin", "create", "--name", "管理员", "--phone", "13900139000", "--password", "12345678"
+    )
+    assert weak.returncode != 0
+    assert "Traceback" not in output(weak)
+    assert "password:" in output(weak)
+
+    with sqlite3.connect(database(tmp_path)) as conn:
+        rows = conn.execute(
+            "SELECT p.name, p.phone, r.role"
+            " FROM person p JOIN role_assignment r ON r.person_id = p.id"
+        ).fetchall()
+    assert rows == [("管理员", "13800138000", "admin")]
+
+
+def test_plugins(vhub):
+    table = vhub("plugins")
+    assert table.returncode == 0, output(table)
+    for name in BUILTIN_PLUGINS:
+        assert name in table.stdout
+    assert "enabled" in table.stdout
+
+    listed = vhub("plugins", "--json")
+    assert listed.returncode == 0, output(listed)
+    statuses = {p["name"]: p for p in json.loads(listed.stdout)}
+    assert BUILTIN_PLUGINS <= set(statuses)
+    for name in BUILTIN_PLUGINS:
+        assert statuses[name]["status"] == "enabled"
+        assert statuses[name]["builtin"] is True
+
+
+def test_demo(vhub, tmp_path: Path):
+    result = vhub("demo", "--seed", "1", "--people", "60")
+    assert result.returncode == 0, output(result)
+    assert "幸福里社区" in result.stdout
+    assert "xingfuli-2024" in result.stdout  # the shared demo password
+    printed_phones = {
+        word for line in result.stdout.splitlines() for word in line.split() if word.isdigit()
+    }
+
+    path = database(tmp_path)
+    with sqlite3.connect(path) as conn:
+
+        def count(sql: str) -> int:
+            return conn.execute(sql).fetchone()[0]
+
+        assert count("SELECT count(*) FROM community") == 1
+        assert count("SELECT count(*) FROM person") == 60
+        assert count("SELECT count(*) FROM grid") >= 4
+        assert count("SELECT count(*) FROM team") == 7
+        assert count("SELECT count(DISTINCT status) FROM wish") == 8
+        assert count("SELECT count(*) FROM wish WHERE escalation = 'red'") >= 1
+        assert count("SELECT count(*) FROM task WHERE rrule = 'FREQ=WEEKLY;BYDAY=TU,TH'") == 1
+        assert count("SELECT count(*) FROM signup WHERE status = 'waitlisted'") >= 1
+        assert count("SELECT count(*) FROM service_record") > 20
+        assert count("SELECT count(*) FROM audit_entry") > 300
+        phones = {r[0] for r in conn.execute("SELECT phone FROM person")}
+    logins = printed_phones & phones
+    assert len(logins) >= 10  # the printed logins are real accounts
+
+    # --fresh (the default) starts over instead of adding a second community.
+    again = vhub("demo", "--seed", "1", "--people", "60")
+    assert again.returncode == 0, output(again)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM community").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM person").fetchone()[0] == 60
+        assert {r[0] for r in conn.execute("SELECT phone FROM person")} == phones
