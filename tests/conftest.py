@@ -127,6 +127,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         disable_plugin_autoload=True,
         password_profile="CHEAPEST",  # hundreds of accounts; production uses RFC 9106
+        allow_private_network=True,  # the test sinks listen on 127.0.0.1
     )
 
 

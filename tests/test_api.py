@@ -28,10 +28,16 @@ async def test_health_and_openapi(api):
 
 async def test_register_login_me_logout(api, w):
     phone = next_phone()
-    r = await api.post("/api/v1/people", json={
-        "name": "王奶奶", "phone": phone, "password": PASSWORD, "community_id": w.community.id,
-        "birth_date": "1944-05-01",
-    })
+    r = await api.post(
+        "/api/v1/people",
+        json={
+            "name": "王奶奶",
+            "phone": phone,
+            "password": PASSWORD,
+            "community_id": w.community.id,
+            "birth_date": "1944-05-01",
+        },
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["phone_masked"] == f"{phone[:3]}****{phone[-4:]}"
@@ -45,14 +51,19 @@ async def test_register_login_me_logout(api, w):
 
 
 async def test_errors_have_the_contract_shape(api, w):
-    r = await api.post("/api/v1/people", json={"name": "", "phone": "123", "password": "x"},
-                       headers={"Accept-Language": "en"})
+    r = await api.post(
+        "/api/v1/people",
+        json={"name": "", "phone": "123", "password": "x"},
+        headers={"Accept-Language": "en"},
+    )
     assert r.status_code == 422
     err = r.json()["error"]
     assert err["code"] == "validation_error"
     fields = {d["field"] for d in err["details"]}
     assert {"name", "phone", "password", "community_id"} <= fields
-    r = await api.post("/api/v1/people", content=b"{not json", headers={"content-type": "application/json"})
+    r = await api.post(
+        "/api/v1/people", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_json"
     r = await api.post("/api/v1/people", content=b"x" * 70000)
     assert r.status_code == 413
@@ -65,17 +76,29 @@ async def test_errors_have_the_contract_shape(api, w):
 
 async def test_login_same_answer_and_throttle(api, w):
     person = await w.person("张三")
-    r1 = await api.post("/api/v1/auth/login", json={"phone": person.person.phone, "password": "wrong-pass1"})
-    r2 = await api.post("/api/v1/auth/login", json={"phone": "13999999999", "password": "wrong-pass1"})
+    r1 = await api.post(
+        "/api/v1/auth/login", json={"phone": person.person.phone, "password": "wrong-pass1"}
+    )
+    r2 = await api.post(
+        "/api/v1/auth/login", json={"phone": "13999999999", "password": "wrong-pass1"}
+    )
     assert r1.status_code == r2.status_code == 401
     assert r1.json() == r2.json()
     for _ in range(4):
-        await api.post("/api/v1/auth/login", json={"phone": person.person.phone, "password": "nope-123x"})
-    r = await api.post("/api/v1/auth/login", json={"phone": person.person.phone, "password": PASSWORD})
+        await api.post(
+            "/api/v1/auth/login", json={"phone": person.person.phone, "password": "nope-123x"}
+        )
+    r = await api.post(
+        "/api/v1/auth/login", json={"phone": person.person.phone, "password": PASSWORD}
+    )
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) > 0
     w.hub.clock.advance(minutes=16)
-    assert (await api.post("/api/v1/auth/login", json={"phone": person.person.phone, "password": PASSWORD})).status_code == 200
+    assert (
+        await api.post(
+            "/api/v1/auth/login", json={"phone": person.person.phone, "password": PASSWORD}
+        )
+    ).status_code == 200
 
 
 async def test_story_wish_over_http(api, w):
@@ -85,9 +108,17 @@ async def test_story_wish_over_http(api, w):
     gw = await login(api, w.grid_worker.person.phone)
     staff = await login(api, w.staff.person.phone)
     vol = await login(api, volunteer.person.phone)
-    r = await api.post(f"/api/v1/communities/{w.community.id}/wishes", headers=gw, json={
-        "title": "周四上午陪同去医院", "description": "需要人陪同", "category": "elderly_care",
-        "needed_by": "2026-12-03", "on_behalf_of": resident.id})
+    r = await api.post(
+        f"/api/v1/communities/{w.community.id}/wishes",
+        headers=gw,
+        json={
+            "title": "周四上午陪同去医院",
+            "description": "需要人陪同",
+            "category": "elderly_care",
+            "needed_by": "2026-12-03",
+            "on_behalf_of": resident.id,
+        },
+    )
     assert r.status_code == 201 and r.json()["status"] == "submitted"
     wid = r.json()["id"]
     assert (await api.get(f"/api/v1/wishes/{wid}", headers=vol)).status_code == 404
@@ -103,7 +134,9 @@ async def test_story_wish_over_http(api, w):
     assert r.status_code == 409 and r.json()["error"]["code"] == "already_claimed"
     r = await api.post(f"/api/v1/wishes/{wid}/fulfil", headers=vol, json={"note": "已陪同"})
     assert r.json()["status"] == "fulfilled"
-    r = await api.post(f"/api/v1/wishes/{wid}/confirm", headers=gw, json={"rating": 5, "thanks": "谢谢"})
+    r = await api.post(
+        f"/api/v1/wishes/{wid}/confirm", headers=gw, json={"rating": 5, "thanks": "谢谢"}
+    )
     assert r.json()["status"] == "confirmed"
     r = await api.post(f"/api/v1/wishes/{wid}/confirm", headers=gw, json={"rating": 5})
     assert r.status_code == 409
@@ -113,9 +146,17 @@ async def test_story_wish_over_http(api, w):
 
 async def test_tasks_over_http(api, w):
     staff = await login(api, w.staff.person.phone)
-    r = await api.post(f"/api/v1/communities/{w.community.id}/tasks", headers=staff, json={
-        "title": "银发巡逻", "starts_at": "2026-12-03T19:00:00+08:00",
-        "ends_at": "2026-12-03T21:00:00+08:00", "capacity": 1, "rrule": "FREQ=WEEKLY;BYDAY=TU,TH"})
+    r = await api.post(
+        f"/api/v1/communities/{w.community.id}/tasks",
+        headers=staff,
+        json={
+            "title": "银发巡逻",
+            "starts_at": "2026-12-03T19:00:00+08:00",
+            "ends_at": "2026-12-03T21:00:00+08:00",
+            "capacity": 1,
+            "rrule": "FREQ=WEEKLY;BYDAY=TU,TH",
+        },
+    )
     assert r.status_code == 201, r.text
     task = r.json()
     assert task["occurrences"][0]["start"] == "2026-12-03T19:00:00+08:00"

@@ -14,6 +14,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from tests.factories import World, next_phone
 from volunteer_hub.errors import Conflict
 from volunteer_hub.models import (
     Occurrence,
@@ -28,8 +29,6 @@ from volunteer_hub.models import (
 from volunteer_hub.services import tasks, wishes
 from volunteer_hub.services.access import Actor, RoleGrant
 
-from tests.factories import World, next_phone
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,7 +36,10 @@ async def crowd(community_id: int, n: int, role: Role = Role.VOLUNTEER) -> list[
     """n people with a role, inserted in bulk: these tests are about signups, not registration."""
     phones = [next_phone() for _ in range(n)]
     await Person.bulk_create(
-        [Person(name=f"志愿者{i}", phone=p, community_id=community_id) for i, p in enumerate(phones)]
+        [
+            Person(name=f"志愿者{i}", phone=p, community_id=community_id)
+            for i, p in enumerate(phones)
+        ]
     )
     people = await Person.filter(phone__in=phones).order_by("id")
     await RoleAssignment.bulk_create(
@@ -72,7 +74,9 @@ async def test_200_simultaneous_signups_for_10_places(hub):
     assert statuses.count(SignupStatus.CONFIRMED) == 10
     assert statuses.count(SignupStatus.WAITLISTED) == 190
     rows = await Signup.all().order_by("id")
-    assert [r.status for r in rows] == [SignupStatus.CONFIRMED] * 10 + [SignupStatus.WAITLISTED] * 190
+    assert [r.status for r in rows] == [SignupStatus.CONFIRMED] * 10 + [
+        SignupStatus.WAITLISTED
+    ] * 190
     occurrence = await Occurrence.get(task_id=task.id)
     assert occurrence.taken == 10
 
@@ -129,7 +133,9 @@ async def test_50_simultaneous_claims_leave_one_claimer(hub):
     w = await World(hub).build()
     resident = await w.person("王奶奶")
     wish = await wishes.post(
-        hub, resident, w.community.id,
+        hub,
+        resident,
+        w.community.id,
         {"title": "帮忙取快递", "description": "腿脚不便", "category": "errand"},
     )
     await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
@@ -158,19 +164,28 @@ async def test_signups_from_several_processes(hub, settings):
 
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.concurrency_worker",
-            settings.database_url, str(task.id), start_at, json.dumps(batch),
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "tests.concurrency_worker",
+            settings.database_url,
+            str(task.id),
+            start_at,
+            json.dumps(batch),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for batch in batches
     ]
     outputs = await asyncio.gather(*(p.communicate() for p in procs))
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err.decode()
     statuses = [s for out, _ in outputs for s in json.loads(out)]
     assert len(statuses) == 120
     assert statuses.count("confirmed") == 10
     assert statuses.count("waitlisted") == 110
     rows = await Signup.filter(occurrence__task_id=task.id).order_by("id")
-    assert [r.status for r in rows] == [SignupStatus.CONFIRMED] * 10 + [SignupStatus.WAITLISTED] * 110
+    assert [r.status for r in rows] == [SignupStatus.CONFIRMED] * 10 + [
+        SignupStatus.WAITLISTED
+    ] * 110
     assert (await Occurrence.get(task_id=task.id)).taken == 10

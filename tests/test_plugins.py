@@ -31,7 +31,8 @@ from volunteer_hub.services import people, teams, wishes
 from volunteer_hub.services.access import load_actor
 from volunteer_hub.services.uow import unit_of_work
 
-CATALOG, MATCHING = DEFAULT_PLUGINS
+CATALOG, MATCHING, CHANNELS = DEFAULT_PLUGINS
+BUILT_IN = sorted(DEFAULT_PLUGINS)  # statuses list built-ins first, by name
 CORE_TEAM_KINDS = {
     "anti_fraud",
     "psychology",
@@ -185,8 +186,8 @@ def an_event(name: str = "wish.posted") -> DomainEvent:
 def test_default_plugins_are_registered_and_enabled():
     host = create_plugin_manager(autoload=False)
     statuses = host.statuses()
-    assert [s.name for s in statuses] == [CATALOG, MATCHING]
-    catalog, matching = statuses
+    assert [s.name for s in statuses] == BUILT_IN
+    catalog, channels, matching = statuses
     assert catalog.as_dict() == {
         "name": "volunteer_hub.default_plugins.catalog",
         "version": None,
@@ -201,6 +202,7 @@ def test_default_plugins_are_registered_and_enabled():
         "enabled",
         ["vh_match_score"],
     )
+    assert (channels.status, channels.hooks) == ("enabled", ["vh_notification_channels"])
     host.check_pending()
 
     hub = offline_hub(host)
@@ -243,8 +245,8 @@ def test_two_hosts_share_no_state():
     two = create_plugin_manager(autoload=False)
     assert one.pm is not two.pm
     one.register(LocalCatalog(), "local")
-    assert [s.name for s in one.statuses()] == [CATALOG, MATCHING, "local"]
-    assert [s.name for s in two.statuses()] == [CATALOG, MATCHING]
+    assert [s.name for s in one.statuses()] == [*BUILT_IN, "local"]
+    assert [s.name for s in two.statuses()] == BUILT_IN
     assert two.pm.get_plugin("local") is None
     assert "square_dance" in offline_hub(one).team_kinds()
     assert "square_dance" not in offline_hub(two).team_kinds()
@@ -258,7 +260,7 @@ def test_two_hosts_share_no_state():
 def test_plugins_passed_to_the_factory_are_registered_with_their_names():
     listener = AsyncListener()
     host = create_plugin_manager(autoload=False, plugins=[LocalCatalog(), ("ears", listener)])
-    assert [s.name for s in host.statuses()] == [CATALOG, MATCHING, "LocalCatalog", "ears"]
+    assert [s.name for s in host.statuses()] == [*BUILT_IN, "LocalCatalog", "ears"]
     assert host.pm.get_plugin("ears") is listener
 
 
@@ -373,7 +375,7 @@ def test_a_later_plugin_overrides_by_code_and_adds_kinds():
     assert hub.wish_categories(42)["repair"].team_kind == "legal_aid"
     host.unregister("later")
     assert hub.wish_categories(42)["repair"].team_kind == "elderly_care"
-    assert [s.name for s in host.statuses()] == [CATALOG, MATCHING, "local"]
+    assert [s.name for s in host.statuses()] == [*BUILT_IN, "local"]
 
 
 def test_call_first_skips_abstaining_plugins_and_stops_at_a_raising_one():
@@ -496,7 +498,7 @@ def test_entry_points_are_loaded_with_their_versions(tiny_distribution):
 
 def test_autoload_false_skips_entry_points(tiny_distribution):
     host = create_plugin_manager(autoload=False)
-    assert [s.name for s in host.statuses()] == [CATALOG, MATCHING]
+    assert [s.name for s in host.statuses()] == BUILT_IN
     assert "tiny_kind" not in offline_hub(host).team_kinds()
 
 
@@ -509,7 +511,7 @@ def test_the_environment_variable_turns_autoload_off(tiny_distribution, tmp_path
     on = Hub.create(Settings.from_env(env))
     off = Hub.create(Settings.from_env(env | {"VHUB_DISABLE_PLUGIN_AUTOLOAD": "1"}))
     assert "tiny" in [s.name for s in on.plugins.statuses()]
-    assert [s.name for s in off.plugins.statuses()] == [CATALOG, MATCHING]
+    assert [s.name for s in off.plugins.statuses()] == BUILT_IN
 
 
 # --- domain events -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.factories import World
 from volunteer_hub import hookimpl
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RuleViolation
 from volunteer_hub.hooktypes import AdmissionDecision, WishCategory
@@ -20,8 +21,6 @@ from volunteer_hub.models import (
 )
 from volunteer_hub.services import matching, tasks, teams, wishes
 from volunteer_hub.services.access import load_actor
-
-from tests.factories import World
 
 ERRAND = {"title": "帮忙取快递", "description": "腿脚不便，请帮忙取件", "category": "errand"}
 
@@ -281,13 +280,13 @@ async def test_psychology_wishes_only_for_qualified_team_members(w, clock):
     team = await w.team("psychology")
     counsellor = await w.person("心理咨询师")
     membership = await teams.join_team(
-        w.hub, counsellor, team.id,
+        w.hub,
+        counsellor,
+        team.id,
         {"qualifications": [{"kind": "counsellor", "expires_on": "2028-01-01"}]},
     )
     unverified = await w.person("待审核")
-    await teams.join_team(
-        w.hub, unverified, team.id, {"qualifications": [{"kind": "counsellor"}]}
-    )
+    await teams.join_team(w.hub, unverified, team.id, {"qualifications": [{"kind": "counsellor"}]})
     other_team = await w.team("repair")
     other_volunteer = await w.volunteer("修理工", team=other_team)
     parent = await w.person("家长")
@@ -319,7 +318,10 @@ class AdmissionList:
             return AdmissionDecision(
                 accepted=False,
                 rule="admission.legal",
-                reason={"zh-CN": "法律纠纷不在社区受理范围", "en": "Legal disputes are not handled here"},
+                reason={
+                    "zh-CN": "法律纠纷不在社区受理范围",
+                    "en": "Legal disputes are not handled here",
+                },
                 referral={"zh-CN": "请联系法律援助队", "en": "Contact the legal-aid team"},
             )
         if wish.category == "public_facility":
@@ -353,7 +355,9 @@ async def test_street_light_escalates_blue_yellow_red(w, clock):
     try:
         resident = await w.person("王奶奶")
         wish = await wishes.post(
-            w.hub, resident, w.community.id,
+            w.hub,
+            resident,
+            w.community.id,
             {"title": "路灯太暗", "description": "3号楼前路灯太暗", "category": "public_facility"},
         )
         assert await wishes.advance_escalations(w.hub) == 1
@@ -368,7 +372,9 @@ async def test_street_light_escalates_blue_yellow_red(w, clock):
         assert (await Wish.get(id=wish.id)).escalation is Escalation.RED
         levels = [
             a.after["escalation"]
-            for a in await AuditEntry.filter(entity_id=wish.id, action="wish.escalated").order_by("id")
+            for a in await AuditEntry.filter(entity_id=wish.id, action="wish.escalated").order_by(
+                "id"
+            )
         ]
         assert levels == ["blue", "yellow", "red"]
     finally:
@@ -396,7 +402,9 @@ async def test_a_plugin_routes_a_category_to_another_team_kind(w):
     class Routing:
         @hookimpl
         def vh_wish_categories(self):
-            return [WishCategory("tutoring", {"zh-CN": "学业辅导", "en": "Tutoring"}, "party_vanguard")]
+            return [
+                WishCategory("tutoring", {"zh-CN": "学业辅导", "en": "Tutoring"}, "party_vanguard")
+            ]
 
     w.hub.plugins.register(Routing(), "test-routing")
     try:
@@ -425,9 +433,15 @@ async def test_candidates_prefer_same_grid_free_and_least_served(w, clock):
 
     thursday = date(2026, 12, 3)
     shift = await tasks.create_task(
-        w.hub, w.staff, w.community.id,
-        {"title": "周四值班", "starts_at": "2026-12-03T09:00:00+08:00",
-         "ends_at": "2026-12-03T11:00:00+08:00", "capacity": 2},
+        w.hub,
+        w.staff,
+        w.community.id,
+        {
+            "title": "周四值班",
+            "starts_at": "2026-12-03T09:00:00+08:00",
+            "ends_at": "2026-12-03T11:00:00+08:00",
+            "capacity": 2,
+        },
     )
     await tasks.sign_up(w.hub, near_busy, shift.id)
     worked = await tasks.sign_up(w.hub, near_worked, shift.id)
@@ -437,14 +451,23 @@ async def test_candidates_prefer_same_grid_free_and_least_served(w, clock):
     await tasks.check_out(w.hub, near_worked, worked.id)
     # the busy one is still signed up for a shift on the needed day
     later = await tasks.create_task(
-        w.hub, w.staff, w.community.id,
-        {"title": "周五值班", "starts_at": "2026-12-04T09:00:00+08:00",
-         "ends_at": "2026-12-04T11:00:00+08:00", "capacity": 2},
+        w.hub,
+        w.staff,
+        w.community.id,
+        {
+            "title": "周五值班",
+            "starts_at": "2026-12-04T09:00:00+08:00",
+            "ends_at": "2026-12-04T11:00:00+08:00",
+            "capacity": 2,
+        },
     )
     await tasks.sign_up(w.hub, near_busy, later.id)
 
     wish = await open_wish(
-        w, category="elderly_care", title="周五上午陪同去医院", needed_by=thursday + timedelta(days=1)
+        w,
+        category="elderly_care",
+        title="周五上午陪同去医院",
+        needed_by=thursday + timedelta(days=1),
     )
     ranked = await matching.candidates(w.hub, w.staff, wish.id, limit=10)
     ids = [c.person_id for c in ranked]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import click
@@ -23,8 +25,15 @@ console = Console()
 
 def run(coro: Awaitable[T]) -> T:
     """Run a coroutine; show service errors as a clear message and exit non-zero."""
-    try:
+    with clear_errors():
         return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Service errors end the command with their message (and field or rule), not a traceback."""
+    try:
+        yield
     except VolunteerHubError as exc:
         detail = "; ".join(
             f"{d['field'] if 'field' in d else d['rule']}: {d['message']}"
@@ -135,7 +144,8 @@ def demo_cmd(settings: Settings, seed: int, people_count: int, fresh: bool) -> N
     from volunteer_hub.demo import build_demo, reset_database
 
     if fresh:
-        reset_database(settings)
+        with clear_errors():
+            reset_database(settings)
     asyncio.run(db.upgrade(settings.database_url))
     summary = run(
         with_hub(
@@ -215,6 +225,48 @@ def serve_cmd(
         access_log=access_log,
         log_level=log_level,
     )
+
+
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Deliver what is due, run the timers once, and exit.")
+@click.option(
+    "--interval",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between rounds.",
+)
+@click.option(
+    "--lease",
+    default=120.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Seconds a claimed message stays with this worker before another may "
+    "send it again (after a crash).",
+)
+@click.pass_obj
+def worker_cmd(settings: Settings, once: bool, interval: float, lease: float) -> None:
+    """Deliver notifications (outbox), send shift reminders, expire and escalate wishes."""
+    from volunteer_hub.notifications.senders import AppriseNotifier
+    from volunteer_hub.notifications.worker import Worker
+
+    async def work(hub: Hub) -> None:
+        worker = Worker(hub, AppriseNotifier(), lease=timedelta(seconds=lease))
+        if once:
+            report = await worker.run_once()
+            console.print(
+                f"sent {report.sent}, failed {report.failed}, reminders {report.reminders}, "
+                f"expired {report.expired}, escalated {report.escalated}"
+            )
+            return
+        console.print(f"[green]Worker running[/green] every {interval:g} s (Ctrl-C to stop)")
+        await worker.run_forever(interval=interval)
+
+    asyncio.run(db.upgrade(settings.database_url))
+    try:
+        run(with_hub(settings, work))
+    except KeyboardInterrupt:
+        console.print("stopped")
 
 
 def _safe_url(url: str) -> str:

@@ -23,6 +23,9 @@ class Settings:
     disable_plugin_autoload: bool = False
     # An argon2-cffi profile name (volunteer_hub.security.Passwords).
     password_profile: str = "RFC_9106_LOW_MEMORY"
+    # Let channels send to loopback and private addresses (an SMS gateway on the LAN,
+    # test sinks). Off by default: a configured URL must not reach internal services.
+    allow_private_network: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -36,6 +39,7 @@ class Settings:
             data_dir=data_dir,
             disable_plugin_autoload=_truthy(env.get("VHUB_DISABLE_PLUGIN_AUTOLOAD")),
             password_profile=env.get("VHUB_PASSWORD_PROFILE") or cls.password_profile,
+            allow_private_network=_truthy(env.get("VHUB_ALLOW_PRIVATE_NETWORK")),
         )
 
     @property

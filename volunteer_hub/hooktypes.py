@@ -8,6 +8,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import BaseModel
+
 from volunteer_hub.errors import Violation
 from volunteer_hub.i18n import LocalizedText
 
@@ -160,15 +162,22 @@ class MatchScore:
 class NotificationChannel:
     """A kind of channel staff can configure for a community.
 
-    ``address_kind`` is what a person gives (``phone``, ``email``, ``chat_id``);
-    ``build_url(config, address)`` turns the community's stored configuration and a
-    person's address into an apprise URL. No user-typed URL is ever accepted.
+    Staff give the channel's ``settings`` (validated by that pydantic model, stored
+    encrypted; the fields named in ``secret_settings`` are shown masked). People give
+    only an address of ``address_kind`` (``phone``, ``email``, ``chat_id``), or none
+    for a group channel (``address_kind="group"``). ``build_url(settings, address,
+    idempotency_key)`` turns them into an apprise URL that should carry the key to the
+    sink (a header) so that a repeat after a crash can be dropped there. No URL typed
+    by a resident or volunteer ever reaches it.
     """
 
     code: str
     name: LocalizedText
     address_kind: str
-    build_url: Callable[[Mapping[str, str], str], str]
+    build_url: Callable[[Any, str, str], str]
+    settings: type[BaseModel]
+    secret_settings: tuple[str, ...] = ()
+    html: bool = False
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from volunteer_hub.hooktypes import (
     TeamKind,
     WishCategory,
 )
+from volunteer_hub.notifications.render import Templates
 from volunteer_hub.plugins import PluginHost, create_plugin_manager
-from volunteer_hub.security import IdNumberKey, Passwords
+from volunteer_hub.security import IdNumberKey, Passwords, SecretBox
 
 
 @dataclass
@@ -29,10 +30,14 @@ class Hub:
     clock: Callable[[], datetime] = utcnow
     id_key: IdNumberKey = field(init=False)
     passwords: Passwords = field(init=False)
+    box: SecretBox = field(init=False)
+    templates: Templates = field(init=False)
 
     def __post_init__(self) -> None:
         self.id_key = IdNumberKey(self.settings.secret_key)
         self.passwords = Passwords(self.settings.password_profile)
+        self.box = SecretBox(self.settings.secret_key)
+        self.templates = Templates()
 
     @classmethod
     def create(

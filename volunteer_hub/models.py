@@ -64,6 +64,10 @@ class Community(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=100, unique=True)
     timezone = fields.CharField(max_length=64, default="Asia/Shanghai")
+    # Quiet hours ("HH:MM" in the community's zone) hold back non-urgent messages.
+    # Equal start and end mean none. (Tortoise's TimeField breaks on SQLite with use_tz.)
+    quiet_start = fields.CharField(max_length=5, default="22:00")
+    quiet_end = fields.CharField(max_length=5, default="07:00")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -102,6 +106,9 @@ class Person(Model):
     id_number_last4 = fields.CharField(max_length=4, null=True)
     address = fields.CharField(max_length=200, null=True)  # personal data
     skills = fields.JSONField(default=list)
+    # Bumped to revoke the secret calendar feed address (it is derived from this).
+    calendar_version = fields.IntField(default=0)
+    locale = fields.CharField(max_length=10, default="zh-CN")  # for messages sent to them
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -413,3 +420,106 @@ class LoginFailure(Model):
     class Meta:
         table = "login_failure"
         indexes = (("phone", "created_at"), ("address", "created_at"))
+
+
+class NotificationPriority(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"  # red escalations and emergencies: quiet hours do not hold them back
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # leased by a worker until lease_until
+    SENT = "sent"
+    DEAD = "dead"  # gave up after the maximum attempts; staff can retry
+
+
+class Notification(Model):
+    """A message for one person: their in-app inbox entry, and the source of its deliveries."""
+
+    id = fields.BigIntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="notifications", on_delete=fields.CASCADE
+    )
+    community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="notifications", null=True, on_delete=fields.CASCADE
+    )
+    event = fields.CharField(max_length=60)
+    entity_type = fields.CharField(max_length=40)
+    entity_id = fields.BigIntField()
+    priority = fields.CharEnumField(NotificationPriority, max_length=10)
+    locale = fields.CharField(max_length=10)
+    subject = fields.CharField(max_length=200)
+    body = fields.TextField()
+    html = fields.TextField(null=True)
+    # Set for notifications that must exist once only (a shift's reminder).
+    dedupe_key = fields.CharField(max_length=100, null=True, unique=True)
+    created_at = fields.DatetimeField()
+    read_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notification"
+        indexes = (("person_id", "id"),)
+
+
+class ChannelConfig(Model):
+    """A notification channel staff configured for a community (secrets encrypted at rest)."""
+
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="channels", on_delete=fields.CASCADE
+    )
+    code = fields.CharField(max_length=40)  # a NotificationChannel code from the hooks
+    name = fields.CharField(max_length=100)
+    secret = fields.TextField()  # Fernet token of the JSON configuration
+    enabled = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "channel_config"
+        unique_together = (("community", "code"),)
+
+
+class PersonChannel(Model):
+    """A person's address for a channel kind (phone, e-mail, chat id) and whether they use it."""
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="channels", on_delete=fields.CASCADE
+    )
+    code = fields.CharField(max_length=40)
+    address = fields.CharField(max_length=200)
+    enabled = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "person_channel"
+        unique_together = (("person", "code"),)
+
+
+class Delivery(Model):
+    """The outbox: one notification to send through one channel, written in its transaction."""
+
+    id = fields.BigIntField(primary_key=True)
+    notification: fields.ForeignKeyRelation[Notification] = fields.ForeignKeyField(
+        "models.Notification", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    channel: fields.ForeignKeyRelation[ChannelConfig] = fields.ForeignKeyField(
+        "models.ChannelConfig", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    address = fields.CharField(max_length=200)
+    # Sent with the message (a header, a Message-ID) so that a sink that honours it
+    # drops a repeat after a crash between sending and recording.
+    idempotency_key = fields.CharField(max_length=64, unique=True)
+    status = fields.CharEnumField(DeliveryStatus, max_length=10, default=DeliveryStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    not_before = fields.DatetimeField()  # quiet hours, reminders and retry backoff
+    # A worker's claim: it sends while the lease holds; an expired lease is claimed again.
+    lease_token = fields.CharField(max_length=32, null=True)
+    lease_until = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    sent_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "delivery"
+        indexes = (("status", "not_before"),)

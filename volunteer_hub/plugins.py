@@ -26,6 +26,7 @@ DISABLE_AUTOLOAD_ENV = "VHUB_DISABLE_PLUGIN_AUTOLOAD"
 DEFAULT_PLUGINS = (
     "volunteer_hub.default_plugins.catalog",
     "volunteer_hub.default_plugins.matching",
+    "volunteer_hub.default_plugins.channels",
 )
 
 Status = Literal["enabled", "load_error", "call_error"]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass, field
 
 from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
 
 
 class Passwords:
@@ -26,6 +30,13 @@ class Passwords:
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
+
+    async def hash_async(self, password: str) -> str:
+        """Hash in a thread: argon2 takes ~0.3 s here and must not stall the event loop."""
+        return await asyncio.to_thread(self.hash, password)
+
+    async def verify_async(self, password_hash: str | None, password: str) -> bool:
+        return await asyncio.to_thread(self.verify, password_hash, password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         """True when the password matches; a missing or malformed hash never matches."""
@@ -52,3 +63,20 @@ class IdNumberKey:
         return hmac.new(
             self.secret.encode(), id_number.upper().encode(), hashlib.sha256
         ).hexdigest()
+
+
+class SecretBox:
+    """Encrypts channel settings at rest (Fernet, keyed from the installation secret)."""
+
+    def __init__(self, secret: str) -> None:
+        key = hashlib.sha256(f"volunteer_hub channel settings:{secret}".encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    def seal(self, data: dict) -> str:
+        return self._fernet.encrypt(json.dumps(data, ensure_ascii=False).encode()).decode()
+
+    def open(self, token: str) -> dict:
+        try:
+            return json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken:
+            raise ValueError("channel settings cannot be decrypted with this secret") from None

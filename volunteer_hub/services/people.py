@@ -95,7 +95,9 @@ async def create_community(hub: Hub, actor: Actor | None, data: CommunityIn | di
     data = parse(CommunityIn, data)
     try:
         async with unit_of_work(hub, actor.id if actor else None) as uow:
-            community = await Community.create(name=data.name, timezone=data.timezone)
+            community = await Community.create(
+                created_at=uow.now, name=data.name, timezone=data.timezone
+            )
             await uow.record(
                 "community.created",
                 community,
@@ -130,7 +132,7 @@ async def create_grid(hub: Hub, actor: Actor, community_id: int, data: GridIn | 
     data = parse(GridIn, data)
     try:
         async with unit_of_work(hub, actor.id) as uow:
-            grid = await Grid.create(community_id=community.id, name=data.name)
+            grid = await Grid.create(created_at=uow.now, community_id=community.id, name=data.name)
             await uow.record(
                 "grid.created", grid, community_id=community.id, after=snapshot(grid, "name")
             )
@@ -160,10 +162,11 @@ async def register(hub: Hub, data: PersonIn | dict, *, actor: Actor | None = Non
     birth_date = data.birth_date or (
         id_number_birth_date(data.id_number) if data.id_number else None
     )
-    password_hash = hub.passwords.hash(data.password)
+    password_hash = await hub.passwords.hash_async(data.password)
     try:
         async with unit_of_work(hub, actor.id if actor else None) as uow:
             person = await Person.create(
+                created_at=uow.now,
                 name=data.name,
                 phone=data.phone,
                 password_hash=password_hash,
@@ -176,7 +179,10 @@ async def register(hub: Hub, data: PersonIn | dict, *, actor: Actor | None = Non
                 skills=list(data.skills),
             )
             await RoleAssignment.create(
-                person_id=person.id, community_id=community.id, role=Role.RESIDENT
+                created_at=uow.now,
+                person_id=person.id,
+                community_id=community.id,
+                role=Role.RESIDENT,
             )
             uow.actor_id = uow.actor_id or person.id
             await uow.record(
@@ -202,9 +208,14 @@ async def create_admin(hub: Hub, *, name: str, phone: str, password: str) -> Per
         raise Conflict("This phone number is registered already.", code="phone_taken")
     async with unit_of_work(hub, None) as uow:
         person = await Person.create(
-            name=data.name, phone=data.phone, password_hash=hub.passwords.hash(data.password)
+            created_at=uow.now,
+            name=data.name,
+            phone=data.phone,
+            password_hash=await hub.passwords.hash_async(data.password),
         )
-        await RoleAssignment.create(person_id=person.id, community_id=None, role=Role.ADMIN)
+        await RoleAssignment.create(
+            created_at=uow.now, person_id=person.id, community_id=None, role=Role.ADMIN
+        )
         await uow.record(
             "person.admin_created",
             person,
@@ -251,7 +262,11 @@ async def assign_role(
         return existing
     async with unit_of_work(hub, actor.id if actor else None) as uow:
         assignment = await RoleAssignment.create(
-            person_id=person.id, community_id=community.id, role=role, grid_id=grid_id
+            created_at=uow.now,
+            person_id=person.id,
+            community_id=community.id,
+            role=role,
+            grid_id=grid_id,
         )
         await uow.record(
             "role.assigned",
@@ -269,9 +284,14 @@ async def authenticate(hub: Hub, phone: str, password: str) -> Person:
     except InvalidInput:
         normalized = None
     person = await Person.get_or_none(phone=normalized) if normalized else None
-    if not hub.passwords.verify(person.password_hash if person else None, password):
+    if person is None or not await hub.passwords.verify_async(person.password_hash, password):
+        if person is None:  # spend the same time, so unknown phones are not revealed
+            await hub.passwords.verify_async(None, password)
         raise NotAuthenticated("Wrong phone number or password.", code="invalid_credentials")
-    return person  # type: ignore[return-value]
+    if hub.passwords.needs_rehash(person.password_hash):  # e.g. a demo account's cheap hash
+        person.password_hash = await hub.passwords.hash_async(password)
+        await person.save(update_fields=["password_hash"])
+    return person
 
 
 class _LoginIn(Input):

@@ -109,6 +109,7 @@ async def create_task(hub: Hub, actor: Actor, community_id: int, data: TaskIn | 
         rule = normalize_rule(data.rrule)
     async with unit_of_work(hub, actor.id) as uow:
         task = await Task.create(
+            created_at=uow.now,
             community_id=community.id,
             team_id=data.team_id,
             title=data.title,
@@ -421,6 +422,7 @@ async def check_out(hub: Hub, actor: Actor, signup_id: int) -> ServiceRecord:
         if not updated:
             raise Conflict("Only a checked-in signup can check out.", code="invalid_state")
         record = await ServiceRecord.create(
+            created_at=uow.now,
             person_id=signup.person_id,
             community_id=task.community_id,
             team_id=task.team_id,
@@ -445,3 +447,73 @@ async def service_records(actor: Actor, *, limit: int = 200) -> dict:
     total = await ServiceRecord.filter(person_id=actor.id).annotate(t=Sum("hours")).values("t")
     items = await ServiceRecord.filter(person_id=actor.id).order_by("-started_at").limit(limit)
     return {"total_hours": Decimal(total[0]["t"] or 0) if total else Decimal(0), "items": items}
+
+
+# --- cancelling an occurrence ------------------------------------------------------------
+
+
+class OccurrenceCancelIn(Input):
+    start: AwareDatetime
+
+
+async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetime) -> Occurrence:
+    """Staff, or the leader of the task's team, cancel one occurrence of a task.
+
+    The occurrence's row is written first (made if nobody had signed up yet), marked
+    cancelled with no places taken, and every active signup to it is cancelled, each with
+    its own audit entry and event, so volunteers hear of it and their calendars drop it.
+    """
+    task = await get_task(actor, task_id)
+    team = await Team.get_or_none(id=task.team_id) if task.team_id is not None else None
+    is_leader = team is not None and team.leader_id == actor.id
+    if not (actor.is_staff(task.community_id) or is_leader):
+        raise PermissionDenied("Only staff and team leaders can cancel an occurrence.")
+    try:
+        start = as_utc(parse(OccurrenceCancelIn, {"start": start}).start)
+    except OverflowError:  # beyond what UTC holds (year 1 at +14:00): no occurrence then
+        raise InvalidInput.for_field("start", "The task has no occurrence at this time.") from None
+    if not occurs_at(task.starts_at, task.rrule, task.community.timezone, start):
+        raise InvalidInput.for_field("start", "The task has no occurrence at this time.")
+    if start <= hub.now():
+        raise InvalidInput.for_field("start", "This occurrence has already started.")
+    async with unit_of_work(hub, actor.id) as uow:
+        occurrence = await _lock_occurrence(task, start)
+        if occurrence.cancelled:
+            raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
+        taken_before = occurrence.taken
+        signups = await Signup.filter(
+            occurrence_id=occurrence.id, status__in=ACTIVE_SIGNUP
+        ).order_by("id")
+        await Occurrence.filter(id=occurrence.id).update(cancelled=True, taken=0)
+        for signup in signups:
+            await Signup.filter(id=signup.id).update(
+                status=SignupStatus.CANCELLED, cancelled_at=uow.now
+            )
+            await uow.record(
+                "signup.cancelled",
+                signup,
+                community_id=task.community_id,
+                before={"status": signup.status.value},
+                after={"status": "cancelled", "reason": "occurrence_cancelled"},
+                data={
+                    "status": "cancelled",
+                    "reason": "occurrence_cancelled",
+                    "task_id": task.id,
+                    "person_id": signup.person_id,
+                    "occurrence_start": occurrence.start,
+                },
+            )
+        await occurrence.refresh_from_db()
+        await uow.record(
+            "occurrence.cancelled",
+            occurrence,
+            community_id=task.community_id,
+            before={"cancelled": False, "taken": taken_before},
+            after={
+                "task_id": task.id,
+                "start": occurrence.start,
+                "cancelled": True,
+                "signups_cancelled": len(signups),
+            },
+        )
+    return occurrence

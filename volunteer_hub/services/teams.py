@@ -79,7 +79,11 @@ async def create_team(hub: Hub, actor: Actor, community_id: int, data: TeamIn | 
     try:
         async with unit_of_work(hub, actor.id) as uow:
             team = await Team.create(
-                community_id=community.id, name=data.name, kind=data.kind, leader_id=data.leader_id
+                created_at=uow.now,
+                community_id=community.id,
+                name=data.name,
+                kind=data.kind,
+                leader_id=data.leader_id,
             )
             await uow.record(
                 "team.created",
@@ -157,17 +161,19 @@ async def join_team(
     try:
         async with unit_of_work(hub, actor.id) as uow:
             membership = await TeamMembership.create(
-                team_id=team.id, person_id=actor.id, status=status
+                joined_at=uow.now, team_id=team.id, person_id=actor.id, status=status
             )
             for q in data.qualifications:
                 await Qualification.create(
+                    created_at=uow.now,
                     person_id=actor.id,
                     kind=q.kind,
                     expires_on=q.expires_on,
                     verified=False,
                     membership_id=membership.id,
                 )
-            await _grant(uow, actor.id, community.id, Role.VOLUNTEER)
+            if status is MembershipStatus.ACTIVE:  # pending members are not volunteers yet
+                await _grant(uow, actor.id, community.id, Role.VOLUNTEER)
             await uow.record(
                 "team.joined",
                 membership,
@@ -202,6 +208,7 @@ async def approve_membership(hub: Hub, actor: Actor, membership_id: int) -> Team
         await Qualification.filter(membership_id=membership.id, verified=False).update(
             verified=True
         )
+        await _grant(uow, membership.person_id, membership.team.community_id, Role.VOLUNTEER)
         membership.status = MembershipStatus.ACTIVE
         await uow.record(
             "team.membership_approved",
@@ -235,7 +242,7 @@ def check_rules(hub: Hub, hook_name: str, **kwargs: object) -> list[Violation]:
 async def _grant(uow: UnitOfWork, person_id: int, community_id: int, role: Role) -> None:
     if not await RoleAssignment.exists(person_id=person_id, community_id=community_id, role=role):
         assignment = await RoleAssignment.create(
-            person_id=person_id, community_id=community_id, role=role
+            created_at=uow.now, person_id=person_id, community_id=community_id, role=role
         )
         await uow.record(
             "role.assigned",
@@ -259,6 +266,7 @@ async def file_party_report(hub: Hub, actor: Actor, data: PartyReportIn | dict) 
     try:
         async with unit_of_work(hub, actor.id) as uow:
             report = await PartyReport.create(
+                created_at=uow.now,
                 person_id=actor.id,
                 community_id=community.id,
                 work_unit=data.work_unit,

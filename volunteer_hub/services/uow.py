@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 from volunteer_hub.hooktypes import DomainEvent
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import AuditEntry
+from volunteer_hub.notifications import planner
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ async def unit_of_work(hub: Hub, actor_id: int | None) -> AsyncIterator[UnitOfWo
     uow = UnitOfWork(hub, actor_id)
     async with in_transaction():
         yield uow
+        await planner.plan(hub, uow.events)  # notifications commit with the change
     await publish(hub, uow.events)
 
 

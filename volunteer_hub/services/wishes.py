@@ -366,6 +366,7 @@ async def _record_hours(uow: UnitOfWork, wish: Wish) -> None:
     hours = wish.hours or Decimal(1)
     started = wish.claimed_at or uow.now
     await ServiceRecord.create(
+        created_at=uow.now,
         person_id=wish.claimer_id,
         community_id=wish.community_id,
         wish_id=wish.id,
@@ -398,10 +399,14 @@ async def cancel(hub: Hub, actor: Actor, wish_id: int, data: CancelIn | dict) ->
     )
 
 
-async def expire_overdue(hub: Hub) -> int:
-    """Expire submitted and open wishes whose needed-by date has passed (community time)."""
+async def expire_overdue(hub: Hub, community_id: int | None = None) -> int:
+    """Expire submitted and open wishes whose needed-by date has passed (community time).
+
+    All communities, or only ``community_id``.
+    """
     expired = 0
-    for community in await Community.all():
+    communities = Community.all() if community_id is None else Community.filter(id=community_id)
+    for community in await communities:
         today = hub.today(community.timezone)
         overdue = await Wish.filter(
             community_id=community.id,
@@ -466,7 +471,7 @@ async def _raise_level(
     lower = [e for e in _ESCALATION_ORDER if _level_index(e) < _level_index(level)]
     before = snapshot(wish, *_AUDIT_FIELDS)
     async with unit_of_work(hub, actor.id if actor else None) as uow:
-        changes = {"escalation": level, "escalated_at": uow.now}
+        changes = {"escalation": level, "escalated_at": uow.now, "updated_at": uow.now}
         if referral:
             changes["referral"] = referral
         updated = await Wish.filter(
@@ -502,7 +507,9 @@ async def _transition(
     """Move a wish from ``expected`` to ``new`` atomically, with its audit entry and event."""
     before = snapshot(wish, *_AUDIT_FIELDS)
     async with unit_of_work(hub, actor.id if actor else None) as uow:
-        updated = await Wish.filter(id=wish.id, status=expected).update(status=new, **changes)
+        updated = await Wish.filter(id=wish.id, status=expected).update(
+            status=new, updated_at=uow.now, **changes
+        )
         if not updated:
             current = await Wish.get(id=wish.id)
             if action == "wish.claimed" and current.status is not WishStatus.OPEN:

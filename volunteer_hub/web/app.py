@@ -18,8 +18,10 @@ from volunteer_hub.config import Settings
 from volunteer_hub.hub import Hub
 from volunteer_hub.web.api import http_exception, server_error
 from volunteer_hub.web.middleware import SecurityHeaders
+from volunteer_hub.web.open311 import ROUTES as OPEN311_ROUTES
 from volunteer_hub.web.openapi import openapi_document
 from volunteer_hub.web.routes import ENDPOINTS
+from volunteer_hub.web.routes import calendars as calendar_routes
 
 API_PREFIX = "/api/v1"
 
@@ -73,7 +75,9 @@ def create_app(
                         }
                     },
                 }
-            }
+            },
+            # The calendar feeds live at the site's root, where phones subscribe to them.
+            **calendar_routes.FEED_OPENAPI,
         },
     )
 
@@ -84,6 +88,8 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Mount(API_PREFIX, routes=[e.route() for e in ENDPOINTS]),
+        *[e.route() for e in calendar_routes.FEEDS],
+        Mount("/open311/v2", routes=OPEN311_ROUTES),
     ]
     app = Starlette(
         routes=routes,

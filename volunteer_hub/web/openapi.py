@@ -12,7 +12,11 @@ from volunteer_hub import __version__
 from volunteer_hub.web.api import Endpoint, ErrorResponse
 
 REF = "#/components/schemas/{model}"
-_PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")
+_PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
+_PARAM_SCHEMA = {
+    "int": {"type": "integer", "minimum": 0},
+    "str": {"type": "string", "minLength": 1, "maxLength": 100},
+}
 _ERROR_TEXT = {
     401: "Not logged in",
     403: "Not allowed",
@@ -48,9 +52,9 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, extra: dict[str, An
                     "name": name,
                     "in": "path",
                     "required": True,
-                    "schema": {"type": "integer", "minimum": 0},
+                    "schema": _PARAM_SCHEMA[converter or "str"],
                 }
-                for name in _PATH_PARAM.findall(e.path)
+                for name, converter in _PATH_PARAM.findall(e.path)
             ],
             "responses": {},
         }

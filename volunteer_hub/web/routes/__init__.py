@@ -1,10 +1,19 @@
 """The JSON API's endpoints, one module per area (API.md's sections)."""
 
-from volunteer_hub.web.routes import accounts, communities, tasks, wishes
+from volunteer_hub.web.routes import (
+    accounts,
+    calendars,
+    communities,
+    notifications,
+    tasks,
+    wishes,
+)
 
 ENDPOINTS = [
     *accounts.ENDPOINTS,
     *communities.ENDPOINTS,
     *wishes.ENDPOINTS,
     *tasks.ENDPOINTS,
+    *calendars.ENDPOINTS,
+    *notifications.ENDPOINTS,
 ]

@@ -1,0 +1,374 @@
+"""Notifications end to end: planned in the change's transaction, delivered to real sinks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.factories import World
+from tests.sinks import SmtpSink, WebhookSink
+from volunteer_hub.errors import InvalidInput, PermissionDenied
+from volunteer_hub.models import (
+    ChannelConfig,
+    Community,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    NotificationPriority,
+)
+from volunteer_hub.notifications import outbox
+from volunteer_hub.notifications.senders import AppriseNotifier
+from volunteer_hub.notifications.worker import Worker
+from volunteer_hub.services import channels, tasks, wishes
+
+ERRAND = {"title": "帮忙取快递", "description": "腿脚不便", "category": "errand"}
+
+
+async def setup_channels(
+    w: World, *, webhook: WebhookSink | None = None, smtp: SmtpSink | None = None
+):
+    if webhook is not None:
+        await channels.configure(
+            w.hub,
+            w.staff,
+            w.community.id,
+            {"code": "webhook", "name": "短信网关", "settings": {"url": webhook.url}},
+        )
+    if smtp is not None:
+        await channels.configure(
+            w.hub,
+            w.staff,
+            w.community.id,
+            {
+                "code": "email",
+                "name": "社区邮箱",
+                "settings": {"host": "127.0.0.1", "port": smtp.port, "sender": "noreply@vhub.test"},
+            },
+        )
+
+
+async def resident_with_channels(w: World, name: str = "王奶奶"):
+    resident = await w.person(name)
+    await channels.set_address(w.hub, resident, "webhook", {"address": "+86 138 0013 8000"})
+    await channels.set_address(w.hub, resident, "email", {"address": "wang@example.com"})
+    return resident
+
+
+async def claimed_wish(w: World, resident):
+    team = await w.team("repair")
+    volunteer = await w.volunteer("李志愿", team=team)
+    wish = await wishes.post(w.hub, resident, w.community.id, ERRAND)
+    await wishes.review(w.hub, w.staff, wish.id, {"decision": "approve"})
+    return await wishes.claim(w.hub, volunteer, wish.id), volunteer
+
+
+async def test_claim_reaches_the_inbox_sms_gateway_and_email(hub):
+    w = await World(hub).build()
+    with WebhookSink() as webhook, SmtpSink() as smtp:
+        await setup_channels(w, webhook=webhook, smtp=smtp)
+        resident = await resident_with_channels(w)
+        wish, volunteer = await claimed_wish(w, resident)
+
+        inbox = await Notification.filter(person_id=resident.id).order_by("id")
+        assert [n.event for n in inbox] == ["wish.approved", "wish.claimed"]
+        assert "李志愿" in inbox[1].body and wish.title in inbox[1].subject
+        assert await Delivery.filter(notification__person_id=resident.id).count() == 4
+
+        report = await Worker(hub, AppriseNotifier()).run_once()
+        assert (report.sent, report.failed) == (4, 0)
+        texts = sorted(r.subject for r in webhook.accepted.values())
+        assert texts == sorted(n.subject for n in inbox)
+        assert {r.to for r in webhook.accepted.values()} == {"13800138000"}
+        assert {r.to for r in smtp.accepted.values()} == {"wang@example.com"}
+        assert any("认领" in r.subject for r in smtp.accepted.values())
+        assert not webhook.duplicates and not smtp.duplicates
+        assert await Delivery.filter(status=DeliveryStatus.SENT).count() == 4
+        assert (await Worker(hub, AppriseNotifier()).run_once()).sent == 0
+
+
+async def test_notifications_roll_back_with_their_change(hub):
+    """A change that fails writes no notification: they share its transaction."""
+    w = await World(hub).build()
+    resident = await w.person("王奶奶")
+    wish = await wishes.post(hub, resident, w.community.id, ERRAND)
+    await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
+    before = await Notification.all().count()
+    team = await w.team("repair")
+    a, b = await w.volunteer("甲", team=team), await w.volunteer("乙", team=team)
+    await wishes.claim(hub, a, wish.id)
+    with pytest.raises(Exception):  # noqa: B017 (the Conflict itself is tested elsewhere)
+        await wishes.claim(hub, b, wish.id)
+    assert await Notification.all().count() == before + 1
+
+
+async def test_english_speakers_get_english(hub):
+    w = await World(hub).build()
+    resident = await w.person("Anna")
+    resident.person.locale = "en"
+    await resident.person.save()
+    wish = await wishes.post(hub, resident, w.community.id, ERRAND)
+    await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
+    [note] = await Notification.filter(person_id=resident.id)
+    assert note.subject == "Your wish was approved: 帮忙取快递"
+    assert note.body.startswith("Hello Anna")
+
+
+async def test_quiet_hours_hold_messages_until_morning(hub, clock):
+    w = await World(hub).build()
+    with WebhookSink() as webhook:
+        await setup_channels(w, webhook=webhook)
+        resident = await resident_with_channels(w)
+        clock.now = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
+        await claimed_wish(w, resident)
+        worker = Worker(hub, AppriseNotifier())
+        assert (await worker.run_once()).sent == 0
+        pending = await Delivery.filter(status=DeliveryStatus.PENDING)
+        assert {d.not_before for d in pending} == {datetime(2026, 12, 1, 23, 0, tzinfo=UTC)}
+        clock.now = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)  # 07:00 next morning
+        assert (await worker.run_once()).sent == 2
+        assert len(webhook.accepted) == 2
+
+
+async def test_red_escalation_is_not_held_by_quiet_hours(hub, clock):
+    w = await World(hub).build()
+    with WebhookSink() as webhook:
+        await setup_channels(w, webhook=webhook)
+        await channels.set_address(hub, w.staff, "webhook", {"address": "13900000001"})
+        resident = await w.person("王奶奶")
+        wish = await wishes.post(
+            hub,
+            resident,
+            w.community.id,
+            {"title": "路灯不亮", "description": "3号楼前", "category": "public_facility"},
+        )
+        clock.now = datetime(2026, 12, 1, 16, 0, tzinfo=UTC)  # midnight in Shanghai
+        await wishes.escalate(hub, w.staff, wish.id, {"level": "yellow"})
+        await wishes.escalate(hub, w.staff, wish.id, {"level": "red"})
+        notes = await Notification.filter(person_id=w.staff.id, event="wish.escalated").order_by(
+            "id"
+        )
+        assert [n.priority for n in notes] == [
+            NotificationPriority.NORMAL,
+            NotificationPriority.URGENT,
+        ]
+        assert "红牌" in notes[1].subject
+        assert (await Worker(hub, AppriseNotifier()).run_once()).sent == 1
+        [received] = webhook.accepted.values()
+        assert "红牌" in received.subject
+
+
+async def test_custom_quiet_hours_and_none(hub, clock):
+    w = await World(hub).build()
+    community = await Community.get(id=w.community.id)
+    community.quiet_start = community.quiet_end = "00:00"
+    await community.save()
+    with WebhookSink() as webhook:
+        await setup_channels(w, webhook=webhook)
+        resident = await resident_with_channels(w)
+        clock.now = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)  # 02:00 in Shanghai
+        await claimed_wish(w, resident)
+        assert (await Worker(hub, AppriseNotifier()).run_once()).sent == 2
+
+
+async def test_failing_sink_is_retried_with_backoff_and_delivers_once(hub, clock):
+    w = await World(hub).build()
+    with WebhookSink(fail_first=3) as webhook:
+        await setup_channels(w, webhook=webhook)
+        resident = await resident_with_channels(w)
+        await claimed_wish(w, resident)  # two messages
+        worker = Worker(hub, AppriseNotifier())
+        first = await worker.run_once()
+        assert first.failed == 2 and first.sent == 0
+        waits = sorted(d.not_before - clock.now for d in await Delivery.all())
+        assert waits == [outbox.backoff(1)] * 2
+        clock.advance(seconds=outbox.backoff(1).total_seconds())
+        second = await worker.run_once()  # one fails (the sink's third 500), one arrives
+        assert (second.sent, second.failed) == (1, 1)
+        clock.advance(seconds=outbox.backoff(2).total_seconds())
+        assert (await worker.run_once()).sent == 1
+        assert len(webhook.accepted) == 2 and not webhook.duplicates
+        assert webhook.attempts == 5
+
+
+async def test_a_sink_that_never_recovers_ends_in_the_dead_letters(hub, clock):
+    w = await World(hub).build()
+    with WebhookSink(always_fail=True) as webhook:
+        await setup_channels(w, webhook=webhook)
+        resident = await w.person("王奶奶")
+        await channels.set_address(hub, resident, "webhook", {"address": "13800138000"})
+        wish = await wishes.post(hub, resident, w.community.id, ERRAND)
+        await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
+        worker = Worker(hub, AppriseNotifier())
+        for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
+            assert (await worker.run_once()).failed == 1
+            clock.advance(seconds=outbox.backoff(attempt).total_seconds())
+        assert (await worker.run_once()).failed == 0
+        [dead] = await outbox.dead_letters(w.staff, w.community.id)
+        assert dead.attempts == outbox.MAX_ATTEMPTS and "FAILURE" in dead.last_error
+        with pytest.raises(PermissionDenied):
+            await outbox.dead_letters(resident, w.community.id)
+        webhook.always_fail = False
+        retried = await outbox.retry(hub, w.staff, dead.id)
+        assert retried.status is DeliveryStatus.PENDING
+        assert (await worker.run_once()).sent == 1
+        assert len(webhook.accepted) == 1
+
+
+async def test_lost_lease_is_claimed_again_and_the_sink_drops_the_repeat(hub, clock):
+    """A worker that sent, then died before recording it: the next one resends, once."""
+    w = await World(hub).build()
+    with WebhookSink() as webhook:
+        await setup_channels(w, webhook=webhook)
+        resident = await w.person("王奶奶")
+        await channels.set_address(hub, resident, "webhook", {"address": "13800138000"})
+        wish = await wishes.post(hub, resident, w.community.id, ERRAND)
+        await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
+        worker = Worker(hub, AppriseNotifier())
+        dying = await outbox.claim(hub)
+        [delivery] = dying.deliveries
+        await AppriseNotifier().send(worker._message(delivery))  # sent, then the crash
+        assert (await worker.run_once()).sent == 0  # the lease still holds
+        clock.advance(seconds=outbox.LEASE.total_seconds() + 1)
+        assert (await worker.run_once()).sent == 1
+        assert await outbox.sent(hub, dying, delivery) is False  # the dead worker's late word
+        assert len(webhook.accepted) == 1 and webhook.duplicates == [delivery.idempotency_key]
+
+
+async def test_shift_reminder_two_hours_before_once(hub, clock):
+    w = await World(hub).build()
+    with WebhookSink() as webhook:
+        await setup_channels(w, webhook=webhook)
+        volunteer = await resident_with_channels(w, "巡逻队员")
+        task = await tasks.create_task(
+            hub,
+            w.staff,
+            w.community.id,
+            {
+                "title": "银发巡逻",
+                "starts_at": "2026-12-01T19:00:00+08:00",
+                "ends_at": "2026-12-01T21:00:00+08:00",
+                "capacity": 6,
+                "location": "北门",
+            },
+        )
+        await tasks.sign_up(hub, volunteer, task.id)
+        worker = Worker(hub, AppriseNotifier())
+        clock.now = datetime(2026, 12, 1, 8, 59, tzinfo=UTC)  # 16:59: too early
+        assert (await worker.run_once()).reminders == 0
+        clock.now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # 17:00: two hours before
+        assert (await worker.run_once()).reminders == 1
+        clock.advance(minutes=30)
+        assert (await worker.run_once()).reminders == 0
+        reminders = [r for r in webhook.accepted.values() if "提醒" in r.subject]
+        assert len(reminders) == 1 and "19:00" in reminders[0].subject
+
+
+async def test_channel_settings_are_encrypted_masked_and_validated(hub):
+    w = await World(hub).build()
+    view = await channels.configure(
+        hub,
+        w.staff,
+        w.community.id,
+        {
+            "code": "email",
+            "name": "邮箱",
+            "settings": {
+                "host": "smtp.example.com",
+                "port": 465,
+                "username": "vhub",
+                "password": "s3cret-Pass",
+                "sender": "noreply@example.com",
+                "tls": True,
+            },
+        },
+    )
+    assert view.settings["password"] == channels.MASK
+    stored = await ChannelConfig.get(id=view.id)
+    assert "s3cret-Pass" not in stored.secret and "smtp.example.com" not in stored.secret
+    with pytest.raises(InvalidInput) as err:
+        await channels.configure(
+            hub,
+            w.staff,
+            w.community.id,
+            {"code": "email", "name": "x", "settings": {"host": "a b"}},
+        )
+    assert "settings.host" in err.value.fields and "settings.sender" in err.value.fields
+    with pytest.raises(InvalidInput) as err:
+        await channels.configure(
+            hub,
+            w.staff,
+            w.community.id,
+            {"code": "webhook", "name": "x", "settings": {"url": "file:///etc/passwd"}},
+        )
+    assert err.value.fields == ["settings.url"]
+    with pytest.raises(PermissionDenied):
+        volunteer = await w.person("志愿者")
+        await channels.configure(
+            hub,
+            volunteer,
+            w.community.id,
+            {"code": "webhook", "name": "x", "settings": {"url": "http://a.example"}},
+        )
+
+
+async def test_private_network_refused_unless_allowed(hub):
+    from dataclasses import replace
+
+    from volunteer_hub.hub import Hub
+
+    strict = Hub(
+        settings=replace(hub.settings, allow_private_network=False),
+        plugins=hub.plugins,
+        clock=hub.clock,
+    )
+    w = await World(hub).build()
+    for url in (
+        "http://127.0.0.1:8080/x",
+        "http://10.1.2.3/hook",
+        "http://localhost/x",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest",
+    ):
+        with pytest.raises(InvalidInput) as err:
+            await channels.configure(
+                strict,
+                w.staff,
+                w.community.id,
+                {"code": "webhook", "name": "x", "settings": {"url": url}},
+            )
+        assert err.value.fields == ["settings"], url
+
+
+async def test_people_give_addresses_never_urls(hub):
+    w = await World(hub).build()
+    person = await w.person("张三")
+    for code, bad in (
+        ("webhook", "http://10.0.0.1/x"),
+        ("email", "json://evil"),
+        ("email", "not-an-email"),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            await channels.set_address(hub, person, code, {"address": bad})
+        assert err.value.fields == ["address"]
+    row = await channels.set_address(hub, person, "webhook", {"address": "+86 139 0000 0001"})
+    assert row.address == "13900000001"
+    with pytest.raises(InvalidInput):
+        await channels.set_address(hub, person, "carrier_pigeon", {"address": "x"})
+
+
+async def test_claims_from_two_workers_never_overlap(hub):
+    """Workers sharing the queue (SKIP LOCKED on PostgreSQL) never send one message twice."""
+    w = await World(hub).build()
+    with WebhookSink() as webhook:
+        await setup_channels(w, webhook=webhook)
+        people = [await w.person(f"居民{i}") for i in range(12)]
+        for p in people:
+            await channels.set_address(hub, p, "webhook", {"address": "13800138000"})
+            wish = await wishes.post(hub, p, w.community.id, ERRAND)
+            await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
+        claims = [await outbox.claim(hub, limit=5) for _ in range(3)]
+        ids = [d.id for c in claims for d in c.deliveries]
+        assert len(ids) == len(set(ids)) == 12
+        assert (await outbox.claim(hub)).deliveries == []
+        assert datetime.now(UTC) - timedelta(minutes=1) < datetime.now(UTC)

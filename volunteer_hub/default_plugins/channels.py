@@ -1,0 +1,104 @@
+"""Core notification channels: e-mail over SMTP and a JSON webhook (e.g. an SMS gateway).
+
+Both are built on apprise's own services; staff configure them per community.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+from urllib.parse import quote, urlencode, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from volunteer_hub import hookimpl
+from volunteer_hub.hooktypes import NotificationChannel
+from volunteer_hub.validation import custom_error
+
+Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.\-]+$")]
+
+
+class EmailSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: Host
+    port: Annotated[int, Field(ge=1, le=65535)] = 25
+    username: Annotated[str, Field(max_length=200)] | None = None
+    password: Annotated[str, Field(max_length=200)] | None = None
+    sender: Annotated[str, Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")]
+    tls: bool = False
+
+
+class WebhookSettings(BaseModel):
+    """A JSON endpoint that receives {title, message, to} (an SMS gateway, a chat bridge)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[str, Field(min_length=8, max_length=500)]
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise custom_error("url", "Must be an http or https address.")
+        if parts.username or parts.password:
+            raise custom_error("url", "Must not contain a user name or password.")
+        return value
+
+
+def email_url(settings: EmailSettings, address: str, key: str) -> str:
+    scheme = "mailtos" if settings.tls else "mailto"
+    auth = ""
+    if settings.username:
+        auth = quote(settings.username, safe="") + ":" + quote(settings.password or "", safe="")
+        auth += "@"
+    query = urlencode({"from": settings.sender, "to": address, "+X-Idempotency-Key": key})
+    return f"{scheme}://{auth}{settings.host}:{settings.port}?{query}"
+
+
+def webhook_url(settings: WebhookSettings, address: str, key: str) -> str:
+    parts = urlsplit(settings.url)
+    scheme = "jsons" if parts.scheme == "https" else "json"
+    extra = {"+Idempotency-Key": key}
+    if address:
+        extra[":to"] = address
+    query = "&".join(filter(None, [parts.query, urlencode(extra)]))
+    return f"{scheme}://{parts.netloc}{parts.path or '/'}?{query}"
+
+
+def is_private_host(host: str) -> bool:
+    """Loopback, private, link-local and reserved addresses (and localhost)."""
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not address.is_global
+
+
+CHANNELS = [
+    NotificationChannel(
+        code="email",
+        name={"zh-CN": "电子邮件", "en": "E-mail"},
+        address_kind="email",
+        build_url=email_url,
+        settings=EmailSettings,
+        secret_settings=("password",),
+        html=True,
+    ),
+    NotificationChannel(
+        code="webhook",
+        name={"zh-CN": "短信网关 / Webhook", "en": "SMS gateway / webhook"},
+        address_kind="phone",
+        build_url=webhook_url,
+        settings=WebhookSettings,
+        secret_settings=("url",),
+    ),
+]
+
+
+@hookimpl
+def vh_notification_channels() -> list[NotificationChannel]:
+    return CHANNELS

@@ -1,0 +1,28 @@
+"""The in-app inbox: every notification lands here, whatever the channels."""
+
+from __future__ import annotations
+
+from volunteer_hub.errors import NotFound
+from volunteer_hub.hub import Hub
+from volunteer_hub.models import Notification
+from volunteer_hub.services.access import Actor
+
+
+async def list_inbox(
+    actor: Actor, *, before_id: int | None = None, limit: int = 50, unread: bool = False
+) -> list[Notification]:
+    """The actor's notifications, newest first, older than ``before_id``."""
+    query = Notification.filter(person_id=actor.id)
+    if before_id is not None:
+        query = query.filter(id__lt=before_id)
+    if unread:
+        query = query.filter(read_at__isnull=True)
+    return await query.order_by("-id").limit(limit)
+
+
+async def mark_read(hub: Hub, actor: Actor, notification_id: int) -> None:
+    updated = await Notification.filter(
+        id=notification_id, person_id=actor.id, read_at__isnull=True
+    ).update(read_at=hub.now())
+    if not updated and not await Notification.exists(id=notification_id, person_id=actor.id):
+        raise NotFound("No such notification.", code="notification_not_found")

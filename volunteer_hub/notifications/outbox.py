@@ -1,0 +1,136 @@
+"""The outbox queue: claim due deliveries under a lease, then record what happened.
+
+A claim is a lease: a worker that dies mid-batch leaves its deliveries ``sending``
+until the lease runs out, then another worker claims them again and resends them with
+the same idempotency key, which the sink uses to drop the repeat. On PostgreSQL many
+workers share the queue with ``SELECT … FOR UPDATE SKIP LOCKED``; on SQLite the claim
+is one UPDATE statement, atomic under the database's write lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.expressions import F, Q, Subquery
+from tortoise.transactions import in_transaction
+
+from volunteer_hub.errors import Conflict, NotFound, PermissionDenied
+from volunteer_hub.hub import Hub
+from volunteer_hub.models import Delivery, DeliveryStatus
+from volunteer_hub.services.access import Actor
+from volunteer_hub.services.uow import unit_of_work
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
+LEASE = timedelta(minutes=2)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min … up to an hour, after the n-th failed attempt."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str
+    deliveries: list[Delivery]
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=DeliveryStatus.PENDING, not_before__lte=now) | Q(
+        status=DeliveryStatus.SENDING, lease_until__lt=now
+    )
+
+
+async def claim(hub: Hub, *, limit: int = 200, lease: timedelta = LEASE) -> Claim:
+    """Lease up to ``limit`` due deliveries to this worker (oldest first)."""
+    now = hub.now()
+    token = secrets.token_hex(16)
+    changes = {
+        "status": DeliveryStatus.SENDING,
+        "lease_token": token,
+        "lease_until": now + lease,
+        "attempts": F("attempts") + 1,
+    }
+    if hub.settings.is_sqlite:
+        due_ids = Delivery.filter(_due(now)).order_by("id").limit(limit).values("id")
+        await Delivery.filter(_due(now), id__in=Subquery(due_ids)).update(**changes)
+    else:
+        async with in_transaction():
+            ids = await (
+                Delivery.filter(_due(now))
+                .order_by("id")
+                .limit(limit)
+                .select_for_update(skip_locked=True)
+                .values_list("id", flat=True)
+            )
+            if ids:
+                await Delivery.filter(id__in=list(ids)).update(**changes)
+    rows = await Delivery.filter(lease_token=token, status=DeliveryStatus.SENDING).select_related(
+        "notification", "channel"
+    )
+    return Claim(token, sorted(rows, key=lambda d: d.id))
+
+
+async def sent(hub: Hub, claim: Claim, delivery: Delivery) -> bool:
+    """Record a success; False if the lease was lost meanwhile (someone else owns it now)."""
+    return bool(
+        await Delivery.filter(
+            id=delivery.id, lease_token=claim.token, status=DeliveryStatus.SENDING
+        ).update(status=DeliveryStatus.SENT, sent_at=hub.now(), lease_until=None, last_error=None)
+    )
+
+
+async def failed(
+    hub: Hub, claim: Claim, delivery: Delivery, error: str, *, final: bool = False
+) -> None:
+    """Record a failure: try again after a backoff, or give up (dead letter)."""
+    now = hub.now()
+    dead = final or delivery.attempts >= MAX_ATTEMPTS
+    await Delivery.filter(
+        id=delivery.id, lease_token=claim.token, status=DeliveryStatus.SENDING
+    ).update(
+        status=DeliveryStatus.DEAD if dead else DeliveryStatus.PENDING,
+        not_before=now if dead else now + backoff(delivery.attempts),
+        lease_until=None,
+        last_error=error[:2000],
+    )
+
+
+# --- staff: the dead letters -----------------------------------------------------------
+
+
+async def dead_letters(actor: Actor, community_id: int, *, limit: int = 100) -> list[Delivery]:
+    if not actor.is_staff(community_id):
+        raise PermissionDenied("Only staff of this community can do this.")
+    return (
+        await Delivery.filter(status=DeliveryStatus.DEAD, notification__community_id=community_id)
+        .order_by("-id")
+        .limit(limit)
+        .select_related("notification", "channel")
+    )
+
+
+async def retry(hub: Hub, actor: Actor, delivery_id: int) -> Delivery:
+    """Staff send a dead letter again (after fixing the channel), from zero attempts."""
+    delivery = await Delivery.get_or_none(id=delivery_id).select_related("notification")
+    if delivery is None or not actor.is_staff(delivery.notification.community_id or -1):
+        raise NotFound("No such delivery.", code="delivery_not_found")
+    async with unit_of_work(hub, actor.id) as uow:
+        updated = await Delivery.filter(id=delivery.id, status=DeliveryStatus.DEAD).update(
+            status=DeliveryStatus.PENDING, attempts=0, not_before=uow.now, lease_token=None
+        )
+        if not updated:
+            raise Conflict("Only a dead delivery can be retried.", code="invalid_state")
+        await uow.record(
+            "delivery.retried",
+            delivery,
+            community_id=delivery.notification.community_id,
+            before={"status": "dead"},
+            after={"status": "pending"},
+        )
+    await delivery.refresh_from_db()
+    return delivery

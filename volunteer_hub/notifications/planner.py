@@ -1,0 +1,198 @@
+"""Who hears of what: turn domain events into notifications and outbox rows.
+
+Runs inside the transaction of the change (``unit_of_work``), so a notification exists
+exactly when its change does. Deliveries wait out the community's quiet hours, unless
+urgent (a red escalation, an emergency).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from volunteer_hub.clock import as_utc
+from volunteer_hub.hooktypes import DomainEvent
+from volunteer_hub.hub import Hub
+from volunteer_hub.i18n import localize
+from volunteer_hub.models import (
+    ChannelConfig,
+    Community,
+    Delivery,
+    Escalation,
+    Notification,
+    NotificationPriority,
+    Person,
+    PersonChannel,
+    Role,
+    RoleAssignment,
+    Signup,
+    Task,
+    Wish,
+)
+
+_LEVEL_NAMES = {
+    Escalation.BLUE: {"zh-CN": "蓝牌", "en": "blue"},
+    Escalation.YELLOW: {"zh-CN": "黄牌", "en": "yellow"},
+    Escalation.RED: {"zh-CN": "红牌", "en": "red"},
+}
+
+
+def after_quiet_hours(moment: datetime, community: Community) -> datetime:
+    """``moment``, or the end of the community's quiet hours if it falls inside them."""
+    start, end = time.fromisoformat(community.quiet_start), time.fromisoformat(community.quiet_end)
+    if start == end:
+        return moment
+    zone = ZoneInfo(community.timezone)
+    local = moment.astimezone(zone)
+    now = local.time()
+    quiet = (start <= now or now < end) if start > end else (start <= now < end)
+    if not quiet:
+        return moment
+    day = local.date() if now < end else local.date() + timedelta(days=1)
+    return as_utc(datetime.combine(day, end, tzinfo=zone))
+
+
+async def notify(
+    hub: Hub,
+    now: datetime,
+    *,
+    person: Person,
+    community: Community,
+    event: str,
+    entity_type: str,
+    entity_id: int,
+    context: dict[str, Any],
+    priority: NotificationPriority = NotificationPriority.NORMAL,
+    not_before: datetime | None = None,
+    dedupe_key: str | None = None,
+) -> Notification:
+    """Write one notification (the inbox entry) and its outbox deliveries, now."""
+    rendered = hub.templates.render(
+        event, person.locale, {**context, "person": person, "community": community}
+    )
+    notification = await Notification.create(
+        person_id=person.id,
+        community_id=community.id,
+        event=event,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        priority=priority,
+        locale=person.locale,
+        subject=rendered.subject,
+        body=rendered.body,
+        html=rendered.html,
+        dedupe_key=dedupe_key,
+        created_at=now,
+    )
+    start = not_before or now
+    if priority is NotificationPriority.NORMAL:
+        start = after_quiet_hours(start, community)
+    chosen = {pc.code: pc for pc in await PersonChannel.filter(person_id=person.id, enabled=True)}
+    if chosen:
+        configs = await ChannelConfig.filter(
+            community_id=community.id, enabled=True, code__in=list(chosen)
+        )
+        for config in configs:
+            await Delivery.create(
+                notification_id=notification.id,
+                channel_id=config.id,
+                address=chosen[config.code].address,
+                idempotency_key=f"{notification.id}-{config.id}-{secrets.token_hex(8)}",
+                not_before=start,
+                created_at=now,
+            )
+    return notification
+
+
+# --- event plans ----------------------------------------------------------------------
+
+Plan = Callable[[Hub, DomainEvent], Awaitable[None]]
+
+
+async def _wish_to_resident(hub: Hub, event: DomainEvent) -> None:
+    wish = await Wish.get(id=event.entity_id).select_related("community", "resident", "claimer")
+    recipients = [wish.resident]
+    if wish.posted_by_id != wish.resident_id:  # the grid worker who posts for someone hears too
+        recipients.append(await Person.get(id=wish.posted_by_id))
+    for person in recipients:
+        await notify(
+            hub,
+            event.occurred_at,
+            person=person,
+            community=wish.community,
+            event=event.name,
+            entity_type="wish",
+            entity_id=wish.id,
+            context={"wish": wish, "claimer": wish.claimer},
+        )
+
+
+async def _wish_escalated(hub: Hub, event: DomainEvent) -> None:
+    wish = await Wish.get(id=event.entity_id).select_related("community")
+    staff_ids = await RoleAssignment.filter(
+        community_id=wish.community_id, role=Role.STAFF
+    ).values_list("person_id", flat=True)
+    urgent = wish.escalation is Escalation.RED
+    for person in await Person.filter(id__in=list(set(staff_ids))):
+        await notify(
+            hub,
+            event.occurred_at,
+            person=person,
+            community=wish.community,
+            event=event.name,
+            entity_type="wish",
+            entity_id=wish.id,
+            context={
+                "wish": wish,
+                "level_name": localize(_LEVEL_NAMES[wish.escalation], person.locale),
+            },
+            priority=NotificationPriority.URGENT if urgent else NotificationPriority.NORMAL,
+        )
+
+
+async def _signup(hub: Hub, event: DomainEvent) -> None:
+    signup = await Signup.get(id=event.entity_id).select_related(
+        "person", "occurrence", "occurrence__task", "occurrence__task__community"
+    )
+    await notify_signup(hub, event.occurred_at, signup, event.name)
+
+
+async def notify_signup(
+    hub: Hub, now: datetime, signup: Signup, event: str, **kw: Any
+) -> Notification:
+    task: Task = signup.occurrence.task
+    community = task.community
+    start = signup.occurrence.start.astimezone(ZoneInfo(community.timezone))
+    return await notify(
+        hub,
+        now,
+        person=signup.person,
+        community=community,
+        event=event,
+        entity_type="signup",
+        entity_id=signup.id,
+        context={"task": task, "start": start.strftime("%Y-%m-%d %H:%M")},
+        **kw,
+    )
+
+
+PLANS: dict[str, Plan] = {
+    "wish.approved": _wish_to_resident,
+    "wish.rejected": _wish_to_resident,
+    "wish.claimed": _wish_to_resident,
+    "wish.fulfilled": _wish_to_resident,
+    "wish.escalated": _wish_escalated,
+    "signup.confirmed": _signup,
+    "signup.waitlisted": _signup,
+    "signup.promoted": _signup,
+}
+
+
+async def plan(hub: Hub, events: list[DomainEvent]) -> None:
+    for event in events:
+        handler = PLANS.get(event.name)
+        if handler is not None:
+            await handler(hub, event)

@@ -1,0 +1,217 @@
+"""Notifications: the inbox, people's channel addresses, staff's channels and dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from volunteer_hub.models import Delivery
+from volunteer_hub.notifications import inbox, outbox
+from volunteer_hub.services import channels
+from volunteer_hub.validation import Input
+from volunteer_hub.web.api import Call, Endpoint, ListQuery, Page, page
+
+
+class NotificationOut(BaseModel):
+    id: int
+    event: str
+    priority: str
+    subject: str
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class InboxQuery(ListQuery):
+    unread: bool = False
+
+
+class AddressOut(BaseModel):
+    code: str
+    address: str
+    enabled: bool
+
+
+class ChannelOut(BaseModel):
+    id: int
+    community_id: int
+    code: str
+    name: str
+    enabled: bool
+    settings: dict
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    notification_id: int
+    channel: str
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+
+
+class DeadQuery(Input):
+    limit: int = 100
+
+
+def _delivery(d: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        id=d.id,
+        notification_id=d.notification_id,
+        channel=d.channel.code,
+        status=d.status.value,
+        attempts=d.attempts,
+        last_error=d.last_error,
+        created_at=d.created_at,
+    )
+
+
+async def my_notifications(call: Call) -> dict:
+    q: InboxQuery = call.query
+    rows = await inbox.list_inbox(
+        call.user, before_id=q.after_id(), limit=q.limit + 1, unread=q.unread
+    )
+    result = page(rows, q.limit, lambda n: n.id)
+    result["items"] = [
+        NotificationOut(
+            id=n.id,
+            event=n.event,
+            priority=n.priority.value,
+            subject=n.subject,
+            body=n.body,
+            created_at=n.created_at,
+            read_at=n.read_at,
+        )
+        for n in result["items"]
+    ]
+    return result
+
+
+async def read_notification(call: Call) -> None:
+    await inbox.mark_read(call.hub, call.user, call.path_int("id"))
+
+
+async def my_channels(call: Call) -> dict:
+    rows = await channels.my_addresses(call.user)
+    return {"items": [AddressOut(code=r.code, address=r.address, enabled=r.enabled) for r in rows]}
+
+
+async def set_my_channel(call: Call) -> AddressOut:
+    row = await channels.set_address(
+        call.hub, call.user, call.request.path_params["code"], call.body
+    )
+    return AddressOut(code=row.code, address=row.address, enabled=row.enabled)
+
+
+def _channel(v: channels.ChannelView) -> ChannelOut:
+    return ChannelOut(
+        id=v.id,
+        community_id=v.community_id,
+        code=v.code,
+        name=v.name,
+        enabled=v.enabled,
+        settings=v.settings,
+    )
+
+
+async def configure_channel(call: Call) -> ChannelOut:
+    return _channel(await channels.configure(call.hub, call.user, call.path_int("cid"), call.body))
+
+
+async def list_channels(call: Call) -> dict:
+    views = await channels.list_channels(call.hub, call.user, call.path_int("cid"))
+    return {"items": [_channel(v) for v in views]}
+
+
+async def dead_letters(call: Call) -> dict:
+    rows = await outbox.dead_letters(call.user, call.path_int("cid"), limit=call.query.limit)
+    return {"items": [_delivery(d) for d in rows]}
+
+
+async def retry_delivery(call: Call) -> DeliveryOut:
+    delivery = await outbox.retry(call.hub, call.user, call.path_int("id"))
+    await delivery.fetch_related("channel")
+    return _delivery(delivery)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/me/notifications",
+        my_notifications,
+        "Your in-app inbox, newest first",
+        query=InboxQuery,
+        response=Page[NotificationOut],
+        errors=(401, 422),
+        tag="notifications",
+    ),
+    Endpoint(
+        "POST",
+        "/me/notifications/{id:int}/read",
+        read_notification,
+        "Mark a notification read",
+        status=204,
+        errors=(401, 404),
+        tag="notifications",
+    ),
+    Endpoint(
+        "GET",
+        "/me/channels",
+        my_channels,
+        "Your addresses for the notification channels",
+        response=Page[AddressOut],
+        errors=(401,),
+        tag="notifications",
+    ),
+    Endpoint(
+        "PUT",
+        "/me/channels/{code:str}",
+        set_my_channel,
+        "Give your address for a channel (a phone, an e-mail; never a URL)",
+        body=channels.AddressIn,
+        response=AddressOut,
+        errors=(401, 422),
+        tag="notifications",
+    ),
+    Endpoint(
+        "POST",
+        "/communities/{cid:int}/channels",
+        configure_channel,
+        "Configure a notification channel (staff); settings are stored encrypted",
+        body=channels.ChannelIn,
+        response=ChannelOut,
+        status=201,
+        errors=(401, 403, 404, 409, 422),
+        tag="notifications",
+    ),
+    Endpoint(
+        "GET",
+        "/communities/{cid:int}/channels",
+        list_channels,
+        "The community's channels, secrets masked (staff)",
+        response=Page[ChannelOut],
+        errors=(401, 403, 404),
+        tag="notifications",
+    ),
+    Endpoint(
+        "GET",
+        "/communities/{cid:int}/deliveries",
+        dead_letters,
+        "Messages that could not be delivered (staff)",
+        query=DeadQuery,
+        response=Page[DeliveryOut],
+        errors=(401, 403, 404, 422),
+        tag="notifications",
+    ),
+    Endpoint(
+        "POST",
+        "/deliveries/{id:int}/retry",
+        retry_delivery,
+        "Send a dead letter again (staff)",
+        response=DeliveryOut,
+        errors=(401, 404, 409),
+        tag="notifications",
+    ),
+]
