@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,8 +27,8 @@ import httpx
 import pytest
 
 from tests.factories import PASSWORD, World, id_number, next_phone
-from volunteer_hub.models import Person, Role
-from volunteer_hub.services import people, tasks, teams, wishes
+from volunteer_hub.models import Delivery, DeliveryStatus, Notification, Person, Role
+from volunteer_hub.services import channels, people, tasks, teams, wishes
 from volunteer_hub.services.access import Actor, load_actor
 from volunteer_hub.validation import mask_phone
 from volunteer_hub.web.routes import ENDPOINTS
@@ -91,6 +92,21 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("POST", "/signups/{id:int}/check-in"),
         ("POST", "/signups/{id:int}/check-out"),
         ("GET", "/me/service-records"),
+    },
+    "calendars": {
+        ("GET", "/me/calendar"),
+        ("DELETE", "/me/calendar"),
+        ("POST", "/tasks/{id:int}/occurrences/cancel"),
+    },
+    "notifications": {
+        ("GET", "/me/notifications"),
+        ("POST", "/me/notifications/{id:int}/read"),
+        ("GET", "/me/channels"),
+        ("PUT", "/me/channels/{code:str}"),
+        ("POST", "/communities/{cid:int}/channels"),
+        ("GET", "/communities/{cid:int}/channels"),
+        ("GET", "/communities/{cid:int}/deliveries"),
+        ("POST", "/deliveries/{id:int}/retry"),
     },
 }
 
@@ -434,7 +450,7 @@ class Matrix:
         for row in rows:
             for caller, expected in row.expect.items():
                 req = await row.req(caller) if callable(row.req) else row.req
-                url = API + row.path.replace(":int", "").format(**req.params)
+                url = API + re.sub(r":(int|str)}", "}", row.path).format(**req.params)
                 headers = req.headers if req.headers is not None else self.headers[caller]
                 r = await self.api.request(row.method, url, json=req.body, headers=headers)
                 where = f"{row.method} {row.path}{f' [{row.label}]' if row.label else ''}"
@@ -1099,5 +1115,136 @@ async def test_tasks_matrix(m: Matrix):
                 check=record_check,
             ),
             Row("GET", "/me/service-records", LOGGED_IN),
+        ],
+    )
+
+
+async def test_notifications_matrix(m: Matrix):
+    """The inbox and addresses are one's own; channels and dead letters are staff's."""
+    resident = await m.actor("resident")
+
+    async def own_notification(caller: str) -> Req:
+        wish = await wishes.post(
+            m.hub, resident, m.a, {"title": "帮忙买菜", "description": "x", "category": "errand"}
+        )
+        await wishes.review(m.hub, await m.actor("staff"), wish.id, {"decision": "approve"})
+        note = await Notification.filter(person_id=resident.id).order_by("-id").first()
+        return fixed({"id": note.id})
+
+    async def dead_delivery(caller: str) -> Req:
+        staff = await m.actor("staff")
+        view = await channels.configure(
+            m.hub,
+            staff,
+            m.a,
+            {
+                "code": "webhook",
+                "name": "短信网关",
+                "settings": {"url": "http://sms.example.com/x"},
+            },
+        )
+        await channels.set_address(m.hub, resident, "webhook", {"address": "13800138000"})
+        note = (await own_notification(caller)).params["id"]
+        delivery = await Delivery.filter(notification_id=note, channel_id=view.id).first()
+        delivery.status = DeliveryStatus.DEAD
+        await delivery.save()
+        return fixed({"id": delivery.id})
+
+    async def channel_req(caller: str) -> Req:
+        return fixed(
+            {"cid": m.a},
+            {
+                "code": "webhook",
+                "name": f"网关{m.serial()}",
+                "settings": {"url": "http://sms.example.com/hook"},
+            },
+        )
+
+    staff_only = who(403, staff=200, admin=200)
+    await m.run(
+        "notifications",
+        [
+            Row("GET", "/me/notifications", LOGGED_IN),
+            Row(
+                "POST",
+                "/me/notifications/{id:int}/read",
+                who(404, resident=204),
+                own_notification,
+                "the resident's",
+            ),
+            Row("GET", "/me/channels", LOGGED_IN),
+            Row(
+                "PUT",
+                "/me/channels/{code:str}",
+                LOGGED_IN,
+                fixed({"code": "webhook"}, {"address": "13900139000"}),
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/channels",
+                who(403, staff=201, admin=201),
+                channel_req,
+                "community A",
+            ),
+            Row("GET", "/communities/{cid:int}/channels", staff_only, fixed({"cid": m.a})),
+            Row(
+                "GET",
+                "/communities/{cid:int}/deliveries",
+                staff_only,
+                fixed({"cid": m.a}),
+            ),
+            Row(
+                "POST",
+                "/deliveries/{id:int}/retry",
+                who(404, staff=200, admin=200),
+                dead_delivery,
+                "community A's dead letter",
+            ),
+        ],
+    )
+
+
+async def test_calendars_matrix(m: Matrix):
+    """A feed address is one's own; cancelling an occurrence is staff's or the team leader's."""
+    starts = datetime.fromisoformat("2026-12-05T09:00:00+08:00")
+
+    def cancel(community: int | None = None, **extra):
+        async def req(caller: str) -> Req:
+            task = await m.fresh_task(starts=starts, community=community, **extra)
+            return fixed({"id": task.id}, {"start": starts.isoformat()})
+
+        return req
+
+    async def url_check(caller: str, r: httpx.Response) -> list[str]:
+        url = r.json()["url"]
+        ok = url.startswith("http") and url.endswith(".ics") and "/calendar/" in url
+        return [] if ok else [f"not an absolute feed address: {url}"]
+
+    await m.run(
+        "calendars",
+        [
+            Row("GET", "/me/calendar", LOGGED_IN, check=url_check),
+            Row("DELETE", "/me/calendar", who(204)),
+            Row(
+                "POST",
+                "/tasks/{id:int}/occurrences/cancel",
+                who(403, staff=200, admin=200, other_staff=404),
+                cancel(),
+                "community A",
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/occurrences/cancel",
+                who(403, staff=200, admin=200, other_staff=404, team_leader=200),
+                cancel(team_id=m.led_team.id),
+                "a task of the leader's team",
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/occurrences/cancel",
+                who(404, other_staff=200, admin=200),
+                cancel(community=m.b),
+                "community B",
+            ),
         ],
     )

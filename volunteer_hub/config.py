@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,11 +58,22 @@ def _truthy(value: str | None) -> bool:
 
 
 def _local_secret(data_dir: Path) -> str:
-    """The embedded default keeps a per-installation key beside its database."""
+    """The embedded default keeps a per-installation key beside its database.
+
+    Safe when several processes start at once: the key is written to a private file
+    first and linked into place atomically, so a reader never sees a partial key and
+    only the first writer's key is ever used.
+    """
     path = data_dir / "secret.key"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
+        fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".secret-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race: use its key
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
-from tortoise.context import TortoiseContext
+from tortoise.context import TortoiseContext, require_context
 from tortoise.migrations.api import migrate as migrate_api
+
+from volunteer_hub.clock import as_utc
 
 APP_LABEL = "models"
 MODELS_MODULE = "volunteer_hub.models"
@@ -71,6 +76,26 @@ async def upgrade(
             await migrate_api(config=tortoise_config(database_url), progress=progress)
         finally:
             await ctx.close_connections()
+
+
+async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
+    """Run a hand-written SELECT (``?`` placeholders) on the current connection.
+
+    Inside ``in_transaction()`` it runs in that transaction. Datetimes are passed to
+    SQLite in the text form Tortoise stores, so comparisons hold.
+    """
+    context = require_context()
+    connection = context.connections.get(context.default_connection)
+    if connection.capabilities.dialect == "postgres":
+        numbers = itertools.count(1)
+        sql = _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
+        values = list(params)
+    else:
+        values = [str(as_utc(p)) if isinstance(p, datetime) else p for p in params]
+    return await connection.execute_query_dict(sql, values)
+
+
+_PLACEHOLDER = re.compile(r"\?")
 
 
 async def ping(database_url: str) -> None:

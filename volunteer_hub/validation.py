@@ -8,11 +8,19 @@ id that is translated at the edge.
 from __future__ import annotations
 
 import unicodedata
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 from stdnum.cn import ric
 
@@ -192,6 +200,25 @@ def _single_line(value: str) -> str:
 
 Line = Annotated[str, _Stripped, AfterValidator(_single_line)]
 Text = Annotated[str, _Stripped, AfterValidator(_clean_text)]
+
+
+# --- ids ---------------------------------------------------------------------------------
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+# --- moments in time ------------------------------------------------------------------
+
+
+def _reasonable_moment(value: datetime) -> datetime:
+    """A time with an offset, in a span a community's calendar can use (and UTC can hold)."""
+    if not 2000 <= value.year <= 2200:
+        raise custom_error("moment", "Must be a date and time between 2000 and 2200.")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_reasonable_moment)]
 
 
 # --- passwords --------------------------------------------------------------------

@@ -3,7 +3,7 @@ from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
 from tortoise.fields.base import OnDelete
-from volunteer_hub.models import Escalation, MembershipStatus, PartyReportStatus, Role, SignupStatus, WishStatus
+from volunteer_hub.models import DeliveryStatus, Escalation, MembershipStatus, NotificationPriority, PartyReportStatus, Role, SignupStatus, WishStatus
 from tortoise import fields
 from tortoise.indexes import Index
 
@@ -17,9 +17,25 @@ class Migration(migrations.Migration):
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('name', fields.CharField(unique=True, max_length=100)),
                 ('timezone', fields.CharField(default='Asia/Shanghai', max_length=64)),
+                ('quiet_start', fields.CharField(default='22:00', max_length=5)),
+                ('quiet_end', fields.CharField(default='07:00', max_length=5)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'community', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ChannelConfig',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('community', fields.ForeignKeyField('models.Community', source_field='community_id', db_constraint=True, to_field='id', related_name='channels', on_delete=OnDelete.CASCADE)),
+                ('code', fields.CharField(max_length=40)),
+                ('name', fields.CharField(max_length=100)),
+                ('secret', fields.TextField(unique=False)),
+                ('enabled', fields.BooleanField(default=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'channel_config', 'app': 'models', 'unique_together': (('community', 'code'),), 'pk_attr': 'id', 'table_description': 'A notification channel staff configured for a community (secrets encrypted at rest).'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -30,6 +46,17 @@ class Migration(migrations.Migration):
                 ('name', fields.CharField(max_length=100)),
             ],
             options={'table': 'grid', 'app': 'models', 'unique_together': (('community', 'name'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='LoginFailure',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('phone', fields.CharField(max_length=40)),
+                ('address', fields.CharField(max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'login_failure', 'app': 'models', 'indexes': [Index(fields=['phone', 'created_at']), Index(fields=['address', 'created_at'])], 'pk_attr': 'id', 'table_description': 'A failed login, counted per phone and per address to throttle guessing.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -46,9 +73,24 @@ class Migration(migrations.Migration):
                 ('id_number_last4', fields.CharField(null=True, max_length=4)),
                 ('address', fields.CharField(null=True, max_length=200)),
                 ('skills', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('calendar_version', fields.IntField(default=0)),
+                ('locale', fields.CharField(default='zh-CN', max_length=10)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'person', 'app': 'models', 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ApiToken',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('person', fields.ForeignKeyField('models.Person', source_field='person_id', db_constraint=True, to_field='id', related_name='api_tokens', on_delete=OnDelete.CASCADE)),
+                ('token_hash', fields.CharField(unique=True, max_length=64)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('expires_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('revoked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'api_token', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A bearer token. Only its SHA-256 is stored. It expires and can be revoked.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -68,6 +110,47 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Notification',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('person', fields.ForeignKeyField('models.Person', source_field='person_id', db_constraint=True, to_field='id', related_name='notifications', on_delete=OnDelete.CASCADE)),
+                ('community', fields.ForeignKeyField('models.Community', source_field='community_id', null=True, db_constraint=True, to_field='id', related_name='notifications', on_delete=OnDelete.CASCADE)),
+                ('event', fields.CharField(max_length=60)),
+                ('entity_type', fields.CharField(max_length=40)),
+                ('entity_id', fields.BigIntField()),
+                ('priority', fields.CharEnumField(description='NORMAL: normal\nURGENT: urgent', enum_type=NotificationPriority, max_length=10)),
+                ('locale', fields.CharField(max_length=10)),
+                ('subject', fields.CharField(max_length=200)),
+                ('body', fields.TextField(unique=False)),
+                ('html', fields.TextField(null=True, unique=False)),
+                ('dedupe_key', fields.CharField(null=True, unique=True, max_length=100)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('read_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'notification', 'app': 'models', 'indexes': [Index(fields=['person_id', 'id'])], 'pk_attr': 'id', 'table_description': 'A message for one person: their in-app inbox entry, and the source of its deliveries.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Delivery',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('notification', fields.ForeignKeyField('models.Notification', source_field='notification_id', db_constraint=True, to_field='id', related_name='deliveries', on_delete=OnDelete.CASCADE)),
+                ('channel', fields.ForeignKeyField('models.ChannelConfig', source_field='channel_id', db_constraint=True, to_field='id', related_name='deliveries', on_delete=OnDelete.CASCADE)),
+                ('address', fields.CharField(max_length=200)),
+                ('idempotency_key', fields.CharField(unique=True, max_length=64)),
+                ('status', fields.CharEnumField(default=DeliveryStatus.PENDING, description='PENDING: pending\nSENDING: sending\nSENT: sent\nDEAD: dead', enum_type=DeliveryStatus, max_length=10)),
+                ('attempts', fields.IntField(default=0)),
+                ('not_before', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('lease_token', fields.CharField(null=True, max_length=32)),
+                ('lease_until', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('last_error', fields.TextField(null=True, unique=False)),
+                ('sent_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'delivery', 'app': 'models', 'indexes': [Index(fields=['status', 'not_before'])], 'pk_attr': 'id', 'table_description': 'The outbox: one notification to send through one channel, written in its transaction.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='PartyReport',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -83,16 +166,15 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
-            name='Qualification',
+            name='PersonChannel',
             fields=[
                 ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
-                ('person', fields.ForeignKeyField('models.Person', source_field='person_id', db_constraint=True, to_field='id', related_name='qualifications', on_delete=OnDelete.CASCADE)),
-                ('kind', fields.CharField(max_length=40)),
-                ('expires_on', fields.DateField(null=True)),
-                ('verified', fields.BooleanField(default=False)),
-                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('person', fields.ForeignKeyField('models.Person', source_field='person_id', db_constraint=True, to_field='id', related_name='channels', on_delete=OnDelete.CASCADE)),
+                ('code', fields.CharField(max_length=40)),
+                ('address', fields.CharField(max_length=200)),
+                ('enabled', fields.BooleanField(default=True)),
             ],
-            options={'table': 'qualification', 'app': 'models', 'pk_attr': 'id'},
+            options={'table': 'person_channel', 'app': 'models', 'unique_together': (('person', 'code'),), 'pk_attr': 'id', 'table_description': "A person's address for a channel kind (phone, e-mail, chat id) and whether they use it."},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -181,6 +263,20 @@ class Migration(migrations.Migration):
                 ('joined_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'team_membership', 'app': 'models', 'unique_together': (('team', 'person'),), 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Qualification',
+            fields=[
+                ('id', fields.IntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('person', fields.ForeignKeyField('models.Person', source_field='person_id', db_constraint=True, to_field='id', related_name='qualifications', on_delete=OnDelete.CASCADE)),
+                ('kind', fields.CharField(max_length=40)),
+                ('expires_on', fields.DateField(null=True)),
+                ('verified', fields.BooleanField(default=False)),
+                ('membership', fields.ForeignKeyField('models.TeamMembership', source_field='membership_id', null=True, db_constraint=True, to_field='id', related_name='qualifications', on_delete=OnDelete.SET_NULL)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'qualification', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -20,6 +20,7 @@ from volunteer_hub.errors import Conflict, NotFound, PermissionDenied
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Delivery, DeliveryStatus
 from volunteer_hub.services.access import Actor
+from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import unit_of_work
 
 MAX_ATTEMPTS = 6
@@ -104,6 +105,7 @@ async def failed(
 
 
 async def dead_letters(actor: Actor, community_id: int, *, limit: int = 100) -> list[Delivery]:
+    await get_community(community_id)
     if not actor.is_staff(community_id):
         raise PermissionDenied("Only staff of this community can do this.")
     return (

@@ -137,11 +137,7 @@ async def personal_feed(hub: Hub, token: str, locale: str = DEFAULT_LOCALE) -> b
     signups = [s for s in signups if s.status is not SignupStatus.CANCELLED or s.id in held]
 
     wishes = await (
-        Wish.filter(claimer_id=person.id)
-        .filter(
-            Q(status__in=SHOWN_WISHES)
-            | Q(status=WishStatus.CANCELLED, updated_at__gte=cancelled_since)
-        )
+        Wish.filter(claimer_id=person.id, status__in=(*SHOWN_WISHES, WishStatus.CANCELLED))
         .filter(Q(needed_by__gte=since.date()) | Q(needed_by__isnull=True, claimed_at__gte=since))
         .select_related("community")
         .order_by("id")
@@ -155,6 +151,13 @@ async def personal_feed(hub: Hub, token: str, locale: str = DEFAULT_LOCALE) -> b
             "wish": [w.id for w in wishes],
         }
     )
+    # A cancelled wish stays while its cancellation (its latest audit entry) is recent.
+    wishes = [
+        w
+        for w in wishes
+        if w.status is not WishStatus.CANCELLED
+        or stats.stamp([("wish", w.id)], w.created_at) >= cancelled_since
+    ]
     zone = None
     if person.community_id is not None:
         zone = await Person.filter(id=person.id).values_list("community__timezone", flat=True)

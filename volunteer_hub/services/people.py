@@ -21,6 +21,7 @@ from volunteer_hub.models import Community, Grid, Person, Role, RoleAssignment
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import snapshot, unit_of_work
 from volunteer_hub.validation import (
+    Id,
     IdNumber,
     Input,
     Line,
@@ -48,7 +49,7 @@ class CommunityIn(Input):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise custom_error("timezone", "Unknown time zone {zone}.", zone=value) from None
+            raise custom_error("timezone", "Unknown time zone.") from None
         return value
 
 
@@ -60,10 +61,10 @@ class PersonIn(Input):
     name: Name
     phone: Phone
     password: Password
-    community_id: int
+    community_id: Id
     birth_date: date | None = None
     id_number: IdNumber | None = None
-    grid_id: int | None = None
+    grid_id: Id | None = None
     address: Annotated[Line, Field(max_length=200)] | None = None
     skills: Annotated[
         list[Annotated[Line, Field(min_length=1, max_length=30)]], Field(max_length=20)

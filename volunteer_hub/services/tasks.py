@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Sum
@@ -47,12 +47,13 @@ from volunteer_hub.recurrence import (
     occurs_at,
     parse_rrule,
 )
+from volunteer_hub.services import reads
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.teams import check_rules
 from volunteer_hub.services.uow import snapshot, unit_of_work
-from volunteer_hub.validation import Input, Line, Text, custom_error, parse
+from volunteer_hub.validation import Id, Input, Line, Moment, Text, custom_error, parse
 
 # How early a volunteer may check in before the shift starts.
 CHECK_IN_EARLY = timedelta(hours=1)
@@ -63,9 +64,9 @@ ACTIVE_SIGNUP = (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED, SignupStatus.C
 class TaskIn(Input):
     title: Annotated[Line, Field(min_length=2, max_length=100)]
     description: Annotated[Text, Field(max_length=2000)] = ""
-    team_id: int | None = None
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    team_id: Id | None = None
+    starts_at: Moment
+    ends_at: Moment
     capacity: Annotated[int, Field(ge=1, le=10000)]
     rrule: Annotated[str, Field(max_length=500)] | None = None
     location: Annotated[Line, Field(max_length=200)] | None = None
@@ -80,7 +81,7 @@ class TaskIn(Input):
 
 
 class SignupIn(Input):
-    occurrence_start: AwareDatetime | None = None
+    occurrence_start: Moment | None = None
 
 
 # --- tasks ----------------------------------------------------------------------------
@@ -136,7 +137,7 @@ async def create_task(hub: Hub, actor: Actor, community_id: int, data: TaskIn | 
 
 async def get_task(actor: Actor, task_id: int) -> Task:
     """A task of a community the actor belongs to (others are not found)."""
-    task = await Task.get_or_none(id=task_id).select_related("community")
+    task = await reads.task_with_community(task_id)
     if task is None or not actor.belongs_to(task.community_id):
         raise NotFound("No such task.", code="task_not_found")
     return task
@@ -154,13 +155,10 @@ async def occurrences(
     """
     start = as_utc(start) if start else hub.now()
     if not task.rrule:  # its one occurrence, however far ahead, until it starts
-        rows = await Occurrence.filter(task_id=task.id, start__gte=start)
+        rows = await reads.occurrences_from(task.id, start, None)
         return [_occurrence_dict(task, o.start, o.end, o) for o in rows]
     end = as_utc(end) if end else start + DEFAULT_WINDOW
-    stored = {
-        o.start: o
-        for o in await Occurrence.filter(task_id=task.id, start__gte=start, start__lt=end)
-    }
+    stored = {o.start: o for o in await reads.occurrences_from(task.id, start, end)}
     return [
         _occurrence_dict(task, s, e, stored.get(s))
         for s, e in expand(
@@ -453,7 +451,7 @@ async def service_records(actor: Actor, *, limit: int = 200) -> dict:
 
 
 class OccurrenceCancelIn(Input):
-    start: AwareDatetime
+    start: Moment
 
 
 async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetime) -> Occurrence:

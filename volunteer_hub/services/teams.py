@@ -36,7 +36,7 @@ from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
-from volunteer_hub.validation import Input, Line, parse
+from volunteer_hub.validation import Id, Input, Line, parse
 
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 
@@ -44,7 +44,7 @@ Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9
 class TeamIn(Input):
     name: Annotated[Line, Field(min_length=1, max_length=100)]
     kind: Code
-    leader_id: int | None = None
+    leader_id: Id | None = None
 
 
 class QualificationIn(Input):
@@ -57,7 +57,7 @@ class JoinIn(Input):
 
 
 class PartyReportIn(Input):
-    community_id: int
+    community_id: Id
     work_unit: Annotated[Line, Field(min_length=1, max_length=100)]
     party_branch: Annotated[Line, Field(min_length=1, max_length=100)]
 

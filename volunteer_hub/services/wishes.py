@@ -39,7 +39,7 @@ from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
-from volunteer_hub.validation import Input, Line, Text, parse
+from volunteer_hub.validation import Id, Input, Line, Text, parse
 
 _AUDIT_FIELDS = ("status", "escalation", "claimer_id", "category", "title")
 _ESCALATION_ORDER = [Escalation.BLUE, Escalation.YELLOW, Escalation.RED]
@@ -51,7 +51,7 @@ class WishIn(Input):
     description: Annotated[Text, Field(min_length=1, max_length=2000)]
     category: Annotated[str, Field(min_length=1, max_length=40)]
     needed_by: date | None = None
-    on_behalf_of: int | None = None
+    on_behalf_of: Id | None = None
 
 
 class ReviewIn(Input):

@@ -16,15 +16,18 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, Router
+from starlette.types import Receive, Scope, Send
 
 from volunteer_hub.errors import (
     FieldProblem,
     InvalidInput,
     NotAuthenticated,
+    NotFound,
     Throttled,
     VolunteerHubError,
 )
@@ -32,7 +35,7 @@ from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import negotiate, translate
 from volunteer_hub.services import auth
 from volunteer_hub.services.access import Actor
-from volunteer_hub.validation import Input, invalid_input
+from volunteer_hub.validation import MAX_ID, Input, invalid_input
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,7 @@ class ListQuery(Input):
             value = int(base64.urlsafe_b64decode(self.cursor.encode() + b"==").decode())
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise InvalidInput.for_field("cursor", "This value is not valid.") from None
-        if value < 0:
+        if not 0 <= value <= MAX_ID:
             raise InvalidInput.for_field("cursor", "This value is not valid.")
         return value
 
@@ -120,7 +123,11 @@ class Call:
         return self.actor
 
     def path_int(self, name: str) -> int:
-        return int(self.request.path_params[name])
+        """An id from the path; one no row can have (beyond 32 bits) is simply not found."""
+        value = int(self.request.path_params[name])
+        if value > MAX_ID:
+            raise NotFound("Not found.", code="not_found")
+        return value
 
 
 Handler = Callable[[Call], Awaitable[Any]]
@@ -165,8 +172,9 @@ class Endpoint:
         adapter: TypeAdapter = self.adapter  # type: ignore[assignment]
         if isinstance(result, dict):  # pages and lists are built as dicts: check them
             result = adapter.validate_python(result)
-        content = adapter.dump_python(result, mode="json")
-        return JSONResponse(content, status_code=self.status)
+        return Response(
+            adapter.dump_json(result), status_code=self.status, media_type="application/json"
+        )
 
     async def _prepare(self, request: Request, locale: str) -> Call:
         hub: Hub = request.app.state.hub
@@ -215,7 +223,7 @@ async def read_json(request: Request) -> Any:
         return {}
     try:
         data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise InvalidInput("The body must be JSON.", code="invalid_json") from None
     if not isinstance(data, dict):
         raise InvalidInput(
@@ -233,6 +241,26 @@ class BodyTooLarge(VolunteerHubError):
 
 def _too_large() -> BodyTooLarge:
     return BodyTooLarge("The request body is too large (at most {limit} KiB).", limit=64)
+
+
+class SegmentRouter:
+    """Routes grouped by their first path segment: a request is matched against its group
+    only, not against every route of the API (Starlette's Router tries them in turn)."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        groups: dict[str, list[Route]] = {}
+        for route in routes:
+            groups.setdefault(_first_segment(route.path), []).append(route)
+        self._routers = {segment: Router(routes=group) for segment, group in groups.items()}
+        self._nowhere = Router(routes=[])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        segment = _first_segment(get_route_path(scope)) if scope["type"] == "http" else ""
+        await self._routers.get(segment, self._nowhere)(scope, receive, send)
+
+
+def _first_segment(path: str) -> str:
+    return path.lstrip("/").split("/", 1)[0]
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from volunteer_hub import db
 from volunteer_hub.config import Settings
 from volunteer_hub.hub import Hub
-from volunteer_hub.web.api import http_exception, server_error
+from volunteer_hub.web.api import SegmentRouter, http_exception, server_error
 from volunteer_hub.web.middleware import SecurityHeaders
 from volunteer_hub.web.open311 import ROUTES as OPEN311_ROUTES
 from volunteer_hub.web.openapi import openapi_document
@@ -87,7 +87,7 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        Mount(API_PREFIX, routes=[e.route() for e in ENDPOINTS]),
+        Mount(API_PREFIX, app=SegmentRouter([e.route() for e in ENDPOINTS])),
         *[e.route() for e in calendar_routes.FEEDS],
         Mount("/open311/v2", routes=OPEN311_ROUTES),
     ]

@@ -9,12 +9,13 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from volunteer_hub import __version__
+from volunteer_hub.validation import MAX_ID
 from volunteer_hub.web.api import Endpoint, ErrorResponse
 
 REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 _PARAM_SCHEMA = {
-    "int": {"type": "integer", "minimum": 0},
+    "int": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
     "str": {"type": "string", "minLength": 1, "maxLength": 100},
 }
 _ERROR_TEXT = {

@@ -8,13 +8,13 @@ from pydantic import Field
 
 from volunteer_hub.services import auth, people
 from volunteer_hub.services.access import load_actor
-from volunteer_hub.validation import Input
+from volunteer_hub.validation import Input, Line
 from volunteer_hub.web.api import Call, Endpoint
 from volunteer_hub.web.schemas import LoginOut, PersonOut, person_out
 
 
 class LoginIn(Input):
-    phone: Annotated[str, Field(min_length=1, max_length=40)]
+    phone: Annotated[Line, Field(min_length=1, max_length=40)]
     password: Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -79,7 +79,7 @@ ENDPOINTS = [
         response=PersonOut,
         status=201,
         auth="optional",
-        errors=(409, 422),
+        errors=(401, 409, 422),
         tag="accounts",
     ),
     Endpoint(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import Field
+from typing import Literal
 
 from volunteer_hub.services import people, teams
-from volunteer_hub.validation import Input
+from volunteer_hub.validation import Id, Input
 from volunteer_hub.web.api import Call, Endpoint, ListQuery, Page, page
 from volunteer_hub.web.schemas import (
     CommunityBrief,
@@ -21,9 +19,9 @@ from volunteer_hub.web.schemas import (
 
 
 class StaffIn(Input):
-    person_id: int
+    person_id: Id
     role: Literal["staff", "grid_worker"]
-    grid_id: Annotated[int, Field(ge=1)] | None = None
+    grid_id: Id | None = None
 
 
 def _community(c) -> CommunityOut:

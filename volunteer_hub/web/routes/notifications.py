@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from volunteer_hub.models import Delivery
 from volunteer_hub.notifications import inbox, outbox
@@ -53,7 +54,7 @@ class DeliveryOut(BaseModel):
 
 
 class DeadQuery(Input):
-    limit: int = 100
+    limit: Annotated[int, Field(ge=1, le=200)] = 100
 
 
 def _delivery(d: Delivery) -> DeliveryOut:
@@ -172,7 +173,7 @@ ENDPOINTS = [
         "Give your address for a channel (a phone, an e-mail; never a URL)",
         body=channels.AddressIn,
         response=AddressOut,
-        errors=(401, 422),
+        errors=(401, 404, 422),
         tag="notifications",
     ),
     Endpoint(

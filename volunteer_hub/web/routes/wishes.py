@@ -8,7 +8,7 @@ from pydantic import Field
 
 from volunteer_hub.models import WishStatus
 from volunteer_hub.services import matching, people, wishes
-from volunteer_hub.validation import Input
+from volunteer_hub.validation import Id, Input
 from volunteer_hub.web.api import Call, Endpoint, ListQuery, Page, page
 from volunteer_hub.web.schemas import (
     CandidateOut,
@@ -29,7 +29,7 @@ class CandidatesQuery(Input):
 
 
 class CategoriesQuery(Input):
-    community_id: int | None = None
+    community_id: Id | None = None
 
 
 async def post_wish(call: Call) -> WishCreated:
