@@ -17,6 +17,7 @@ from volunteer_hub.i18n import translate
 VHUB = shutil.which("vhub", path=str(Path(sys.executable).parent)) or shutil.which("vhub")
 BUILTIN_PLUGINS = {
     "volunteer_hub.default_plugins.catalog",
+    "volunteer_hub.default_plugins.channels",
     "volunteer_hub.default_plugins.matching",
 }
 PASSWORD = "passw0rd-cli"
@@ -123,7 +124,7 @@ def test_plugins(vhub):
 
 
 def test_demo(vhub, tmp_path: Path):
-    result = vhub("demo", "--seed", "1", "--people", "60")
+    result = vhub("demo", "--seed", "1", "--people", "60", "--no-serve")
     assert result.returncode == 0, output(result)
     assert "幸福里社区" in result.stdout
     assert "xingfuli-2024" in result.stdout  # the shared demo password
@@ -152,9 +153,67 @@ def test_demo(vhub, tmp_path: Path):
     assert len(logins) >= 10  # the printed logins are real accounts
 
     # --fresh (the default) starts over instead of adding a second community.
-    again = vhub("demo", "--seed", "1", "--people", "60")
+    again = vhub("demo", "--seed", "1", "--people", "60", "--no-serve")
     assert again.returncode == 0, output(again)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM community").fetchone()[0] == 1
         assert conn.execute("SELECT count(*) FROM person").fetchone()[0] == 60
         assert {r[0] for r in conn.execute("SELECT phone FROM person")} == phones
+
+
+def test_demo_serves_the_community_at_a_local_address(tmp_path: Path):
+    """The README's first command: build the demo, then serve it; log in as a demo user."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VHUB_")}
+    env |= {
+        "VHUB_DATA_DIR": str(tmp_path),
+        "VHUB_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "VHUB_PASSWORD_PROFILE": "CHEAPEST",
+        "COLUMNS": "200",
+    }
+    log = (tmp_path / "demo.log").open("w")
+    proc = subprocess.Popen(
+        [VHUB, "demo", "--seed", "1", "--people", "50", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert proc.poll() is None, (tmp_path / "demo.log").read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()
+            time.sleep(0.5)
+        printed = (tmp_path / "demo.log").read_text()
+        assert f"http://127.0.0.1:{port}" in printed
+        communities = httpx.get(f"{base}/api/v1/communities").json()["items"]
+        assert [c["name"] for c in communities] == ["幸福里社区"]
+        with sqlite3.connect(database(tmp_path)) as conn:
+            phone = conn.execute(
+                "SELECT p.phone FROM person p JOIN role_assignment r ON r.person_id = p.id "
+                "WHERE r.role = 'staff' ORDER BY p.id LIMIT 1"
+            ).fetchone()[0]
+        assert phone in printed  # a printed login
+        r = httpx.post(
+            f"{base}/api/v1/auth/login", json={"phone": phone, "password": "xingfuli-2024"}
+        )
+        assert r.status_code == 200, r.text
+        assert "staff" in r.json()["person"]["roles"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

@@ -372,3 +372,27 @@ async def test_claims_from_two_workers_never_overlap(hub):
         assert len(ids) == len(set(ids)) == 12
         assert (await outbox.claim(hub)).deliveries == []
         assert datetime.now(UTC) - timedelta(minutes=1) < datetime.now(UTC)
+
+
+async def test_volunteers_hear_when_staff_cancel_their_shift(hub):
+    w = await World(hub).build()
+    volunteer = await w.person("巡逻队员")
+    task = await tasks.create_task(
+        hub,
+        w.staff,
+        w.community.id,
+        {
+            "title": "银发巡逻",
+            "starts_at": "2026-12-03T19:00:00+08:00",
+            "ends_at": "2026-12-03T21:00:00+08:00",
+            "capacity": 6,
+            "rrule": "FREQ=WEEKLY;BYDAY=TU,TH",
+        },
+    )
+    await tasks.sign_up(hub, volunteer, task.id)
+    await tasks.cancel_occurrence(
+        hub, w.staff, task.id, datetime.fromisoformat("2026-12-03T19:00:00+08:00")
+    )
+    notes = await Notification.filter(person_id=volunteer.id).order_by("id")
+    assert [n.event for n in notes] == ["signup.confirmed", "occurrence.cancelled"]
+    assert "取消" in notes[1].subject and "银发巡逻" in notes[1].subject

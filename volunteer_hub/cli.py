@@ -138,8 +138,25 @@ def plugins_cmd(settings: Settings, as_json: bool) -> None:
     show_default=True,
     help="Start from an empty database (the default) or keep existing data.",
 )
+@click.option(
+    "--serve/--no-serve",
+    "serve_after",
+    default=True,
+    show_default=True,
+    help="Serve the demo at a local address once it is built.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.pass_obj
-def demo_cmd(settings: Settings, seed: int, people_count: int, fresh: bool) -> None:
+def demo_cmd(
+    settings: Settings,
+    seed: int,
+    people_count: int,
+    fresh: bool,
+    serve_after: bool,
+    host: str,
+    port: int,
+) -> None:
     """Build a realistic demo community and print how to log in."""
     from volunteer_hub.demo import build_demo, reset_database
 
@@ -162,6 +179,8 @@ def demo_cmd(settings: Settings, seed: int, people_count: int, fresh: bool) -> N
     for role, name, phone in summary.logins:
         table.add_row(role, name, phone)
     console.print(table)
+    if serve_after:
+        serve(settings, host=host, port=port)
 
 
 @main.command("serve")
@@ -193,6 +212,25 @@ def serve_cmd(
     settings: Settings, host: str, port: int, workers: int, access_log: bool, log_level: str
 ) -> None:
     """Serve the web application with uvicorn (uvloop, httptools)."""
+    serve(
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level=log_level,
+    )
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    access_log: bool = True,
+    log_level: str = "info",
+) -> None:
     import uvicorn
 
     from volunteer_hub.web.asgi import APP_FACTORY
@@ -203,6 +241,12 @@ def serve_cmd(
         f"[green]Serving volunteer_hub[/green] on http://{shown_host}:{port} "
         f"({workers} worker{'s' if workers > 1 else ''}); "
         f"database {_safe_url(settings.database_url)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"API: http://{shown_host}:{port}/api/v1 — OpenAPI document: "
+        f"http://{shown_host}:{port}/openapi.json — health: http://{shown_host}:{port}/healthz",
         highlight=False,
         soft_wrap=True,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
@@ -29,11 +30,13 @@ def normalize_rule(text: str) -> str:
     return body[6:] if body.upper().startswith("RRULE:") else body
 
 
+@lru_cache(maxsize=1024)
 def parse_rrule(text: str, first_start: datetime, timezone: str) -> rrule:
     """Parse an RRULE (with or without the ``RRULE:`` prefix) anchored at the first start.
 
     The rule runs from the first start in the community's zone, so 19:00 stays 19:00
-    there. A floating UNTIL (no ``Z``) is read as the community's local time.
+    there. A floating UNTIL (no ``Z``) is read as the community's local time. Parsed
+    rules are cached: every read of a recurring task expands its rule.
     """
     body = normalize_rule(text)
     if not body or "\n" in body or "\r" in body or "DTSTART" in body.upper():

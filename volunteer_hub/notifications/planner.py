@@ -179,6 +179,15 @@ async def notify_signup(
     )
 
 
+async def _signup_cancelled(hub: Hub, event: DomainEvent) -> None:
+    """A volunteer who cancels knows it; one whose shift staff cancelled must be told."""
+    if event.data.get("reason") == "occurrence_cancelled":
+        signup = await Signup.get(id=event.entity_id).select_related(
+            "person", "occurrence", "occurrence__task", "occurrence__task__community"
+        )
+        await notify_signup(hub, event.occurred_at, signup, "occurrence.cancelled")
+
+
 PLANS: dict[str, Plan] = {
     "wish.approved": _wish_to_resident,
     "wish.rejected": _wish_to_resident,
@@ -188,6 +197,7 @@ PLANS: dict[str, Plan] = {
     "signup.confirmed": _signup,
     "signup.waitlisted": _signup,
     "signup.promoted": _signup,
+    "signup.cancelled": _signup_cancelled,
 }
 
 
