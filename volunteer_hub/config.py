@@ -27,6 +27,8 @@ class Settings:
     # Let channels send to loopback and private addresses (an SMS gateway on the LAN,
     # test sinks). Off by default: a configured URL must not reach internal services.
     allow_private_network: bool = False
+    # Where people reach the site: the base of links in messages (acknowledgement links).
+    public_url: str = "http://127.0.0.1:8000"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -41,6 +43,7 @@ class Settings:
             disable_plugin_autoload=_truthy(env.get("VHUB_DISABLE_PLUGIN_AUTOLOAD")),
             password_profile=env.get("VHUB_PASSWORD_PROFILE") or cls.password_profile,
             allow_private_network=_truthy(env.get("VHUB_ALLOW_PRIVATE_NETWORK")),
+            public_url=(env.get("VHUB_PUBLIC_URL") or cls.public_url).rstrip("/"),
         )
 
     @property

@@ -523,3 +523,44 @@ class Delivery(Model):
     class Meta:
         table = "delivery"
         indexes = (("status", "not_before"),)
+
+
+class CallOut(Model):
+    """An emergency call-out: one message to many people, each asked to acknowledge it."""
+
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="callouts", on_delete=fields.RESTRICT
+    )
+    created_by: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="callouts_made", on_delete=fields.RESTRICT
+    )
+    title = fields.CharField(max_length=100)
+    message = fields.TextField()
+    # Who is called: everyone, a team (its id), a grid (its id) or a skill (its name).
+    target_kind = fields.CharField(max_length=10)
+    target_value = fields.CharField(max_length=40, null=True)
+    recipients = fields.IntField(default=0)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "callout"
+
+
+class CallOutRecipient(Model):
+    """One person called out, and when they acknowledged (through their secret link)."""
+
+    id = fields.BigIntField(primary_key=True)
+    callout: fields.ForeignKeyRelation[CallOut] = fields.ForeignKeyField(
+        "models.CallOut", related_name="recipient_rows", on_delete=fields.CASCADE
+    )
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="callouts", on_delete=fields.CASCADE
+    )
+    ack_hash = fields.CharField(max_length=64, unique=True)  # SHA-256 of the link's token
+    acked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "callout_recipient"
+        unique_together = (("callout", "person"),)
+        indexes = (("callout_id", "acked_at"),)
