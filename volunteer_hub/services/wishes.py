@@ -6,13 +6,15 @@ concurrency, one change wins and the others see that the state moved (409).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field
 from tortoise.expressions import Q
 
+from volunteer_hub.clock import as_utc
 from volunteer_hub.errors import (
     Conflict,
     InvalidInput,
@@ -25,6 +27,7 @@ from volunteer_hub.hooktypes import AdmissionDecision, WishCategory, WishFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import localize
 from volunteer_hub.models import (
+    AuditEntry,
     Community,
     Escalation,
     MembershipStatus,
@@ -35,7 +38,7 @@ from volunteer_hub.models import (
     Wish,
     WishStatus,
 )
-from volunteer_hub.services.access import Actor
+from volunteer_hub.services.access import Actor, load_actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
@@ -152,6 +155,46 @@ async def list_wishes(
     if after_id is not None:
         query = query.filter(id__gt=after_id)
     return await query.order_by("id").limit(limit)
+
+
+PUBLIC_STATUSES = frozenset(
+    {WishStatus.OPEN, WishStatus.CLAIMED, WishStatus.FULFILLED, WishStatus.CONFIRMED}
+)
+
+
+async def public_wishes(
+    hub: Hub,
+    community_id: int,
+    *,
+    ids: Iterable[int] | None = None,
+    categories: Iterable[str] | None = None,
+    statuses: Iterable[WishStatus] | None = None,
+    created_from: datetime | None = None,
+    created_until: datetime | None = None,
+    limit: int = 1000,
+) -> list[Wish]:
+    """Wishes anyone may know exist, newest first: past review, not in a restricted category.
+
+    Callers show only their category, status and dates (Open311 without a key): titles and
+    descriptions can say who a resident is.
+    """
+    codes = {c for c, cat in hub.wish_categories(community_id).items() if not cat.restricted}
+    allowed = set(PUBLIC_STATUSES)
+    if categories is not None:
+        codes &= set(categories)
+    if statuses is not None:
+        allowed &= set(statuses)
+    if not codes or not allowed:
+        return []
+    query = Wish.filter(community_id=community_id, category__in=sorted(codes))
+    query = query.filter(status__in=sorted(allowed))
+    if ids is not None:
+        query = query.filter(id__in=sorted(ids))
+    if created_from is not None:
+        query = query.filter(created_at__gte=as_utc(created_from))
+    if created_until is not None:
+        query = query.filter(created_at__lte=as_utc(created_until))
+    return await query.order_by("-id").limit(limit)
 
 
 # --- posting and review ----------------------------------------------------------------
@@ -565,4 +608,122 @@ async def _qualified_for(hub: Hub, actor: Actor, community_id: int, category: Wi
     return any(
         facts.valid_qualification(kind, today, verified_only=True)
         for kind in category.qualifications
+    )
+
+
+# --- invitations (the staff console's invite button) -------------------------------------------
+
+
+class InviteIn(Input):
+    person_id: Id
+
+
+async def invite(hub: Hub, actor: Actor, wish_id: int, data: InviteIn | dict) -> Wish:
+    """Staff of the wish's community invite a volunteer to claim an open wish.
+
+    The person must be one who may claim it, by the rules of ``claim``: a volunteer of the
+    community, not the wish's resident, in a team of the serving kind, qualified for a
+    restricted category. A person of the community who may not is refused with the rules
+    named (422 ``not_eligible``); a person who is not of the community is not found in
+    ``person_id`` (422). Each person is invited to a wish once: asking again is 409
+    ``already_invited``, so nobody is pestered. The invitation is an audit entry of the
+    wish and the event ``wish.invited`` with data ``{person_id}``.
+    """
+    wish = await get_wish(hub, actor, wish_id)
+    if not actor.is_staff(wish.community_id):
+        raise PermissionDenied("Only staff of this community can do this.")
+    data = parse(InviteIn, data)
+    invitee = await _person_of_community(wish.community_id, data.person_id)
+    if wish.status is not WishStatus.OPEN:
+        raise _not_open(wish.status)
+    violations = await serving_violations(hub, invitee, wish)
+    if violations:
+        raise RuleViolation(
+            "This person may not claim this wish.", code="not_eligible", details=violations
+        )
+    async with unit_of_work(hub, actor.id) as uow:
+        # Write the wish's row first (changing nothing): invitations to one wish queue on
+        # its row lock (PostgreSQL) or the write lock (SQLite), and it must still be open.
+        if not await Wish.filter(id=wish.id, status=WishStatus.OPEN).update(status=WishStatus.OPEN):
+            raise _not_open((await Wish.get(id=wish.id)).status)
+        if invitee.id in await invited_people(wish.id):
+            raise Conflict("This person has been invited already.", code="already_invited")
+        await uow.record(
+            "wish.invited", wish, community_id=wish.community_id, after={"person_id": invitee.id}
+        )
+    return wish
+
+
+async def invited_people(wish_id: int) -> set[int]:
+    """The people invited to claim the wish (from its audit trail)."""
+    rows = await AuditEntry.filter(
+        entity_type="wish", entity_id=wish_id, action="wish.invited"
+    ).values_list("after", flat=True)
+    return {row["person_id"] for row in rows if isinstance(row, dict) and "person_id" in row}
+
+
+async def serving_violations(hub: Hub, person: Actor, wish: Wish) -> list[Violation]:
+    """Why ``person`` may not claim ``wish`` (the rules of ``claim``); empty if they may."""
+    if person.id == wish.resident_id:
+        return [
+            Violation("own_wish", {"zh-CN": "这是此人自己的心愿", "en": "It is their own wish"})
+        ]
+    category = category_of(hub, wish.community_id, wish.category)
+    if not category.served:
+        return [
+            Violation(
+                "category_not_served",
+                {"zh-CN": "此类心愿不由志愿者认领", "en": "Volunteers do not serve this category"},
+            )
+        ]
+    violations = []
+    if not person.has_role(wish.community_id, Role.VOLUNTEER):
+        violations.append(
+            Violation(
+                "not_a_volunteer",
+                {"zh-CN": "此人不是本社区的志愿者", "en": "Not a volunteer of this community"},
+            )
+        )
+    if category.team_kind and not await _in_team_of_kind(
+        person.id, wish.community_id, category.team_kind
+    ):
+        violations.append(
+            Violation(
+                "not_in_serving_team",
+                {
+                    "zh-CN": "此人不在负责此类心愿的志愿服务队中",
+                    "en": f"Not a member of a {category.team_kind} team",
+                },
+            )
+        )
+    elif category.restricted and not await _qualified_for(hub, person, wish.community_id, category):
+        violations.append(
+            Violation(
+                "not_qualified",
+                {
+                    "zh-CN": "此人没有此类心愿所需的有效资质",
+                    "en": "Lacks the qualification this wish needs",
+                },
+            )
+        )
+    return violations
+
+
+async def _person_of_community(community_id: int, person_id: int) -> Actor:
+    """The person (with their roles) if they live in or hold a role in the community."""
+    person = await Person.get_or_none(id=person_id)
+    if person is not None:
+        found = await load_actor(person.id)
+        if person.community_id == community_id or any(
+            g.community_id == community_id for g in found.grants
+        ):
+            return found
+    raise InvalidInput.for_field("person_id", "No such person in this community.")
+
+
+def _not_open(status: WishStatus) -> Conflict:
+    return Conflict(
+        "This wish is {status} and cannot change that way.",
+        code="invalid_state",
+        status=status.value,
     )

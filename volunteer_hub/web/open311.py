@@ -95,10 +95,6 @@ OPEN_STATUSES = frozenset(
 CLOSED_STATUSES = frozenset(
     {WishStatus.CONFIRMED, WishStatus.REJECTED, WishStatus.CANCELLED, WishStatus.EXPIRED}
 )
-#: What anyone may learn exists (in a category that is not restricted).
-PUBLIC_STATUSES = frozenset(
-    {WishStatus.OPEN, WishStatus.CLAIMED, WishStatus.FULFILLED, WishStatus.CONFIRMED}
-)
 STATUS_BY_KIND = {
     "invalid": 400,
     "rule": 400,
@@ -610,32 +606,19 @@ async def post_request(call: Call) -> Answer:
 # --- reading requests ----------------------------------------------------------------------
 
 
-def _public_codes(hub: Hub, community_id: int) -> list[str]:
-    return [code for code, c in hub.wish_categories(community_id).items() if not c.restricted]
-
-
 async def _public_wishes(hub: Hub, community: Community, filters: Filters) -> list[Wish]:
-    """What anyone may know exists: public statuses, categories that are not restricted."""
-    codes = _public_codes(hub, community.id)
-    statuses = PUBLIC_STATUSES
-    query = Wish.filter(community_id=community.id)
+    """What anyone may know exists (the rule is the wish service's), filtered."""
     if filters.ids is not None:
-        if not filters.ids:
-            return []
-        query = query.filter(id__in=sorted(filters.ids))
-    else:
-        if filters.codes is not None:
-            codes = [c for c in codes if c in filters.codes]
-        if filters.statuses is not None:
-            statuses = statuses & filters.statuses
-        if filters.start is not None:
-            query = query.filter(created_at__gte=filters.start)
-        if filters.end is not None:
-            query = query.filter(created_at__lte=filters.end)
-    if not codes or not statuses:
-        return []
-    query = query.filter(category__in=codes, status__in=sorted(statuses))
-    return await query.order_by("-id").limit(MAX_REQUESTS)
+        return await wishes.public_wishes(hub, community.id, ids=filters.ids, limit=MAX_REQUESTS)
+    return await wishes.public_wishes(
+        hub,
+        community.id,
+        categories=filters.codes,
+        statuses=filters.statuses,
+        created_from=filters.start,
+        created_until=filters.end,
+        limit=MAX_REQUESTS,
+    )
 
 
 async def _visible_wishes(
