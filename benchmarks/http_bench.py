@@ -121,6 +121,34 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+async def _fresh_postgres(server: str) -> str:
+    """A new, empty database on the server, dropped when the benchmark ends."""
+    import uuid
+
+    import asyncpg
+
+    name = f"vhub_bench_{uuid.uuid4().hex[:10]}"
+    dsn = server.replace("postgres://", "postgresql://", 1)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+    def drop() -> None:
+        async def go() -> None:
+            c = await asyncpg.connect(dsn)
+            try:
+                await c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            finally:
+                await c.close()
+
+        asyncio.run(go())
+
+    atexit.register(drop)
+    return f"{server.rsplit('/', 1)[0]}/{name}"
+
+
 async def seed(database_url: str, data_dir: Path, people_count: int) -> Seed:
     """Seed through the services where it matters, in bulk where it would only take time.
 
@@ -789,6 +817,12 @@ def main() -> None:
         help="skip the raw-SQL prototype of GET /tasks/{id} (benchmarks/fast_get_task.py)",
     )
     parser.add_argument("--keep", type=Path, help="keep the database, logs and profile here")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run the API on PostgreSQL instead of SQLite: a server URL such as "
+        "postgres://postgres@127.0.0.1:5432/test (a fresh database is made there and dropped)",
+    )
     opts = parser.parse_args()
     if opts.client == "wrk" and not shutil.which("wrk"):
         sys.exit("--client wrk needs wrk on PATH (apt-get install -y wrk)")
@@ -807,9 +841,13 @@ def main() -> None:
 
     from volunteer_hub.config import sqlite_url
 
-    db_file = workdir / "bench.sqlite3"
-    db_file.unlink(missing_ok=True)
-    database_url = sqlite_url(db_file)
+    if opts.postgres:
+        database_url = asyncio.run(_fresh_postgres(opts.postgres))
+        opts.no_prototype = True  # the prototype's SQL is SQLite's
+    else:
+        db_file = workdir / "bench.sqlite3"
+        db_file.unlink(missing_ok=True)
+        database_url = sqlite_url(db_file)
     t0 = time.monotonic()
     seeded = asyncio.run(seed(database_url, workdir, opts.people))
     print(f"seeded {opts.people} people with tokens in {time.monotonic() - t0:.1f} s")
@@ -917,7 +955,7 @@ def main() -> None:
     print(
         f"{opts.connections} connections, {opts.warmup:g} s warm-up + {opts.duration:g} s measured"
         f" per run; client {opts.client}; uvicorn 1 worker, uvloop + httptools, no access log;"
-        f" SQLite; CPUs {len(cpus_all)}"
+        f" {'PostgreSQL' if opts.postgres else 'SQLite'}; CPUs {len(cpus_all)}"
         + (
             f" (servers on {sorted(server_cpus)}, load on {sorted(load_cpus)})"
             if server_cpus
