@@ -176,6 +176,7 @@ class Qualification(Model):
 
     class Meta:
         table = "qualification"
+        indexes = (("person_id", "kind"),)
 
 
 class TeamMembership(Model):
@@ -192,6 +193,7 @@ class TeamMembership(Model):
     class Meta:
         table = "team_membership"
         unique_together = (("team", "person"),)
+        indexes = (("person_id", "status"),)
 
 
 class PartyReport(Model):
@@ -327,7 +329,8 @@ class Signup(Model):
 
     class Meta:
         table = "signup"
-        indexes = (("occurrence_id", "status"),)
+        # Arrival order within a status; one person's signups (the duplicate check).
+        indexes = (("occurrence_id", "status"), ("occurrence_id", "person_id"), ("person_id",))
 
 
 class ServiceRecord(Model):
