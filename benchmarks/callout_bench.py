@@ -13,20 +13,25 @@ PostgreSQL; a fresh database is created on that server and dropped afterwards):
 then times, one after the other, against the same sink:
 
 (a) the product: staff POST /api/v1/communities/{cid}/callouts (the real app over ASGI, in
-    this process), then the real ``Worker.run_once()`` with the real ``AppriseNotifier``,
+    this process), then delivery by the real ``Worker`` with the real ``AppriseNotifier``,
     until the sink has received all N messages (from the staff action to the sink's last
-    first-receipt);
+    first-receipt). By default two ``vhub worker`` processes deliver (``--workers 2``, as
+    on a 2-CPU server: they share the outbox); ``--workers 0`` runs ``Worker.run_once()``
+    in this process instead (what ``--profile`` profiles best);
 (b) a raw ``httpx.AsyncClient`` posting the same N messages (the rendered subjects and
-    bodies of (a), read back from the database) to the same sink, 100 at a time;
+    bodies of (a), read back from the database) to the same sink, on 16 keep-alive
+    connections;
 
-and prints both and the ratio. README.md beside this file has measured figures.
+and prints both, their CPU time, the sink's CPU time, and the ratio. README.md beside this
+file has measured figures.
 
     python benchmarks/callout_bench.py
     python benchmarks/callout_bench.py --database postgres://postgres@127.0.0.1:5432/test
-    python benchmarks/callout_bench.py --profile --keep /tmp/callout   # + py-spy of (a)
+    python benchmarks/callout_bench.py --workers 0 --profile --keep /tmp/callout   # py-spy
 
-With two or more CPUs the sink is pinned to the last CPU and this process to the others
-(``--no-pin`` turns this off), so the sink does not compete with the worker it measures.
+Nothing is pinned by default: the sink, this process and the worker processes share the
+machine's CPUs, as a worker and an SMS gateway on one small server would. ``--pin`` puts
+the sink on the last CPU and everything else on the others.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ PASSWORD = "bench-passw0rd"
 STAFF_PHONE = "13900000001"
 PUBLIC_URL = "https://vhub.example.org"
 GOAL_SECONDS = 10.0
-RAW_CONCURRENCY = 100
+RAW_LANES = 16
 
 
 # --- the sink (its own process) ---------------------------------------------------------------
@@ -166,6 +171,9 @@ class Sink:
                 return stats
             await asyncio.sleep(0.02)
 
+    def cpu_seconds(self) -> float:
+        return proc_cpu_seconds(self.process.pid)
+
     def stop(self) -> None:
         self.process.send_signal(signal.SIGINT)
         try:
@@ -275,11 +283,61 @@ class Timing:
     received: int = 0
     duplicates: int = 0
     bad: int = 0
+    sink_cpu: float = 0.0  # the sink process's CPU seconds meanwhile
+    own_cpu: float = 0.0  # this process's CPU seconds (all threads)
 
 
-async def run_product(hub, app, seeded: Seeded, sink: Sink, n: int, http) -> tuple[Timing, int]:
+class WorkerProcesses:
+    """``vhub worker`` processes, as deployed: they share the outbox (leases, SKIP LOCKED)."""
+
+    def __init__(self, count: int, settings, interval: float) -> None:
+        env = {
+            **os.environ,
+            "VHUB_DATABASE_URL": settings.database_url,
+            "VHUB_SECRET_KEY": settings.secret_key,
+            "VHUB_DATA_DIR": str(settings.data_dir),
+            "VHUB_ALLOW_PRIVATE_NETWORK": "1",
+            "VHUB_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "VHUB_PUBLIC_URL": settings.public_url,
+        }
+        vhub = Path(sys.executable).parent / "vhub"
+        log = (settings.data_dir / "workers.log").open("ab")
+        self.processes = [
+            subprocess.Popen(
+                [str(vhub), "worker", "--interval", str(interval)],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(count)
+        ]
+
+    def cpu_seconds(self) -> float:
+        return sum(proc_cpu_seconds(p.pid) for p in self.processes)
+
+    def stop(self) -> None:
+        for p in self.processes:
+            p.send_signal(signal.SIGINT)
+        for p in self.processes:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """A process's user + system CPU time so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_product(
+    hub, app, seeded: Seeded, sink: Sink, n: int, http, args: argparse.Namespace
+) -> tuple[Timing, int]:
+    """(a): the staff action over the API, then delivery by the real worker."""
     import httpx
 
+    from volunteer_hub.models import Delivery, DeliveryStatus
     from volunteer_hub.notifications.senders import AppriseNotifier
     from volunteer_hub.notifications.worker import Worker
 
@@ -295,26 +353,67 @@ async def run_product(hub, app, seeded: Seeded, sink: Sink, n: int, http) -> tup
             "target": {"kind": "everyone"},
         }
         await sink.reset(http)
-        worker = Worker(hub, AppriseNotifier())
-        t = Timing()
-        start = time.monotonic()
-        r = await api.post(
-            f"/api/v1/communities/{seeded.community_id}/callouts", json=body, headers=headers
-        )
-        t.staff_action = time.monotonic() - start
-        assert r.status_code == 201, r.text
-        assert r.json()["recipients"] == n, r.text
-        report = await worker.run_once()
-        t.worker = time.monotonic() - start - t.staff_action
-        assert report.sent == n and report.failed == 0, report
-        stats = await sink.wait_for(http, n, within=60)
-        t.to_last_delivery = stats["last"] - start
+        workers = None
+        profilers = []
+        if args.workers:
+            workers = WorkerProcesses(args.workers, hub.settings, args.interval)
+            await asyncio.sleep(3)  # started and polling
+            if args.profile:
+                profilers = [
+                    start_profiler(hub.settings.data_dir / f"worker{i}.folded", p.pid, args.gil)
+                    for i, p in enumerate(workers.processes)
+                ]
+        else:
+            if args.prototype_http:
+                from apprise.plugins import custom_json
+
+                custom_json.requests = KeepAliveRequests()
+            notifier = AppriseNotifier(**({"threads": args.threads} if args.threads else {}))
+            worker = Worker(
+                hub, notifier, **({"concurrency": args.concurrency} if args.concurrency else {})
+            )
+        try:
+            t = Timing()
+            cpu, own = sink.cpu_seconds(), time.process_time()
+            workers_cpu = workers.cpu_seconds() if workers else 0.0
+            start = time.monotonic()
+            r = await api.post(
+                f"/api/v1/communities/{seeded.community_id}/callouts", json=body, headers=headers
+            )
+            t.staff_action = time.monotonic() - start
+            assert r.status_code == 201, r.text
+            assert r.json()["recipients"] == n, r.text
+            if workers is None:
+                report = await worker.run_once()
+                assert report.sent == n and report.failed == 0, (report.sent, report.errors[:3])
+            else:
+                while await Delivery.filter(status=DeliveryStatus.SENT).count() < n:
+                    assert time.monotonic() - start < 300, "the workers did not finish"
+                    await asyncio.sleep(0.05)
+            t.worker = time.monotonic() - start - t.staff_action
+            stats = await sink.wait_for(http, n, within=60)
+            t.to_last_delivery = stats["last"] - start
+            t.sink_cpu, t.own_cpu = sink.cpu_seconds() - cpu, time.process_time() - own
+            if workers is not None:
+                t.own_cpu += workers.cpu_seconds() - workers_cpu
+        finally:
+            for profiler in profilers:
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(timeout=60)
+            if workers is not None:
+                workers.stop()
         t.received, t.duplicates, t.bad = stats["accepted"], stats["duplicates"], stats["bad"]
         return t, r.json()["id"]
 
 
 async def run_raw(callout_id: int, sink: Sink, n: int, http) -> Timing:
-    """The same N messages, straight from httpx to the sink (no database, no apprise)."""
+    """The same N messages, straight from httpx to the sink (no database, no apprise).
+
+    ``RAW_LANES`` lanes, each with its own client and keep-alive connection: one client
+    with a large pool is much slower (httpcore 1.0 scans its whole pool for each
+    request: one client with 100 connections spent 9 ms of CPU per request here).
+    """
     import httpx
 
     from volunteer_hub import db
@@ -328,37 +427,90 @@ async def run_raw(callout_id: int, sink: Sink, n: int, http) -> Timing:
     )
     assert len(rows) == n, len(rows)
     await sink.reset(http)
-    slots = asyncio.Semaphore(RAW_CONCURRENCY)
-    limits = httpx.Limits(
-        max_connections=RAW_CONCURRENCY, max_keepalive_connections=RAW_CONCURRENCY
-    )
+    queue = list(reversed(rows))
     t = Timing()
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    clients = [httpx.AsyncClient(timeout=30) for _ in range(RAW_LANES)]
 
-        async def post(row: dict) -> None:
-            async with slots:
-                r = await client.post(
-                    sink.url,
-                    content=json.dumps(
-                        {"title": row["subject"], "message": row["body"], "to": row["address"]},
-                        ensure_ascii=False,
-                    ).encode(),
-                    headers={
-                        "Content-Type": "application/json",
-                        "Idempotency-Key": f"raw-{row['id']}",
-                    },
-                )
-                r.raise_for_status()
+    async def lane(client: httpx.AsyncClient) -> None:
+        while queue:
+            row = queue.pop()
+            r = await client.post(
+                sink.url,
+                content=json.dumps(
+                    {"title": row["subject"], "message": row["body"], "to": row["address"]},
+                    ensure_ascii=False,
+                ).encode(),
+                headers={
+                    "Content-Type": "application/json",
+                    "Idempotency-Key": f"raw-{row['id']}",
+                },
+            )
+            r.raise_for_status()
 
-        start = time.monotonic()
-        await asyncio.gather(*(post(row) for row in rows))
-        stats = await sink.wait_for(http, n, within=60)
+    cpu, own = sink.cpu_seconds(), time.process_time()
+    start = time.monotonic()
+    try:
+        await asyncio.gather(*(lane(c) for c in clients))
+    finally:
+        for c in clients:
+            await c.aclose()
+    stats = await sink.wait_for(http, n, within=60)
     t.to_last_delivery = stats["last"] - start
+    t.sink_cpu, t.own_cpu = sink.cpu_seconds() - cpu, time.process_time() - own
     t.received, t.duplicates, t.bad = stats["accepted"], stats["duplicates"], stats["bad"]
     return t
 
 
-def start_profiler(out: Path) -> subprocess.Popen | None:
+class KeepAliveRequests:
+    """A measuring prototype, not product code: what apprise's json:// service costs without
+    ``requests``. Stands in for the ``requests`` module inside apprise's custom_json plugin
+    (``--prototype-http``, with ``--workers 0`` only): one keep-alive ``http.client``
+    connection per thread, no per-request Session, adapters or proxy lookup in the
+    environment. The payload and headers apprise builds are sent unchanged."""
+
+    class RequestException(Exception):
+        pass
+
+    def __init__(self) -> None:
+        import threading
+
+        self._local = threading.local()
+
+    def request(self, method, url, data=None, params=None, headers=None, timeout=None, **_):
+        import http.client
+        from urllib.parse import urlencode, urlsplit
+
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        connections = self._local.__dict__.setdefault("connections", {})
+        path = (parts.path or "/") + (f"?{urlencode(params)}" if params else "")
+        for attempt in (1, 2):
+            conn = connections.get(key)
+            if conn is None:
+                kind = http.client.HTTPSConnection if parts.scheme == "https" else None
+                kind = kind or http.client.HTTPConnection
+                seconds = max(timeout) if isinstance(timeout, tuple) else timeout
+                conn = connections[key] = kind(parts.netloc, timeout=seconds or 10)
+            try:
+                body = data.encode() if isinstance(data, str) else data
+                conn.request(method, path, body=body, headers=headers or {})
+                response = conn.getresponse()
+                content = response.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                connections.pop(key, None)
+                if attempt == 2:
+                    raise self.RequestException(str(exc)) from exc
+
+        class Response:
+            status_code = response.status
+
+        Response.content = content
+        return Response()
+
+
+def start_profiler(out: Path, pid: int | None = None, gil: bool = False) -> subprocess.Popen | None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         print("py-spy not found: no profile")
@@ -368,7 +520,7 @@ def start_profiler(out: Path) -> subprocess.Popen | None:
             py_spy,
             "record",
             "--pid",
-            str(os.getpid()),
+            str(pid or os.getpid()),
             "--rate",
             "250",
             "--threads",
@@ -377,6 +529,7 @@ def start_profiler(out: Path) -> subprocess.Popen | None:
             "--output",
             str(out),
             "--nonblocking",
+            *(["--gil"] if gil else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -392,7 +545,7 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
     from volunteer_hub.web import create_app
 
     cpus = sorted(os.sched_getaffinity(0))
-    pin = len(cpus) >= 2 and not args.no_pin
+    pin = len(cpus) >= 2 and args.pin
     sink = Sink([cpus[-1]] if pin else None)
     if pin:
         os.sched_setaffinity(0, cpus[:-1])
@@ -422,10 +575,12 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
                 f"{f', pinned to CPU {cpus[-1]}' if pin else ''})"
             )
             app = create_app(settings, hub=hub, manage_database=False)
-            profiler = start_profiler(work_dir / "callout.folded") if args.profile else None
+            profiler = (
+                start_profiler(work_dir / "callout.folded", gil=args.gil) if args.profile else None
+            )
             try:
                 product, callout_id = await run_product(
-                    hub, app, seeded, sink, args.recipients, http
+                    hub, app, seeded, sink, args.recipients, http, args
                 )
             finally:
                 if profiler is not None:
@@ -435,7 +590,10 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
 
         n = args.recipients
         print()
-        print(f"{'scenario':<52} {'seconds':>8} {'msg/s':>8} {'received':>9} {'dupl.':>6}")
+        print(
+            f"{'scenario':<52} {'seconds':>8} {'msg/s':>8} {'received':>9} {'dupl.':>6}"
+            f" {'CPU s':>6} {'sink CPU s':>10}"
+        )
         rows = [
             ("(a) call-out: staff POST → worker → sink (apprise)", product),
             ("(b) raw httpx.AsyncClient, same messages, same sink", raw),
@@ -444,11 +602,12 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
             rate = n / t.to_last_delivery if t.to_last_delivery else float("nan")
             print(
                 f"{name:<52} {t.to_last_delivery:8.2f} {rate:8.0f} {t.received:9d}"
-                f" {t.duplicates:6d}"
+                f" {t.duplicates:6d} {t.own_cpu:6.2f} {t.sink_cpu:10.2f}"
             )
+        by = f"{args.workers} worker processes" if args.workers else "Worker.run_once()"
         print(
             f"    of (a): staff action (POST answered) {product.staff_action:.2f} s,"
-            f" then Worker.run_once() {product.worker:.2f} s"
+            f" then delivery by {by} {product.worker:.2f} s"
         )
         ratio = product.to_last_delivery / raw.to_last_delivery
         print(f"ratio (a)/(b): {ratio:.1f}x")
@@ -457,7 +616,7 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
             f"goal: (a) <= {GOAL_SECONDS:.0f} s for {n} recipients: {'MET' if met else 'NOT MET'}"
         )
         if args.profile:
-            print(f"profile (py-spy raw folded stacks): {work_dir / 'callout.folded'}")
+            print(f"profiles (py-spy raw folded stacks, one per process): {work_dir}/*.folded")
         problems = product.bad + raw.bad + product.duplicates + raw.duplicates
         return 0 if problems == 0 and product.received == n and raw.received == n else 1
     finally:
@@ -470,9 +629,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--database", help="a PostgreSQL server URL (default: SQLite)")
-    parser.add_argument("--profile", action="store_true", help="py-spy record of (a)")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy record of (a): this process, each worker"
+    )
+    parser.add_argument(
+        "--gil", action="store_true", help="with --profile: only samples that hold the GIL"
+    )
     parser.add_argument("--keep", type=Path, help="keep the database and profile here")
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the sink to the last CPU and this process (and its workers) to the others",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="deliver with N `vhub worker` processes (0: Worker.run_once() in this process)",
+    )
+    parser.add_argument("--interval", type=float, default=0.2, help="the workers' --interval")
+    parser.add_argument(
+        "--prototype-http",
+        action="store_true",
+        help="with --workers 0: apprise's json:// on keep-alive http.client (a measuring "
+        "prototype, see KeepAliveRequests)",
+    )
+    parser.add_argument("--threads", type=int, help="with --workers 0: AppriseNotifier threads")
+    parser.add_argument("--concurrency", type=int, help="with --workers 0: Worker concurrency")
     parser.add_argument("--serve-sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_sink:

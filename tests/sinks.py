@@ -24,6 +24,8 @@ class Received:
     body: str
     to: str
     raw: dict = field(default_factory=dict)
+    # E-mail attachments, in order: (content type, file name, decoded bytes).
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
 
 class _Sink:
@@ -86,6 +88,11 @@ class WebhookSink(_Sink):
                 pass
 
         server_class = HTTPServer if one_at_a_time else ThreadingHTTPServer
+        # A worker opens up to a hundred connections at once: the default listen backlog
+        # (5) would refuse some of them.
+        server_class = type(
+            "Sink" + server_class.__name__, (server_class,), {"request_queue_size": 1024}
+        )
         self.server = server_class(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
@@ -112,9 +119,18 @@ class SmtpSink(_Sink):
             async def handle_DATA(self, server, session, envelope):
                 message = message_from_bytes(envelope.content)
                 text = ""
+                attachments = []
                 for part in message.walk():
                     if part.get_content_type() == "text/plain":
                         text = part.get_payload(decode=True).decode("utf-8")
+                    if part.get_content_disposition() == "attachment":
+                        attachments.append(
+                            (
+                                part.get_content_type(),
+                                part.get_filename() or "",
+                                part.get_payload(decode=True),
+                            )
+                        )
                 with sink.lock:
                     sink.attempts += 1
                 sink._accept(
@@ -123,6 +139,7 @@ class SmtpSink(_Sink):
                         subject=str(make_header(decode_header(message["Subject"]))),
                         body=text,
                         to=",".join(envelope.rcpt_tos),
+                        attachments=attachments,
                     )
                 )
                 return "250 OK"

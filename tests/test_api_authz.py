@@ -28,8 +28,8 @@ import pytest
 
 from tests.factories import PASSWORD, World, id_number, next_phone
 from volunteer_hub.models import Delivery, DeliveryStatus, Notification, Person, Role
-from volunteer_hub.services import channels, people, tasks, teams, wishes
-from volunteer_hub.services.access import Actor, load_actor
+from volunteer_hub.services import callouts, channels, people, tasks, teams, wishes
+from volunteer_hub.services.access import Actor, active_team_ids, load_actor
 from volunteer_hub.validation import mask_phone
 from volunteer_hub.web.routes import ENDPOINTS
 
@@ -107,6 +107,14 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("GET", "/communities/{cid:int}/channels"),
         ("GET", "/communities/{cid:int}/deliveries"),
         ("POST", "/deliveries/{id:int}/retry"),
+    },
+    "invitations": {
+        ("POST", "/wishes/{id:int}/invitations"),
+        ("POST", "/tasks/{id:int}/invitations"),
+    },
+    "callouts": {
+        ("POST", "/communities/{cid:int}/callouts"),
+        ("GET", "/callouts/{id:int}"),
     },
 }
 
@@ -1244,6 +1252,147 @@ async def test_calendars_matrix(m: Matrix):
                 "/tasks/{id:int}/occurrences/cancel",
                 who(404, other_staff=200, admin=200),
                 cancel(community=m.b),
+                "community B",
+            ),
+        ],
+    )
+
+
+async def test_callouts_matrix(m: Matrix):
+    """Staff call their community's volunteers out and see the headcount; nobody else does."""
+    alarm = {"title": "暴雨预警", "message": "请今晚8点前到社区服务站集合。"}
+
+    async def created_check(caller: str, r: httpx.Response) -> list[str]:
+        body = r.json()
+        return [] if body["recipients"] == 2 else [f"not the two volunteers: {r.text[:200]}"]
+
+    async def headcount_check(caller: str, r: httpx.Response) -> list[str]:
+        body = r.json()
+        counts = (body["recipients"], body["acknowledged"], body["community_id"])
+        return [] if counts == (2, 0, m.a) else [f"not the call-out's headcount: {r.text[:200]}"]
+
+    async def fresh_callout(caller: str) -> Req:
+        callout = await callouts.call_out(
+            m.hub, await m.actor("staff"), m.a, {**alarm, "target": {"kind": "everyone"}}
+        )
+        return fixed({"id": callout.id})
+
+    team = {**alarm, "target": {"kind": "team", "value": m.care_team.id}}
+    await m.run(
+        "callouts",
+        [
+            Row(
+                "POST",
+                "/communities/{cid:int}/callouts",
+                who(403, staff=201, admin=201),
+                fixed({"cid": m.a}, team),
+                "community A's care team",
+                check=created_check,
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/callouts",
+                who(404),
+                fixed({"cid": 999999}, team),
+                "no such community",
+            ),
+            Row(
+                "GET",
+                "/callouts/{id:int}",
+                who(404, staff=200, admin=200),
+                fresh_callout,
+                "community A's call-out",
+                check=headcount_check,
+            ),
+            Row("GET", "/callouts/{id:int}", who(404), fixed({"id": 999999}), "no such call-out"),
+        ],
+    )
+
+
+async def test_invitations_matrix(m: Matrix):
+    """Staff invite to their community's wishes and tasks; a team leader to the team's tasks.
+
+    Who may not see the wish gets 404; who sees it but is not staff, 403. The invitee must
+    be someone who may claim the wish (422 otherwise); a wish that is not open is 409.
+    """
+
+    def to_wish(state: str, person: str = "volunteer2", **kw):
+        async def req(caller: str) -> Req:
+            wish = await m.fresh_wish(state, **kw)
+            return fixed({"id": wish.id}, {"person_id": m.people[person].id})
+
+        return req
+
+    def to_task(person_id: Callable[[], Awaitable[int]], community: int | None = None, **extra):
+        async def req(caller: str) -> Req:
+            starts = datetime.fromisoformat("2026-12-05T09:00:00+08:00")
+            task = await m.fresh_task(starts=starts, community=community, **extra)
+            return fixed({"id": task.id}, {"person_id": await person_id()})
+
+        return req
+
+    async def resident() -> int:
+        return m.people["resident"].id
+
+    async def team_member() -> int:
+        volunteer = await m.actor("volunteer2")
+        if m.led_team.id not in await active_team_ids(volunteer.id):
+            await teams.join_team(m.hub, volunteer, m.led_team.id)
+        return volunteer.id
+
+    async def of_community_b() -> int:
+        return m.other.grid_worker.id
+
+    async def resident_invited(caller: str, r: httpx.Response) -> list[str]:
+        body = r.json()
+        if body["person_id"] != m.people["resident"].id or "occurrence_start" not in body:
+            return [f"not the resident's invitation: {r.text[:200]}"]
+        return []
+
+    await m.run(
+        "invitations",
+        [
+            Row(
+                "POST",
+                "/wishes/{id:int}/invitations",
+                who(404, resident=403, volunteer=403, staff=201, admin=201),
+                to_wish("open"),
+                "an open errand, a volunteer",
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/invitations",
+                who(404, resident=403, staff=422, admin=422),
+                to_wish("open", category="psychology"),
+                "psychology, an unqualified volunteer",
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/invitations",
+                who(404, resident=403, volunteer=403, staff=409, admin=409),
+                to_wish("claimed"),
+                "claimed already",
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/invitations",
+                who(403, staff=201, admin=201, other_staff=404),
+                to_task(resident),
+                "community A, no team",
+                check=resident_invited,
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/invitations",
+                who(403, staff=201, admin=201, other_staff=404, team_leader=201),
+                to_task(team_member, team_id=m.led_team.id),
+                "a task of the leader's team, one of its members",
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/invitations",
+                who(404, other_staff=201, admin=201),
+                to_task(of_community_b, community=m.b),
                 "community B",
             ),
         ],

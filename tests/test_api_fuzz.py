@@ -691,8 +691,18 @@ def valid_bodies(fx: Fixture) -> dict[str, dict[str, Any]]:
             "location": "3号楼",
         },
         "POST /api/v1/tasks/{id}/signups": {"occurrence_start": evening},
+        "POST /api/v1/wishes/{id}/invitations": {"person_id": fx.ids["person"][3]},
+        "POST /api/v1/tasks/{id}/invitations": {
+            "person_id": fx.ids["person"][3],
+            "occurrence_start": evening,
+        },
         "POST /api/v1/tasks/{id}/occurrences/cancel": {"start": evening},
         "PUT /api/v1/me/channels/{code}": {"address": "openid-123", "enabled": True},
+        "POST /api/v1/communities/{cid}/callouts": {
+            "title": "暴雨预警：请到岗",
+            "message": "今晚8点前到社区服务站集合。",
+            "target": {"kind": "team", "value": tid},
+        },
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -396,3 +397,21 @@ async def test_volunteers_hear_when_staff_cancel_their_shift(hub):
     notes = await Notification.filter(person_id=volunteer.id).order_by("id")
     assert [n.event for n in notes] == ["signup.confirmed", "occurrence.cancelled"]
     assert "取消" in notes[1].subject and "银发巡逻" in notes[1].subject
+
+
+async def test_concurrent_claims_never_overlap(hub):
+    """Claims at the same moment (workers sharing the queue) each get their own deliveries.
+
+    On PostgreSQL the claims run on separate connections at once: the rows each one picks
+    are locked (FOR UPDATE SKIP LOCKED) until it has leased them.
+    """
+    w = await World(hub).build()
+    await setup_channels(w, webhook=WebhookSink())  # never started: nothing is sent here
+    for i in range(12):
+        resident = await w.person(f"居民{i}")
+        await channels.set_address(hub, resident, "webhook", {"address": "13800138000"})
+        wish = await wishes.post(hub, resident, w.community.id, ERRAND)
+        await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
+    claims = await asyncio.gather(*(outbox.claim(hub, limit=3) for _ in range(6)))
+    ids = [d.id for c in claims for d in c.deliveries]
+    assert len(ids) == len(set(ids)) == 12

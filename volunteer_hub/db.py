@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -82,8 +82,101 @@ async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
     """Run a hand-written SELECT (``?`` placeholders) on the current connection.
 
     Inside ``in_transaction()`` it runs in that transaction. Datetimes are passed to
-    SQLite in the text form Tortoise stores, so comparisons hold.
+    SQLite in the text form Tortoise stores, so comparisons hold. Also for an
+    ``INSERT``/``UPDATE`` … ``RETURNING`` (SQLite 3.35 or later).
     """
+    connection, sql, values = _prepare(sql, params)
+    return await connection.execute_query_dict(sql, values)
+
+
+async def execute(sql: str, *params: Any) -> int:
+    """Run a hand-written INSERT, UPDATE or DELETE (``?`` placeholders): the rows changed."""
+    connection, sql, values = _prepare(sql, params)
+    changed, _ = await connection.execute_query(sql, values)
+    return changed
+
+
+async def insert_rows(
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    returning: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Insert many rows with a few multi-row INSERT statements (one per chunk).
+
+    Tortoise's ``bulk_create`` gives no primary keys back; ``returning`` names the
+    columns to read back from the inserted rows (in no promised order: return a
+    column that identifies each row). Every value must be given, defaults included:
+    the database knows none of the model's Python-side defaults.
+    """
+    if not rows:
+        return []
+    if is_postgres():
+        return await _insert_unnest(table, columns, rows, returning)
+    # SQLite allows 32 766 parameters per statement.
+    per_statement = max(1, _MAX_PARAMETERS // len(columns))
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    tail = f" RETURNING {', '.join(returning)}" if returning else ""
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = head + ", ".join([one] * len(chunk)) + tail
+        params = [value for row in chunk for value in row]
+        if returning:
+            found += await fetch(sql, *params)
+        else:
+            await execute(sql, *params)
+    return found
+
+
+async def _insert_unnest(
+    table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], returning: Sequence[str]
+) -> list[dict[str, Any]]:
+    """PostgreSQL: one INSERT … SELECT FROM unnest(arrays), a parameter per column.
+
+    A multi-row VALUES list with thousands of parameters costs PostgreSQL (and asyncpg)
+    more to parse and plan than to run; arrays keep the statement small and the same.
+    """
+    types = await _column_types(table)
+    arrays = ", ".join(f"?::{types[c]}[]" for c in columns)
+    tail = f" RETURNING {', '.join(returning)}" if returning else ""
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){tail}"
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(rows), _UNNEST_ROWS):
+        chunk = rows[start : start + _UNNEST_ROWS]
+        params = [list(column) for column in zip(*chunk, strict=True)]
+        if returning:
+            found += await fetch(sql, *params)
+        else:
+            await execute(sql, *params)
+    return found
+
+
+async def _column_types(table: str) -> dict[str, str]:
+    """A table's column types on PostgreSQL (from the catalogue, once per process)."""
+    if table not in _COLUMN_TYPES:
+        rows = await fetch(
+            "SELECT column_name, udt_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ?",
+            table,
+        )
+        _COLUMN_TYPES[table] = {r["column_name"]: r["udt_name"] for r in rows}
+    return _COLUMN_TYPES[table]
+
+
+_COLUMN_TYPES: dict[str, dict[str, str]] = {}  # the schema is the migrations': the same anywhere
+_UNNEST_ROWS = 50_000
+
+
+def is_postgres() -> bool:
+    """Whether the current connection speaks PostgreSQL (else SQLite)."""
+    context = require_context()
+    return context.connections.get(context.default_connection).capabilities.dialect == "postgres"
+
+
+def _prepare(sql: str, params: Sequence[Any]) -> tuple[Any, str, list[Any]]:
     context = require_context()
     connection = context.connections.get(context.default_connection)
     if connection.capabilities.dialect == "postgres":
@@ -92,10 +185,11 @@ async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
         values = list(params)
     else:
         values = [str(as_utc(p)) if isinstance(p, datetime) else p for p in params]
-    return await connection.execute_query_dict(sql, values)
+    return connection, sql, values
 
 
 _PLACEHOLDER = re.compile(r"\?")
+_MAX_PARAMETERS = 32_000
 
 
 async def ping(database_url: str) -> None:

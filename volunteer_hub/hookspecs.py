@@ -147,9 +147,9 @@ def vh_domain_event(event: DomainEvent) -> Awaitable[None] | None:
     ``team.membership_approved``, ``party_report.filed``, ``wish.posted``,
     ``wish.approved``, ``wish.rejected``, ``wish.claimed``, ``wish.fulfilled``,
     ``wish.confirmed``, ``wish.cancelled``, ``wish.expired``, ``wish.escalated``,
-    ``task.created``, ``signup.confirmed``, ``signup.waitlisted``,
-    ``signup.promoted``, ``signup.cancelled``, ``signup.checked_in`` and
-    ``signup.checked_out``.
+    ``wish.invited``, ``task.created``, ``task.invited``, ``signup.confirmed``,
+    ``signup.waitlisted``, ``signup.promoted``, ``signup.cancelled``,
+    ``signup.checked_in`` and ``signup.checked_out``.
 
     Args:
         event: the `DomainEvent`.

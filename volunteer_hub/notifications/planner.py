@@ -24,6 +24,7 @@ from volunteer_hub.models import (
     Escalation,
     Notification,
     NotificationPriority,
+    Occurrence,
     Person,
     PersonChannel,
     Role,
@@ -188,6 +189,56 @@ async def _signup_cancelled(hub: Hub, event: DomainEvent) -> None:
         await notify_signup(hub, event.occurred_at, signup, "occurrence.cancelled")
 
 
+async def _wish_invited(hub: Hub, event: DomainEvent) -> None:
+    """Staff invite a volunteer to claim a wish: what, when, where, never the resident's contact."""
+    wish = await Wish.get(id=event.entity_id).select_related("community", "grid")
+    person = await Person.get(id=event.data["person_id"])
+    category = hub.wish_categories(wish.community_id).get(wish.category)
+    await notify(
+        hub,
+        event.occurred_at,
+        person=person,
+        community=wish.community,
+        event=event.name,
+        entity_type="wish",
+        entity_id=wish.id,
+        context={
+            "wish": wish,
+            "inviter": await _inviter(event),
+            "category": localize(category.name, person.locale) if category else wish.category,
+            "needed_by": wish.needed_by.isoformat() if wish.needed_by else None,
+            "grid": wish.grid,
+        },
+    )
+
+
+async def _task_invited(hub: Hub, event: DomainEvent) -> None:
+    """Staff or a team leader invite a person to one occurrence of a task."""
+    occurrence = await Occurrence.get(id=event.entity_id).select_related("task", "task__community")
+    task: Task = occurrence.task
+    zone = ZoneInfo(task.community.timezone)
+    start, end = occurrence.start.astimezone(zone), occurrence.end.astimezone(zone)
+    await notify(
+        hub,
+        event.occurred_at,
+        person=await Person.get(id=event.data["person_id"]),
+        community=task.community,
+        event=event.name,
+        entity_type="occurrence",
+        entity_id=occurrence.id,
+        context={
+            "task": task,
+            "inviter": await _inviter(event),
+            "start": start.strftime("%Y-%m-%d %H:%M"),
+            "end": end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"),
+        },
+    )
+
+
+async def _inviter(event: DomainEvent) -> Person | None:
+    return await Person.get_or_none(id=event.actor_id) if event.actor_id else None
+
+
 PLANS: dict[str, Plan] = {
     "wish.approved": _wish_to_resident,
     "wish.rejected": _wish_to_resident,
@@ -198,6 +249,8 @@ PLANS: dict[str, Plan] = {
     "signup.waitlisted": _signup,
     "signup.promoted": _signup,
     "signup.cancelled": _signup_cancelled,
+    "wish.invited": _wish_invited,
+    "task.invited": _task_invited,
 }
 
 

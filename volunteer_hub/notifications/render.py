@@ -21,8 +21,12 @@ class Templates:
     def __init__(self) -> None:
         loader = PackageLoader("volunteer_hub.notifications", "templates")
         # Plain text is not HTML: no escaping there; HTML bodies escape everything.
-        self._text = Environment(loader=loader, autoescape=False, undefined=StrictUndefined)
-        self._html = Environment(loader=loader, autoescape=True, undefined=StrictUndefined)
+        self._text = Environment(
+            loader=loader, autoescape=False, undefined=StrictUndefined, auto_reload=False
+        )
+        self._html = Environment(
+            loader=loader, autoescape=True, undefined=StrictUndefined, auto_reload=False
+        )
 
     def render(self, event: str, locale: str, context: dict[str, Any]) -> Rendered:
         locale = normalize_locale(locale)

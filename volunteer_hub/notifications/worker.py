@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from tortoise.exceptions import IntegrityError
 
+from volunteer_hub.hooktypes import NotificationChannel
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import Delivery, Signup, SignupStatus
-from volunteer_hub.notifications import outbox
+from volunteer_hub.models import ChannelConfig, Delivery, Signup, SignupStatus
+from volunteer_hub.notifications import invitations, outbox
 from volunteer_hub.notifications.planner import notify_signup
-from volunteer_hub.notifications.senders import Notifier, Outgoing, SendError
+from volunteer_hub.notifications.senders import Notifier, Outgoing, SendError, UrlTemplate
 from volunteer_hub.services import wishes
 from volunteer_hub.services.channels import destination_hosts, resolves_privately
 from volunteer_hub.services.uow import unit_of_work
@@ -27,6 +29,9 @@ log = logging.getLogger(__name__)
 
 REMINDER_BEFORE = timedelta(hours=2)
 CONCURRENCY = 100
+BATCH = 500  # deliveries claimed at once
+FLUSH_EVERY = 100  # successes recorded in one UPDATE
+FLUSH_AFTER = 0.25  # seconds: or sooner, when sending is slow
 
 
 @dataclass
@@ -53,7 +58,7 @@ class Worker:
         self.lease = lease  # longer than any one send can take
         self._slots = asyncio.Semaphore(concurrency)
 
-    async def run_once(self, *, batch: int = 500) -> RunReport:
+    async def run_once(self, *, batch: int = BATCH) -> RunReport:
         """The timers, then the outbox until nothing is due."""
         report = RunReport()
         report.reminders = await self.plan_reminders()
@@ -63,7 +68,13 @@ class Worker:
             claim = await outbox.claim(self.hub, limit=batch, lease=self.lease)
             if not claim.deliveries:
                 return report
-            results = await asyncio.gather(*(self._deliver(claim, d) for d in claim.deliveries))
+            batch_round = _Round(self.hub, claim)
+            try:
+                results = await asyncio.gather(
+                    *(self._deliver(claim, d, batch_round) for d in claim.deliveries)
+                )
+            finally:
+                await batch_round.flush()  # what was sent is recorded, whatever happens
             for error in results:
                 if error is None:
                     report.sent += 1
@@ -87,10 +98,13 @@ class Worker:
             except TimeoutError:
                 pass
 
-    async def _deliver(self, claim: outbox.Claim, delivery: Delivery) -> str | None:
+    async def _deliver(
+        self, claim: outbox.Claim, delivery: Delivery, batch_round: _Round
+    ) -> str | None:
         async with self._slots:
             try:
-                message = self._message(delivery)
+                message = self._message(delivery, batch_round)
+                message = await invitations.with_invitation(self.hub, delivery, message)
                 await self.notifier.send(message)
             except SendError as exc:
                 await outbox.failed(self.hub, claim, delivery, str(exc), final=exc.permanent)
@@ -99,22 +113,13 @@ class Worker:
                 log.exception("delivery %s failed", delivery.id)
                 await outbox.failed(self.hub, claim, delivery, repr(exc))
                 return repr(exc)
-            await outbox.sent(self.hub, claim, delivery)
-            return None
+        await batch_round.sent(delivery)
+        return None
 
-    def _message(self, delivery: Delivery) -> Outgoing:
+    def _message(self, delivery: Delivery, batch_round: _Round | None = None) -> Outgoing:
         config = delivery.channel
-        kind = self.hub.notification_channels().get(config.code)
-        if kind is None:
-            raise SendError(f"no plugin provides the channel {config.code!r}", permanent=True)
-        try:
-            settings = kind.settings.model_validate(self.hub.box.open(config.secret))
-        except (ValueError, ValidationError) as exc:
-            raise SendError(f"channel settings unusable: {exc}", permanent=True) from None
-        if not self.hub.settings.allow_private_network and any(
-            resolves_privately(h) for h in destination_hosts(settings)
-        ):
-            raise SendError("the channel points at a private network", permanent=True)
+        batch_round = batch_round or _Round(self.hub, None)
+        kind, settings, template_url = batch_round.channel(config)
         notification = delivery.notification
         return Outgoing(
             delivery_id=delivery.id,
@@ -122,6 +127,12 @@ class Worker:
             subject=notification.subject,
             body=notification.body,
             html=notification.html if kind.html else None,
+            template=None
+            if template_url is None
+            else UrlTemplate(
+                template_url,
+                ((ADDRESS_MARK, delivery.address), (KEY_MARK, delivery.idempotency_key)),
+            ),
         )
 
     async def plan_reminders(self) -> int:
@@ -148,3 +159,71 @@ class Worker:
                 continue  # reminded already (by this or another worker)
             made += 1
         return made
+
+
+class _Round:
+    """What one claimed batch shares: each channel's checked settings, and the sent ids.
+
+    A channel's settings are decrypted, validated and checked against private networks
+    once per batch instead of once per message. Successes are recorded in a few bulk
+    UPDATEs instead of one each: when ``FLUSH_EVERY`` have gathered or ``FLUSH_AFTER``
+    seconds have passed since the last record, and at the end of the batch. A crash
+    between sending and recording leaves those deliveries leased; once the lease runs out
+    they are sent again with the same idempotency key, and the sink drops the repeat:
+    exactly as when the crash fell between one send and its own UPDATE.
+    """
+
+    def __init__(self, hub: Hub, claim: outbox.Claim | None) -> None:
+        self.hub = hub
+        self.claim = claim
+        self._channels: dict[int, _Checked | SendError] = {}
+        self._sent: list[int] = []
+        self._flushed_at = time.monotonic()
+
+    def channel(self, config: ChannelConfig) -> _Checked:
+        found = self._channels.get(config.id)
+        if found is None:
+            try:
+                found = _check_channel(self.hub, config)
+            except SendError as exc:
+                found = exc
+            self._channels[config.id] = found
+        if isinstance(found, SendError):
+            raise SendError(str(found), permanent=found.permanent)
+        return found
+
+    async def sent(self, delivery: Delivery) -> None:
+        self._sent.append(delivery.id)
+        if len(self._sent) >= FLUSH_EVERY or time.monotonic() - self._flushed_at >= FLUSH_AFTER:
+            await self.flush()
+
+    async def flush(self) -> None:
+        ids, self._sent = self._sent, []
+        self._flushed_at = time.monotonic()
+        if ids and self.claim is not None:
+            await outbox.sent_many(self.hub, self.claim, ids)
+
+
+# (the channel, its settings, its URL with marks for the address and the key, or None)
+_Checked = tuple[NotificationChannel, BaseModel, str | None]
+ADDRESS_MARK = "vhubmarkaddress"
+KEY_MARK = "vhubmarkkey"
+
+
+def _check_channel(hub: Hub, config: ChannelConfig) -> _Checked:
+    kind = hub.notification_channels().get(config.code)
+    if kind is None:
+        raise SendError(f"no plugin provides the channel {config.code!r}", permanent=True)
+    try:
+        settings = kind.settings.model_validate(hub.box.open(config.secret))
+    except (ValueError, ValidationError) as exc:
+        raise SendError(f"channel settings unusable: {exc}", permanent=True) from None
+    if not hub.settings.allow_private_network and any(
+        resolves_privately(h) for h in destination_hosts(settings)
+    ):
+        raise SendError("the channel points at a private network", permanent=True)
+    try:
+        template_url = kind.build_url(settings, ADDRESS_MARK, KEY_MARK)
+    except Exception:  # a channel may check the address: then each URL is parsed whole
+        template_url = None
+    return kind, settings, template_url

@@ -18,10 +18,11 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Alarm, Calendar, Event, vDuration, vRecur
+from icalendar import Alarm, Calendar, Event, vCalAddress, vDuration, vRecur
 from tortoise.expressions import F, Q
 from tortoise.functions import Count, Max
 
@@ -382,3 +383,105 @@ def _calendar(*, uid: str, name: str, timezone: str | None) -> Calendar:
 def _serialize(cal: Calendar) -> bytes:
     cal.add_missing_timezones()  # to_ical() alone writes TZIDs without their VTIMEZONE
     return cal.to_ical()
+
+
+# --- invitations (an iTIP REQUEST attached to an invitation e-mail) ----------------------------
+# Built by the feeds' own functions, so an invitation and a feed give one thing the same UID
+# and SEQUENCE: a wish is ``wish-{id}`` (as in the personal feed once it is claimed); an
+# occurrence of a task is ``task-{id}`` (as in the team feed), with a RECURRENCE-ID naming the
+# occurrence when the task recurs. A person's shift in the personal feed is ``signup-{id}``:
+# that signup does not exist when the invitation is sent.
+
+
+@dataclass(frozen=True)
+class Party:
+    """An organizer or attendee of an invitation: an e-mail address and a display name."""
+
+    email: str
+    name: str
+
+
+async def wish_invitation(
+    wish: Wish, *, locale: str, organizer: Party | None = None, attendee: Party | None = None
+) -> bytes | None:
+    """An invitation to claim ``wish``: all day on its needed-by date, with a reminder the
+    evening before. None for a wish without a date (there is nothing to put in a calendar).
+
+    Only the wish's title: never the resident's name, phone, address or description.
+    """
+    if wish.needed_by is None:
+        return None
+    event = _wish_event(wish, await _audit_stats({"wish": [wish.id]}), locale)
+    if event is None:
+        return None
+    event.pop("DESCRIPTION", None)
+    event.add(
+        "description",
+        translate(
+            "You are invited to claim this micro-wish. It is yours only once you claim it.",
+            locale,
+        ),
+    )
+    if wish.status is WishStatus.OPEN:  # nobody has taken it on yet
+        event.pop("STATUS", None)
+        event.add("status", "TENTATIVE")
+    if not event.walk("VALARM"):
+        event.add_component(_reminder(DAY_REMINDER, wish.title, locale))
+    return _invitation(event, organizer, attendee)
+
+
+async def occurrence_invitation(
+    occurrence: Occurrence,
+    *,
+    now: datetime,
+    locale: str,
+    organizer: Party | None = None,
+    attendee: Party | None = None,
+) -> bytes | None:
+    """An invitation to one occurrence of a task (``occurrence.task.community`` loaded), in
+    the community's zone with its VTIMEZONE and a reminder two hours before. None when the
+    team feed would not show the task any more.
+    """
+    task = occurrence.task
+    timezone = task.community.timezone
+    zone = ZoneInfo(timezone)
+    rows = list(await Occurrence.filter(task_id=task.id).values_list("id", "start", "cancelled"))
+    keys = [("task", task.id), *(("occurrence", row[0]) for row in rows)]
+    stats = await _audit_stats({"task": [task.id], "occurrence": [row[0] for row in rows]})
+    event = _task_event(task, timezone, as_utc(now - HISTORY), rows, stats, keys)
+    if event is None:
+        return None
+    if task.rrule:  # the one occurrence, as an instance of the team feed's recurring event
+        for name in ("RRULE", "EXDATE", "DTSTART", "DTEND"):
+            event.pop(name, None)
+        event.add("dtstart", occurrence.start.astimezone(zone))
+        event.add("dtend", occurrence.end.astimezone(zone))
+        event.add("recurrence-id", occurrence.start.astimezone(zone))
+    event.add_component(_reminder(SHIFT_REMINDER, task.title, locale))
+    return _invitation(event, organizer, attendee)
+
+
+def _invitation(event: Event, organizer: Party | None, attendee: Party | None) -> bytes:
+    """A REQUEST (RFC 5546) from the organizer to the attendee; a PUBLISH if either is unknown.
+
+    RSVP is FALSE: accepting in a mail program claims nothing; the wish is claimed, or the
+    shift signed up for, in volunteer_hub.
+    """
+    method = "REQUEST" if organizer is not None and attendee is not None else "PUBLISH"
+    cal = Calendar.new(
+        prodid=PRODID, method=method, calscale="GREGORIAN", uid=f"invitation-{event['UID']}"
+    )
+    if organizer is not None and attendee is not None:
+        event.add("organizer", vCalAddress.new(organizer.email, cn=organizer.name))
+        event.add(
+            "attendee",
+            vCalAddress.new(
+                attendee.email,
+                cn=attendee.name,
+                role="REQ-PARTICIPANT",
+                partstat="NEEDS-ACTION",
+                rsvp=False,
+            ),
+        )
+    cal.add_component(event)
+    return _serialize(cal)

@@ -26,12 +26,16 @@ from volunteer_hub.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
+    Violation,
 )
 from volunteer_hub.hooktypes import SignupFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
+    AuditEntry,
     MembershipStatus,
     Occurrence,
+    Person,
+    RoleAssignment,
     ServiceRecord,
     Signup,
     SignupStatus,
@@ -515,3 +519,110 @@ async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetim
             },
         )
     return occurrence
+
+
+# --- invitations ------------------------------------------------------------------------------
+
+
+class TaskInviteIn(Input):
+    person_id: Id
+    occurrence_start: Moment | None = None
+
+
+async def invite(hub: Hub, actor: Actor, task_id: int, data: TaskInviteIn | dict) -> Occurrence:
+    """Staff, or the leader of the task's team, invite a person to one occurrence of a task.
+
+    The occurrence is the given one, or the next upcoming (as for a signup). The person must
+    be of the task's community (422 in ``person_id`` otherwise), an active member of the
+    task's team for a team task, and pass the registration rules a signup would (422 with
+    the rules named). Someone signed up already is not invited (409 ``already_signed_up``),
+    nor anyone twice to one occurrence (409 ``already_invited``). The invitation is an audit
+    entry of the occurrence and the event ``task.invited`` with data
+    ``{task_id, person_id, occurrence_start}``. Nothing is written when it is refused.
+    """
+    task = await get_task(actor, task_id)
+    team = await Team.get_or_none(id=task.team_id) if task.team_id is not None else None
+    is_leader = team is not None and team.leader_id == actor.id
+    if not (actor.is_staff(task.community_id) or is_leader):
+        raise PermissionDenied("Only staff and team leaders can invite volunteers.")
+    data = parse(TaskInviteIn, data)
+    person = await Person.get_or_none(id=data.person_id)
+    if person is None or not (
+        person.community_id == task.community_id
+        or await RoleAssignment.exists(person_id=person.id, community_id=task.community_id)
+    ):
+        raise InvalidInput.for_field("person_id", "No such person in this community.")
+    if team is not None and not await TeamMembership.exists(
+        team_id=team.id, person_id=person.id, status=MembershipStatus.ACTIVE
+    ):
+        raise RuleViolation(
+            "This person may not sign up for this task.",
+            code="not_eligible",
+            details=[
+                Violation(
+                    "not_team_member",
+                    {
+                        "zh-CN": "此人不是该志愿服务队的队员",
+                        "en": "Not a member of the task's team",
+                    },
+                )
+            ],
+        )
+    start = await _resolve_start(hub, task, data.occurrence_start)
+    existing = await Occurrence.get_or_none(task_id=task.id, start=start)
+    if existing is not None and existing.cancelled:
+        raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
+    violations = check_rules(
+        hub,
+        "vh_check_signup",
+        person=await person_facts(person),
+        signup=await _signup_facts(task, team, start, existing),
+    )
+    if violations:
+        raise RuleViolation(
+            "A registration rule refuses this.", code="registration_refused", details=violations
+        )
+    async with unit_of_work(hub, actor.id) as uow:
+        occurrence = await _lock_occurrence(task, start)  # rolled back if refused below
+        if occurrence.cancelled:
+            raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
+        if await Signup.exists(
+            occurrence_id=occurrence.id, person_id=person.id, status__in=ACTIVE_SIGNUP
+        ):
+            raise Conflict("This person has signed up for this already.", code="already_signed_up")
+        invited = await AuditEntry.filter(
+            entity_type="occurrence", entity_id=occurrence.id, action="task.invited"
+        ).values_list("after", flat=True)
+        if any(isinstance(a, dict) and a.get("person_id") == person.id for a in invited):
+            raise Conflict("This person has been invited already.", code="already_invited")
+        await uow.record(
+            "task.invited",
+            occurrence,
+            community_id=task.community_id,
+            after={"task_id": task.id, "person_id": person.id, "occurrence_start": start},
+        )
+    return occurrence
+
+
+async def _signup_facts(
+    task: Task, team: Team | None, start: datetime, existing: Occurrence | None
+) -> SignupFacts:
+    """What the registration rules see of a signup to the occurrence at ``start``."""
+    confirmed: list[int] = []
+    if existing is not None:
+        confirmed = await Signup.filter(
+            occurrence_id=existing.id,
+            status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
+        ).values_list("person_id", flat=True)
+    zone = ZoneInfo(task.community.timezone)
+    return SignupFacts(
+        task_id=task.id,
+        task_title=task.title,
+        team_id=task.team_id,
+        team_kind=team.kind if team is not None else None,
+        community_id=task.community_id,
+        local_start=start.astimezone(zone),
+        local_end=(start + (task.ends_at - task.starts_at)).astimezone(zone),
+        capacity=existing.capacity if existing else task.capacity,
+        confirmed_people=tuple(confirmed),
+    )

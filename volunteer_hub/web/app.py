@@ -22,6 +22,7 @@ from volunteer_hub.web.open311 import ROUTES as OPEN311_ROUTES
 from volunteer_hub.web.openapi import openapi_document
 from volunteer_hub.web.routes import ENDPOINTS
 from volunteer_hub.web.routes import calendars as calendar_routes
+from volunteer_hub.web.routes import callouts as callout_routes
 
 API_PREFIX = "/api/v1"
 
@@ -78,6 +79,8 @@ def create_app(
             },
             # The calendar feeds live at the site's root, where phones subscribe to them.
             **calendar_routes.FEED_OPENAPI,
+            # The acknowledgement link of a call-out, tapped in a text message.
+            **callout_routes.ACK_OPENAPI,
         },
     )
 
@@ -89,6 +92,7 @@ def create_app(
         Route("/openapi.json", openapi, methods=["GET"]),
         Mount(API_PREFIX, app=SegmentRouter([e.route() for e in ENDPOINTS])),
         *[e.route() for e in calendar_routes.FEEDS],
+        *[e.route() for e in callout_routes.ACK],
         Mount("/open311/v2", routes=OPEN311_ROUTES),
     ]
     app = Starlette(

@@ -3,7 +3,9 @@
 from volunteer_hub.web.routes import (
     accounts,
     calendars,
+    callouts,
     communities,
+    invitations,
     notifications,
     tasks,
     wishes,
@@ -16,4 +18,6 @@ ENDPOINTS = [
     *tasks.ENDPOINTS,
     *calendars.ENDPOINTS,
     *notifications.ENDPOINTS,
+    *invitations.ENDPOINTS,
+    *callouts.ENDPOINTS,
 ]
