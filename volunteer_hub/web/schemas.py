@@ -16,7 +16,6 @@ from pydantic import BaseModel
 
 from volunteer_hub.hooktypes import age_on
 from volunteer_hub.hub import Hub
-from volunteer_hub.i18n import LocalizedText, localize
 from volunteer_hub.models import Community, Person, ServiceRecord, Signup, Task, Wish
 from volunteer_hub.services import people as people_service
 from volunteer_hub.services import wishes as wish_service
@@ -201,7 +200,7 @@ async def person_out(hub: Hub, viewer: Actor, person: Person) -> PersonOut:
     subject = await load_actor(person.id)
     community = await person.community if person.community_id else None
     timezone = community.timezone if community else "Asia/Shanghai"
-    entitled = viewer.id == person.id or people_service.can_see_person(viewer, person)
+    entitled = people_service.can_see_person(viewer, person)
     return PersonOut(
         id=person.id,
         name=person.name,
@@ -292,7 +291,3 @@ def record_out(record: ServiceRecord, timezone: str) -> ServiceRecordOut:
         wish_id=record.wish_id,
         signup_id=record.signup_id,
     )
-
-
-def localized(text: LocalizedText, locale: str) -> str:
-    return localize(text, locale)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from volunteer_hub.i18n import localize
 from volunteer_hub.models import WishStatus
 from volunteer_hub.services import matching, people, wishes
 from volunteer_hub.validation import Id, Input
@@ -15,7 +16,6 @@ from volunteer_hub.web.schemas import (
     CategoryOut,
     WishCreated,
     WishOut,
-    localized,
     wish_out,
 )
 
@@ -75,7 +75,7 @@ async def candidates(call: Call) -> dict:
                 person_id=c.person_id,
                 name=c.name,
                 score=c.score,
-                reasons=[localized(r, call.locale) for r in c.reasons],
+                reasons=[localize(r, call.locale) for r in c.reasons],
             )
             for c in ranked
         ]
@@ -88,7 +88,7 @@ async def categories(call: Call) -> dict:
         "items": [
             CategoryOut(
                 code=c.code,
-                name=localized(c.name, call.locale),
+                name=localize(c.name, call.locale),
                 team_kind=c.team_kind if c.served else None,
             )
             for c in call.hub.wish_categories(community_id).values()
