@@ -21,8 +21,10 @@ then times, one after the other, against the same sink:
 (b) a raw ``httpx.AsyncClient`` posting the same N messages (the rendered subjects and
     bodies of (a), read back from the database) to the same sink, on 16 keep-alive
     connections;
+(c) the floor: the same N messages written by hand as HTTP/1.1 on 16 asyncio streams (no
+    HTTP library), which tells a slow sink from a slow client;
 
-and prints both, their CPU time, the sink's CPU time, and the ratio. README.md beside this
+and prints them, their CPU time, the sink's CPU time, and the ratios. README.md beside this
 file has measured figures.
 
     python benchmarks/callout_bench.py
@@ -280,6 +282,7 @@ class Timing:
     staff_action: float = 0.0  # the POST, answered (everything written)
     worker: float = 0.0  # Worker.run_once() after it
     to_last_delivery: float = 0.0  # from the POST to the sink's last first-receipt
+    to_first_delivery: float = 0.0  # from the POST to the sink's first receipt
     received: int = 0
     duplicates: int = 0
     bad: int = 0
@@ -364,10 +367,6 @@ async def run_product(
                     for i, p in enumerate(workers.processes)
                 ]
         else:
-            if args.prototype_http:
-                from apprise.plugins import custom_json
-
-                custom_json.requests = KeepAliveRequests()
             notifier = AppriseNotifier(**({"threads": args.threads} if args.threads else {}))
             worker = Worker(
                 hub, notifier, **({"concurrency": args.concurrency} if args.concurrency else {})
@@ -393,6 +392,7 @@ async def run_product(
             t.worker = time.monotonic() - start - t.staff_action
             stats = await sink.wait_for(http, n, within=60)
             t.to_last_delivery = stats["last"] - start
+            t.to_first_delivery = stats["first"] - start
             t.sink_cpu, t.own_cpu = sink.cpu_seconds() - cpu, time.process_time() - own
             if workers is not None:
                 t.own_cpu += workers.cpu_seconds() - workers_cpu
@@ -416,16 +416,7 @@ async def run_raw(callout_id: int, sink: Sink, n: int, http) -> Timing:
     """
     import httpx
 
-    from volunteer_hub import db
-
-    rows = await db.fetch(
-        "SELECT d.id, d.address, n.subject, n.body FROM delivery d"
-        " JOIN notification n ON n.id = d.notification_id"
-        " WHERE n.entity_type = ? AND n.entity_id = ? ORDER BY d.id",
-        "callout",
-        callout_id,
-    )
-    assert len(rows) == n, len(rows)
+    rows = await _messages(callout_id, n)
     await sink.reset(http)
     queue = list(reversed(rows))
     t = Timing()
@@ -436,10 +427,7 @@ async def run_raw(callout_id: int, sink: Sink, n: int, http) -> Timing:
             row = queue.pop()
             r = await client.post(
                 sink.url,
-                content=json.dumps(
-                    {"title": row["subject"], "message": row["body"], "to": row["address"]},
-                    ensure_ascii=False,
-                ).encode(),
+                content=_payload(row),
                 headers={
                     "Content-Type": "application/json",
                     "Idempotency-Key": f"raw-{row['id']}",
@@ -461,53 +449,65 @@ async def run_raw(callout_id: int, sink: Sink, n: int, http) -> Timing:
     return t
 
 
-class KeepAliveRequests:
-    """A measuring prototype, not product code: what apprise's json:// service costs without
-    ``requests``. Stands in for the ``requests`` module inside apprise's custom_json plugin
-    (``--prototype-http``, with ``--workers 0`` only): one keep-alive ``http.client``
-    connection per thread, no per-request Session, adapters or proxy lookup in the
-    environment. The payload and headers apprise builds are sent unchanged."""
+async def run_floor(callout_id: int, sink: Sink, n: int, http) -> Timing:
+    """(c): the same N messages written by hand as HTTP/1.1 on asyncio streams.
 
-    class RequestException(Exception):
-        pass
+    No HTTP library at all, ``RAW_LANES`` keep-alive connections: what the sink and the
+    loopback take (the floor), to tell a slow sink from a slow client.
+    """
+    rows = await _messages(callout_id, n)
+    await sink.reset(http)
+    queue = list(reversed(rows))
+    t = Timing()
 
-    def __init__(self) -> None:
-        import threading
+    async def lane() -> None:
+        reader, writer = await asyncio.open_connection(HOST, sink.port)
+        try:
+            while queue:
+                row = queue.pop()
+                body = _payload(row)
+                head = (
+                    f"POST /hook HTTP/1.1\r\nHost: {HOST}:{sink.port}\r\n"
+                    f"Content-Type: application/json\r\nIdempotency-Key: floor-{row['id']}\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                )
+                writer.write(head.encode() + body)
+                answer = await reader.readuntil(b"\r\n\r\n")
+                if not answer.startswith(b"HTTP/1.1 200 "):
+                    raise RuntimeError(f"the sink answered {answer[:40]!r}")
+        finally:
+            writer.close()
 
-        self._local = threading.local()
+    cpu, own = sink.cpu_seconds(), time.process_time()
+    start = time.monotonic()
+    await asyncio.gather(*(lane() for _ in range(RAW_LANES)))
+    stats = await sink.wait_for(http, n, within=60)
+    t.to_last_delivery = stats["last"] - start
+    t.sink_cpu, t.own_cpu = sink.cpu_seconds() - cpu, time.process_time() - own
+    t.received, t.duplicates, t.bad = stats["accepted"], stats["duplicates"], stats["bad"]
+    return t
 
-    def request(self, method, url, data=None, params=None, headers=None, timeout=None, **_):
-        import http.client
-        from urllib.parse import urlencode, urlsplit
 
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc)
-        connections = self._local.__dict__.setdefault("connections", {})
-        path = (parts.path or "/") + (f"?{urlencode(params)}" if params else "")
-        for attempt in (1, 2):
-            conn = connections.get(key)
-            if conn is None:
-                kind = http.client.HTTPSConnection if parts.scheme == "https" else None
-                kind = kind or http.client.HTTPConnection
-                seconds = max(timeout) if isinstance(timeout, tuple) else timeout
-                conn = connections[key] = kind(parts.netloc, timeout=seconds or 10)
-            try:
-                body = data.encode() if isinstance(data, str) else data
-                conn.request(method, path, body=body, headers=headers or {})
-                response = conn.getresponse()
-                content = response.read()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                connections.pop(key, None)
-                if attempt == 2:
-                    raise self.RequestException(str(exc)) from exc
+async def _messages(callout_id: int, n: int) -> list[dict]:
+    """The call-out's rendered messages, as the product sent them."""
+    from volunteer_hub import db
 
-        class Response:
-            status_code = response.status
+    rows = await db.fetch(
+        "SELECT d.id, d.address, n.subject, n.body FROM delivery d"
+        " JOIN notification n ON n.id = d.notification_id"
+        " WHERE n.entity_type = ? AND n.entity_id = ? ORDER BY d.id",
+        "callout",
+        callout_id,
+    )
+    assert len(rows) == n, len(rows)
+    return rows
 
-        Response.content = content
-        return Response()
+
+def _payload(row: dict) -> bytes:
+    return json.dumps(
+        {"title": row["subject"], "message": row["body"], "to": row["address"]},
+        ensure_ascii=False,
+    ).encode()
 
 
 def start_profiler(out: Path, pid: int | None = None, gil: bool = False) -> subprocess.Popen | None:
@@ -587,6 +587,7 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
                     profiler.send_signal(signal.SIGINT)
                     profiler.wait(timeout=60)
             raw = await run_raw(callout_id, sink, args.recipients, http)
+            floor = await run_floor(callout_id, sink, args.recipients, http)
 
         n = args.recipients
         print()
@@ -597,6 +598,7 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
         rows = [
             ("(a) call-out: staff POST → worker → sink (apprise)", product),
             ("(b) raw httpx.AsyncClient, same messages, same sink", raw),
+            ("(c) hand-written HTTP/1.1 on asyncio streams (floor)", floor),
         ]
         for name, t in rows:
             rate = n / t.to_last_delivery if t.to_last_delivery else float("nan")
@@ -607,18 +609,21 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
         by = f"{args.workers} worker processes" if args.workers else "Worker.run_once()"
         print(
             f"    of (a): staff action (POST answered) {product.staff_action:.2f} s,"
-            f" then delivery by {by} {product.worker:.2f} s"
+            f" then delivery by {by} {product.worker:.2f} s;"
+            f" the first message reached the sink {product.to_first_delivery:.2f} s after the POST"
         )
-        ratio = product.to_last_delivery / raw.to_last_delivery
-        print(f"ratio (a)/(b): {ratio:.1f}x")
+        print(
+            f"ratio (a)/(b): {product.to_last_delivery / raw.to_last_delivery:.2f}x,"
+            f" (a)/(c): {product.to_last_delivery / floor.to_last_delivery:.1f}x"
+        )
         met = product.to_last_delivery <= GOAL_SECONDS and product.received == n
         print(
             f"goal: (a) <= {GOAL_SECONDS:.0f} s for {n} recipients: {'MET' if met else 'NOT MET'}"
         )
         if args.profile:
             print(f"profiles (py-spy raw folded stacks, one per process): {work_dir}/*.folded")
-        problems = product.bad + raw.bad + product.duplicates + raw.duplicates
-        return 0 if problems == 0 and product.received == n and raw.received == n else 1
+        problems = sum(t.bad + t.duplicates + (t.received != n) for _, t in rows)
+        return 0 if problems == 0 else 1
     finally:
         sink.stop()
         if pg_name:
@@ -648,12 +653,6 @@ def main() -> int:
         help="deliver with N `vhub worker` processes (0: Worker.run_once() in this process)",
     )
     parser.add_argument("--interval", type=float, default=0.2, help="the workers' --interval")
-    parser.add_argument(
-        "--prototype-http",
-        action="store_true",
-        help="with --workers 0: apprise's json:// on keep-alive http.client (a measuring "
-        "prototype, see KeepAliveRequests)",
-    )
     parser.add_argument("--threads", type=int, help="with --workers 0: AppriseNotifier threads")
     parser.add_argument("--concurrency", type=int, help="with --workers 0: Worker concurrency")
     parser.add_argument("--serve-sink", type=int, help=argparse.SUPPRESS)

@@ -405,6 +405,7 @@ async def test_a_callout_to_2000_volunteers_is_delivered_once_each(hub, api, clo
                 break
         assert sent == n
     assert len(sink.accepted) == n and not sink.duplicates
+    assert sink.connections <= 16  # kept alive: one per sending thread
     assert {r.to for r in sink.accepted.values()} == set(ids)
     assert await Delivery.filter(status=DeliveryStatus.SENT).count() == n
     links = [ACK_LINK.findall(r.body) for r in sink.accepted.values()]

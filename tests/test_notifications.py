@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
+import socket
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 import pytest
 
 from tests.factories import World
-from tests.sinks import SmtpSink, WebhookSink
+from tests.sinks import SmtpSink, WebhookSink, self_signed
+from volunteer_hub.default_plugins.channels import WebhookSettings, webhook_url
 from volunteer_hub.errors import InvalidInput, PermissionDenied
 from volunteer_hub.models import (
     ChannelConfig,
@@ -19,9 +25,10 @@ from volunteer_hub.models import (
     NotificationPriority,
 )
 from volunteer_hub.notifications import outbox
-from volunteer_hub.notifications.senders import AppriseNotifier
+from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendError
+from volunteer_hub.notifications.webhook import ConnectionPool
 from volunteer_hub.notifications.worker import Worker
-from volunteer_hub.services import channels, tasks, wishes
+from volunteer_hub.services import callouts, channels, tasks, wishes
 
 ERRAND = {"title": "帮忙取快递", "description": "腿脚不便", "category": "errand"}
 
@@ -415,3 +422,238 @@ async def test_concurrent_claims_never_overlap(hub):
     claims = await asyncio.gather(*(outbox.claim(hub, limit=3) for _ in range(6)))
     ids = [d.id for c in claims for d in c.deliveries]
     assert len(ids) == len(set(ids)) == 12
+
+
+# --- the webhook channel's connections ---------------------------------------------------
+
+
+async def called_volunteers(w: World, n: int):
+    """``n`` volunteers of ``w``'s community, each with a phone for the webhook channel."""
+    team = await w.team("elderly_care")
+    for i in range(n):
+        volunteer = await w.volunteer(f"志愿者{i}", team=team)
+        await channels.set_address(w.hub, volunteer, "webhook", {"address": f"1390000100{i}"})
+
+
+async def call_everyone(w: World) -> int:
+    callout = await callouts.call_out(
+        w.hub,
+        w.staff,
+        w.community.id,
+        {"title": "暴雨预警", "message": "请到岗", "target": {"kind": "everyone"}},
+    )
+    return callout.recipients
+
+
+async def test_webhook_keeps_connections_and_reconnects_when_the_gateway_closes_them(hub):
+    w = await World(hub).build()
+    with WebhookSink(idle_timeout=1.0) as webhook:
+        await setup_channels(w, webhook=webhook)
+        await called_volunteers(w, 6)
+        notifier = AppriseNotifier(threads=2)
+        worker = Worker(hub, notifier)
+        assert await call_everyone(w) == 6
+        assert (await worker.run_once()).sent == 6
+        assert webhook.connections <= 2  # one per sending thread, not one per message
+
+        await asyncio.sleep(1.5)  # the gateway closes the idle connections
+        await call_everyone(w)
+        report = await worker.run_once()
+        assert (report.sent, report.failed) == (6, 0)
+        assert 2 < webhook.connections <= 4 and notifier.pool.connects == webhook.connections
+        assert len(webhook.accepted) == 12 and not webhook.duplicates
+        notifier.close()
+
+
+async def test_webhook_works_with_a_gateway_that_closes_every_connection(hub):
+    w = await World(hub).build()
+    with WebhookSink(keep_alive=False) as webhook:  # HTTP/1.0: one request per connection
+        await setup_channels(w, webhook=webhook)
+        await called_volunteers(w, 4)
+        await call_everyone(w)
+        report = await Worker(hub, AppriseNotifier()).run_once()
+        assert (report.sent, report.failed) == (4, 0)
+        assert webhook.connections == 4 and len(webhook.accepted) == 4
+
+
+class AbruptServer:
+    """A raw HTTP server on 127.0.0.1 that answers the first request of each connection
+    (or none, with ``answer=False``) and closes the connection on reading the next."""
+
+    def __init__(self, answer: bool = True) -> None:
+        self.answer = answer
+        self.requests = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> AbruptServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.close()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as stream:
+                answered = False
+                while stream.readline():  # the request line
+                    length = 0
+                    while (line := stream.readline()) not in (b"\r\n", b""):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    stream.read(length)
+                    self.requests += 1
+                    if answered or not self.answer:
+                        break  # close without an answer
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    answered = True
+
+
+def post_to(pool: ConnectionPool, port: int):
+    return pool.request(
+        "POST",
+        secure=False,
+        host="127.0.0.1",
+        port=port,
+        target="/hook",
+        body=b"{}",
+        headers={"Content-Type": "application/json"},
+        timeout=(2.0, 2.0),
+    )
+
+
+def test_a_request_on_a_connection_the_server_just_closed_is_made_again():
+    """The server closes a kept connection as the next request goes out: it is sent again
+    on a new connection. A failure on a new connection is not retried."""
+    pool = ConnectionPool()
+    try:
+        with AbruptServer() as server:
+            for _ in range(3):
+                response = post_to(pool, server.port)
+                assert (response.status, response.body) == (200, b"ok")
+            assert pool.connects == 3 and server.requests == 5  # 2nd and 3rd: twice
+        with AbruptServer(answer=False) as server:
+            with pytest.raises(http.client.RemoteDisconnected):
+                post_to(pool, server.port)
+            assert pool.connects == 4 and server.requests == 1
+    finally:
+        pool.close()
+
+
+def test_connections_idle_too_long_are_closed_not_reused(monkeypatch):
+    monkeypatch.setattr("volunteer_hub.notifications.webhook.IDLE_REUSE", 0.3)
+    pool = ConnectionPool()
+    try:
+        with WebhookSink() as first, WebhookSink() as second:
+            assert post_to(pool, first.port).status == 200
+            assert post_to(pool, first.port).status == 200
+            assert (len(pool), pool.connects, first.connections) == (1, 1, 1)
+            time.sleep(0.4)
+            assert post_to(pool, second.port).status == 200  # and the first one is closed
+            assert (len(pool), pool.connects) == (1, 2)
+            time.sleep(0.4)
+            assert post_to(pool, second.port).status == 200  # a new one: the old may be dead
+            assert (len(pool), pool.connects, second.connections) == (1, 3, 2)
+    finally:
+        pool.close()
+    assert len(pool) == 0
+
+
+async def test_the_gateway_url_keeps_its_own_query(hub):
+    """An SMS gateway's URL often carries its API key: it reaches the gateway unchanged."""
+    w = await World(hub).build()
+    with WebhookSink() as webhook:
+        await channels.configure(
+            hub,
+            w.staff,
+            w.community.id,
+            {
+                "code": "webhook",
+                "name": "短信网关",
+                "settings": {"url": f"{webhook.url}?apikey=s3cret&sign=a%20b%2Bc&empty="},
+            },
+        )
+        await called_volunteers(w, 1)
+        await call_everyone(w)
+        assert (await Worker(hub, AppriseNotifier()).run_once()).sent == 1
+    [received] = webhook.accepted.values()
+    path, _, query = received.path.partition("?")
+    assert path == "/hook"
+    assert parse_qs(query, keep_blank_values=True) == {
+        "apikey": ["s3cret"],
+        "sign": ["a b+c"],
+        "empty": [""],
+    }
+    assert received.to == "13900001000" and received.key
+    assert received.raw["type"] == "info" and received.raw["attachments"] == []
+
+
+async def test_https_gateway_certificate_is_verified_and_connections_kept(
+    hub, tmp_path, monkeypatch
+):
+    pem = self_signed(tmp_path)
+    w = await World(hub).build()
+    with WebhookSink(tls=pem) as webhook:
+        assert webhook.url.startswith("https://")
+        await setup_channels(w, webhook=webhook)
+        await called_volunteers(w, 5)
+        await call_everyone(w)
+        untrusting = await Worker(hub, AppriseNotifier(threads=2)).run_once()
+        assert (untrusting.sent, untrusting.failed) == (0, 5)
+        assert all("CERTIFICATE_VERIFY_FAILED" in e for e in untrusting.errors)
+
+        hub.clock.advance(seconds=outbox.backoff(1).total_seconds())
+        monkeypatch.setenv("SSL_CERT_FILE", str(pem))  # trust the sink's certificate
+        connections = webhook.connections
+        notifier = AppriseNotifier(threads=2)
+        report = await Worker(hub, notifier).run_once()
+        assert (report.sent, report.failed) == (5, 0)
+        assert notifier.pool.connects <= 2 and webhook.connections - connections <= 2
+        assert len(webhook.accepted) == 5 and not webhook.duplicates
+        notifier.close()
+
+
+async def test_private_addresses_are_refused_where_only_public_ones_are_allowed(hub):
+    """Checked on the channel's settings before sending, and on the very address that a
+    connection reaches (a name can come to resolve elsewhere after the check)."""
+    from dataclasses import replace
+
+    from volunteer_hub.hub import Hub
+
+    strict = Hub(
+        settings=replace(hub.settings, allow_private_network=False),
+        plugins=hub.plugins,
+        clock=hub.clock,
+    )
+    w = await World(hub).build()
+    with WebhookSink() as webhook:
+        await setup_channels(w, webhook=webhook)  # allowed then, on 127.0.0.1
+        await called_volunteers(w, 1)
+        await call_everyone(w)
+        report = await Worker(strict, AppriseNotifier()).run_once()
+        assert (report.sent, report.failed) == (0, 1)
+        [dead] = await Delivery.filter(status=DeliveryStatus.DEAD)
+        assert "private network" in dead.last_error
+
+        notifier = AppriseNotifier()
+        settings = WebhookSettings(url=webhook.url)
+        message = Outgoing(
+            delivery_id=1,
+            url=webhook_url(settings, "13900001000", "key-1"),
+            subject="暴雨预警",
+            body="请到岗",
+            public_only=True,
+        )
+        with pytest.raises(SendError, match="private address"):
+            await notifier.send(message)
+        await notifier.send(replace(message, public_only=False))
+        with pytest.raises(SendError, match="private address"):  # not on the kept one either
+            await notifier.send(replace(message, public_only=True))
+        assert webhook.attempts == 1 and list(webhook.accepted) == ["key-1"]
+        notifier.close()

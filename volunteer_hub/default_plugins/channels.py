@@ -1,19 +1,23 @@
 """Core notification channels: e-mail over SMTP and a JSON webhook (e.g. an SMS gateway).
 
-Both are built on apprise's own services; staff configure them per community.
+E-mail is apprise's own SMTP service; the webhook is apprise's JSON post on kept-alive
+connections (``notifications.webhook``). Staff configure them per community.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from typing import Annotated
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from volunteer_hub import hookimpl
 from volunteer_hub.hooktypes import NotificationChannel
 from volunteer_hub.validation import custom_error
+
+# Apprise's JSON post on kept-alive connections, registered by ``notifications.webhook``.
+WEBHOOK_SCHEME, WEBHOOK_SECURE_SCHEME = "vhubjson", "vhubjsons"
 
 Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.\-]+$")]
 
@@ -58,13 +62,18 @@ def email_url(settings: EmailSettings, address: str, key: str) -> str:
 
 
 def webhook_url(settings: WebhookSettings, address: str, key: str) -> str:
+    """Apprise's JSON post on kept-alive connections (``notifications.webhook``).
+
+    The staff URL's own query (an API key) goes along as GET parameters (``-name``);
+    the idempotency key as a header (``+``), the address in the body (``:to``).
+    """
     parts = urlsplit(settings.url)
-    scheme = "jsons" if parts.scheme == "https" else "json"
-    extra = {"+Idempotency-Key": key}
+    scheme = WEBHOOK_SECURE_SCHEME if parts.scheme == "https" else WEBHOOK_SCHEME
+    extra = [(f"-{name}", value) for name, value in parse_qsl(parts.query, keep_blank_values=True)]
+    extra.append(("+Idempotency-Key", key))
     if address:
-        extra[":to"] = address
-    query = "&".join(filter(None, [parts.query, urlencode(extra)]))
-    return f"{scheme}://{parts.netloc}{parts.path or '/'}?{query}"
+        extra.append((":to", address))
+    return f"{scheme}://{parts.netloc}{parts.path or '/'}?{urlencode(extra, quote_via=quote)}"
 
 
 def is_private_host(host: str) -> bool:
@@ -101,4 +110,9 @@ CHANNELS = [
 
 @hookimpl
 def vh_notification_channels() -> list[NotificationChannel]:
+    # As a third-party channel would, make its apprise service known (imported here: a
+    # process that never deals with channels need not load apprise).
+    from volunteer_hub.notifications import webhook
+
+    webhook.register()
     return CHANNELS

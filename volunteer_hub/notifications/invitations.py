@@ -16,7 +16,8 @@ from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import Delivery, Occurrence, Person, Wish, WishStatus
+from volunteer_hub.models import Occurrence, Person, Wish, WishStatus
+from volunteer_hub.notifications.outbox import ClaimedDelivery
 from volunteer_hub.notifications.senders import Attachment, Outgoing
 from volunteer_hub.services import calendars
 
@@ -28,7 +29,7 @@ MIME_TYPE = "text/calendar"
 _EMAIL = re.compile(r"[^@\s<>\"]+@[^@\s<>\"]+")
 
 
-async def with_invitation(hub: Hub, delivery: Delivery, message: Outgoing) -> Outgoing:
+async def with_invitation(hub: Hub, delivery: ClaimedDelivery, message: Outgoing) -> Outgoing:
     """``message``, with the invitation's calendar file attached where one belongs.
 
     Costs nothing for other events. A failure to build the file is logged and the message
@@ -47,7 +48,7 @@ async def with_invitation(hub: Hub, delivery: Delivery, message: Outgoing) -> Ou
 
 
 async def attachments_for(
-    hub: Hub, delivery: Delivery, *, sender: str | None = None
+    hub: Hub, delivery: ClaimedDelivery, *, sender: str | None = None
 ) -> tuple[Attachment, ...]:
     """The files for an e-mail delivery of an invitation (``delivery.notification`` and
     ``delivery.channel`` loaded); none for other deliveries.

@@ -34,10 +34,46 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_CAP, BACKOFF_BASE * (2 ** max(0, attempts - 1)))
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedChannel:
+    """What sending needs of a ChannelConfig."""
+
+    id: int
+    code: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedNotification:
+    """What sending needs of a Notification."""
+
+    id: int
+    person_id: int
+    event: str
+    entity_id: int
+    locale: str
+    subject: str
+    body: str
+    html: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A leased delivery with its notification and channel: plain values, not ORM models
+    (building 500 models, with their datetimes parsed, cost a worker more than sending)."""
+
+    id: int
+    address: str
+    idempotency_key: str
+    attempts: int  # counting the attempt this claim makes
+    notification: ClaimedNotification
+    channel: ClaimedChannel
+
+
 @dataclass(frozen=True)
 class Claim:
     token: str
-    deliveries: list[Delivery]
+    deliveries: list[ClaimedDelivery]
 
 
 def _due(now: datetime) -> Q:
@@ -77,13 +113,43 @@ async def claim(hub: Hub, *, limit: int = 200, lease: timedelta = LEASE) -> Clai
             now,
             limit,
         )
-    rows = await Delivery.filter(lease_token=token, status=DeliveryStatus.SENDING).select_related(
-        "notification", "channel"
+    rows = await db.fetch(
+        "SELECT d.id, d.address, d.idempotency_key, d.attempts, d.channel_id,"
+        " n.id AS n_id, n.person_id, n.event, n.entity_id, n.locale, n.subject, n.body, n.html,"
+        " c.code, c.secret"
+        " FROM delivery d JOIN notification n ON n.id = d.notification_id"
+        " JOIN channel_config c ON c.id = d.channel_id"
+        " WHERE d.lease_token = ? AND d.status = ? ORDER BY d.id",
+        token,
+        DeliveryStatus.SENDING.value,
     )
-    return Claim(token, sorted(rows, key=lambda d: d.id))
+    channels: dict[int, ClaimedChannel] = {}
+    deliveries = []
+    for r in rows:
+        channel = channels.get(r["channel_id"])
+        if channel is None:
+            channel = channels[r["channel_id"]] = ClaimedChannel(
+                r["channel_id"], r["code"], r["secret"]
+            )
+        notification = ClaimedNotification(
+            r["n_id"],
+            r["person_id"],
+            r["event"],
+            r["entity_id"],
+            r["locale"],
+            r["subject"],
+            r["body"],
+            r["html"],
+        )
+        deliveries.append(
+            ClaimedDelivery(
+                r["id"], r["address"], r["idempotency_key"], r["attempts"], notification, channel
+            )
+        )
+    return Claim(token, deliveries)
 
 
-async def sent(hub: Hub, claim: Claim, delivery: Delivery) -> bool:
+async def sent(hub: Hub, claim: Claim, delivery: ClaimedDelivery) -> bool:
     """Record a success; False if the lease was lost meanwhile (someone else owns it now)."""
     return bool(
         await Delivery.filter(
@@ -100,7 +166,7 @@ async def sent_many(hub: Hub, claim: Claim, ids: list[int]) -> int:
 
 
 async def failed(
-    hub: Hub, claim: Claim, delivery: Delivery, error: str, *, final: bool = False
+    hub: Hub, claim: Claim, delivery: ClaimedDelivery, error: str, *, final: bool = False
 ) -> None:
     """Record a failure: try again after a backoff, or give up (dead letter)."""
     now = hub.now()

@@ -13,6 +13,8 @@ import apprise
 from apprise.attachment.memory import AttachMemory
 from apprise.manager_plugins import NotificationManager
 
+from volunteer_hub.notifications.webhook import ConnectionPool, PooledAsset
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -45,6 +47,9 @@ class Outgoing:
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
     template: UrlTemplate | None = None  # ``url`` in parts, when the channel gives one
+    # Refuse to connect to a private address (checked on the address connected to, by
+    # the services that can: the webhook's).
+    public_only: bool = False
 
 
 class SendError(Exception):
@@ -63,20 +68,28 @@ class Notifier(Protocol):
 class AppriseNotifier:
     """Sends through apprise; retries are the outbox's, so apprise makes one attempt.
 
-    Apprise's services send with ``requests``, which blocks, so each message is sent in
-    one of ``threads`` threads: synchronously there, through an ``Apprise`` object that
-    the thread keeps (apprise's own async path hands every message to its thread pool
-    and back, with more bookkeeping per message than the send itself). A channel's URL
-    is parsed once (``Outgoing.template``) and each message's service is built from the
-    parsed parts with its own values: parsing a URL costs apprise more than sending.
+    Apprise's services block (``requests``, ``smtplib``, the webhook's ``http.client``),
+    so each message is sent in one of ``threads`` threads: synchronously there, through
+    an ``Apprise`` object that the thread keeps (apprise's own async path hands every
+    message to its thread pool and back, with more bookkeeping per message than the send
+    itself). A channel's URL is parsed once (``Outgoing.template``) and each message's
+    service is built from the parsed parts with its own values: parsing a URL costs
+    apprise more than sending. The notifier owns a ``ConnectionPool`` that the services
+    able to keep connections alive (the webhook channel's ``vhubjson://``) share.
     """
 
     def __init__(self, timeout: float = 10.0, *, threads: int = 16) -> None:
         self.timeout = timeout
+        # Kept-alive connections for the services that take them (the webhook's).
+        self.pool = ConnectionPool()
         # Send in the calling thread: not in apprise's pool (async_mode), and without the
         # service deadline that hands each send to that pool to be waited for; each
         # request is still bounded by the service's socket timeouts (4 s by default).
-        self._asset = apprise.AppriseAsset(async_mode=False, service_timeout=0)
+        self._assets = {}
+        for public_only in (False, True):
+            asset = PooledAsset(async_mode=False, service_timeout=0)
+            asset.pool, asset.public_only = self.pool, public_only
+            self._assets[public_only] = asset
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="apprise")
         self._local = threading.local()
         self._parsed: dict[str, dict[str, Any] | None] = {}  # template URL → its parts
@@ -89,14 +102,20 @@ class AppriseNotifier:
 
     def close(self) -> None:
         self._threads.shutdown(wait=True)
+        self.pool.close()
 
     def _send(self, message: Outgoing) -> None:
-        service = self._service(message)
+        try:
+            service = self._service(message)
+        except Exception as exc:  # the service refused its URL's values
+            raise SendError(
+                f"apprise cannot use this channel's address: {exc}", permanent=True
+            ) from None
         if service is None:
             raise SendError("apprise cannot use this channel's address", permanent=True)
         sender = getattr(self._local, "sender", None)
         if sender is None:
-            sender = self._local.sender = apprise.Apprise(asset=self._asset)
+            sender = self._local.sender = apprise.Apprise(asset=self._assets[False])
         sender.add(service)
         try:
             result = sender.notify(
@@ -114,13 +133,19 @@ class AppriseNotifier:
             raise SendError(f"{result.status.name}: {reasons}"[:500])
 
     def _service(self, message: Outgoing) -> Any:
+        """The message's apprise service (None if apprise knows no such URL).
+
+        Built without ``suppress_exceptions``, which formats a debug line with the
+        service's whole URL for every message, logged or not (7 % of a send).
+        """
+        asset = self._assets[message.public_only]
         template = message.template
+        url: str | dict[str, Any] = message.url
         if template is not None and all(_PLAIN.fullmatch(v) for _, v in template.values):
             parts = self._parts(template, message.url)
             if parts is not None:
-                filled = _fill(parts, dict(template.values))
-                return apprise.Apprise.instantiate(filled, asset=self._asset)
-        return apprise.Apprise.instantiate(message.url, asset=self._asset)
+                url = _fill(parts, dict(template.values))
+        return apprise.Apprise.instantiate(url, asset=asset, suppress_exceptions=False)
 
     def _parts(self, template: UrlTemplate, url: str) -> dict[str, Any] | None:
         """The template's parsed parts; None if filling them in does not give ``url``'s.

@@ -17,8 +17,9 @@ from tortoise.exceptions import IntegrityError
 
 from volunteer_hub.hooktypes import NotificationChannel
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import ChannelConfig, Delivery, Signup, SignupStatus
+from volunteer_hub.models import Signup, SignupStatus
 from volunteer_hub.notifications import invitations, outbox
+from volunteer_hub.notifications.outbox import ClaimedChannel, ClaimedDelivery
 from volunteer_hub.notifications.planner import notify_signup
 from volunteer_hub.notifications.senders import Notifier, Outgoing, SendError, UrlTemplate
 from volunteer_hub.services import wishes
@@ -99,7 +100,7 @@ class Worker:
                 pass
 
     async def _deliver(
-        self, claim: outbox.Claim, delivery: Delivery, batch_round: _Round
+        self, claim: outbox.Claim, delivery: ClaimedDelivery, batch_round: _Round
     ) -> str | None:
         async with self._slots:
             try:
@@ -116,7 +117,7 @@ class Worker:
         await batch_round.sent(delivery)
         return None
 
-    def _message(self, delivery: Delivery, batch_round: _Round | None = None) -> Outgoing:
+    def _message(self, delivery: ClaimedDelivery, batch_round: _Round | None = None) -> Outgoing:
         config = delivery.channel
         batch_round = batch_round or _Round(self.hub, None)
         kind, settings, template_url = batch_round.channel(config)
@@ -127,6 +128,7 @@ class Worker:
             subject=notification.subject,
             body=notification.body,
             html=notification.html if kind.html else None,
+            public_only=not self.hub.settings.allow_private_network,
             template=None
             if template_url is None
             else UrlTemplate(
@@ -180,7 +182,7 @@ class _Round:
         self._sent: list[int] = []
         self._flushed_at = time.monotonic()
 
-    def channel(self, config: ChannelConfig) -> _Checked:
+    def channel(self, config: ClaimedChannel) -> _Checked:
         found = self._channels.get(config.id)
         if found is None:
             try:
@@ -192,7 +194,7 @@ class _Round:
             raise SendError(str(found), permanent=found.permanent)
         return found
 
-    async def sent(self, delivery: Delivery) -> None:
+    async def sent(self, delivery: ClaimedDelivery) -> None:
         self._sent.append(delivery.id)
         if len(self._sent) >= FLUSH_EVERY or time.monotonic() - self._flushed_at >= FLUSH_AFTER:
             await self.flush()
@@ -210,7 +212,7 @@ ADDRESS_MARK = "vhubmarkaddress"
 KEY_MARK = "vhubmarkkey"
 
 
-def _check_channel(hub: Hub, config: ChannelConfig) -> _Checked:
+def _check_channel(hub: Hub, config: ClaimedChannel) -> _Checked:
     kind = hub.notification_channels().get(config.code)
     if kind is None:
         raise SendError(f"no plugin provides the channel {config.code!r}", permanent=True)

@@ -183,7 +183,7 @@ async def set_address(hub: Hub, actor: Actor, code: str, data: AddressIn | dict)
         await uow.record(
             "person.channel_set",
             row,
-            community_id=actor.person.community_id,
+            community_id=actor.community_id,
             after={"code": code, "enabled": data.enabled},
         )
     return row
