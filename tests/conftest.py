@@ -8,50 +8,21 @@ Each session creates its own PostgreSQL database, so runs never see each other.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from volunteer_hub import db
 from volunteer_hub.config import Settings, sqlite_url
 from volunteer_hub.hub import Hub
 
-POSTGRES_ENV = "VHUB_TEST_POSTGRES_URL"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-TABLES_KEPT = {"tortoise_migrations"}
+# The PostgreSQL set-up is the one plugin authors get (volunteer_hub.testing), shared here.
+from volunteer_hub.testing import Clock, empty_postgres_database, fresh_postgres_database
 
-
-class Clock:
-    """A real clock that tests can set and move; the Hub reads time only from it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
-
-
-def postgres_server_url() -> str | None:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        if IN_CI:
-            pytest.fail(f"CI=true but {POSTGRES_ENV} is not set: PostgreSQL tests must run in CI")
-        pytest.skip(
-            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)"
-        )
-    return url
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
+__all__ = ["Clock"]
 
 
 @pytest.fixture(scope="session")
@@ -63,29 +34,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> str:
+def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database with every migration applied, dropped at the end."""
-    server = postgres_server_url()
-    name = f"vhub_test_{uuid.uuid4().hex[:12]}"
-    base, _, _ = server.rpartition("/")
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(_asyncpg_dsn(server))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except (OSError, asyncpg.PostgresError) as exc:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL at {server} is not usable: {exc}")
-        pytest.skip(f"PostgreSQL at {server} is not usable: {exc}")
-    url = f"{base}/{name}"
-    asyncio.run(db.upgrade(url))
-    yield url
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -95,23 +47,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return sqlite_url(path)
     url = request.getfixturevalue("postgres_database")
-    asyncio.run(_truncate(url))
+    asyncio.run(empty_postgres_database(url))
     return url
-
-
-async def _truncate(url: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(url))
-    try:
-        tables = [
-            r["tablename"]
-            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname='public'")
-            if r["tablename"] not in TABLES_KEPT
-        ]
-        if tables:
-            quoted = ", ".join(f'"{t}"' for t in tables)
-            await conn.execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
@@ -146,5 +83,18 @@ async def api(hub, settings):
 
     app = create_app(settings, hub=hub, manage_database=False)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def browser(hub, settings):
+    """A cookie-keeping HTTP client on the real app: the pages as a browser without script."""
+    import httpx
+
+    from volunteer_hub.web import create_app
+
+    app = create_app(settings, hub=hub, manage_database=False)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50001))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client

@@ -116,6 +116,7 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("POST", "/communities/{cid:int}/callouts"),
         ("GET", "/callouts/{id:int}"),
     },
+    "plugins": {("GET", "/plugins")},
 }
 
 
@@ -1307,6 +1308,16 @@ async def test_callouts_matrix(m: Matrix):
             Row("GET", "/callouts/{id:int}", who(404), fixed({"id": 999999}), "no such call-out"),
         ],
     )
+
+
+async def test_plugins_matrix(m: Matrix):
+    """Plugins and every community's plugin settings: administrators only."""
+
+    async def listed(caller: str, r: httpx.Response) -> list[str]:
+        names = {p["name"] for p in r.json()["items"]}
+        return [] if "volunteer_hub.default_plugins.catalog" in names else [r.text[:200]]
+
+    await m.run("plugins", [Row("GET", "/plugins", who(403, admin=200), check=listed)])
 
 
 async def test_invitations_matrix(m: Matrix):

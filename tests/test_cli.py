@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugin_distributions import install_broken
 from volunteer_hub.i18n import translate
 
 VHUB = shutil.which("vhub", path=str(Path(sys.executable).parent)) or shutil.which("vhub")
@@ -40,10 +42,12 @@ def vhub(tmp_path: Path):
         "COLUMNS": "200",  # rich wraps tables to the terminal width
     }
 
-    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, timeout: float = 300, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [VHUB, *args],
-            env=env,
+            env=env | (extra_env or {}),
             capture_output=True,
             text=True,
             encoding="utf-8",
@@ -121,6 +125,63 @@ def test_plugins(vhub):
     for name in BUILTIN_PLUGINS:
         assert statuses[name]["status"] == "enabled"
         assert statuses[name]["builtin"] is True
+    assert all(statuses[name]["settings"] is None for name in BUILTIN_PLUGINS)
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> dict[str, str]:
+    """The environment of a `vhub` that finds the broken distribution installed, autoloading."""
+    site = install_broken(tmp_path / "site")
+    return {"PYTHONPATH": str(site), "VHUB_DISABLE_PLUGIN_AUTOLOAD": ""}
+
+
+def test_plugins_shows_load_errors_and_settings(vhub, tmp_path: Path, installed):
+    (tmp_path / "plugins.toml").write_text(  # the data directory's file, found by default
+        "[tunable]\nlevel = 2\n[tunable.communities.7]\nlevel = 5\n", encoding="utf-8"
+    )
+    table = vhub("plugins", extra_env=installed)
+    assert table.returncode == 0, output(table)
+    text = " ".join(table.stdout.split())  # rich wraps long cells
+    assert "broken-import" in text and "load_error: ImportError: vh_broken_import needs" in text
+    assert "load_error: vh_plugin_settings: TypeError:" in text
+    assert f"Plugin settings file: {tmp_path / 'plugins.toml'}" in text
+    assert "tunable settings" in text and "community 7" in text
+    assert re.search(r"level\W+2\W+5\b", text), text
+
+    listed = vhub("plugins", "--json", extra_env=installed)
+    assert listed.returncode == 0, output(listed)
+    report = {p["name"]: p for p in json.loads(listed.stdout)}
+    assert report["broken-import"]["status"] == "load_error"
+    assert report["broken-import"]["version"] == "0.0.1"
+    # Call errors happen in the process that calls the hooks: here, none was called.
+    assert report["broken-raises"]["status"] == "enabled"
+    assert report["tunable"]["settings"]["defaults"] == {"level": 2}
+    assert report["tunable"]["settings"]["communities"] == {"7": {"level": 5}}
+
+
+def test_bad_plugin_settings_stop_the_commands_with_a_clear_error(vhub, tmp_path, installed):
+    config = tmp_path / "elsewhere.toml"
+    config.write_text("[tunable.communities.3]\nlevel = 'high'\n", encoding="utf-8")
+    env = installed | {"VHUB_PLUGIN_CONFIG": str(config)}
+    problem = f"{config}: [tunable.communities.3] level: Input should be a valid integer"
+
+    for args in (("serve", "--port", "8765"), ("worker", "--once")):
+        result = vhub(*args, extra_env=env, timeout=60)
+        assert result.returncode == 2, output(result)
+        assert "Traceback" not in output(result)
+        assert "the plugin settings are not valid" in result.stderr
+        assert problem in " ".join(result.stderr.split())
+        assert "Serving" not in result.stdout
+
+    # `vhub plugins` lists the plugins all the same (that is what one needs to fix it).
+    listed = vhub("plugins", "--json", extra_env=env)
+    assert listed.returncode == 2, output(listed)
+    assert "tunable" in {p["name"] for p in json.loads(listed.stdout)}
+    assert problem in " ".join(listed.stderr.split())
+
+    missing = vhub("plugins", extra_env=installed | {"VHUB_PLUGIN_CONFIG": "/nonexistent.toml"})
+    assert missing.returncode == 2
+    assert "/nonexistent.toml: the plugin settings file does not exist" in missing.stderr
 
 
 def test_demo(vhub, tmp_path: Path):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 import sqlite3
-import sys
-import textwrap
+import tomllib
 from datetime import UTC, datetime
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import asyncpg
@@ -14,6 +14,7 @@ import pytest
 
 import volunteer_hub
 from tests.factories import PASSWORD, World, next_phone
+from tests.plugin_distributions import install, install_broken, on_path
 from volunteer_hub.config import Settings
 from volunteer_hub.errors import Conflict, RuleViolation
 from volunteer_hub.hooktypes import (
@@ -444,39 +445,29 @@ async def test_acall_awaits_awaitables_and_records_async_failures():
 @pytest.fixture
 def tiny_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A real installed distribution with two entry points: one broken, one good."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "vh_tiny_plugin.py").write_text(
-        textwrap.dedent(
-            """
-            import volunteer_hub
-            from volunteer_hub.hooktypes import TeamKind
+    site = install(
+        tmp_path / "site",
+        "vh-tiny-plugin",
+        "1.2.3",
+        # The broken entry point comes first: its failure must not stop the good one.
+        {"broken": "vh_tiny_broken", "tiny": "vh_tiny_plugin"},
+        {
+            "vh_tiny_plugin": """
+                import volunteer_hub
+                from volunteer_hub.hooktypes import TeamKind
 
 
-            @volunteer_hub.hookimpl
-            def vh_team_kinds():
-                return [TeamKind("tiny_kind", "Tiny")]
-            """
-        )
+                @volunteer_hub.hookimpl
+                def vh_team_kinds():
+                    return [TeamKind("tiny_kind", "Tiny")]
+            """,
+            "vh_tiny_broken": """
+                raise ImportError("vh_tiny_broken needs a library that is not installed")
+            """,
+        },
     )
-    (site / "vh_tiny_broken.py").write_text(
-        'raise ImportError("vh_tiny_broken needs a library that is not installed")\n'
-    )
-    info = site / "vh_tiny_plugin-1.2.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vh-tiny-plugin\nVersion: 1.2.3\n")
-    # The broken entry point comes first: its failure must not stop the good one.
-    (info / "entry_points.txt").write_text(
-        "[volunteer_hub]\nbroken = vh_tiny_broken\ntiny = vh_tiny_plugin\n"
-    )
-    monkeypatch.syspath_prepend(str(site))
-    importlib.invalidate_caches()
-    try:
+    with on_path(site, monkeypatch):
         yield site
-    finally:
-        for module in ("vh_tiny_plugin", "vh_tiny_broken"):
-            sys.modules.pop(module, None)
-        importlib.invalidate_caches()
 
 
 def test_entry_points_are_loaded_with_their_versions(tiny_distribution):
@@ -512,6 +503,154 @@ def test_the_environment_variable_turns_autoload_off(tiny_distribution, tmp_path
     off = Hub.create(Settings.from_env(env | {"VHUB_DISABLE_PLUGIN_AUTOLOAD": "1"}))
     assert "tiny" in [s.name for s in on.plugins.statuses()]
     assert [s.name for s in off.plugins.statuses()] == BUILT_IN
+
+
+# --- isolation: broken plugins, installed for real -------------------------------------------
+
+
+@pytest.fixture
+def broken_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with on_path(install_broken(tmp_path / "site"), monkeypatch) as site:
+        yield site
+
+
+async def test_the_app_starts_answers_and_reports_broken_plugins(broken_plugins, hub, settings):
+    """Plugins that fail to load, raise or answer garbage are isolated and reported."""
+    import httpx
+
+    from volunteer_hub.web import create_app
+
+    w = await World(hub).build()
+    team = await w.team("elderly_care")
+    volunteer = await w.volunteer("周志愿", team=team)
+    settings = dataclasses.replace(settings, disable_plugin_autoload=False)
+    app = create_app(settings, manage_database=False)  # the app's own Hub, as in production
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        assert (await api.get("/healthz")).json() == {"status": "ok"}
+        categories = (await api.get("/api/v1/wish-categories")).json()["items"]
+        assert {"elderly_care", "errand", "public_facility"} <= {c["code"] for c in categories}
+        assert "bogus" not in str(categories)
+        login = {"phone": w.admin.person.phone, "password": PASSWORD}
+        token = (await api.post("/api/v1/auth/login", json=login)).json()["token"]
+        admin = {"Authorization": f"Bearer {token}"}
+        # Ranking candidates calls the scorer that raises: the others still rank.
+        wish = await wishes.post(
+            app.state.hub,
+            w.admin,
+            w.community.id,
+            {"title": "陪同就医", "description": "周四上午", "category": "elderly_care"},
+        )
+        await wishes.review(app.state.hub, w.admin, wish.id, {"decision": "approve"})
+        ranked = await api.get(f"/api/v1/wishes/{wish.id}/candidates", headers=admin)
+        assert ranked.status_code == 200, ranked.text
+        assert [c["person_id"] for c in ranked.json()["items"]] == [volunteer.id]
+        r = await api.get("/api/v1/plugins", headers=admin)
+    assert r.status_code == 200, r.text
+    report = {p["name"]: p for p in r.json()["items"]}
+    shown = {
+        name: (report[name]["status"], report[name]["version"], report[name]["error"])
+        for name in ("broken-import", "broken-raises", "broken-garbage", "broken-settings-hook")
+    }
+    assert shown == {
+        "broken-import": (
+            "load_error",
+            "0.0.1",
+            "ImportError: vh_broken_import needs a library that is not installed",
+        ),
+        "broken-raises": (
+            "call_error",
+            "0.0.1",
+            "vh_match_score: RuntimeError: scorer crashed",
+        ),
+        "broken-garbage": (
+            "call_error",
+            "0.0.1",
+            "vh_wish_categories: TypeError: vh_wish_categories must return a list of "
+            "WishCategory, not list",
+        ),
+        "broken-settings-hook": (
+            "load_error",
+            "0.0.1",
+            "vh_plugin_settings: TypeError: it must return a pydantic model class "
+            "(a subclass of BaseModel) or None, not {'level': <class 'int'>}",
+        ),
+    }
+    # Each call failed on its own (categories for every request, then the scorer).
+    assert report["broken-raises"]["failures"] >= 2
+    tunable = report["tunable"]
+    assert (tunable["status"], tunable["hooks"]) == (
+        "enabled",
+        ["vh_plugin_settings", "vh_team_kinds"],
+    )
+    assert tunable["settings"]["defaults"] == {"level": 1}
+    assert tunable["settings"]["json_schema"]["properties"]["level"]["type"] == "integer"
+
+
+def test_bad_settings_of_an_installed_plugin_stop_start_up(broken_plugins, tmp_path):
+    from volunteer_hub.plugins import PluginConfigError
+    from volunteer_hub.web import create_app
+
+    config = tmp_path / "plugins.toml"
+    config.write_text("[tunable.communities.2]\nlevel = 'high'\n", encoding="utf-8")
+    settings = Settings(
+        database_url=f"sqlite://{tmp_path / 'vhub.sqlite3'}",
+        secret_key="k",
+        plugin_config=config,
+    )
+    with pytest.raises(PluginConfigError) as caught:
+        create_app(settings)
+    assert str(caught.value) == (
+        f"{config}: [tunable.communities.2] level: "
+        "Input should be a valid integer, unable to parse string as an integer"
+    )
+    # A table for a plugin that failed to load stops it too, saying why.
+    config.write_text("[broken-import]\nlevel = 1\n", encoding="utf-8")
+    with pytest.raises(
+        PluginConfigError,
+        match=r"\[broken-import\]: the plugin broken-import "
+        r"failed to load \(ImportError: vh_broken_import needs",
+    ):
+        create_app(settings)
+
+
+# --- the first-party plugins under plugins/ ------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRST_PARTY = sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml"))
+
+
+def test_first_party_plugin_tests_can_be_collected_together():
+    """pytest collects plugins/*/tests with the core's tests in its default import mode, in
+    which a test module outside a package is imported by its bare name: so no __init__.py
+    (a package named tests would clash with the core's), and module names unique across
+    plugins."""
+    problems, seen = [], {}
+    for plugin in FIRST_PARTY:
+        for path in sorted((plugin / "tests").rglob("*.py")):
+            where = path.relative_to(ROOT)
+            if path.name == "__init__.py":
+                problems.append(f"{where}: a plugin's tests folder must not be a package")
+            elif path.name != "conftest.py" and path.stem in seen:
+                problems.append(f"{where}: the module name of {seen[path.stem]}; rename one")
+            seen.setdefault(path.stem, where)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("plugin", FIRST_PARTY, ids=[p.name for p in FIRST_PARTY])
+def test_a_first_party_plugin_is_installed_loads_and_starts_unconfigured(plugin: Path):
+    project = tomllib.loads((plugin / "pyproject.toml").read_text("utf-8"))["project"]
+    declared = project.get("entry-points", {}).get("volunteer_hub", {})
+    assert declared, f"{plugin.name}: pyproject.toml declares no volunteer_hub entry point"
+    for name, target in declared.items():
+        found = [ep.value for ep in entry_points(group="volunteer_hub", name=name)]
+        assert found == [target], f"{name} is not installed: pip install -e plugins/{plugin.name}"
+    # Installing a first-party plugin must never stop start-up: every setting has a default.
+    hub = Hub.create(Settings(database_url="sqlite://:memory:", secret_key="k"))
+    statuses = {s.name: s for s in hub.plugins.statuses()}
+    for name in declared:
+        assert (statuses[name].status, statuses[name].error) == ("enabled", None)
+        assert statuses[name].version == project["version"]
 
 
 # --- domain events -------------------------------------------------------------------------------

@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from volunteer_hub import __version__, db
 from volunteer_hub.config import Settings
 from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.hub import Hub
-from volunteer_hub.plugins import create_plugin_manager
+from volunteer_hub.plugins import PluginConfig, PluginConfigError, create_plugin_manager
 
 T = TypeVar("T")
 console = Console()
+stderr = Console(stderr=True)
 
 
 def run(coro: Awaitable[T]) -> T:
@@ -41,6 +45,16 @@ def clear_errors() -> Iterator[None]:
         )
         console.print(f"[red]错误 / Error:[/red] {exc.message()} {detail}".rstrip())
         sys.exit(2)
+    except PluginConfigError as exc:
+        config_error(exc)
+        sys.exit(2)
+
+
+def config_error(exc: PluginConfigError) -> None:
+    """Each problem of the plugin settings on a line of its own, on stderr."""
+    stderr.print("[red]错误 / Error:[/red] the plugin settings are not valid:", highlight=False)
+    for problem in exc.problems:
+        stderr.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
 
 
 async def with_hub(settings: Settings, work: Callable[[Hub], Awaitable[T]]) -> T:
@@ -53,7 +67,8 @@ async def with_hub(settings: Settings, work: Callable[[Hub], Awaitable[T]]) -> T
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """volunteer_hub: 社区志愿服务与居民参与平台."""
-    ctx.obj = Settings.from_env()
+    if ctx.invoked_subcommand != "plugin":  # writing a plugin needs no data directory
+        ctx.obj = Settings.from_env()
 
 
 @main.group("db")
@@ -103,30 +118,91 @@ def admin_create(settings: Settings, name: str, phone: str, password: str) -> No
 
 
 @main.command("plugins")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.pass_obj
 def plugins_cmd(settings: Settings, as_json: bool) -> None:
-    """List plugins with their version, hooks and status."""
-    host = create_plugin_manager(autoload=not settings.disable_plugin_autoload)
-    statuses = host.statuses()
-    if as_json:
-        import json
+    """List plugins with their version, hooks, settings and status.
 
-        click.echo(json.dumps([s.as_dict() for s in statuses], ensure_ascii=False, indent=2))
-        return
+    Exits with status 2, after the list, when the plugin settings are not valid.
+    """
+    host = create_plugin_manager(autoload=not settings.disable_plugin_autoload)
+    problem = None
+    try:
+        host.configure(PluginConfig.load(settings.plugin_config))
+    except PluginConfigError as exc:
+        problem = exc  # still list the plugins: that is what one needs to fix it
+    report = host.report()
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        _print_plugins(report, settings.plugin_config)
+    if problem is not None:
+        config_error(problem)
+        sys.exit(2)
+
+
+def _print_plugins(report: list[dict[str, Any]], config_file: Path | None) -> None:
     table = Table(title="volunteer_hub plugins")
     for column in ("name", "version", "hooks", "status"):
         table.add_column(column)
-    for s in statuses:
-        style = "green" if s.status == "enabled" else "red"
-        status = s.status if not s.error else f"{s.status}: {s.error}"
-        table.add_row(
-            s.name + (" (built-in)" if s.builtin else ""),
-            s.version or "-",
-            ", ".join(s.hooks),
-            f"[{style}]{status}[/{style}]",
+    for p in report:
+        style = "green" if p["status"] == "enabled" else "red"
+        status = p["status"] if not p["error"] else f"{p['status']}: {p['error']}"
+        table.add_row(  # Text, not markup: errors and values may hold [brackets]
+            Text(p["name"] + (" (built-in)" if p["builtin"] else "")),
+            Text(p["version"] or "-"),
+            Text(", ".join(p["hooks"])),
+            Text(status, style=style),
         )
     console.print(table)
+    console.print(
+        f"Plugin settings file: {config_file or 'none (set VHUB_PLUGIN_CONFIG)'}", markup=False
+    )
+    for p in report:
+        if p["settings"] is None or p["settings"]["defaults"] is None:
+            continue
+        # One column for the defaults and one for each community that overrides them.
+        values = {"defaults": p["settings"]["defaults"]}
+        values |= {f"community {c}": v for c, v in p["settings"]["communities"].items()}
+        table = Table(title=f"{p['name']} settings")
+        table.add_column("setting")
+        for column in values:
+            table.add_column(column)
+        for name in p["settings"]["defaults"]:
+            cells = [Text(json.dumps(v[name], ensure_ascii=False)) for v in values.values()]
+            table.add_row(Text(name), *cells)
+        console.print(table)
+
+
+@main.group("plugin")
+def plugin_group() -> None:
+    """Writing plugins."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option(
+    "--directory",
+    default=".",
+    show_default=True,
+    type=click.Path(exists=True, file_okay=False, writable=True, path_type=Path),
+    help="Where to create the plugin's folder.",
+)
+def plugin_new(name: str, directory: Path) -> None:
+    """Create a plugin package NAME (e.g. vh-flood-watch) with a rule, settings and tests."""
+    from volunteer_hub.scaffold import ScaffoldError, new_plugin
+
+    try:
+        written = new_plugin(name, directory)
+    except ScaffoldError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    target = directory / name
+    console.print(f"[green]Plugin created[/green] in {target}:", highlight=False)
+    for path in written:
+        console.print(f"  {path.relative_to(directory)}", highlight=False, markup=False)
+    console.print(
+        f'Next: cd {target} && pip install -e ".[test]" && pytest', highlight=False, markup=False
+    )
 
 
 @main.command("demo")
@@ -235,12 +311,20 @@ def serve(
 
     from volunteer_hub.web.asgi import APP_FACTORY
 
+    with clear_errors():
+        Hub.create(settings)  # plugin settings: stop here with a clear error, not in a worker
     asyncio.run(db.upgrade(settings.database_url))
     shown_host = f"[{host}]" if ":" in host else host
     console.print(
         f"[green]Serving volunteer_hub[/green] on http://{shown_host}:{port} "
         f"({workers} worker{'s' if workers > 1 else ''}); "
         f"database {_safe_url(settings.database_url)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"网站 / Site: http://{shown_host}:{port}/ "
+        f"(登录 / log in: http://{shown_host}:{port}/login)",
         highlight=False,
         soft_wrap=True,
     )

@@ -29,6 +29,8 @@ class Settings:
     allow_private_network: bool = False
     # Where people reach the site: the base of links in messages (acknowledgement links).
     public_url: str = "http://127.0.0.1:8000"
+    # The plugin settings file (TOML, per plugin and community), validated at start-up.
+    plugin_config: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -36,6 +38,8 @@ class Settings:
         data_dir = Path(env.get("VHUB_DATA_DIR") or DEFAULT_DATA_DIR)
         url = env.get("VHUB_DATABASE_URL") or sqlite_url(data_dir / "vhub.sqlite3")
         secret = env.get("VHUB_SECRET_KEY") or _local_secret(data_dir)
+        plugin_config = env.get("VHUB_PLUGIN_CONFIG")
+        default_plugin_config = data_dir / "plugins.toml"
         return cls(
             database_url=url,
             secret_key=secret,
@@ -44,6 +48,10 @@ class Settings:
             password_profile=env.get("VHUB_PASSWORD_PROFILE") or cls.password_profile,
             allow_private_network=_truthy(env.get("VHUB_ALLOW_PRIVATE_NETWORK")),
             public_url=(env.get("VHUB_PUBLIC_URL") or cls.public_url).rstrip("/"),
+            # Named, it must exist (start-up says so if not); else the data directory's, if any.
+            plugin_config=Path(plugin_config)
+            if plugin_config
+            else (default_plugin_config if default_plugin_config.is_file() else None),
         )
 
     @property

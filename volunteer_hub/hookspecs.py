@@ -7,14 +7,19 @@ arguments named here (but none with a default value: pluggy does not pass those)
 
 Each plugin's implementation is called on its own: one that raises is recorded in the
 plugin's status and, for rule hooks, counts as a refusal (rules fail closed).
+
+Hooks with a community context also take ``settings``: the calling plugin's own settings
+for that community (see `vh_plugin_settings`), or None for a plugin without settings.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import date
+from decimal import Decimal
 
 import pluggy
+from pydantic import BaseModel
 
 from volunteer_hub.hooktypes import (
     AdmissionDecision,
@@ -22,6 +27,7 @@ from volunteer_hub.hooktypes import (
     DomainEvent,
     MatchScore,
     NotificationChannel,
+    PartyReportFacts,
     PersonFacts,
     QualificationKind,
     SignupFacts,
@@ -32,6 +38,25 @@ from volunteer_hub.hooktypes import (
 )
 
 hookspec = pluggy.HookspecMarker("volunteer_hub")
+
+
+@hookspec
+def vh_plugin_settings() -> type[BaseModel] | None:
+    """Declare the plugin's settings: a pydantic model, configured per community.
+
+    The values come from the plugin settings file (TOML, ``VHUB_PLUGIN_CONFIG``): a
+    table named after the plugin holds the defaults for every community, and a table
+    ``communities.<id>`` inside it overrides them for one community. They are validated
+    when the application starts; a wrong value stops it with an error that names the
+    file, the plugin, the community and the setting. Every hook with a community
+    context then receives this plugin's own validated instance as ``settings``. Mark
+    secrets with pydantic's ``SecretStr``: they are shown masked.
+
+    Returns:
+        A subclass of ``pydantic.BaseModel`` (give its fields defaults where you can:
+        a required field must be set in the file), or None for no settings. Each plugin
+        answers for itself; the model may not have a field named ``communities``.
+    """
 
 
 @hookspec
@@ -54,11 +79,12 @@ def vh_qualification_kinds() -> list[QualificationKind]:
 
 
 @hookspec
-def vh_wish_categories(community_id: int) -> list[WishCategory]:
+def vh_wish_categories(community_id: int, settings: BaseModel | None) -> list[WishCategory]:
     """Add micro-wish categories, or change which team kind serves one.
 
     Args:
         community_id: the community asking, so a plugin can answer per community.
+        settings: this plugin's settings for that community, or None.
 
     Returns:
         A list of `WishCategory`, merged by ``code``; a later plugin's definition of a
@@ -68,7 +94,12 @@ def vh_wish_categories(community_id: int) -> list[WishCategory]:
 
 @hookspec
 def vh_check_team_join(
-    person: PersonFacts, team_kind: str, team_id: int, community_id: int, today: date
+    person: PersonFacts,
+    team_kind: str,
+    team_id: int,
+    community_id: int,
+    today: date,
+    settings: BaseModel | None,
 ) -> list[Violation] | None:
     """Registration rules for joining a team (e.g. silver patrol members are 60 or older).
 
@@ -78,6 +109,7 @@ def vh_check_team_join(
         team_id: the team's id.
         community_id: the team's community.
         today: the date in the community's time zone.
+        settings: this plugin's settings for the team's community, or None.
 
     Returns:
         A list of `Violation` (each with a rule id and a message), or None/empty to allow.
@@ -87,12 +119,15 @@ def vh_check_team_join(
 
 
 @hookspec
-def vh_check_signup(person: PersonFacts, signup: SignupFacts) -> list[Violation] | None:
+def vh_check_signup(
+    person: PersonFacts, signup: SignupFacts, settings: BaseModel | None
+) -> list[Violation] | None:
     """Registration rules for signing up to a task occurrence (e.g. no minors after 21:00).
 
     Args:
         person: the person signing up.
         signup: the task occurrence, in the community's local time, and who is confirmed.
+        settings: this plugin's settings for the task's community, or None.
 
     Returns:
         A list of `Violation`, or None/empty to allow. All plugins are asked; any
@@ -101,11 +136,12 @@ def vh_check_signup(person: PersonFacts, signup: SignupFacts) -> list[Violation]
 
 
 @hookspec(firstresult=True)
-def vh_admit_wish(wish: WishFacts) -> AdmissionDecision | None:
+def vh_admit_wish(wish: WishFacts, settings: BaseModel | None) -> AdmissionDecision | None:
     """The admission list (准入清单): may the community take this wish on?
 
     Args:
         wish: the wish being posted (``id`` is None: it is not saved yet).
+        settings: this plugin's settings for the wish's community, or None.
 
     Returns:
         An `AdmissionDecision`, or None to leave the decision to the next plugin.
@@ -115,12 +151,15 @@ def vh_admit_wish(wish: WishFacts) -> AdmissionDecision | None:
 
 
 @hookspec
-def vh_match_score(wish: WishFacts, candidate: CandidateFacts) -> MatchScore | None:
+def vh_match_score(
+    wish: WishFacts, candidate: CandidateFacts, settings: BaseModel | None
+) -> MatchScore | None:
     """Score a volunteer as a candidate for a wish.
 
     Args:
         wish: the wish to fill.
         candidate: a volunteer who may serve the wish's category, with their recent load.
+        settings: this plugin's settings for the wish's community, or None.
 
     Returns:
         A `MatchScore` or None. The scores of all plugins are added; candidates are
@@ -138,7 +177,7 @@ def vh_notification_channels() -> list[NotificationChannel]:
 
 
 @hookspec
-def vh_domain_event(event: DomainEvent) -> Awaitable[None] | None:
+def vh_domain_event(event: DomainEvent, settings: BaseModel | None) -> Awaitable[None] | None:
     """Learn of a domain event after its transaction has committed.
 
     Every audited change is an event, named like its audit action:
@@ -153,8 +192,49 @@ def vh_domain_event(event: DomainEvent) -> Awaitable[None] | None:
 
     Args:
         event: the `DomainEvent`.
+        settings: this plugin's settings for the event's community (the defaults for an
+            event of no community), or None.
 
     Returns:
         None, or an awaitable that the core awaits. Errors are recorded in the plugin's
         status and never undo the change.
+    """
+
+
+@hookspec
+def vh_check_party_report(
+    report: PartyReportFacts, community_id: int, today: date, settings: BaseModel | None
+) -> list[Violation] | None:
+    """Rules for an in-service party member's report to a community (在职党员到社区报到).
+
+    Asked before the report is saved, e.g. that the work unit names where the member
+    serves and the party branch names a party organisation.
+
+    Args:
+        report: the report being filed, with the member's facts.
+        community_id: the community reported to.
+        today: the date in that community's time zone.
+        settings: this plugin's settings for that community, or None.
+
+    Returns:
+        A list of `Violation`, or None/empty to allow. All plugins are asked; any
+        violation refuses the report (422 with the rules named). A plugin that raises
+        refuses too (rule ``plugin_error``).
+    """
+
+
+@hookspec(firstresult=True)
+def vh_party_hours_target(community_id: int, settings: BaseModel | None) -> Decimal | None:
+    """The yearly hours of service a community expects of its in-service party members.
+
+    Args:
+        community_id: the community the members reported to.
+        settings: this plugin's settings for that community, or None.
+
+    Returns:
+        A ``Decimal`` (or ``int``) number of hours from 0 to 9999, or None to leave it
+        to the next plugin. The first non-None answer wins. It is stored on each new
+        report, and a member's progress is measured against the community's current
+        answer. With no answer (or one that raises or is not such a number), a new
+        report gets the default target (12) and progress uses the report's own.
     """

@@ -19,6 +19,7 @@ __all__ = [
     "DomainEvent",
     "MatchScore",
     "NotificationChannel",
+    "PartyReportFacts",
     "PersonFacts",
     "QualificationKind",
     "SignupFacts",
@@ -191,3 +192,13 @@ class DomainEvent:
     actor_id: int | None
     occurred_at: datetime
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartyReportFacts:
+    """An in-service party member's report (在职党员到社区报到) being filed, not saved yet."""
+
+    person: PersonFacts
+    community_id: int
+    work_unit: str
+    party_branch: str

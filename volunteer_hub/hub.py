@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
+
 from volunteer_hub.clock import as_utc, utcnow
 from volunteer_hub.config import Settings
 from volunteer_hub.hooktypes import (
@@ -19,7 +21,7 @@ from volunteer_hub.hooktypes import (
     WishCategory,
 )
 from volunteer_hub.notifications.render import Templates
-from volunteer_hub.plugins import PluginHost, create_plugin_manager
+from volunteer_hub.plugins import PluginConfig, PluginHost, create_plugin_manager
 from volunteer_hub.security import IdNumberKey, Passwords, SecretBox
 
 
@@ -47,8 +49,18 @@ class Hub:
         plugins: Iterable[object | tuple[str, object]] = (),
         clock: Callable[[], datetime] = utcnow,
     ) -> Hub:
-        host = create_plugin_manager(autoload=not settings.disable_plugin_autoload, plugins=plugins)
+        """Load the plugins and validate their settings (PluginConfigError if wrong)."""
+        host = create_plugin_manager(
+            autoload=not settings.disable_plugin_autoload,
+            plugins=plugins,
+            config=PluginConfig.load(settings.plugin_config),
+        )
         return cls(settings=settings, plugins=host, clock=clock)
+
+    def plugin_settings(self, name: str, community_id: int | None = None) -> BaseModel | None:
+        """A plugin's settings for a community: its defaults merged with the community's
+        overrides (None for a plugin without settings; KeyError if it is not loaded)."""
+        return self.plugins.settings(name, community_id)
 
     def now(self) -> datetime:
         """The current time in UTC (the clock may be set by tests and the demo)."""

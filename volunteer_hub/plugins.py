@@ -1,18 +1,24 @@
-"""The plugin host: a pluggy manager with per-plugin status and isolated hook calls."""
+"""The plugin host: a pluggy manager with per-plugin status, per-community plugin
+settings and isolated hook calls."""
 
 from __future__ import annotations
 
 import inspect
 import logging
+import re
+import tomllib
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
 import pluggy
+from pydantic import BaseModel, Secret, SecretBytes, SecretStr, ValidationError
+from pydantic_core import to_jsonable_python
 
 from volunteer_hub import hookspecs
 
@@ -41,6 +47,8 @@ class PluginStatus:
     status: Status = "enabled"
     error: str | None = None
     failures: int = 0
+    # The model its vh_plugin_settings returned (None: the plugin takes no settings).
+    settings_model: type[BaseModel] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,12 +70,22 @@ class HookResult:
 
 
 class PluginHost:
-    """Owns one pluggy PluginManager; two hosts never share state."""
+    """Owns one pluggy PluginManager; two hosts never share state.
+
+    Settings: ``configure(config)`` validates every plugin's settings at once (the Hub
+    does it at start-up); a plugin registered afterwards is validated as it registers.
+    A host that was never configured (a unit test's) gives each plugin the defaults of
+    its model, validated on first use.
+    """
 
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self._status: dict[str, PluginStatus] = {}
+        self.autoload = False
+        self._config = PluginConfig()
+        self._configured = False
+        self._settings: dict[str, PluginSettings] = {}
 
     # --- loading ---------------------------------------------------------------
 
@@ -99,7 +117,20 @@ class PluginHost:
                 self.pm.unregister(plugin)
             self._fail(status, "load_error", exc)
             return status
+        try:
+            status.settings_model = self._settings_model(plugin)
+        except Exception as exc:
+            self.pm.unregister(plugin)
+            self._fail(status, "load_error", exc, hook="vh_plugin_settings")
+            return status
         status.hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+        if self._configured and status.settings_model is not None:
+            # Registered after start-up (a test's plugin): validate its settings now.
+            resolved, problems = resolve_settings(self._config, name, status.settings_model)
+            if problems:
+                self.unregister(name)
+                raise PluginConfigError(problems)
+            self._settings[name] = resolved
         return status
 
     def unregister(self, name: str) -> None:
@@ -107,6 +138,7 @@ class PluginHost:
         if plugin is not None:
             self.pm.unregister(plugin)
         self._status.pop(name, None)
+        self._settings.pop(name, None)
 
     def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
         for ep in entry_points(group=group):
@@ -138,9 +170,34 @@ class PluginHost:
             if i.plugin is plugin and (i.hookwrapper or i.wrapper)
         }
 
-    def _fail(self, status: PluginStatus, kind: Status, exc: BaseException) -> None:
+    def _settings_model(self, plugin: object) -> type[BaseModel] | None:
+        """The settings model the plugin's own vh_plugin_settings returns, checked."""
+        impls = [i for i in self.pm.hook.vh_plugin_settings.get_hookimpls() if i.plugin is plugin]
+        if not impls:
+            return None
+        model = impls[0].function()
+        if model is None:
+            return None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(
+                "it must return a pydantic model class (a subclass of BaseModel) or None, "
+                f"not {model!r}"
+            )
+        if COMMUNITIES in model.model_fields:
+            raise ValueError(
+                f"the settings model may not have a field named {COMMUNITIES!r}: "
+                "that table holds the per-community overrides"
+            )
+        model.model_json_schema()  # shown by `vhub plugins` and the API: it must have one
+        return model
+
+    def _fail(
+        self, status: PluginStatus, kind: Status, exc: BaseException, *, hook: str | None = None
+    ) -> None:
         status.status = kind
-        status.error = "".join(traceback.format_exception_only(exc)).strip()
+        status.error = (f"{hook}: " if hook else "") + "".join(
+            traceback.format_exception_only(exc)
+        ).strip()
         status.failures += 1
         self._status[status.name] = status
         if status.builtin:
@@ -208,9 +265,15 @@ class PluginHost:
 
     def call_until(self, hook_name: str, **kwargs: Any):
         caller = getattr(self.pm.hook, hook_name)
+        community_id: Any = _UNKNOWN
         for impl in reversed(caller.get_hookimpls()):
             name = self.pm.get_name(impl.plugin) or repr(impl.plugin)
             try:
+                if SETTINGS_ARG in impl.argnames:
+                    # Each plugin gets its own settings, for the community of the call.
+                    if community_id is _UNKNOWN:
+                        community_id = community_of(kwargs)
+                    kwargs[SETTINGS_ARG] = self.settings(name, community_id)
                 value = impl.function(*[kwargs[arg] for arg in impl.argnames])
             except Exception as exc:
                 self._call_failed(name, hook_name, exc)
@@ -226,21 +289,101 @@ class PluginHost:
             status.error = f"{hook_name}: " + "".join(traceback.format_exception_only(exc)).strip()
             status.failures += 1
 
+    # --- settings ---------------------------------------------------------------
+
+    def configure(self, config: PluginConfig) -> None:
+        """Validate every registered plugin's settings against ``config``, all or nothing.
+
+        Raises PluginConfigError listing every problem: a wrong or missing value, a
+        setting the model does not have, a table for a plugin that is not loaded or
+        that takes no settings.
+        """
+        problems: list[str] = []
+        resolved: dict[str, PluginSettings] = {}
+        for name, _plugin in self.pm.list_name_plugin():
+            status = self._status.get(name)
+            model = status.settings_model if status else None
+            if model is not None:
+                settings, found = resolve_settings(config, name, model)
+                problems += found
+                if settings is not None:
+                    resolved[name] = settings
+        for name in config.sections:
+            status = self._status.get(name)
+            where = f"{config.source}: [{name}]"
+            if status is None or self.pm.get_plugin(name) is None:
+                problems.append(f"{where}: {self._not_loaded(name, status)}")
+            elif status.settings_model is None:
+                problems.append(f"{where}: the plugin {name} takes no settings")
+        if problems:
+            raise PluginConfigError(problems)
+        self._config, self._settings, self._configured = config, resolved, True
+
+    def _not_loaded(self, name: str, status: PluginStatus | None) -> str:
+        if status is not None and status.status == "load_error":
+            return f"the plugin {name} failed to load ({status.error})"
+        loaded = ", ".join(n for n, _ in self.pm.list_name_plugin()) or "none"
+        hint = "" if self.autoload else "; plugin auto-loading is off"
+        return f"no plugin named {name} is loaded (loaded: {loaded}{hint})"
+
+    def settings(self, name: str, community_id: int | None = None) -> BaseModel | None:
+        """The plugin's validated settings for a community (its defaults for None)."""
+        status = self._status.get(name)
+        if status is None or self.pm.get_plugin(name) is None:
+            raise KeyError(f"no plugin named {name!r} is loaded")
+        if status.settings_model is None:
+            return None
+        resolved = self._settings.get(name)
+        if resolved is None:  # a host that was never configured: the model's defaults
+            resolved, problems = resolve_settings(self._config, name, status.settings_model)
+            if problems:
+                raise PluginConfigError(problems)
+            self._settings[name] = resolved
+        return resolved.for_community(community_id)
+
     # --- reporting --------------------------------------------------------------
 
     def statuses(self) -> list[PluginStatus]:
         return sorted(self._status.values(), key=lambda s: (not s.builtin, s.name))
 
+    def report(self) -> list[dict[str, Any]]:
+        """Each plugin's status with its settings: the model's JSON schema and the
+        values in force by default and for each configured community, secrets masked."""
+        report = []
+        for status in self.statuses():
+            entry = status.as_dict()
+            entry["settings"] = None
+            if status.settings_model is not None:
+                resolved = self._settings.get(status.name)
+                entry["settings"] = {
+                    "json_schema": _mask_schema(status.settings_model.model_json_schema()),
+                    "defaults": _shown(resolved.defaults) if resolved else None,
+                    "communities": {
+                        str(cid): _shown(values)
+                        for cid, values in sorted(resolved.communities.items())
+                    }
+                    if resolved
+                    else {},
+                }
+            report.append(entry)
+        return report
+
 
 def create_plugin_manager(
-    *, autoload: bool = True, plugins: Iterable[object | tuple[str, object]] = ()
+    *,
+    autoload: bool = True,
+    plugins: Iterable[object | tuple[str, object]] = (),
+    config: PluginConfig | None = None,
 ) -> PluginHost:
     """Build a plugin host: default plugins, then entry points unless disabled, then extras.
 
     ``autoload=False`` (or VHUB_DISABLE_PLUGIN_AUTOLOAD=1 via Settings) skips entry points.
     ``plugins`` adds plugin objects (or ``(name, plugin)`` pairs), e.g. from tests.
+    ``config`` (the plugin settings file) is validated once all are loaded: a problem
+    raises PluginConfigError. Without it the host is left unconfigured.
     """
     host = PluginHost()
+    host.autoload = autoload
     for module_name in DEFAULT_PLUGINS:
         host.register(import_module(module_name), module_name, builtin=True)
     if autoload:
@@ -249,6 +392,8 @@ def create_plugin_manager(
         name, plugin = item if isinstance(item, tuple) else (_default_name(item), item)
         host.register(plugin, name)
     host.check_pending()
+    if config is not None:
+        host.configure(config)
     return host
 
 
@@ -256,3 +401,198 @@ def _default_name(plugin: object) -> str:
     if isinstance(plugin, ModuleType):
         return plugin.__name__
     return getattr(plugin, "__name__", None) or type(plugin).__name__
+
+
+# --- plugin settings ------------------------------------------------------------------------
+
+SETTINGS_ARG = "settings"
+COMMUNITIES = "communities"
+_UNKNOWN = object()
+MASK = "••••••"  # as channel settings are shown (services.channels)
+_SECRET_NAME = re.compile(
+    r"secret|passw|token|api_?key|private_?key|credential|signature|(^|_)key$", re.IGNORECASE
+)
+
+
+class PluginConfigError(Exception):
+    """The plugin settings are wrong. Each problem is one line naming the file, the
+    plugin and community (as the TOML table) and the setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class PluginConfig:
+    """The plugin settings file, parsed: one table per plugin, named as it is loaded."""
+
+    source: str = "plugin settings (no file: set VHUB_PLUGIN_CONFIG)"
+    sections: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None) -> PluginConfig:
+        """Read a TOML file; no path means no file (every plugin gets its defaults)."""
+        if path is None:
+            return cls()
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PluginConfigError([f"{path}: the plugin settings file does not exist"]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PluginConfigError([f"{path}: cannot be read: {exc}"]) from None
+        return cls.parse(text, str(path))
+
+    @classmethod
+    def parse(cls, text: str, source: str = "plugins.toml") -> PluginConfig:
+        """Settings from TOML text; ``source`` names it in messages."""
+        try:
+            sections = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PluginConfigError([f"{source}: not valid TOML: {exc}"]) from None
+        return cls(source, sections)
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    """One plugin's validated settings: the defaults and each community's overrides."""
+
+    defaults: BaseModel
+    communities: Mapping[int, BaseModel] = field(default_factory=dict)
+
+    def for_community(self, community_id: int | None) -> BaseModel:
+        if community_id is None:
+            return self.defaults
+        return self.communities.get(community_id, self.defaults)
+
+
+def community_of(kwargs: Mapping[str, Any]) -> int | None:
+    """The community of a hook call: its ``community_id`` argument, else the
+    ``community_id`` of an argument that has one (a signup, wish, event), else the
+    person's; None when there is none (the plugin then gets its defaults)."""
+    if "community_id" in kwargs:
+        return kwargs["community_id"]
+    # The person's community comes last: a volunteer signing up for a task elsewhere
+    # is ruled by the task's community.
+    for name in sorted(kwargs, key=lambda n: n == "person"):
+        community_id = getattr(kwargs[name], "community_id", _UNKNOWN)
+        if community_id is not _UNKNOWN:
+            return community_id
+    return None
+
+
+def resolve_settings(
+    config: PluginConfig, name: str, model: type[BaseModel]
+) -> tuple[PluginSettings | None, list[str]]:
+    """Validate a plugin's table of ``config`` and its communities' tables.
+
+    A community's table is merged over the plugin's defaults setting by setting (a
+    setting named there replaces the default value whole). Returns the settings, or
+    None with the problems found, each naming file, table and setting.
+    """
+    section = config.sections.get(name, {})
+    if not isinstance(section, dict):
+        return None, [f"{config.source}: {name}: must be a table ([{name}]), not a value"]
+    base = {k: v for k, v in section.items() if k != COMMUNITIES}
+    problems: list[str] = []
+    defaults = _validate(config, f"[{name}]", name, model, base, None, problems)
+    overrides = section.get(COMMUNITIES, {})
+    if not isinstance(overrides, dict):
+        problems.append(
+            f"{config.source}: [{name}] {COMMUNITIES}: must hold a table per community, "
+            f"[{name}.{COMMUNITIES}.<community id>]"
+        )
+        overrides = {}
+    communities: dict[int, BaseModel] = {}
+    for key, table in overrides.items():
+        where = f"[{name}.{COMMUNITIES}.{key}]"
+        if not (key.isascii() and key.isdigit() and int(key) > 0):
+            problems.append(
+                f"{config.source}: {where}: a community is named by its id, a whole number"
+            )
+        elif not isinstance(table, dict):
+            problems.append(f"{config.source}: {where}: must be a table of settings")
+        elif (instance := _validate(config, where, name, model, table, base, problems)) is not None:
+            communities[int(key)] = instance
+    if problems or defaults is None:
+        return None, problems
+    return PluginSettings(defaults, communities), []
+
+
+def _validate(
+    config: PluginConfig,
+    where: str,
+    name: str,
+    model: type[BaseModel],
+    table: Mapping[str, Any],
+    base: Mapping[str, Any] | None,
+    problems: list[str],
+) -> BaseModel | None:
+    """Validate one table merged over ``base`` (the defaults, for a community's table).
+
+    A misspelt setting would otherwise be ignored: it is named (unless the model allows
+    extras). Only the table's own problems are reported: those of the defaults are
+    reported once, with the plugin's own table.
+    """
+    found = []
+    if model.model_config.get("extra") != "allow":
+        known = set()
+        for field_name, info in model.model_fields.items():
+            aliases = (info.alias, info.validation_alias)
+            known |= {field_name, *(a for a in aliases if isinstance(a, str))}
+        found = [
+            f"{config.source}: {where} {key}: not a setting of {name} "
+            f"(its settings: {', '.join(sorted(model.model_fields))})"
+            for key in table
+            if key not in known
+        ]
+        table = {k: v for k, v in table.items() if k in known}
+    try:
+        instance = model.model_validate({**(base or {}), **table})
+    except ValidationError as exc:
+        instance = None
+        for error in exc.errors(include_url=False, include_input=False):
+            loc = error["loc"]
+            if base is not None and loc and loc[0] not in table:
+                continue  # a problem of the defaults, not of this table
+            setting = " " + ".".join(str(part) for part in loc) if loc else ""
+            found.append(f"{config.source}: {where}{setting}: {error['msg']}")
+    problems += found
+    return None if found else instance
+
+
+def _secret(name: Any) -> bool:
+    return isinstance(name, str) and bool(_SECRET_NAME.search(name))
+
+
+def _shown(settings: BaseModel) -> dict[str, Any]:
+    """Settings as JSON for people to read: SecretStr fields and fields whose name
+    suggests a secret are masked."""
+    return to_jsonable_python(_mask_values(settings.model_dump()))
+
+
+def _mask_values(value: Any, key: Any = None) -> Any:
+    if isinstance(value, Secret | SecretStr | SecretBytes) or (
+        _secret(key) and value not in (None, "")
+    ):
+        return MASK
+    if isinstance(value, dict):
+        return {k: _mask_values(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_values(v) for v in value]
+    return value
+
+
+def _mask_schema(schema: Any) -> Any:
+    """The model's JSON schema without the defaults or examples of secret fields."""
+    if isinstance(schema, list):
+        return [_mask_schema(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    masked = {k: _mask_schema(v) for k, v in schema.items()}
+    for prop_name, prop in (masked.get("properties") or {}).items():
+        if isinstance(prop, dict) and (_secret(prop_name) or prop.get("format") == "password"):
+            for key in ("default", "examples"):
+                if prop.get(key) not in (None, "", []):
+                    prop[key] = MASK
+    return masked

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
 from pydantic import Field
@@ -19,6 +20,7 @@ from volunteer_hub.errors import (
     RuleViolation,
     Violation,
 )
+from volunteer_hub.hooktypes import PartyReportFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
     MembershipStatus,
@@ -37,6 +39,8 @@ from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
 from volunteer_hub.validation import Id, Input, Line, parse
+
+log = logging.getLogger(__name__)
 
 Code = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 
@@ -143,7 +147,7 @@ async def join_team(
         raise Conflict("You are a member of this team already.", code="already_member")
 
     declared = tuple((q.kind, q.expires_on, False) for q in data.qualifications)
-    facts = await person_facts(actor.person, declared=declared)
+    facts = await person_facts(await actor.load_person(), declared=declared)
     violations = check_rules(
         hub,
         "vh_check_team_join",
@@ -263,6 +267,26 @@ async def file_party_report(hub: Hub, actor: Actor, data: PartyReportIn | dict) 
         raise InvalidInput.for_field("community_id", "No such community.") from None
     if await PartyReport.exists(person_id=actor.id, community_id=community.id):
         raise Conflict("You have reported to this community already.", code="already_reported")
+    facts = PartyReportFacts(
+        person=await person_facts(await actor.load_person()),
+        community_id=community.id,
+        work_unit=data.work_unit,
+        party_branch=data.party_branch,
+    )
+    violations = check_rules(
+        hub,
+        "vh_check_party_report",
+        report=facts,
+        community_id=community.id,
+        today=hub.today(community.timezone),
+    )
+    if violations:
+        raise RuleViolation(
+            "A registration rule refuses this.", code="registration_refused", details=violations
+        )
+    # The community's target when a plugin sets one; otherwise the column's default.
+    target = party_hours_target(hub, community.id)
+    preset = {} if target is None else {"yearly_hours_target": target}
     try:
         async with unit_of_work(hub, actor.id) as uow:
             report = await PartyReport.create(
@@ -272,6 +296,7 @@ async def file_party_report(hub: Hub, actor: Actor, data: PartyReportIn | dict) 
                 work_unit=data.work_unit,
                 party_branch=data.party_branch,
                 status=PartyReportStatus.ACCEPTED,
+                **preset,
             )
             await _grant(uow, actor.id, community.id, Role.PARTY_MEMBER)
             await uow.record(
@@ -304,14 +329,56 @@ async def party_progress(hub: Hub, actor: Actor, year: int | None = None) -> dic
             .values("total")
         )
         hours = Decimal(rows[0]["total"] or 0) if rows else Decimal(0)
+        target = party_hours_target(hub, report.community_id)
         progress.append(
             {
                 "community_id": report.community_id,
                 "year": report_year,
                 "hours": hours,
-                "target": report.yearly_hours_target,
+                "target": report.yearly_hours_target if target is None else target,
                 "work_unit": report.work_unit,
                 "party_branch": report.party_branch,
             }
         )
     return {"items": progress}
+
+
+def party_hours_target(hub: Hub, community_id: int) -> Decimal | None:
+    """The community's yearly hours target from the first plugin that sets one, else None.
+
+    A plugin that raises or answers something other than 0 to 9999 hours is passed over
+    (the stored target holds): a target is not a rule, so nothing is refused for it.
+    """
+    result = hub.plugins.call_first("vh_party_hours_target", community_id=community_id)
+    if result is None or result.error is not None:  # a raise is in the plugin's status
+        return None
+    value = result.value
+    number = isinstance(value, int | Decimal) and not isinstance(value, bool)
+    hours = Decimal(value) if number else None
+    if hours is not None and hours.is_finite() and 0 <= hours <= 9999:
+        return hours.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    log.error(
+        "plugin %s: vh_party_hours_target answered %r, not 0 to 9999 hours", result.plugin, value
+    )
+    return None
+
+
+# --- what a volunteer sees of teams ---------------------------------------------------------
+
+
+async def my_memberships(actor: Actor) -> dict[int, MembershipStatus]:
+    """Team id → the actor's membership status, for each team they have joined."""
+    rows = await TeamMembership.filter(person_id=actor.id).values_list("team_id", "status")
+    return {team_id: MembershipStatus(status) for team_id, status in rows}
+
+
+def qualifications_by_team_kind(hub: Hub, community_id: int) -> dict[str, tuple[str, ...]]:
+    """Team kind → the qualification kinds its members need to serve its restricted wishes
+    (e.g. a counsellor certificate for the psychology team), from the community's categories."""
+    needed: dict[str, tuple[str, ...]] = {}
+    for category in hub.wish_categories(community_id).values():
+        if category.team_kind and category.restricted:
+            known = needed.get(category.team_kind, ())
+            extra = tuple(q for q in category.qualifications if q not in known)
+            needed[category.team_kind] = known + extra
+    return needed

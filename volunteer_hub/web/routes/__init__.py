@@ -7,6 +7,7 @@ from volunteer_hub.web.routes import (
     communities,
     invitations,
     notifications,
+    plugins,
     tasks,
     wishes,
 )
@@ -20,4 +21,5 @@ ENDPOINTS = [
     *notifications.ENDPOINTS,
     *invitations.ENDPOINTS,
     *callouts.ENDPOINTS,
+    *plugins.ENDPOINTS,
 ]

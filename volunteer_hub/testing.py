@@ -1,0 +1,339 @@
+"""Fixtures for testing volunteer_hub plugins: a pytest plugin.
+
+Installed with volunteer_hub and loaded by pytest through the ``pytest11`` entry point,
+so a plugin's tests use these fixtures without a conftest. They need pytest-asyncio
+and httpx: ``pip install "volunteer-hub[testing]"``.
+
+- ``vhub_plugins``: override it to list the plugins under test, as objects or
+  ``(name, plugin)`` pairs (default: none).
+- ``vhub_plugin_config``: override it to give the plugin settings file's TOML text
+  (default: none: every plugin gets its defaults).
+- ``vhub_clock``: the time the hub sees, a ``Clock`` that a test can set and move
+  (default: 2026-12-01 09:00 in Asia/Shanghai).
+- ``vhub_database_url``: a database of the test's own with every migration applied: a
+  SQLite file, and (the same test again) PostgreSQL when ``VHUB_TEST_POSTGRES_URL`` names a
+  server (e.g. ``postgres://postgres@127.0.0.1:5432/test``). Without it the PostgreSQL half
+  is skipped with that reason; under ``CI=true`` it fails instead.
+- ``vhub_settings``: settings on that database; installed plugins are not loaded (only
+  ``vhub_plugins``).
+- ``vhub_hub``: a ``Hub`` with those plugins and settings, its database open.
+- ``vhub_api``: an ``httpx.AsyncClient`` talking to the real web application over ASGI.
+- ``vhub_community``: a ``TestCommunity`` with an administrator, to add people and
+  teams to through the real services.
+
+``configure_plugins(hub, text)`` validates new settings (say, for a community made in
+the test) and ``login(api, actor)`` gives the headers of a logged-in request.
+
+Module-level imports stay light: pytest loads this module in every session of an
+environment where volunteer_hub is installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+try:
+    import pytest_asyncio
+except ImportError:  # the fixtures below then say what is missing
+    pytest_asyncio = None
+
+if TYPE_CHECKING:
+    import httpx
+
+    from volunteer_hub.config import Settings
+    from volunteer_hub.hub import Hub
+    from volunteer_hub.models import Community, Team
+    from volunteer_hub.services.access import Actor
+
+PASSWORD = "passw0rd-plugin-test"
+POSTGRES_ENV = "VHUB_TEST_POSTGRES_URL"
+#: Tables kept when a PostgreSQL test database is emptied between tests.
+KEPT_TABLES = frozenset({"tortoise_migrations"})
+INSTALL = 'pip install "volunteer-hub[testing]"'
+_phones = itertools.count(13900000000)
+
+
+def _async_fixture(function: Callable[..., Any]) -> Any:
+    if pytest_asyncio is not None:
+        return pytest_asyncio.fixture(function)
+
+    @pytest.fixture(name=function.__name__)
+    def missing() -> None:
+        pytest.fail(f"{function.__name__} needs pytest-asyncio: {INSTALL}")
+
+    return missing
+
+
+class Clock:
+    """A clock that tests can set and move; the Hub reads the time only from it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+def next_phone() -> str:
+    """A mainland mobile number no other person of the session has."""
+    return str(next(_phones))
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def postgres_server_url() -> str:
+    """The server named by VHUB_TEST_POSTGRES_URL; skip without it (fail under CI=true)."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if in_ci():
+            pytest.fail(f"CI=true but {POSTGRES_ENV} is not set: PostgreSQL tests must run in CI")
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)"
+        )
+    return url
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+async def _execute(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str = "vhub_test") -> Iterator[str]:
+    """A new database on the test server with every migration applied, dropped after."""
+    import asyncpg
+
+    from volunteer_hub import db
+
+    server = postgres_server_url()
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_execute(server, f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        if in_ci():
+            pytest.fail(f"PostgreSQL at {server} is not usable: {exc}")
+        pytest.skip(f"PostgreSQL at {server} is not usable: {exc}")
+    url = f"{server.rpartition('/')[0]}/{name}"
+    try:
+        asyncio.run(db.upgrade(url))
+        yield url
+    finally:
+        asyncio.run(_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def empty_postgres_database(url: str) -> None:
+    """Remove every row (ids start from 1 again), keeping the schema and its migrations."""
+    import asyncpg
+
+    conn = await asyncpg.connect(_asyncpg_dsn(url))
+    try:
+        rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        tables = [f'"{r["tablename"]}"' for r in rows if r["tablename"] not in KEPT_TABLES]
+        if tables:
+            await conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def vhub_plugins() -> list[object | tuple[str, object]]:
+    """The plugins under test: override this fixture in your tests."""
+    return []
+
+
+@pytest.fixture
+def vhub_plugin_config() -> str | None:
+    """The plugin settings file's TOML text: override this fixture to configure plugins."""
+    return None
+
+
+@pytest.fixture
+def vhub_clock() -> Clock:
+    return Clock(datetime(2026, 12, 1, 1, 0, tzinfo=UTC))  # 09:00 in Asia/Shanghai
+
+
+@pytest.fixture(scope="session")
+def vhub_database_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with every migration applied, copied for each test."""
+    from volunteer_hub import db
+    from volunteer_hub.config import sqlite_url
+
+    path = tmp_path_factory.mktemp("vhub-template") / "template.sqlite3"
+    asyncio.run(db.upgrade(sqlite_url(path)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def vhub_postgres_database() -> Iterator[str]:
+    """This session's own PostgreSQL database (see ``vhub_database_url``)."""
+    with fresh_postgres_database("vhub_plugin_test") as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def vhub_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, vhub_database_template: Path
+) -> str:
+    from volunteer_hub.config import sqlite_url
+
+    if request.param == "sqlite":
+        database = tmp_path / "vhub.sqlite3"
+        shutil.copy(vhub_database_template, database)
+        return sqlite_url(database)
+    url = request.getfixturevalue("vhub_postgres_database")
+    asyncio.run(empty_postgres_database(url))
+    return url
+
+
+@pytest.fixture
+def vhub_settings(
+    tmp_path: Path, vhub_database_url: str, vhub_plugin_config: str | None
+) -> Settings:
+    from volunteer_hub.config import Settings
+
+    config = None
+    if vhub_plugin_config is not None:
+        config = tmp_path / "plugins.toml"
+        config.write_text(vhub_plugin_config, encoding="utf-8")
+    return Settings(
+        database_url=vhub_database_url,
+        secret_key="volunteer-hub-testing",
+        data_dir=tmp_path,
+        disable_plugin_autoload=True,  # only the plugins under test, whatever is installed
+        password_profile="CHEAPEST",
+        allow_private_network=True,  # test sinks listen on 127.0.0.1
+        plugin_config=config,
+    )
+
+
+@_async_fixture
+async def vhub_hub(
+    vhub_settings: Settings, vhub_plugins: list[object], vhub_clock: Clock
+) -> AsyncIterator[Hub]:
+    from volunteer_hub import db
+    from volunteer_hub.hub import Hub
+
+    async with db.database(vhub_settings.database_url):
+        yield Hub.create(vhub_settings, plugins=vhub_plugins, clock=vhub_clock)
+
+
+@_async_fixture
+async def vhub_api(vhub_hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
+    import httpx
+
+    from volunteer_hub.web import create_app
+
+    app = create_app(vhub_hub.settings, hub=vhub_hub, manage_database=False)
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@_async_fixture
+async def vhub_community(vhub_hub: Hub) -> TestCommunity:
+    return await TestCommunity.create(vhub_hub)
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+class TestCommunity:
+    """A community made through the real services, with an administrator who acts in it."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of its name
+
+    def __init__(self, hub: Hub, community: Community, admin: Actor) -> None:
+        self.hub = hub
+        self.community = community
+        self.admin = admin
+
+    @property
+    def id(self) -> int:
+        return self.community.id
+
+    @classmethod
+    async def create(cls, hub: Hub, name: str = "幸福里社区") -> TestCommunity:
+        from volunteer_hub.services import people
+        from volunteer_hub.services.access import load_actor
+
+        person = await people.create_admin(
+            hub, name="管理员", phone=next_phone(), password=PASSWORD
+        )
+        admin = await load_actor(person.id)
+        community = await people.create_community(hub, admin, {"name": name})
+        return cls(hub, community, admin)
+
+    async def person(
+        self, name: str = "居民", *, birth_date: date | None = None, roles: tuple = ()
+    ) -> Actor:
+        """Register a resident (password ``PASSWORD``) and give them ``roles``."""
+        from volunteer_hub.services import people
+        from volunteer_hub.services.access import load_actor
+
+        person = await people.register(
+            self.hub,
+            {
+                "name": name,
+                "phone": next_phone(),
+                "password": PASSWORD,
+                "community_id": self.id,
+                "birth_date": birth_date,
+            },
+        )
+        for role in roles:
+            await people.assign_role(self.hub, None, self.id, person.id, role)
+        return await load_actor(person.id)
+
+    async def team(self, kind: str, name: str | None = None) -> Team:
+        from volunteer_hub.services import teams
+
+        return await teams.create_team(
+            self.hub, self.admin, self.id, {"name": name or f"{kind} team", "kind": kind}
+        )
+
+
+async def login(api: httpx.AsyncClient, actor: Actor) -> dict[str, str]:
+    """Log ``actor`` in over the API; returns the ``Authorization`` header to send."""
+    response = await api.post(
+        "/api/v1/auth/login", json={"phone": actor.person.phone, "password": PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def configure_plugins(hub: Hub, text: str) -> None:
+    """Validate and apply new plugin settings (TOML text) to a running hub's plugins."""
+    from volunteer_hub.plugins import PluginConfig
+
+    hub.plugins.configure(PluginConfig.parse(text))
