@@ -63,7 +63,9 @@ BASE_MESSAGE_CLASSES = frozenset(
 #: Functions (by name or attribute) whose message id is their second argument.
 SECOND_ARGUMENT_CALLS = frozenset({"for_field", "custom_error", "FieldProblem"})
 #: Functions whose message id is their first argument.
-FIRST_ARGUMENT_CALLS = frozenset({"translate"})
+FIRST_ARGUMENT_CALLS = frozenset({"translate", "gettext"})
+#: The pages' templates: their ``_()``/``gettext()`` calls and ``{% trans %}`` blocks.
+TEMPLATE_DIR = PACKAGE_DIR / "web" / "templates"
 #: Module-level names whose string value, or dict values, are message ids.
 MESSAGE_TABLES = frozenset({"_PYDANTIC_MESSAGES", "_FALLBACK"})
 
@@ -225,10 +227,25 @@ def scan_messages() -> tuple[list[Found], list[str]]:
     return found, dynamic
 
 
+def template_messages() -> list[Found]:
+    """Message ids in the page templates, found by Jinja's own Babel extractor."""
+    from jinja2.ext import babel_extract
+
+    found = []
+    options = {"extensions": "jinja2.ext.i18n", "trimmed": "false"}
+    for path in sorted(TEMPLATE_DIR.rglob("*.html")):
+        with path.open("rb") as f:
+            for line, _func, message, _comments in babel_extract(f, ("_", "gettext"), [], options):
+                where = f"{path.relative_to(PACKAGE_DIR)}:{line}"
+                text = message if isinstance(message, str) else message[0]
+                found.append(Found(text, where))
+    return found
+
+
 def code_msgids() -> dict[str, list[str]]:
-    """Message id → where it is used."""
+    """Message id → where it is used (Python code and page templates)."""
     msgids: dict[str, list[str]] = {}
-    for item in scan_messages()[0]:
+    for item in [*scan_messages()[0], *template_messages()]:
         msgids.setdefault(item.msgid, []).append(item.where)
     return msgids
 

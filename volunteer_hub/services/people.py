@@ -311,3 +311,20 @@ async def get_person(actor: Actor, person_id: int) -> Person:
     if person is None or not can_see_person(actor, person):
         raise NotFound("No such person.", code="person_not_found")
     return person
+
+
+async def residents_in_my_grids(actor: Actor, community_id: int) -> list[Person]:
+    """The residents a grid worker may act for (staff: the whole community), by name."""
+    query = Person.filter(community_id=community_id)
+    if not actor.is_staff(community_id):
+        grids = actor.grids_worked(community_id)
+        if not grids:
+            raise PermissionDenied("Only staff and grid workers can post on behalf of a resident.")
+        query = query.filter(grid_id__in=sorted(grids))
+    return await query.order_by("name", "id").limit(1000)
+
+
+async def list_grids(community_id: int) -> list[Grid]:
+    """The grids of a community, by name (grid names are not personal data)."""
+    await get_community(community_id)
+    return await Grid.filter(community_id=community_id).order_by("name", "id")

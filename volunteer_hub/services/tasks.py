@@ -8,6 +8,8 @@ read, so changes to one occurrence run one after the other, in arrival order.
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
@@ -15,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Q
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
@@ -142,9 +144,23 @@ async def create_task(hub: Hub, actor: Actor, community_id: int, data: TaskIn | 
 async def get_task(actor: Actor, task_id: int) -> Task:
     """A task of a community the actor belongs to (others are not found)."""
     task = await reads.task_with_community(task_id)
+    _check_visible(actor, task)
+    return task
+
+
+async def task_view(hub: Hub, actor: Actor, task_id: int) -> tuple[reads.TaskRow, list[dict]]:
+    """``get_task`` with its ``occurrences``, for answering a read: plain values from one
+    statement, no model objects."""
+    start = hub.now()
+    end = start + DEFAULT_WINDOW
+    task, stored = await reads.task_with_occurrences(task_id, start, end)
+    _check_visible(actor, task)
+    return task, _upcoming(task, stored, start, end)
+
+
+def _check_visible(actor: Actor, task: Task | reads.TaskRow | None) -> None:
     if task is None or not actor.belongs_to(task.community_id):
         raise NotFound("No such task.", code="task_not_found")
-    return task
 
 
 async def occurrences(
@@ -158,13 +174,23 @@ async def occurrences(
     exist only in the rule and show ``taken`` 0.
     """
     start = as_utc(start) if start else hub.now()
-    if not task.rrule:  # its one occurrence, however far ahead, until it starts
-        rows = await reads.occurrences_from(task.id, start, None)
-        return [_occurrence_dict(task, o.start, o.end, o) for o in rows]
     end = as_utc(end) if end else start + DEFAULT_WINDOW
-    stored = {o.start: o for o in await reads.occurrences_from(task.id, start, end)}
+    stored = await reads.occurrences_from(task.id, start, end if task.rrule else None)
+    return _upcoming(task, stored, start, end)
+
+
+def _upcoming(
+    task: Task | reads.TaskRow,
+    stored: list[reads.StoredOccurrence],
+    start: datetime,
+    end: datetime,
+) -> list[dict]:
+    """``occurrences`` from the task's stored occurrences in the window."""
+    if not task.rrule:  # its one occurrence, however far ahead, until it starts
+        return [_occurrence_dict(task, o.start, o.end, o) for o in stored]
+    by_start = {o.start: o for o in stored}
     return [
-        _occurrence_dict(task, s, e, stored.get(s))
+        _occurrence_dict(task, s, e, by_start.get(s))
         for s, e in expand(
             task.starts_at,
             task.ends_at - task.starts_at,
@@ -176,7 +202,12 @@ async def occurrences(
     ]
 
 
-def _occurrence_dict(task: Task, start: datetime, end: datetime, row: Occurrence | None) -> dict:
+def _occurrence_dict(
+    task: Task | reads.TaskRow,
+    start: datetime,
+    end: datetime,
+    row: reads.StoredOccurrence | None,
+) -> dict:
     return {
         "start": start,
         "end": end,
@@ -268,7 +299,7 @@ async def sign_up(
         confirmed_people=tuple(confirmed),
     )
     violations = check_rules(
-        hub, "vh_check_signup", person=await person_facts(actor.person), signup=facts
+        hub, "vh_check_signup", person=await person_facts(await actor.load_person()), signup=facts
     )
     if violations:
         raise RuleViolation(
@@ -626,3 +657,106 @@ async def _signup_facts(
         capacity=existing.capacity if existing else task.capacity,
         confirmed_people=tuple(confirmed),
     )
+
+
+# --- what a volunteer sees: the task board and their own signups ----------------------------
+
+
+@dataclass(frozen=True)
+class TaskOverview:
+    """A task and its next occurrences (``open_occurrences`` items)."""
+
+    task: Task
+    occurrences: list[dict]
+
+
+@dataclass(frozen=True)
+class MySignup:
+    """One of a person's signups with its task; ``waitlist_position`` while waiting (1 = next)."""
+
+    id: int
+    status: SignupStatus
+    task: Task
+    start: datetime
+    end: datetime
+    waitlist_position: int | None
+
+
+async def open_occurrences(hub: Hub, task: Task) -> list[dict]:
+    """The task's upcoming occurrences (see ``occurrences``) without the cancelled ones, each
+    also with ``places_left`` and ``waitlisted`` (how many are on its waiting list)."""
+    now = hub.now()
+    waiting = Counter(
+        s.occurrence.start
+        for s in await Signup.filter(
+            occurrence__task_id=task.id,
+            occurrence__start__gte=now,
+            status=SignupStatus.WAITLISTED,
+        ).select_related("occurrence")
+    )
+    return [
+        {**o, "places_left": max(0, o["capacity"] - o["taken"]), "waitlisted": waiting[o["start"]]}
+        for o in await occurrences(hub, task, start=now)
+        if not o["cancelled"]
+    ]
+
+
+async def task_board(
+    hub: Hub,
+    actor: Actor,
+    community_id: int,
+    *,
+    places_left_only: bool = True,
+    shown: int = 3,
+    limit: int = 200,
+) -> list[TaskOverview]:
+    """The community's tasks with an upcoming occurrence (in the next 8 weeks for a recurring
+    one), soonest first, each with its next ``shown`` occurrences. ``places_left_only`` keeps
+    the tasks with a place left in at least one of their upcoming occurrences."""
+    if not actor.belongs_to(community_id):
+        raise PermissionDenied("You can only see tasks of your own community.")
+    rows = await (
+        Task.filter(community_id=community_id)
+        .filter(Q(rrule__isnull=False) | Q(starts_at__gte=hub.now()))
+        .select_related("community", "team")
+        .order_by("-id")
+        .limit(limit)
+    )
+    board = []
+    for task in rows:
+        upcoming = await open_occurrences(hub, task)
+        if not upcoming or (places_left_only and not any(o["places_left"] for o in upcoming)):
+            continue
+        board.append(TaskOverview(task, upcoming[:shown]))
+    board.sort(key=lambda item: (item.occurrences[0]["start"], item.task.id))
+    return board
+
+
+async def my_signups(hub: Hub, actor: Actor, *, task_id: int | None = None) -> list[MySignup]:
+    """The actor's signups still ahead, soonest first: confirmed or waitlisted for an
+    occurrence that has not ended, and checked in (until they check out)."""
+    query = Signup.filter(person_id=actor.id).filter(
+        Q(
+            status__in=[SignupStatus.CONFIRMED, SignupStatus.WAITLISTED],
+            occurrence__end__gt=hub.now(),
+        )
+        | Q(status=SignupStatus.CHECKED_IN)
+    )
+    if task_id is not None:
+        query = query.filter(occurrence__task_id=task_id)
+    signups = await query.select_related(
+        "occurrence", "occurrence__task", "occurrence__task__community"
+    )
+    mine = []
+    for signup in sorted(signups, key=lambda s: (s.occurrence.start, s.id)):
+        position = None
+        if signup.status is SignupStatus.WAITLISTED:  # the queue is in arrival (id) order
+            ahead = await Signup.filter(
+                occurrence_id=signup.occurrence_id,
+                status=SignupStatus.WAITLISTED,
+                id__lt=signup.id,
+            ).count()
+            position = ahead + 1
+        o = signup.occurrence
+        mine.append(MySignup(signup.id, signup.status, o.task, o.start, o.end, position))
+    return mine

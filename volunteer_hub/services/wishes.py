@@ -125,12 +125,18 @@ async def list_wishes(
     community_id: int,
     *,
     status: WishStatus | str | None = None,
+    category: str | None = None,
+    grid_id: int | None = None,
     after_id: int | None = None,
     limit: int = 50,
 ) -> list[Wish]:
     """The wishes of a community that the actor may see, oldest first, from ``after_id``."""
     await get_community(community_id)
     query = Wish.filter(community_id=community_id)
+    if category is not None:
+        query = query.filter(category=category)
+    if grid_id is not None:
+        query = query.filter(grid_id=grid_id)
     if status is not None:
         try:
             query = query.filter(status=WishStatus(status))
@@ -213,7 +219,7 @@ async def post(hub: Hub, actor: Actor, community_id: int, data: WishIn | dict) -
         )
     if data.needed_by is not None and data.needed_by < hub.today(community.timezone):
         raise InvalidInput.for_field("needed_by", "This date is in the past.")
-    resident = actor.person
+    resident = await actor.load_person()
     if data.on_behalf_of is not None and data.on_behalf_of != actor.id:
         resident = await _resident_for(actor, community, data.on_behalf_of)
     elif not actor.is_staff(community.id) and resident.community_id != community.id:
@@ -237,6 +243,8 @@ async def post(hub: Hub, actor: Actor, community_id: int, data: WishIn | dict) -
             details=[Violation(decision.rule, _refusal_text(decision))],
         )
     plan = dict(decision.escalate_after_hours)
+    # A wish taken in to be passed on keeps whom the admission list refers it to.
+    referral = localize(decision.referral)[:200] if decision.referral else None
     async with unit_of_work(hub, actor.id) as uow:
         wish = await Wish.create(
             community_id=community.id,
@@ -249,6 +257,7 @@ async def post(hub: Hub, actor: Actor, community_id: int, data: WishIn | dict) -
             needed_by=data.needed_by,
             status=WishStatus.SUBMITTED,
             escalation_plan=plan or None,
+            referral=referral,
             created_at=uow.now,
         )
         await uow.record(
@@ -603,7 +612,7 @@ async def _qualified_for(hub: Hub, actor: Actor, community_id: int, category: Wi
     if not category.qualifications:
         return True
     community = await get_community(community_id)
-    facts = await person_facts(actor.person)
+    facts = await person_facts(await actor.load_person())
     today = hub.today(community.timezone)
     return any(
         facts.valid_qualification(kind, today, verified_only=True)
@@ -727,3 +736,24 @@ def _not_open(status: WishStatus) -> Conflict:
         code="invalid_state",
         status=status.value,
     )
+
+
+# --- what a resident (or the grid worker posting for them) follows -----------------------
+
+
+async def my_wishes(actor: Actor, *, limit: int = 100) -> list[Wish]:
+    """The wishes the actor posted or that were posted for them, newest first."""
+    query = Wish.filter(Q(resident_id=actor.id) | Q(posted_by_id=actor.id))
+    return await query.order_by("-id").limit(limit)
+
+
+async def timeline(hub: Hub, actor: Actor, wish_id: int) -> list[AuditEntry]:
+    """What happened to a wish, oldest first, for whoever may see the wish (its trace)."""
+    wish = await get_wish(hub, actor, wish_id)
+    return await AuditEntry.filter(entity_type="wish", entity_id=wish.id).order_by("id")
+
+
+async def my_claims(actor: Actor, *, limit: int = 100) -> list[Wish]:
+    """The wishes the actor claimed and has still to fulfil, the soonest needed first."""
+    claimed = await Wish.filter(claimer_id=actor.id, status=WishStatus.CLAIMED).limit(limit)
+    return sorted(claimed, key=lambda w: (w.needed_by is None, w.needed_by, w.id))

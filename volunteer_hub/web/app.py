@@ -11,20 +11,38 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from volunteer_hub import db
 from volunteer_hub.config import Settings
 from volunteer_hub.hub import Hub
-from volunteer_hub.web.api import SegmentRouter, http_exception, server_error
+from volunteer_hub.web.api import ApiRoutes, http_exception, server_error
 from volunteer_hub.web.middleware import SecurityHeaders
 from volunteer_hub.web.open311 import ROUTES as OPEN311_ROUTES
 from volunteer_hub.web.openapi import openapi_document
+from volunteer_hub.web.pages import ROUTES as PAGE_ROUTES
+from volunteer_hub.web.pages.base import error_page, wants_page
 from volunteer_hub.web.routes import ENDPOINTS
 from volunteer_hub.web.routes import calendars as calendar_routes
 from volunteer_hub.web.routes import callouts as callout_routes
 
 API_PREFIX = "/api/v1"
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """A page for a browser that asked for one; the contract's JSON body for everyone else."""
+    if wants_page(request):
+        assert isinstance(exc, HTTPException)
+        return await error_page(request, exc.status_code)
+    return await http_exception(request, exc)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    response = await server_error(request, exc)  # logs it
+    if wants_page(request):
+        return await error_page(request, 500)
+    return response
 
 
 async def healthz(request: Request) -> Response:
@@ -88,17 +106,21 @@ def create_app(
         return JSONResponse(document)
 
     routes = [
+        ApiRoutes(API_PREFIX, ENDPOINTS),  # first: most requests are for the API
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        Mount(API_PREFIX, app=SegmentRouter([e.route() for e in ENDPOINTS])),
         *[e.route() for e in calendar_routes.FEEDS],
         *[e.route() for e in callout_routes.ACK],
         Mount("/open311/v2", routes=OPEN311_ROUTES),
+        Mount(
+            "/static", app=StaticFiles(packages=[("volunteer_hub.web", "static")]), name="static"
+        ),
+        *PAGE_ROUTES,
     ]
     app = Starlette(
         routes=routes,
         middleware=[Middleware(SecurityHeaders)],
-        exception_handlers={HTTPException: http_exception, Exception: server_error},
+        exception_handlers={HTTPException: http_error, Exception: unexpected_error},
         lifespan=lifespan if manage_database else None,
     )
     app.state.hub = hub

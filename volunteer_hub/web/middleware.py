@@ -9,7 +9,11 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; object-src 'none'",
+    # No inline script or style anywhere: the pages load /static files only.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; object-src 'none'; base-uri 'none'; form-action 'self'"
+    ),
 }
 
 

@@ -1,0 +1,130 @@
+"""A live server and a real browser (Debian's Chromium driven by Playwright) for page tests.
+
+The server is `uvicorn volunteer_hub.web.asgi:app_factory` in a subprocess, on a SQLite
+file whose data the test built through the services first. Chromium is the system's
+(/usr/bin/chromium, or VHUB_CHROMIUM): Playwright never downloads a browser here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from volunteer_hub import db
+from volunteer_hub.config import Settings
+from volunteer_hub.hub import Hub
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("VHUB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("Chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("browser tests need Debian's chromium (apt-get install -y chromium)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build(settings: Settings, clock, scenario: Callable[[Hub], Awaitable[object]]) -> object:
+    """Run ``scenario`` against the test's database, in its own event loop and thread
+    (Playwright's sync API holds an event loop in the test's thread), and close it."""
+
+    async def go() -> object:
+        async with db.database(settings.database_url):
+            return await scenario(Hub.create(settings, clock=clock))
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, go()).result()
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "VHUB_DATABASE_URL": settings.database_url,
+        "VHUB_SECRET_KEY": settings.secret_key,
+        "VHUB_DATA_DIR": str(settings.data_dir),
+        "VHUB_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "VHUB_PASSWORD_PROFILE": settings.password_profile,
+    }
+    log = (Path(settings.data_dir) / "server.log").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "volunteer_hub.web.asgi:app_factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                output = (Path(settings.data_dir) / "server.log").read_text(errors="replace")
+                raise RuntimeError(f"the server did not start:\n{output}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        output = (Path(settings.data_dir) / "server.log").read_text(errors="replace")
+        if "Traceback" in output:
+            print(f"--- the server's log ---\n{output}")  # shown with a failing test's report
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

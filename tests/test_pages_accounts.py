@@ -1,0 +1,154 @@
+"""The HTML pages' foundations: login by cookie, CSRF on every form, language, text size."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.factories import PASSWORD, World
+from tests.pages_support import csrf, log_in
+from volunteer_hub.web import create_app
+
+
+async def test_home_is_chinese_by_default_and_english_on_request(hub, browser):
+    page = await browser.get("/")
+    assert page.status_code == 200
+    assert '<html lang="zh-CN"' in page.text
+    assert "登录" in page.text
+    english = await browser.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert '<html lang="en"' in english.text
+    assert "Log in" in english.text
+
+
+async def test_language_switch_is_remembered_over_accept_language(hub, browser):
+    page = await browser.get("/")
+    answer = await browser.post(
+        "/preferences", data={"lang": "en", "next": "/login", "csrf_token": csrf(page.text)}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login"
+    again = await browser.get("/login", headers={"Accept-Language": "zh-CN"})
+    assert '<html lang="en"' in again.text
+
+
+async def test_large_text_mode(hub, browser):
+    page = await browser.get("/")
+    await browser.post("/preferences", data={"text": "large", "csrf_token": csrf(page.text)})
+    assert 'class="large-text"' in (await browser.get("/")).text
+
+
+async def test_a_form_post_without_a_valid_csrf_token_is_refused(hub, browser):
+    world = await World(hub).build()
+    await browser.get("/login")
+    for token in (None, "forged"):
+        data = {"phone": world.staff.person.phone, "password": PASSWORD}
+        if token:
+            data["csrf_token"] = token
+        answer = await browser.post("/login", data=data)
+        assert answer.status_code == 403
+        assert "vh_session" not in answer.cookies
+
+
+async def test_login_sets_a_hardened_session_cookie_and_logout_ends_it(hub, browser):
+    world = await World(hub).build()
+    answer = await log_in(browser, world.staff.person.phone)
+    assert answer.status_code == 303
+    cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith("vh_session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
+    home = await browser.get("/")
+    assert world.staff.person.name in home.text
+    token = browser.cookies["vh_session"]
+    await browser.post("/logout", data={"csrf_token": csrf(home.text)})
+    assert (await browser.get("/wishes/mine")).status_code == 303
+    # The token itself is revoked, not only the cookie dropped.
+    browser.cookies.set("vh_session", token)
+    assert (await browser.get("/wishes/mine")).status_code == 303
+
+
+async def test_session_cookie_is_secure_behind_https(hub, settings):
+    world = await World(hub).build()
+    app = create_app(settings, hub=hub, manage_database=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        answer = await log_in(client, world.staff.person.phone)
+    cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith("vh_session="))
+    assert "Secure" in cookie
+
+
+async def test_wrong_password_and_unknown_phone_read_the_same(hub, browser):
+    world = await World(hub).build()
+    wrong = await log_in(browser, world.staff.person.phone, "not-the-password")
+    unknown = await log_in(browser, "13912345678", "not-the-password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert re.sub(r'value="[^"]*"', "", wrong.text) == re.sub(r'value="[^"]*"', "", unknown.text)
+
+
+async def test_login_goes_back_where_it_was_asked_only_on_this_site(hub, browser):
+    world = await World(hub).build()
+    first = await browser.get("/wishes/mine")
+    assert first.status_code == 303
+    assert first.headers["location"] == "/login?next=%2Fwishes%2Fmine"
+    page = await browser.get("/login")
+    answer = await browser.post(
+        "/login",
+        data={
+            "phone": world.staff.person.phone,
+            "password": PASSWORD,
+            "next": "//evil.example/",
+            "csrf_token": csrf(page.text),
+        },
+    )
+    assert answer.headers["location"] == "/"
+
+
+async def test_register_shows_errors_beside_fields_and_keeps_what_was_typed(hub, browser):
+    world = await World(hub).build()
+    page = await browser.get("/register")
+    answer = await browser.post(
+        "/register",
+        data={
+            "name": "王阿姨",
+            "phone": "12345",
+            "password": "passw0rd-strong",
+            "community_id": str(world.community.id),
+            "csrf_token": csrf(page.text),
+        },
+    )
+    assert answer.status_code == 422
+    assert 'aria-invalid="true" aria-describedby="e-phone"' in answer.text
+    assert 'value="王阿姨"' in answer.text
+    ok = await browser.post(
+        "/register",
+        data={
+            "name": "王阿姨",
+            "phone": "13912340001",
+            "password": "passw0rd-strong",
+            "community_id": str(world.community.id),
+            "csrf_token": csrf(answer.text),
+        },
+    )
+    assert ok.status_code == 303
+    assert "王阿姨" in (await browser.get("/")).text
+
+
+async def test_pages_send_security_headers(hub, browser):
+    answer = await browser.get("/login")
+    csp = answer.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["cache-control"] == "no-store"
+    assert "<script>" not in answer.text and " style=" not in answer.text
+
+
+async def test_unknown_paths_get_a_page_in_a_browser_and_json_elsewhere(hub, browser):
+    html = {"Accept": "text/html,application/xhtml+xml"}
+    page = await browser.get("/no-such-page", headers=html)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "未找到" in page.text or "找不到" in page.text
+    api = await browser.get("/api/v1/no-such-thing", headers=html)
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
+    plain = await browser.get("/no-such-page")
+    assert plain.json()["error"]["code"] == "not_found"

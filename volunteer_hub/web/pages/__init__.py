@@ -1,0 +1,10 @@
+"""The HTML pages: server-rendered, working without JavaScript, on the same services as the API."""
+
+from volunteer_hub.web.pages import accounts, staff, volunteer, wishes
+
+ROUTES = [
+    *accounts.ROUTES,
+    *wishes.ROUTES,
+    *staff.ROUTES,
+    *volunteer.ROUTES,
+]

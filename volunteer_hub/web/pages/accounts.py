@@ -1,0 +1,116 @@
+"""Home, login, logout, registration, and the language and text-size preferences."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from volunteer_hub.errors import VolunteerHubError
+from volunteer_hub.i18n import SUPPORTED_LOCALES
+from volunteer_hub.models import Person
+from volunteer_hub.services import auth, people
+from volunteer_hub.web.pages.base import (
+    LANG_COOKIE,
+    TEXT_COOKIE,
+    Page,
+    form_errors,
+    page_route,
+    safe_next,
+    status_of,
+)
+from volunteer_hub.web.pages.forms import given, values
+
+
+async def home(page: Page) -> Response:
+    if page.actor is None:
+        communities = await people.list_communities(limit=200)
+        return page.render("home_public.html", communities=communities)
+    return page.render("home.html")
+
+
+async def login_form(page: Page) -> Response:
+    if page.actor is not None:
+        return page.redirect(safe_next(page.request.query_params.get("next")))
+    return page.render("login.html", errors={}, next=page.request.query_params.get("next", "/"))
+
+
+async def login(page: Page) -> Response:
+    form = values(await page.read_form(), "phone", "password", "next")
+    client = page.request.client
+    try:
+        result = await auth.login(
+            page.hub, form["phone"] or "", form["password"] or "", client.host if client else "?"
+        )
+    except VolunteerHubError as exc:
+        status = 429 if exc.kind == "throttled" else 401
+        errors = {"__all__": exc.message(page.locale)}
+        return page.render(
+            "login.html", status=status, errors=errors, next=form["next"], phone=form["phone"]
+        )
+    page.set_session(result.token)
+    return page.redirect(safe_next(form["next"]))
+
+
+async def logout(page: Page) -> Response:
+    if page.session_token:
+        await auth.logout(page.hub, page.session_token)
+    page.set_session(None)
+    return page.redirect("/")
+
+
+async def _community_options() -> list[tuple[int, str]]:
+    return [(c.id, c.name) for c in await people.list_communities(limit=200)]
+
+
+async def register_form(page: Page) -> Response:
+    return page.render("register.html", errors={}, form={}, communities=await _community_options())
+
+
+async def register(page: Page) -> Response:
+    form = values(
+        await page.read_form(),
+        "name",
+        "phone",
+        "password",
+        "community_id",
+        "birth_date",
+        "id_number",
+        "address",
+    )
+    data = given(form)
+    try:
+        await people.register(page.hub, data)
+        result = await auth.login(page.hub, data["phone"], data["password"], "register")
+    except VolunteerHubError as exc:
+        return page.render(
+            "register.html",
+            status=status_of(exc),
+            errors=form_errors(exc, page.locale),
+            form=form,
+            communities=await _community_options(),
+        )
+    page.set_session(result.token)
+    return page.redirect("/", done="registered")
+
+
+async def preferences(page: Page) -> Response:
+    """The language switch and the large-text mode, remembered in cookies (and, for
+    the language, on the person, so notifications follow it too)."""
+    form = values(await page.read_form(), "lang", "text", "next")
+    if form["lang"] in SUPPORTED_LOCALES:
+        page.new_cookies[LANG_COOKIE] = form["lang"]
+        if page.actor is not None:
+            await Person.filter(id=page.actor.id).update(locale=form["lang"])
+    if form["text"] in ("large", "normal"):
+        page.new_cookies[TEXT_COOKIE] = form["text"]
+    return page.redirect(safe_next(form["next"]))
+
+
+ROUTES = [
+    page_route("/", home, login=False),
+    page_route("/login", login_form, login=False),
+    page_route("/login", login, methods=["POST"], login=False),
+    page_route("/logout", logout, methods=["POST"], login=False),
+    page_route("/register", register_form, login=False),
+    page_route("/register", register, methods=["POST"], login=False),
+    page_route("/preferences", preferences, methods=["POST"], login=False),
+]

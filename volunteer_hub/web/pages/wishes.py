@@ -1,0 +1,145 @@
+"""Micro-wish pages for residents and grid workers: post, follow, confirm, cancel; the
+wish page also carries the volunteer's claim and done buttons and links for staff."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from volunteer_hub.errors import VolunteerHubError
+from volunteer_hub.i18n import localize
+from volunteer_hub.models import Role, Wish, WishStatus
+from volunteer_hub.services import people, wishes
+from volunteer_hub.services.access import Actor
+from volunteer_hub.validation import mask_phone
+from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
+from volunteer_hub.web.pages.forms import given, values
+
+
+def _category_options(page: Page, community_id: int) -> list[tuple[str, str]]:
+    categories = page.hub.wish_categories(community_id)
+    return [(code, localize(c.name, page.locale)) for code, c in categories.items()]
+
+
+async def _resident_options(page: Page, community_id: int) -> list[tuple[str, str]]:
+    """For staff and grid workers: themselves, then the residents they may post for."""
+    actor = page.user
+    if not (actor.is_staff(community_id) or actor.is_grid_worker(community_id)):
+        return []
+    residents = await people.residents_in_my_grids(actor, community_id)
+    return [("", page.gettext("Myself"))] + [
+        (str(p.id), f"{p.name} ({mask_phone(p.phone)})") for p in residents if p.id != actor.id
+    ]
+
+
+async def new_wish_form(page: Page, *, errors=None, form=None, status: int = 200) -> Response:
+    community_id = page.community_id
+    if community_id is None:
+        return page.redirect("/")
+    return page.render(
+        "wishes/new.html",
+        status=status,
+        errors=errors or {},
+        form=form or {"on_behalf_of": page.request.query_params.get("for", "")},
+        categories=_category_options(page, community_id),
+        residents=await _resident_options(page, community_id),
+        today=page.hub.today(page.timezone).isoformat(),
+    )
+
+
+async def post_wish(page: Page) -> Response:
+    fields = ("title", "description", "category", "needed_by", "on_behalf_of")
+    form = values(await page.read_form(), *fields)
+    data = given(form)
+    try:
+        wish = await wishes.post(page.hub, page.user, page.community_id or 0, data)
+    except VolunteerHubError as exc:
+        if exc.kind in ("forbidden", "not_found"):
+            raise
+        return await new_wish_form(
+            page, errors=form_errors(exc, page.locale), form=form, status=status_of(exc)
+        )
+    return page.redirect(f"/wishes/{wish.id}", done="posted")
+
+
+async def my_wishes(page: Page) -> Response:
+    items = await wishes.my_wishes(page.user)
+    return page.render("wishes/mine.html", wishes=items, categories=_names(page, items))
+
+
+def _names(page: Page, items: list[Wish]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for wish in items:
+        if wish.category not in names:
+            category = wishes.category_of(page.hub, wish.community_id, wish.category)
+            names[wish.category] = localize(category.name, page.locale)
+    return names
+
+
+def _actions(actor: Actor, wish: Wish) -> set[str]:
+    """The buttons this person may press now; the services check again on submit."""
+    mine = actor.id in (wish.resident_id, wish.posted_by_id) or actor.is_staff(wish.community_id)
+    actions = set()
+    if wish.status is WishStatus.OPEN and actor.has_role(wish.community_id, Role.VOLUNTEER):
+        actions.add("claim")
+    if wish.status is WishStatus.CLAIMED and wish.claimer_id == actor.id:
+        actions.add("fulfil")
+    if wish.status is WishStatus.FULFILLED and mine:
+        actions.add("confirm")
+    if wish.status in wishes.ACTIVE_STATUSES and mine:
+        actions.add("cancel")
+    return actions
+
+
+async def wish_page(page: Page, *, errors=None, status: int = 200) -> Response:
+    actor = page.user
+    wish = await wishes.get_wish(page.hub, actor, page.path_id())
+    await wish.fetch_related("resident", "claimer", "community")
+    history = await wishes.timeline(page.hub, actor, wish.id)
+    return page.render(
+        "wishes/detail.html",
+        status=status,
+        wish=wish,
+        category=_names(page, [wish])[wish.category],
+        contact=wishes.can_see_contact(actor, wish),
+        actions=_actions(actor, wish),
+        staff=actor.is_staff(wish.community_id),
+        history=history,
+        errors=errors or {},
+        zone=wish.community.timezone,
+    )
+
+
+def _wish_action(name: str, service, *fields: str):
+    """A button on the wish page; a refusal is shown there, beside the buttons."""
+
+    async def act(page: Page) -> Response:
+        wish_id = page.path_id()
+        form = values(await page.read_form(), *fields)
+        data = given(form)
+        try:
+            if fields:
+                await service(page.hub, page.user, wish_id, data)
+            else:
+                await service(page.hub, page.user, wish_id)
+        except VolunteerHubError as exc:
+            if exc.kind == "not_found":
+                raise
+            return await wish_page(
+                page, errors=form_errors(exc, page.locale), status=status_of(exc)
+            )
+        return page.redirect(f"/wishes/{wish_id}", done=name)
+
+    act.__name__ = f"wish_{name}"
+    return page_route(f"/wishes/{{id:int}}/{name}", act, methods=["POST"])
+
+
+ROUTES = [
+    page_route("/wishes/new", new_wish_form),
+    page_route("/wishes/new", post_wish, methods=["POST"]),
+    page_route("/wishes/mine", my_wishes),
+    page_route("/wishes/{id:int}", wish_page),
+    _wish_action("claim", wishes.claim),
+    _wish_action("fulfil", wishes.fulfil, "note", "hours"),
+    _wish_action("confirm", wishes.confirm, "rating", "thanks"),
+    _wish_action("cancel", wishes.cancel, "reason"),
+]
