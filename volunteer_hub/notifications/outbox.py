@@ -202,11 +202,15 @@ async def retry(hub: Hub, actor: Actor, delivery_id: int) -> Delivery:
     if delivery is None or not actor.is_staff(delivery.notification.community_id or -1):
         raise NotFound("No such delivery.", code="delivery_not_found")
     async with unit_of_work(hub, actor.id) as uow:
-        updated = await Delivery.filter(id=delivery.id, status=DeliveryStatus.DEAD).update(
-            status=DeliveryStatus.PENDING, attempts=0, not_before=uow.now, lease_token=None
+        await uow.move(
+            delivery,
+            DeliveryStatus.DEAD,
+            DeliveryStatus.PENDING,
+            Conflict("Only a dead delivery can be retried.", code="invalid_state"),
+            attempts=0,
+            not_before=uow.now,
+            lease_token=None,
         )
-        if not updated:
-            raise Conflict("Only a dead delivery can be retried.", code="invalid_state")
         await uow.record(
             "delivery.retried",
             delivery,

@@ -420,11 +420,13 @@ async def check_in(hub: Hub, actor: Actor, signup_id: int) -> Signup:
             code="outside_check_in_window",
         )
     async with unit_of_work(hub, actor.id) as uow:
-        updated = await Signup.filter(id=signup.id, status=SignupStatus.CONFIRMED).update(
-            status=SignupStatus.CHECKED_IN, checked_in_at=uow.now
+        await uow.move(
+            signup,
+            SignupStatus.CONFIRMED,
+            SignupStatus.CHECKED_IN,
+            Conflict("Only a confirmed signup can check in.", code="invalid_state"),
+            checked_in_at=uow.now,
         )
-        if not updated:
-            raise Conflict("Only a confirmed signup can check in.", code="invalid_state")
         await uow.record(
             "signup.checked_in",
             signup,
@@ -442,18 +444,21 @@ async def check_out(hub: Hub, actor: Actor, signup_id: int) -> ServiceRecord:
     occurrence = signup.occurrence
     task = occurrence.task
     now = hub.now()
+    not_checked_in = Conflict("Only a checked-in signup can check out.", code="invalid_state")
     if signup.status is not SignupStatus.CHECKED_IN:
-        raise Conflict("Only a checked-in signup can check out.", code="invalid_state")
+        raise not_checked_in
     started = max(signup.checked_in_at, occurrence.start)
     ended = min(now, occurrence.end)
     seconds = max(0.0, (ended - started).total_seconds())
     hours = (Decimal(seconds) / 3600).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     async with unit_of_work(hub, actor.id) as uow:
-        updated = await Signup.filter(id=signup.id, status=SignupStatus.CHECKED_IN).update(
-            status=SignupStatus.COMPLETED, checked_out_at=uow.now
+        await uow.move(
+            signup,
+            SignupStatus.CHECKED_IN,
+            SignupStatus.COMPLETED,
+            not_checked_in,
+            checked_out_at=uow.now,
         )
-        if not updated:
-            raise Conflict("Only a checked-in signup can check out.", code="invalid_state")
         record = await ServiceRecord.create(
             created_at=uow.now,
             person_id=signup.person_id,

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from volunteer_hub.errors import Conflict
 from volunteer_hub.hooktypes import DomainEvent
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import AuditEntry
@@ -46,6 +47,21 @@ class UnitOfWork:
         self.actor_id = actor_id
         self.now = hub.now()
         self.events: list[DomainEvent] = []
+
+    async def move(
+        self,
+        entity: Model,
+        expected: StrEnum,
+        new: StrEnum,
+        refused: Conflict | Callable[[], Awaitable[Conflict]],
+        **changes: Any,
+    ) -> None:
+        """Move ``entity``'s status from ``expected`` to ``new`` (with ``changes``) only if
+        it still is ``expected``: one conditional UPDATE, so of two concurrent moves only
+        one wins. Otherwise raise ``refused`` (or the conflict it builds, from a fresh read)."""
+        query = type(entity).filter(pk=entity.pk, status=expected)
+        if not await query.update(status=new, **changes):
+            raise refused if isinstance(refused, Conflict) else await refused()
 
     async def record(
         self,

@@ -558,21 +558,21 @@ async def _transition(
 ) -> Wish:
     """Move a wish from ``expected`` to ``new`` atomically, with its audit entry and event."""
     before = snapshot(wish, *_AUDIT_FIELDS)
-    async with unit_of_work(hub, actor.id if actor else None) as uow:
-        updated = await Wish.filter(id=wish.id, status=expected).update(
-            status=new, updated_at=uow.now, **changes
+
+    async def refused() -> Conflict:
+        current = await Wish.get(id=wish.id)
+        if action == "wish.claimed" and current.status is not WishStatus.OPEN:
+            return Conflict("Someone has claimed this wish already.", code="already_claimed")
+        if action == "wish.confirmed" and current.status is WishStatus.CONFIRMED:
+            return Conflict("This wish is confirmed already.", code="already_confirmed")
+        return Conflict(
+            "This wish is {status} and cannot change that way.",
+            code="invalid_state",
+            status=current.status.value,
         )
-        if not updated:
-            current = await Wish.get(id=wish.id)
-            if action == "wish.claimed" and current.status is not WishStatus.OPEN:
-                raise Conflict("Someone has claimed this wish already.", code="already_claimed")
-            if action == "wish.confirmed" and current.status is WishStatus.CONFIRMED:
-                raise Conflict("This wish is confirmed already.", code="already_confirmed")
-            raise Conflict(
-                "This wish is {status} and cannot change that way.",
-                code="invalid_state",
-                status=current.status.value,
-            )
+
+    async with unit_of_work(hub, actor.id if actor else None) as uow:
+        await uow.move(wish, expected, new, refused, updated_at=uow.now, **changes)
         await wish.refresh_from_db()
         if then is not None:
             await then(uow, wish)
