@@ -525,7 +525,8 @@ class Delivery(Model):
 
     class Meta:
         table = "delivery"
-        indexes = (("status", "not_before"),)
+        # Staff look up a notification's deliveries; the worker records results by it.
+        indexes = (("status", "not_before"), ("notification_id",))
 
 
 class CallOut(Model):

@@ -6,7 +6,7 @@ import asyncio
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import apprise
@@ -193,13 +193,3 @@ def _attachments(message: Outgoing) -> apprise.AppriseAttachment | None:
             for a in message.attachments
         ]
     )
-
-
-@dataclass
-class MemoryNotifier:
-    """Keeps messages in a list (for unit tests of planning; delivery tests use real sinks)."""
-
-    sent: list[Outgoing] = field(default_factory=list)
-
-    async def send(self, message: Outgoing) -> None:
-        self.sent.append(message)
