@@ -1,33 +1,35 @@
-"""A measuring prototype, not product code: GET /api/v1/tasks/{id} without the ORM's query building.
+"""A measuring prototype, not product code: GET /api/v1/tasks/{id} with no model objects
+and no endpoint machinery.
 
 ``app_factory()`` builds the real application (``create_app``: same middleware, same
-lifespan, same Hub) and puts in front of its ``/api/v1`` mount one route that answers
-``GET /api/v1/tasks/{id}`` with the same rules and the same ``TaskOut`` body, but:
+lifespan, same Hub) and puts in front of its routes one plain Starlette route that
+answers ``GET /api/v1/tasks/{id}`` with the same rules and the same ``TaskOut`` body as
+the product, reading through the same ``db.read`` (SQLite's read connection), but:
 
-* the token, its person and the person's roles come from ONE parameterised SQL
-  statement (the product runs three ORM queries: api_token, person, role_assignment);
-* the task and its community's time zone from one statement, the stored occurrences
-  from another (the product: two ORM queries building model objects);
-* the body is serialised once with ``TypeAdapter.dump_json`` (the product builds a
-  dict with ``dump_python(mode="json")`` and then ``JSONResponse`` runs ``json.dumps``).
+* the token, its person's id and community and the person's roles come from one
+  statement, parsed in place (the product builds an ``Actor`` with its ``RoleGrant`` set;
+  like the prototype it no longer reads the ``Person`` model for it);
+* the task and its occurrences come from the product's own statement
+  (``reads.task_with_occurrences``), turned straight into ``TaskOut`` (the product goes
+  through ``tasks.task_view``, occurrence dicts and ``task_out``);
+* no ``Endpoint``: no ``Call``, no handler; its route is the first of the application's
+  (the product's ``ApiRoutes`` is too, since the actor and routing change of 2026-11-22).
 
-Statements go through the Tortoise connection (``execute_query``), so they share the
-app's SQLite connection and its lock. SQLite only (``?`` placeholders). The benchmark
-serves it with ``--prototype`` to show how much of the gap to the bare endpoint the
-ORM accounts for; the lead engineer decides what, if anything, moves into the product.
+SQLite only (``group_concat``). ``http_bench.py`` checks that it answers exactly as the
+product does and serves it as the last row, to show what the product's remaining
+layers cost; the lead engineer decides what, if anything, moves into the product.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import TypeAdapter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tortoise.connection import get_connection
 
 from volunteer_hub import db
 from volunteer_hub.config import Settings
@@ -35,90 +37,85 @@ from volunteer_hub.errors import NotAuthenticated, NotFound
 from volunteer_hub.i18n import negotiate
 from volunteer_hub.models import Role
 from volunteer_hub.recurrence import expand
+from volunteer_hub.services import reads
 from volunteer_hub.services.tasks import DEFAULT_WINDOW
 from volunteer_hub.web.api import bearer_token, error_response
 from volunteer_hub.web.app import create_app
 from volunteer_hub.web.schemas import OccurrenceOut, TaskOut, local
 
 ACTOR_SQL = """
-SELECT p.id, p.community_id, t.expires_at, t.revoked_at,
+SELECT p.community_id, t.expires_at, t.revoked_at,
        (SELECT group_concat(coalesce(r.community_id, '') || ':' || r.role, ',')
           FROM role_assignment r WHERE r.person_id = p.id) AS grants
   FROM api_token t JOIN person p ON p.id = t.person_id
  WHERE t.token_hash = ?
 """
-TASK_SQL = """
-SELECT t.id, t.community_id, t.team_id, t.title, t.description, t.location, t.starts_at,
-       t.ends_at, t.capacity, t.rrule, c.timezone
-  FROM task t JOIN community c ON c.id = t.community_id
- WHERE t.id = ?
-"""
-OCCURRENCES_SQL = "SELECT start, capacity, taken, cancelled FROM occurrence WHERE task_id = ?"
 TASK_OUT = TypeAdapter(TaskOut)
 
 
-def _when(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).astimezone(UTC)
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def app_factory() -> Starlette:
-    settings = Settings.from_env()
-    app = create_app(settings)
-    connection_name = db.connection_name(settings.database_url)
+    return install(create_app(Settings.from_env()))
+
+
+def install(app: Starlette) -> Starlette:
+    """Put the prototype's route in front of ``app``'s own (get_task_steps.py times it)."""
 
     async def get_task(request: Request) -> Response:
         locale = negotiate(request.headers.get("accept-language"))
-        conn = get_connection(connection_name)
         now = app.state.hub.now()
         token = bearer_token(request)
         rows = []
         if token is not None:
-            digest = hashlib.sha256(token.encode()).hexdigest()
-            _, rows = await conn.execute_query(ACTOR_SQL, [digest])
-        if not rows or rows[0]["revoked_at"] is not None or _when(rows[0]["expires_at"]) <= now:
+            rows = await db.read(ACTOR_SQL, hashlib.sha256(token.encode()).hexdigest())
+        if not rows or rows[0][2] is not None or _when(rows[0][1]) <= now:
             exc = NotAuthenticated("You need to log in.", code="invalid_token")
             return error_response(exc, locale)
-        actor = rows[0]
-        grants = [g.split(":", 1) for g in (actor["grants"] or "").split(",") if g]
-        _, tasks = await conn.execute_query(TASK_SQL, [int(request.path_params["id"])])
-        task = tasks[0] if tasks else None
+        community_id, _, _, grants_text = rows[0]
+        grants = [g.split(":", 1) for g in (grants_text or "").split(",") if g]
+        end = now + DEFAULT_WINDOW
+        task, stored = await reads.task_with_occurrences(int(request.path_params["id"]), now, end)
         if task is None or not (
             any(role == Role.ADMIN.value for _, role in grants)
-            or actor["community_id"] == task["community_id"]
-            or any(c == str(task["community_id"]) for c, _ in grants)
+            or community_id == task.community_id
+            or any(c == str(task.community_id) for c, _ in grants)
         ):
             return error_response(NotFound("No such task.", code="task_not_found"), locale)
-        starts_at, ends_at = _when(task["starts_at"]), _when(task["ends_at"])
-        _, stored_rows = await conn.execute_query(OCCURRENCES_SQL, [task["id"]])
-        stored = {_when(o["start"]): o for o in stored_rows}
-        zone = task["timezone"]
-        occurrences = []
-        for start, end in expand(
-            starts_at, ends_at - starts_at, task["rrule"], zone, now, now + DEFAULT_WINDOW
-        ):
-            row = stored.get(start)
-            if row is not None and row["cancelled"]:
-                continue
-            occurrences.append(
+        zone = task.community.timezone
+        if task.rrule:
+            by_start = {o.start: o for o in stored}
+            upcoming = [
+                (start, end, by_start.get(start))
+                for start, end in expand(
+                    task.starts_at, task.ends_at - task.starts_at, task.rrule, zone, now, end
+                )
+            ]
+        else:
+            upcoming = [(o.start, o.end, o) for o in stored]
+        body = TaskOut(
+            id=task.id,
+            community_id=task.community_id,
+            team_id=task.team_id,
+            title=task.title,
+            description=task.description,
+            location=task.location,
+            starts_at=local(task.starts_at, zone),
+            ends_at=local(task.ends_at, zone),
+            capacity=task.capacity,
+            rrule=task.rrule,
+            occurrences=[
                 OccurrenceOut(
                     start=local(start, zone),
                     end=local(end, zone),
-                    capacity=row["capacity"] if row else task["capacity"],
-                    taken=row["taken"] if row else 0,
+                    capacity=row.capacity if row else task.capacity,
+                    taken=row.taken if row else 0,
                 )
-            )
-        body = TaskOut(
-            id=task["id"],
-            community_id=task["community_id"],
-            team_id=task["team_id"],
-            title=task["title"],
-            description=task["description"],
-            location=task["location"],
-            starts_at=local(starts_at, zone),
-            ends_at=local(ends_at, zone),
-            capacity=task["capacity"],
-            rrule=task["rrule"],
-            occurrences=occurrences,
+                for start, end, row in upcoming
+                if not (row and row.cancelled)
+            ],
         )
         return Response(TASK_OUT.dump_json(body), media_type="application/json")
 

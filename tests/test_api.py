@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
+from pydantic import TypeAdapter
+from tortoise.transactions import in_transaction
 
 from tests.factories import PASSWORD, World, next_phone
+from volunteer_hub import db
+from volunteer_hub.services import auth, tasks
+from volunteer_hub.web.api import ApiRoutes
+from volunteer_hub.web.schemas import OccurrenceOut, TaskOut, task_out
 
 
 async def login(api, phone: str, password: str = PASSWORD) -> dict:
@@ -170,3 +180,180 @@ async def test_tasks_over_http(api, w):
     assert (await api.delete(f"/api/v1/signups/{s1['id']}", headers=ha)).status_code == 204
     got = (await api.get(f"/api/v1/tasks/{task['id']}", headers=hb)).json()
     assert got["occurrences"][0]["taken"] == 1
+
+
+def shift(clock, **fields) -> dict:
+    """A task two days ahead, two hours long."""
+    start = clock.now + timedelta(days=2)
+    return {"title": "巡逻", "starts_at": start, "ends_at": start + timedelta(hours=2), **fields}
+
+
+async def test_task_read_answers_as_the_models_do(api, hub, w, clock):
+    """GET /tasks/{id} is answered from plain rows (tasks.task_view); it must say exactly
+    what the task's model objects say (tasks.get_task + tasks.occurrences)."""
+    fields = shift(clock, description="晚间巡逻", location="幸福里3号楼", capacity=2)
+    one_off = await tasks.create_task(hub, w.staff, w.community.id, fields)
+    weekly = await tasks.create_task(
+        hub, w.staff, w.community.id, {**fields, "rrule": "FREQ=WEEKLY", "capacity": 1}
+    )
+    volunteer = await w.person("甲")
+    await tasks.sign_up(hub, volunteer, one_off.id)
+    await tasks.sign_up(hub, volunteer, weekly.id)  # the first occurrence: stored, taken 1
+    await tasks.cancel_occurrence(hub, w.staff, weekly.id, fields["starts_at"] + timedelta(weeks=1))
+    reader = await login(api, volunteer.person.phone)
+    for task_id in (one_off.id, weekly.id):
+        task = await tasks.get_task(volunteer, task_id)
+        expected = task_out(task, await tasks.occurrences(hub, task)).model_dump(mode="json")
+        got = await api.get(f"/api/v1/tasks/{task_id}", headers=reader)
+        assert got.status_code == 200 and got.json() == expected
+        assert got.content == await answer_built_model_by_model(hub, task)
+    got = (await api.get(f"/api/v1/tasks/{weekly.id}", headers=reader)).json()["occurrences"]
+    assert got[0]["taken"] == 1 and len(got) == 7  # 8 weeks, one cancelled
+    second = fields["starts_at"] + timedelta(weeks=2)
+    assert got[1]["start"] == second.astimezone(ZoneInfo("Asia/Shanghai")).isoformat()
+    other = await World(hub).build_other(w)
+    outsider = await login(api, (await other.person("乙")).person.phone)
+    r = await api.get(f"/api/v1/tasks/{one_off.id}", headers=outsider)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "task_not_found"
+    r = await api.get("/api/v1/tasks/999999", headers=reader)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "task_not_found"
+
+
+async def answer_built_model_by_model(hub, task) -> bytes:
+    """The JSON of a task as ``TaskOut`` and its ``OccurrenceOut`` models say it, built
+    one by one: what ``task_out`` must give, byte for byte, however it builds it."""
+    zone = ZoneInfo(task.community.timezone)
+    occurrences = await tasks.occurrences(hub, task)
+    model = TaskOut(
+        id=task.id,
+        community_id=task.community_id,
+        team_id=task.team_id,
+        title=task.title,
+        description=task.description,
+        location=task.location,
+        starts_at=task.starts_at.astimezone(zone),
+        ends_at=task.ends_at.astimezone(zone),
+        capacity=task.capacity,
+        rrule=task.rrule,
+        occurrences=[
+            OccurrenceOut(
+                start=o["start"].astimezone(zone),
+                end=o["end"].astimezone(zone),
+                capacity=o["capacity"],
+                taken=o["taken"],
+            )
+            for o in occurrences
+            if not o["cancelled"]
+        ],
+    )
+    return TypeAdapter(TaskOut).dump_json(model)
+
+
+async def test_task_reads_see_each_commit_at_once(api, hub, w, clock):
+    """No read is served from anything but the database as committed: a place taken
+    shows at once, and a token stops working the moment its holder logs out."""
+    task = await tasks.create_task(hub, w.staff, w.community.id, shift(clock, capacity=3))
+    a, b = await w.person("甲"), await w.person("乙")
+    ha, hb = await login(api, a.person.phone), await login(api, b.person.phone)
+    path = f"/api/v1/tasks/{task.id}"
+    assert (await api.get(path, headers=ha)).json()["occurrences"][0]["taken"] == 0
+    assert (await api.post(f"{path}/signups", headers=hb, json={})).status_code == 201
+    assert (await api.get(path, headers=ha)).json()["occurrences"][0]["taken"] == 1
+    assert (await api.post("/api/v1/auth/logout", headers=ha)).status_code == 204
+    r = await api.get(path, headers=ha)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_token"
+
+
+async def test_reads_inside_and_beside_a_transaction(hub, w, clock):
+    """``db.read`` inside a transaction sees its writes; beside it (another request), the
+    committed state, without waiting for the transaction to end."""
+    task = await tasks.create_task(hub, w.staff, w.community.id, shift(clock, capacity=3))
+    sql = "SELECT taken FROM occurrence WHERE task_id = ?"
+    go = asyncio.Event()
+
+    async def beside() -> int:
+        await go.wait()
+        return (await db.read(sql, task.id))[0][0]
+
+    other_request = asyncio.create_task(beside())  # its context has no transaction
+    async with in_transaction():
+        await db.execute("UPDATE occurrence SET taken = 2 WHERE task_id = ?", task.id)
+        assert (await db.read(sql, task.id))[0][0] == 2
+        go.set()
+        assert await asyncio.wait_for(other_request, timeout=5) == 0
+    assert (await db.read(sql, task.id))[0][0] == 2
+
+
+async def test_api_routes_answer_as_a_starlette_mount_does(hub, settings, w, clock):
+    """The API's own route matching (``ApiRoutes``) answers every request, served or
+    refused, exactly as a Starlette ``Mount`` of the same routes does."""
+    import httpx
+
+    from volunteer_hub.web import create_app
+
+    fast = create_app(settings, hub=hub, manage_database=False)
+    reference = create_app(settings, hub=hub, manage_database=False)
+    routes = reference.router.routes
+    [index] = [i for i, r in enumerate(routes) if isinstance(r, ApiRoutes)]
+    routes[index] = routes[index].fallback  # type: ignore[attr-defined]
+    task = await tasks.create_task(hub, w.staff, w.community.id, shift(clock, capacity=2))
+    volunteer = await w.person("甲")
+    answers: list[list[tuple]] = []
+    for app in (fast, reference):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+            token = await login(api, volunteer.person.phone)
+            cases = [
+                ("GET", f"/api/v1/tasks/{task.id}", token),
+                ("GET", f"/api/v1/tasks/{task.id}", {}),
+                ("GET", f"/api/v1/tasks/{task.id}", {"Authorization": "Bearer nonsense"}),
+                ("HEAD", f"/api/v1/tasks/{task.id}", token),
+                ("GET", f"/api/v1/tasks/{task.id}/", token),
+                ("PUT", f"/api/v1/tasks/{task.id}", token),
+                ("GET", "/api/v1/tasks/abc", token),
+                ("GET", "/api/v1/tasks/4294967296", token),
+                ("GET", "/api/v1/nowhere", token),
+                ("GET", "/api/v1", token),
+                ("GET", "/api/v1/", token),
+                ("GET", "/api/v1/me", token),
+                ("GET", "/api/v1/me/calendar", token),  # a link made with url_for
+                ("GET", f"/api/v1/communities/{w.community.id}/wishes?limit=1", token),
+                ("GET", f"/api/v1/communities/{w.community.id}/wishes?limit=0", token),
+                ("DELETE", "/api/v1/signups/4294967295", token),
+            ]
+            answers.append(
+                [
+                    (r.status_code, r.headers.multi_items(), r.content)
+                    for r in [
+                        await api.request(method, path, headers=headers, follow_redirects=False)
+                        for method, path, headers in cases
+                    ]
+                ]
+            )
+    got, expected = answers
+    statuses = [status for status, _, _ in got]
+    assert statuses == [200, 401, 401, 200, 307, 405, 404, 404, 404, 307, 404, 200, 200, 200,
+                        422, 404]  # fmt: skip
+    for case, one, other in zip(cases, got, expected, strict=True):
+        assert one == other, case
+
+
+async def test_api_actor_reads_the_person_only_when_asked(hub, w):
+    """A bearer token gives an actor with the person's ids and roles; their model is read
+    by the services that need it (``load_person``), or at once for the pages."""
+    volunteer = await w.person("甲")
+    login_ = await auth.login(hub, volunteer.person.phone, PASSWORD, "203.0.113.7")
+    actor = await auth.actor_for_token(hub, login_.token)
+    assert (actor.id, actor.community_id, actor.grid_id, actor.grants) == (
+        volunteer.id,
+        volunteer.community_id,
+        volunteer.grid_id,
+        volunteer.grants,
+    )
+    with pytest.raises(RuntimeError, match="load_person"):
+        actor.person  # noqa: B018
+    person = await actor.load_person()
+    assert person.name == "甲" and actor.person is person
+    assert await actor.load_person() is person  # read once
+    paged = await auth.actor_for_token(hub, login_.token, with_person=True)
+    assert paged.person.phone == volunteer.person.phone

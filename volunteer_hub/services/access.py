@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from volunteer_hub.errors import NotAuthenticated
 from volunteer_hub.models import MembershipStatus, Person, Role, RoleAssignment, TeamMembership
+from volunteer_hub.services import reads
 
 
 @dataclass(frozen=True)
@@ -15,14 +16,49 @@ class RoleGrant:
     grid_id: int | None = None
 
 
-@dataclass(frozen=True)
 class Actor:
-    person: Person
-    grants: frozenset[RoleGrant]
+    """A person acting, as most rules need them: their id, where they live, their role
+    grants. Their ``Person`` model is loaded only where a service needs more
+    (``load_person``): every API request builds an actor, few read the person.
+    """
+
+    __slots__ = ("id", "community_id", "grid_id", "grants", "_person")
+
+    def __init__(self, person: Person, grants: frozenset[RoleGrant]) -> None:
+        self.id: int = person.id
+        self.community_id: int | None = person.community_id
+        self.grid_id: int | None = person.grid_id
+        self.grants = grants
+        self._person: Person | None = person
+
+    @classmethod
+    def unloaded(
+        cls, person_id: int, community_id: int | None, grid_id: int | None, grants: frozenset
+    ) -> Actor:
+        """An actor whose ``Person`` is read on first ``load_person()``."""
+        actor = cls.__new__(cls)
+        actor.id, actor.community_id, actor.grid_id = person_id, community_id, grid_id
+        actor.grants, actor._person = grants, None
+        return actor
 
     @property
-    def id(self) -> int:
-        return self.person.id
+    def person(self) -> Person:
+        """The person's model, once loaded (``load_actor`` and the pages load it at once)."""
+        if self._person is None:
+            raise RuntimeError("The actor's Person is not loaded: await actor.load_person().")
+        return self._person
+
+    async def load_person(self) -> Person:
+        """The person's model, read once per actor."""
+        if self._person is None:
+            person = await reads.person_by_id(self.id)
+            if person is None:  # deleted since the token was checked
+                raise NotAuthenticated("You need to log in.")
+            self._person = person
+        return self._person
+
+    def __repr__(self) -> str:
+        return f"Actor(id={self.id}, grants={set(self.grants)})"
 
     @property
     def is_admin(self) -> bool:
@@ -49,7 +85,7 @@ class Actor:
         """Lives in the community, holds a role there, or is an administrator."""
         return (
             self.is_admin
-            or self.person.community_id == community_id
+            or self.community_id == community_id
             or any(g.community_id == community_id for g in self.grants)
         )
 

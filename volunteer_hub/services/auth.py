@@ -7,10 +7,11 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from volunteer_hub.errors import NotAuthenticated, Throttled
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import ApiToken, LoginFailure, Person
+from volunteer_hub.models import ApiToken, LoginFailure, Person, Role
 from volunteer_hub.services import reads
 from volunteer_hub.services.access import Actor, RoleGrant
 from volunteer_hub.services.people import authenticate
@@ -65,16 +66,25 @@ async def _refuse_if_throttled(query, limit: int, since: datetime, now: datetime
         raise Throttled(max(1, math.ceil(retry_after)))
 
 
-async def actor_for_token(hub: Hub, token: str) -> Actor:
+async def actor_for_token(hub: Hub, token: str, *, with_person: bool = False) -> Actor:
     """The actor a bearer token stands for; an unknown, expired or revoked token is refused.
 
-    Every request comes through here: one SQL statement (services/reads.py).
+    Every request comes through here: one SQL statement (services/reads.py), which
+    reads the person's model too only ``with_person`` (else ``actor.load_person()``).
     """
-    found = await reads.person_and_grants_by_token(_digest(token), hub.now())
+    found = await reads.token_holder(_digest(token), hub.now(), with_person=with_person)
     if found is None:
         raise NotAuthenticated("You need to log in.", code="invalid_token")
-    person, grants = found
-    return Actor(person, frozenset(RoleGrant(c, r, g) for c, r, g in grants))
+    grants = _grants(found.grants)
+    if found.person is not None:
+        return Actor(found.person, grants)
+    return Actor.unloaded(found.person_id, found.community_id, found.grid_id, grants)
+
+
+@lru_cache(maxsize=4096)
+def _grants(rows: tuple[tuple[int | None, str, int | None], ...]) -> frozenset[RoleGrant]:
+    # Grants are immutable values and most callers hold one of a few sets of them.
+    return frozenset(RoleGrant(c, Role(r), g) for c, r, g in rows)
 
 
 async def logout(hub: Hub, token: str) -> None:

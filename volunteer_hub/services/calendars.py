@@ -88,7 +88,7 @@ async def my_feed_token(hub: Hub, actor: Actor) -> str:
 
 async def revoke_feed(hub: Hub, actor: Actor) -> None:
     """Revoke the actor's feed address: every address given out before answers 404."""
-    person = actor.person
+    person = await actor.load_person()
     async with unit_of_work(hub, actor.id) as uow:
         await Person.filter(id=person.id).update(calendar_version=F("calendar_version") + 1)
         version = (await Person.filter(id=person.id).values_list("calendar_version", flat=True))[0]

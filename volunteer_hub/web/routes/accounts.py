@@ -41,7 +41,7 @@ async def register(call: Call) -> PersonOut:
 
 
 async def me(call: Call) -> PersonOut:
-    return await person_out(call.hub, call.user, call.user.person)
+    return await person_out(call.hub, call.user, await call.user.load_person())
 
 
 async def get_person(call: Call) -> PersonOut:

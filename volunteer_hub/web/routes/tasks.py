@@ -17,13 +17,11 @@ from volunteer_hub.web.schemas import (
 
 async def create_task(call: Call) -> TaskOut:
     task = await tasks.create_task(call.hub, call.user, call.path_int("cid"), call.body)
-    task = await tasks.get_task(call.user, task.id)
-    return task_out(task, await tasks.occurrences(call.hub, task))
+    return task_out(*await tasks.task_view(call.hub, call.user, task.id))
 
 
 async def get_task(call: Call) -> TaskOut:
-    task = await tasks.get_task(call.user, call.path_int("id"))
-    return task_out(task, await tasks.occurrences(call.hub, task))
+    return task_out(*await tasks.task_view(call.hub, call.user, call.path_int("id")))
 
 
 async def sign_up(call: Call) -> SignupOut:
@@ -51,8 +49,8 @@ async def check_out(call: Call) -> ServiceRecordOut:
 async def my_records(call: Call) -> ServiceRecordsOut:
     result = await tasks.service_records(call.user)
     timezone = "Asia/Shanghai"
-    if call.user.person.community_id:
-        timezone = (await call.user.person.community).timezone
+    if call.user.community_id:
+        timezone = (await (await call.user.load_person()).community).timezone
     return ServiceRecordsOut(
         total_hours=result["total_hours"],
         items=[record_out(r, timezone) for r in result["items"]],
