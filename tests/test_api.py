@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 from tests.factories import PASSWORD, World, next_phone
 from volunteer_hub import db
 from volunteer_hub.services import auth, tasks
-from volunteer_hub.web.api import ApiRoutes
+from volunteer_hub.web.api import ApiRoutes, _first_headers
 from volunteer_hub.web.schemas import OccurrenceOut, TaskOut, task_out
 
 
@@ -336,6 +336,24 @@ async def test_api_routes_answer_as_a_starlette_mount_does(hub, settings, w, clo
                         422, 404]  # fmt: skip
     for case, one, other in zip(cases, got, expected, strict=True):
         assert one == other, case
+
+
+def test_endpoints_read_their_two_headers_as_request_headers_does():
+    """An endpoint reads Authorization and Accept-Language in one pass over the raw
+    headers: the first of each, exactly what ``request.headers`` gives."""
+    from starlette.datastructures import Headers
+
+    cases = [
+        [],
+        [(b"authorization", b"Bearer a"), (b"authorization", b"Bearer b")],
+        [(b"accept-language", b"en"), (b"x-other", b"1"), (b"accept-language", b"zh-CN")],
+        [(b"authorization", b""), (b"accept-language", b"")],
+        [(b"accept-language", b"zh-CN,zh;q=0.9"), (b"authorization", b"Bearer \xe9t\xe9")],
+    ]
+    for raw in cases:
+        headers = Headers(raw=raw)
+        expected = (headers.get("authorization", ""), headers.get("accept-language"))
+        assert _first_headers(raw) == expected, raw
 
 
 async def test_api_actor_reads_the_person_only_when_asked(hub, w):

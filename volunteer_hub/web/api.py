@@ -153,6 +153,9 @@ class Endpoint:
 
     def __post_init__(self) -> None:
         if self.response is not None and self.media_type == "application/json":
+            # ApiRoutes sends a JSON body with its Content-Length, which such a status lacks.
+            if self.status < 200 or self.status in (204, 304):
+                raise ValueError(f"{self.path}: a {self.status} answer has no body to describe")
             object.__setattr__(self, "adapter", TypeAdapter(self.response))
 
     def route(self, prefix: str = "") -> Route:
@@ -161,9 +164,17 @@ class Endpoint:
         )
 
     async def asgi(self, request: Request) -> Response:
-        locale = negotiate(request.headers.get("accept-language"))
+        answer = await self.answer(request)
+        if isinstance(answer, bytes):
+            return Response(answer, status_code=self.status, media_type="application/json")
+        return answer
+
+    async def answer(self, request: Request) -> Response | bytes:
+        """The endpoint's JSON body, or a ``Response`` (no body, an error, the handler's own)."""
+        authorization, language = _first_headers(request.scope["headers"])
+        locale = negotiate(language)
         try:
-            call = await self._prepare(request, locale)
+            call = await self._prepare(request, locale, authorization)
             result = await self.handler(call)
         except VolunteerHubError as exc:
             return error_response(exc, locale)
@@ -174,13 +185,11 @@ class Endpoint:
         adapter: TypeAdapter = self.adapter  # type: ignore[assignment]
         if isinstance(result, dict):  # pages and lists are built as dicts: check them
             result = adapter.validate_python(result)
-        return Response(
-            adapter.dump_json(result), status_code=self.status, media_type="application/json"
-        )
+        return adapter.dump_json(result)
 
-    async def _prepare(self, request: Request, locale: str) -> Call:
+    async def _prepare(self, request: Request, locale: str, authorization: str) -> Call:
         hub: Hub = request.app.state.hub
-        token = bearer_token(request)
+        token = _bearer(authorization)
         actor = None
         if token is not None and self.auth != "none":
             actor = await auth.actor_for_token(hub, token)
@@ -201,8 +210,24 @@ def _validate(model: type[BaseModel], data: Any) -> BaseModel:
         raise invalid_input(exc) from None
 
 
+def _first_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str, str | None]:
+    """Authorization ("" without one) and Accept-Language, each the first given, as
+    ``request.headers`` would read them, in one pass over the raw headers."""
+    authorization = language = None
+    for name, value in raw:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value.decode("latin-1")
+        elif name == b"accept-language" and language is None:
+            language = value.decode("latin-1")
+    return authorization or "", language
+
+
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+    return _bearer(request.headers.get("authorization", ""))
+
+
+def _bearer(header: str) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
@@ -308,8 +333,20 @@ class ApiRoutes(BaseRoute):
         if endpoint is None:
             await self.fallback.handle(scope, receive, send)
         else:
-            response = await endpoint.asgi(Request(scope, receive, send))
-            await response(scope, receive, send)
+            answer = await endpoint.answer(Request(scope, receive, send))
+            if isinstance(answer, bytes):
+                # The two messages a Response(answer, media_type="application/json") sends,
+                # with its headers in its order, without building one (every API answer).
+                headers = [
+                    (b"content-length", str(len(answer)).encode("latin-1")),
+                    (b"content-type", b"application/json"),
+                ]
+                await send(
+                    {"type": "http.response.start", "status": endpoint.status, "headers": headers}
+                )
+                await send({"type": "http.response.body", "body": answer})
+            else:
+                await answer(scope, receive, send)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         return self.fallback.url_path_for(name, **path_params)
