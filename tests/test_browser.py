@@ -96,12 +96,23 @@ def new_page(browser, base: str, viewport=PHONE, locale: str = "zh-CN") -> Page:
     return context.new_page()
 
 
-def log_in(page: Page, phone: str) -> None:
+# The login form's words in each language: phone, password, log in, then log out.
+LOGIN_WORDS = {
+    "zh-CN": ("手机号码", "密码", "登录", "退出登录"),
+    "en": ("Mobile phone number", "Password", "Log in", "Log out"),
+}
+
+
+def log_in(page: Page, phone: str, password: str = PASSWORD) -> None:
+    """Log in through the form, in whichever language the page speaks."""
     page.goto("/login")
-    page.get_by_label("手机号码").fill(phone)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("button", name="退出登录")).to_be_visible()
+    phone_label, password_label, submit, log_out = LOGIN_WORDS[
+        page.locator("html").get_attribute("lang")
+    ]
+    page.get_by_label(phone_label).fill(phone)
+    page.get_by_label(password_label).fill(password)
+    page.get_by_role("button", name=submit).click()
+    expect(page.get_by_role("button", name=log_out)).to_be_visible()
 
 
 def test_language_switch_is_remembered(site, browser):
@@ -205,14 +216,6 @@ async def silver_patrol(hub: Hub) -> Patrol:
     return Patrol(task.id, first.person.phone, second.person.phone)
 
 
-def log_in_en(page: Page, phone: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Mobile phone number").fill(phone)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-
-
 def test_silver_patrol_waiting_list_and_promotion(settings, browser):
     patrol = build(settings, utcnow, silver_patrol)
     with live_server(settings) as base:
@@ -220,8 +223,8 @@ def test_silver_patrol_waiting_list_and_promotion(settings, browser):
         qian = new_page(browser, base, locale="en")
         for page in (zhao, qian):
             page.on("dialog", lambda dialog: dialog.accept())  # "Cancel this signup?"
-        log_in_en(zhao, patrol.first)
-        log_in_en(qian, patrol.second)
+        log_in(zhao, patrol.first)
+        log_in(qian, patrol.second)
 
         zhao.goto(f"/tasks/{patrol.task_id}")
         first_date = zhao.locator(".card").first
@@ -251,7 +254,7 @@ def test_story_one_across_four_logins(site, browser):
     volunteer claims and fulfils, the grid worker confirms, and the hours appear."""
     base, people = site
     grid_worker = new_page(browser, base, locale="en")
-    log_in_en(grid_worker, people.grid_worker)
+    log_in(grid_worker, people.grid_worker)
     grid_worker.goto("/wishes/new")
     grid_worker.get_by_label("For whom").select_option(str(people.wang_id))
     grid_worker.get_by_label("What do you need?").fill("Walk me to the hospital on Thursday")
@@ -262,7 +265,7 @@ def test_story_one_across_four_logins(site, browser):
     wish_path = re.sub(r"\?.*$", "", grid_worker.url.removeprefix(base))
 
     staff = new_page(browser, base, viewport=DESKTOP, locale="en")
-    log_in_en(staff, people.staff)
+    log_in(staff, people.staff)
     staff.goto("/staff/review")
     screenshot(staff, "staff-review-desktop")
     card = staff.locator("li.card", has_text="Walk me to the hospital on Thursday")
@@ -274,7 +277,7 @@ def test_story_one_across_four_logins(site, browser):
     screenshot(staff, "staff-candidates-desktop")
 
     volunteer = new_page(browser, base, locale="en")
-    log_in_en(volunteer, people.volunteer)
+    log_in(volunteer, people.volunteer)
     volunteer.goto("/wishes")
     volunteer.get_by_role("link", name="Walk me to the hospital on Thursday").click()
     expect(volunteer.get_by_text(people.wang)).to_have_count(0)  # no contact before the claim
@@ -340,11 +343,7 @@ def test_main_pages_pass_the_accessibility_check_at_both_widths(settings, browse
             for prefix, paths in MAIN_PAGES.items():
                 login = _login_for(summary.logins, prefix)
                 page = new_page(browser, base, viewport=viewport)
-                page.goto("/login")
-                page.get_by_label("手机号码").fill(login.phone)
-                page.get_by_label("密码").fill(summary.password)
-                page.get_by_role("button", name="登录").click()
-                expect(page.get_by_role("button", name="退出登录")).to_be_visible()
+                log_in(page, login.phone, summary.password)
                 for path in paths:
                     if path.startswith("first:"):
                         # The first item listed on that page (a wish, a task).
