@@ -7,9 +7,11 @@ id that is translated at the edge.
 
 from __future__ import annotations
 
+import ipaddress
 import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 import phonenumbers
 from pydantic import (
@@ -121,6 +123,45 @@ def _plain(value: Any) -> Any:
 def custom_error(error_type: str, msgid: str, **ctx: Any) -> PydanticCustomError:
     """An error with our message id; in a model validator pass ``field=`` to name the field."""
     return PydanticCustomError(error_type, msgid, {"msgid": msgid, **ctx})
+
+
+# --- network addresses that staff configure (channel gateways, providers) --------------
+
+
+def is_private_host(host: str) -> bool:
+    """Loopback, private, link-local and reserved addresses (and localhost)."""
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not address.is_global
+
+
+def http_address(value: str) -> SplitResult:
+    """An http(s) address with a host and no user name or password, split."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise custom_error("url", "Must be an http or https address.")
+    if parts.username or parts.password:
+        raise custom_error("url", "Must not contain a user name or password.")
+    return parts
+
+
+def provider_url(value: str) -> str:
+    """A provider's base address (no path, query or fragment), without a trailing slash:
+    https, or plain http only to a private address, where nothing crosses the internet
+    (a test sink, a LAN relay). Private addresses also need Settings.allow_private_network."""
+    parts = http_address(value)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise custom_error("url", "This value is not valid.")
+    if parts.scheme == "http" and not is_private_host(parts.hostname or ""):
+        raise custom_error("url", "Must be an https address: http only for a private address.")
+    return value.rstrip("/")
+
+
+ProviderUrl = Annotated[str, Field(min_length=8, max_length=200), AfterValidator(provider_url)]
 
 
 # --- phone numbers ---------------------------------------------------------------

@@ -6,7 +6,6 @@ connections (``notifications.webhook``). Staff configure them per community.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from volunteer_hub import hookimpl
 from volunteer_hub.hooktypes import NotificationChannel
-from volunteer_hub.validation import custom_error
+from volunteer_hub.validation import http_address
 
 # Apprise's JSON post on kept-alive connections, registered by ``notifications.webhook``.
 WEBHOOK_SCHEME, WEBHOOK_SECURE_SCHEME = "vhubjson", "vhubjsons"
@@ -43,11 +42,7 @@ class WebhookSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise custom_error("url", "Must be an http or https address.")
-        if parts.username or parts.password:
-            raise custom_error("url", "Must not contain a user name or password.")
+        http_address(value)
         return value
 
 
@@ -74,17 +69,6 @@ def webhook_url(settings: WebhookSettings, address: str, key: str) -> str:
     if address:
         extra.append((":to", address))
     return f"{scheme}://{parts.netloc}{parts.path or '/'}?{urlencode(extra, quote_via=quote)}"
-
-
-def is_private_host(host: str) -> bool:
-    """Loopback, private, link-local and reserved addresses (and localhost)."""
-    if host.lower() in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return not address.is_global
 
 
 CHANNELS = [

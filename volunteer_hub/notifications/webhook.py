@@ -32,11 +32,8 @@ import apprise
 from apprise.manager_plugins import NotificationManager
 from apprise.plugins.custom_json import JSONPayloadField, NotifyJSON
 
-from volunteer_hub.default_plugins.channels import (
-    WEBHOOK_SCHEME,
-    WEBHOOK_SECURE_SCHEME,
-    is_private_host,
-)
+from volunteer_hub.default_plugins.channels import WEBHOOK_SCHEME, WEBHOOK_SECURE_SCHEME
+from volunteer_hub.validation import is_private_host
 
 IDLE_REUSE = 30.0  # seconds: an older idle connection may be half-open, so connect anew
 MAX_RESPONSE = 64 * 1024  # bytes of a response read to keep its connection; more: close it

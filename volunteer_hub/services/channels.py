@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, ValidationError
 from tortoise.exceptions import IntegrityError
 
-from volunteer_hub.default_plugins.channels import is_private_host
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.hooktypes import NotificationChannel
 from volunteer_hub.hub import Hub
@@ -23,7 +22,14 @@ from volunteer_hub.models import ChannelConfig, PersonChannel
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import unit_of_work
-from volunteer_hub.validation import Input, Line, invalid_input, normalize_phone, parse
+from volunteer_hub.validation import (
+    Input,
+    Line,
+    invalid_input,
+    is_private_host,
+    normalize_phone,
+    parse,
+)
 
 MASK = "••••••"
 _EMAIL = re.compile(r"[^@\s:/]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")

@@ -8,16 +8,13 @@ mobile number of their DingTalk account. ``base_url`` defaults to the official h
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
-    Field,
     StringConstraints,
     field_validator,
 )
@@ -25,7 +22,7 @@ from pydantic import (
 from vh_chat_robots import services
 from volunteer_hub import hookimpl
 from volunteer_hub.hooktypes import NotificationChannel
-from volunteer_hub.validation import custom_error
+from volunteer_hub.validation import ProviderUrl, custom_error
 
 WECOM_HOST = "https://qyapi.weixin.qq.com"
 DINGTALK_HOST = "https://oapi.dingtalk.com"
@@ -44,39 +41,13 @@ def _from_webhook(value: str, parameter: str, shape: re.Pattern[str]) -> str:
     return value
 
 
-def _base_url(value: str) -> str:
-    """https, or plain http to a private address (a test sink, a relay on the LAN)."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise custom_error("url", "Must be an http or https address.")
-    if parts.username or parts.password:
-        raise custom_error("url", "Must not contain a user name or password.")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise custom_error("url", "This value is not valid.")
-    if parts.scheme == "http" and not _private_literal(parts.hostname):
-        raise custom_error("url", "Must be an https address: http only for a private address.")
-    return value.rstrip("/")
-
-
-def _private_literal(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return not ipaddress.ip_address(host).is_global
-    except ValueError:
-        return False
-
-
-BaseUrl = Annotated[str, Field(min_length=8, max_length=200), AfterValidator(_base_url)]
-
-
 class WeComRobotSettings(BaseModel):
     """A WeCom group robot: its webhook key (…/webhook/send?key=KEY)."""
 
     model_config = ConfigDict(extra="forbid")
 
     key: Token
-    base_url: BaseUrl = WECOM_HOST
+    base_url: ProviderUrl = WECOM_HOST
 
     @field_validator("key")
     @classmethod
@@ -91,7 +62,7 @@ class DingTalkRobotSettings(BaseModel):
 
     access_token: Token
     secret: Token
-    base_url: BaseUrl = DINGTALK_HOST
+    base_url: ProviderUrl = DINGTALK_HOST
 
     @field_validator("access_token")
     @classmethod

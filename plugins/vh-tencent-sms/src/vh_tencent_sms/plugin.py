@@ -8,7 +8,6 @@ message of volunteer_hub fills that template's parameters from the message's sub
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -17,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from vh_tencent_sms import service
 from volunteer_hub import hookimpl
 from volunteer_hub.hooktypes import NotificationChannel
-from volunteer_hub.validation import custom_error
+from volunteer_hub.validation import ProviderUrl, custom_error
 
 DEFAULT_ENDPOINT = "https://sms.tencentcloudapi.com"
 
@@ -38,7 +37,7 @@ class TencentSmsSettings(BaseModel):
     template_id: Digits
     # The mainland regions of Tencent SMS.
     region: Literal["ap-guangzhou", "ap-beijing", "ap-nanjing"] = "ap-guangzhou"
-    endpoint: Annotated[str, Field(min_length=8, max_length=200)] = DEFAULT_ENDPOINT
+    endpoint: ProviderUrl = DEFAULT_ENDPOINT
     # What fills the template's {1}, {2}, … in order; () for a template without parameters.
     template_params: Annotated[tuple[ParamSource, ...], Field(max_length=5)] = ("topic", "title")
     # Tencent's limit per parameter of a notification template: 6 characters, more for
@@ -64,31 +63,6 @@ class TencentSmsSettings(BaseModel):
     def _without_brackets(cls, value: str) -> str:
         # Staff often copy the signature as it appears, 【幸福里社区】; Tencent wants it bare.
         return value.strip("【】 ") or value
-
-    @field_validator("endpoint")
-    @classmethod
-    def _https(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise custom_error("url", "Must be an http or https address.")
-        if parts.username or parts.password:
-            raise custom_error("url", "Must not contain a user name or password.")
-        if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise custom_error("url", "This value is not valid.")
-        # Plain http only where nothing crosses the internet (a test sink, a LAN relay);
-        # private addresses themselves need Settings.allow_private_network.
-        if parts.scheme == "http" and not _private_literal(parts.hostname):
-            raise custom_error("url", "Must be an https address: http only for a private address.")
-        return value.rstrip("/")
-
-
-def _private_literal(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return not ipaddress.ip_address(host).is_global
-    except ValueError:
-        return False
 
 
 def sms_url(settings: TencentSmsSettings, address: str, key: str) -> str:
