@@ -154,11 +154,14 @@ async def _wish_escalated(hub: Hub, event: DomainEvent) -> None:
         )
 
 
-async def _signup(hub: Hub, event: DomainEvent) -> None:
-    signup = await Signup.get(id=event.entity_id).select_related(
+async def _load_signup(signup_id: int) -> Signup:
+    return await Signup.get(id=signup_id).select_related(
         "person", "occurrence", "occurrence__task", "occurrence__task__community"
     )
-    await notify_signup(hub, event.occurred_at, signup, event.name)
+
+
+async def _signup(hub: Hub, event: DomainEvent) -> None:
+    await notify_signup(hub, event.occurred_at, await _load_signup(event.entity_id), event.name)
 
 
 async def notify_signup(
@@ -183,9 +186,7 @@ async def notify_signup(
 async def _signup_cancelled(hub: Hub, event: DomainEvent) -> None:
     """A volunteer who cancels knows it; one whose shift staff cancelled must be told."""
     if event.data.get("reason") == "occurrence_cancelled":
-        signup = await Signup.get(id=event.entity_id).select_related(
-            "person", "occurrence", "occurrence__task", "occurrence__task__community"
-        )
+        signup = await _load_signup(event.entity_id)
         await notify_signup(hub, event.occurred_at, signup, "occurrence.cancelled")
 
 
