@@ -105,8 +105,11 @@ def log_config(level: str = "info") -> dict[str, Any]:
 
 
 def protect_handlers() -> None:
-    """Add ``RedactSecrets`` to the handlers of the root, uvicorn's and our loggers (once)."""
-    for name in HANDLED_LOGGERS:
-        for handler in logging.getLogger(name).handlers:
-            if not any(isinstance(f, RedactSecrets) for f in handler.filters):
-                handler.addFilter(RedactSecrets())
+    """Add ``RedactSecrets`` to the handlers of the root, uvicorn's and our loggers, and to
+    the last-resort handler that prints warnings when no handler is configured (once)."""
+    handlers = [h for name in HANDLED_LOGGERS for h in logging.getLogger(name).handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for handler in handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets())

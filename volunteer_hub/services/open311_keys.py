@@ -47,7 +47,7 @@ VOLUNTEER_STATUSES = (WishStatus.OPEN, WishStatus.CLAIMED)
 
 class KeyIn(Input):
     name: Annotated[Line, Field(min_length=1, max_length=100)]
-    scopes: Annotated[list[Open311Scope], Field(min_length=1, max_length=len(Open311Scope))]
+    scopes: Annotated[list[Open311Scope], Field(min_length=1, max_length=10)]  # repeats are one
 
 
 @dataclass(frozen=True)
