@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from volunteer_hub import __version__, db
+from volunteer_hub import __version__, db, logs
 from volunteer_hub.config import Settings
 from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.hub import Hub
@@ -67,6 +67,7 @@ async def with_hub(settings: Settings, work: Callable[[Hub], Awaitable[T]]) -> T
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """volunteer_hub: 社区志愿服务与居民参与平台."""
+    logs.protect_handlers()  # what a command logs (the worker's warnings) is redacted too
     if ctx.invoked_subcommand != "plugin":  # writing a plugin needs no data directory
         ctx.obj = Settings.from_env()
 
@@ -426,7 +427,6 @@ def serve(
 ) -> None:
     import uvicorn
 
-    from volunteer_hub import logs
     from volunteer_hub.web.asgi import APP_FACTORY
 
     with clear_errors():
