@@ -16,6 +16,7 @@ import pytest
 from tests.factories import PASSWORD, World, next_phone
 from volunteer_hub import db
 from volunteer_hub.config import Settings, sqlite_url
+from volunteer_hub.errors import NotAuthenticated, PermissionDenied
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import AuditEntry, Open311Key
 from volunteer_hub.services import open311_keys
@@ -69,7 +70,7 @@ async def test_a_key_is_shown_once_stored_hashed_listed_and_revoked(api, w):
     w.hub.clock.advance(hours=1)
     r = await api.post(f"{url}/{row.id}/revoke", headers=staff)
     assert r.status_code == 200 and r.json()["revoked_at"] == first
-    with pytest.raises(Exception, match="api_key"):
+    with pytest.raises(NotAuthenticated, match="api_key"):
         await open311_keys.integrator_for_key(w.hub, key)
     actions = await AuditEntry.filter(entity_type="open311_key", entity_id=row.id).values_list(
         "action", "actor_id"
@@ -182,8 +183,22 @@ def test_cli_makes_lists_and_revokes_keys(tmp_path: Path):
 async def test_a_grid_worker_or_another_communitys_staff_makes_no_key(hub, w):
     other = await World(hub).build_other(w)
     for actor in (w.grid_worker, other.staff, await w.person("居民")):
-        with pytest.raises(Exception, match="staff"):
+        with pytest.raises(PermissionDenied, match="staff"):
             await open311_keys.create_key(
                 hub, actor, w.community.id, {"name": "x", "scopes": ["requests:read"]}
             )
     assert await Open311Key.all().count() == 0
+
+
+async def test_concurrent_revocations_record_one(hub, w):
+    key, secret = await open311_keys.create_key(
+        hub, w.staff, w.community.id, {"name": "12345热线", "scopes": ["requests:read"]}
+    )
+    revoked = await asyncio.gather(
+        *(open311_keys.revoke_key(hub, w.staff, w.community.id, key.id) for _ in range(10))
+    )
+    assert len({k.revoked_at for k in revoked}) == 1 and revoked[0].revoked_at is not None
+    entries = await AuditEntry.filter(action="open311_key.revoked", entity_id=key.id).count()
+    assert entries == 1
+    with pytest.raises(NotAuthenticated, match="api_key"):
+        await open311_keys.integrator_for_key(hub, secret)
