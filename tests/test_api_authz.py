@@ -28,7 +28,15 @@ import pytest
 
 from tests.factories import PASSWORD, World, id_number, next_phone
 from volunteer_hub.models import Delivery, DeliveryStatus, Notification, Person, Role
-from volunteer_hub.services import callouts, channels, people, tasks, teams, wishes
+from volunteer_hub.services import (
+    callouts,
+    channels,
+    open311_keys,
+    people,
+    tasks,
+    teams,
+    wishes,
+)
 from volunteer_hub.services.access import Actor, active_team_ids, load_actor
 from volunteer_hub.validation import mask_phone
 from volunteer_hub.web.routes import ENDPOINTS
@@ -117,6 +125,11 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("GET", "/callouts/{id:int}"),
     },
     "plugins": {("GET", "/plugins")},
+    "open311_keys": {
+        ("POST", "/communities/{cid:int}/open311-keys"),
+        ("GET", "/communities/{cid:int}/open311-keys"),
+        ("POST", "/communities/{cid:int}/open311-keys/{kid:int}/revoke"),
+    },
 }
 
 
@@ -1306,6 +1319,87 @@ async def test_callouts_matrix(m: Matrix):
                 check=headcount_check,
             ),
             Row("GET", "/callouts/{id:int}", who(404), fixed({"id": 999999}), "no such call-out"),
+        ],
+    )
+
+
+async def test_open311_keys_matrix(m: Matrix):
+    """Staff of a community (and admins) make, list and revoke its integrators' keys; the
+    key is in the answer to its making only; revoking is refused for another community's."""
+    made: list[str] = []
+    scopes = ["requests:read", "requests:post"]
+
+    async def created_check(caller: str, r: httpx.Response) -> list[str]:
+        body = r.json()
+        made.append(body["key"])
+        if not body["key"].startswith("o311_") or body["scopes"] != sorted(scopes):
+            return [f"not a new key with its scopes: {r.text[:200]}"]
+        return []
+
+    async def listed_check(caller: str, r: httpx.Response) -> list[str]:
+        problems = [f"a key is listed: {r.text[:200]}" for key in made if key in r.text]
+        items = r.json()["items"]
+        if not items or any("key" in item for item in items):
+            problems.append(f"not the keys without their secrets: {r.text[:200]}")
+        return problems
+
+    async def fresh_key(community: int):
+        async def req(caller: str) -> Req:
+            staff = m.w.staff if community == m.a else m.other.staff
+            key, _ = await open311_keys.create_key(
+                m.hub, staff, community, {"name": f"12345热线{m.serial()}", "scopes": scopes}
+            )
+            return fixed({"cid": m.a, "kid": key.id})
+
+        return req
+
+    async def revoked_check(caller: str, r: httpx.Response) -> list[str]:
+        return [] if r.json()["revoked_at"] else [f"not revoked: {r.text[:200]}"]
+
+    body = {"name": "12345热线", "scopes": scopes}
+    revoke = "/communities/{cid:int}/open311-keys/{kid:int}/revoke"
+    await m.run(
+        "open311_keys",
+        [
+            Row(
+                "POST",
+                "/communities/{cid:int}/open311-keys",
+                who(403, staff=201, admin=201),
+                fixed({"cid": m.a}, body),
+                "community A",
+                check=created_check,
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/open311-keys",
+                who(404),
+                fixed({"cid": 999999}, body),
+                "no such community",
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/open311-keys",
+                who(403, staff=200, admin=200),
+                fixed({"cid": m.a}),
+                "community A",
+                check=listed_check,
+            ),
+            Row(
+                "POST",
+                revoke,
+                who(403, staff=200, admin=200),
+                await fresh_key(m.a),
+                "community A's key",
+                check=revoked_check,
+            ),
+            Row(
+                "POST",
+                revoke,
+                who(403, staff=404, admin=404),
+                await fresh_key(m.b),
+                "community B's key under A",
+            ),
+            Row("POST", revoke, who(404), fixed({"cid": 999999, "kid": 1}), "no such community"),
         ],
     )
 

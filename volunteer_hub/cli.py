@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from volunteer_hub import __version__, db
+from volunteer_hub import __version__, db, logs
 from volunteer_hub.config import Settings
 from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.hub import Hub
@@ -67,6 +67,7 @@ async def with_hub(settings: Settings, work: Callable[[Hub], Awaitable[T]]) -> T
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """volunteer_hub: 社区志愿服务与居民参与平台."""
+    logs.protect_handlers()  # what a command logs (the worker's warnings) is redacted too
     if ctx.invoked_subcommand != "plugin":  # writing a plugin needs no data directory
         ctx.obj = Settings.from_env()
 
@@ -115,6 +116,123 @@ def admin_create(settings: Settings, name: str, phone: str, password: str) -> No
     asyncio.run(db.upgrade(settings.database_url))
     person = run(with_hub(settings, work))
     console.print(f"[green]Administrator created[/green] (id {person.id}, phone {person.phone})")
+
+
+@main.group("open311-key")
+def open311_key_group() -> None:
+    """Integrators' Open311 keys (scoped to one community, revocable, stored hashed)."""
+
+
+def _scope_choices() -> list[str]:
+    from volunteer_hub.models import Open311Scope
+
+    return [s.value for s in Open311Scope]
+
+
+@open311_key_group.command("create")
+@click.option("--community", "community_id", required=True, type=int, help="Community id.")
+@click.option("--name", required=True, help="The integrator, e.g. 12345热线.")
+@click.option(
+    "--scope",
+    "scopes",
+    required=True,
+    multiple=True,
+    type=click.Choice(_scope_choices()),
+    help="What the key may do (repeat for more than one).",
+)
+@click.option(
+    "--by",
+    "maker_phone",
+    required=True,
+    help="Phone of the staff member (or administrator) who makes the key: requests "
+    "posted with it are posted by them.",
+)
+@click.pass_obj
+def open311_key_create(
+    settings: Settings, community_id: int, name: str, scopes: tuple[str, ...], maker_phone: str
+) -> None:
+    """Make a key and print it, once: only its hash is kept."""
+    from volunteer_hub.models import Person
+    from volunteer_hub.services import open311_keys
+    from volunteer_hub.services.access import load_actor
+    from volunteer_hub.validation import normalize_phone
+
+    async def work(hub: Hub) -> Any:
+        person = await Person.get_or_none(phone=normalize_phone(maker_phone))
+        if person is None:
+            raise click.BadParameter("nobody has this phone number", param_hint="--by")
+        maker = await load_actor(person.id)
+        return await open311_keys.create_key(
+            hub, maker, community_id, {"name": name, "scopes": list(scopes)}
+        )
+
+    asyncio.run(db.upgrade(settings.database_url))
+    key, secret = run(with_hub(settings, work))
+    console.print(
+        f"[green]Open311 key {key.id} made[/green] for {key.name} "
+        f"(community {key.community_id}; {', '.join(key.scopes)}). "
+        "It is shown this once; give it to the integrator:",
+        highlight=False,
+        soft_wrap=True,
+    )
+    click.echo(secret)
+
+
+@open311_key_group.command("list")
+@click.option("--community", "community_id", required=True, type=int, help="Community id.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+def open311_key_list(settings: Settings, community_id: int, as_json: bool) -> None:
+    """List a community's keys (never the keys themselves)."""
+    from volunteer_hub.services import open311_keys
+
+    async def work(hub: Hub) -> Any:
+        return await open311_keys.list_keys(hub, None, community_id, limit=10_000)
+
+    asyncio.run(db.upgrade(settings.database_url))
+    rows = [
+        {
+            "id": k.id,
+            "name": k.name,
+            "scopes": k.scopes,
+            "created_by": k.created_by_id,
+            "created_at": k.created_at.isoformat(),
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+        }
+        for k in run(with_hub(settings, work))
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Open311 keys of community {community_id}")
+    for column in ("id", "name", "scopes", "created by", "created", "revoked"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            Text(r["name"]),
+            ", ".join(r["scopes"]),
+            str(r["created_by"]),
+            r["created_at"],
+            r["revoked_at"] or "-",
+        )
+    console.print(table)
+
+
+@open311_key_group.command("revoke")
+@click.option("--community", "community_id", required=True, type=int, help="Community id.")
+@click.argument("key_id", type=int)
+@click.pass_obj
+def open311_key_revoke(settings: Settings, community_id: int, key_id: int) -> None:
+    """Revoke key KEY_ID: Open311 refuses it from now on."""
+    from volunteer_hub.services import open311_keys
+
+    async def work(hub: Hub) -> Any:
+        return await open311_keys.revoke_key(hub, None, community_id, key_id)
+
+    asyncio.run(db.upgrade(settings.database_url))
+    key = run(with_hub(settings, work))
+    console.print(f"[green]Open311 key {key.id} revoked[/green] ({key.name})", highlight=False)
 
 
 @main.command("plugins")
@@ -341,7 +459,8 @@ def serve(
             soft_wrap=True,
         )
     # An import string and a factory: every worker process builds its own app
-    # (its own Hub, plugins and Tortoise context) from the environment.
+    # (its own Hub, plugins and Tortoise context) from the environment. Each worker
+    # applies log_config too, so secrets are redacted from every process's log lines.
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -352,6 +471,7 @@ def serve(
         http="httptools",
         access_log=access_log,
         log_level=log_level,
+        log_config=logs.log_config(log_level),
     )
 
 

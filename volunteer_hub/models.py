@@ -52,6 +52,13 @@ class Escalation(StrEnum):
     RED = "red"
 
 
+class Open311Scope(StrEnum):
+    """What an integrator's Open311 key may do (docs/api.md)."""
+
+    READ = "requests:read"  # details of the requests every volunteer of the community sees
+    POST = "requests:post"  # post requests, and read back the ones it posted
+
+
 class SignupStatus(StrEnum):
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
@@ -257,6 +264,10 @@ class Wish(Model):
     thanks = fields.CharField(max_length=500, null=True)
     confirmed_at = fields.DatetimeField(null=True)
     cancel_reason = fields.CharField(max_length=500, null=True)
+    # The integrator's key it was posted through (Open311), if any.
+    open311_key: fields.ForeignKeyNullableRelation[Open311Key] = fields.ForeignKeyField(
+        "models.Open311Key", related_name="wishes", null=True, on_delete=fields.RESTRICT
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -410,6 +421,30 @@ class ApiToken(Model):
 
     class Meta:
         table = "api_token"
+
+
+class Open311Key(Model):
+    """An integrator's Open311 key: one community, a few scopes, revocable.
+
+    Only its SHA-256 is stored; the key itself is shown once, when it is made. Requests
+    posted with it are posted by the staff member who made it, for the integrator.
+    """
+
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="open311_keys", on_delete=fields.RESTRICT
+    )
+    name = fields.CharField(max_length=100)  # the integrator, e.g. "12345 热线"
+    scopes = fields.JSONField(default=list)  # Open311Scope values
+    key_hash = fields.CharField(max_length=64, unique=True)
+    created_by: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="open311_keys_made", on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "open311_key"
 
 
 class LoginFailure(Model):

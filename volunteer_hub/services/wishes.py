@@ -206,8 +206,18 @@ async def public_wishes(
 # --- posting and review ----------------------------------------------------------------
 
 
-async def post(hub: Hub, actor: Actor, community_id: int, data: WishIn | dict) -> Wish:
-    """Post a wish, for yourself or (staff, grid workers) on behalf of a resident."""
+async def post(
+    hub: Hub,
+    actor: Actor,
+    community_id: int,
+    data: WishIn | dict,
+    *,
+    open311_key_id: int | None = None,
+) -> Wish:
+    """Post a wish, for yourself or (staff, grid workers) on behalf of a resident.
+
+    ``open311_key_id``: the integrator's key it came through (services.open311_keys).
+    """
     community = await get_community(community_id)
     data = parse(WishIn, data)
     categories = hub.wish_categories(community.id)
@@ -258,14 +268,13 @@ async def post(hub: Hub, actor: Actor, community_id: int, data: WishIn | dict) -
             status=WishStatus.SUBMITTED,
             escalation_plan=plan or None,
             referral=referral,
+            open311_key_id=open311_key_id,
             created_at=uow.now,
         )
-        await uow.record(
-            "wish.posted",
-            wish,
-            community_id=community.id,
-            after=snapshot(wish, *_AUDIT_FIELDS, "resident_id", "posted_by_id"),
-        )
+        after = snapshot(wish, *_AUDIT_FIELDS, "resident_id", "posted_by_id")
+        if open311_key_id is not None:
+            after["open311_key_id"] = open311_key_id
+        await uow.record("wish.posted", wish, community_id=community.id, after=after)
     return wish
 
 

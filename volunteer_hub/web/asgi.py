@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
+from volunteer_hub import logs
 from volunteer_hub.config import Settings
 from volunteer_hub.web.app import create_app
 
@@ -19,4 +20,5 @@ APP_FACTORY = "volunteer_hub.web.asgi:app_factory"
 
 def app_factory() -> Starlette:
     """A new application configured from the environment (``VHUB_*`` variables)."""
+    logs.protect_handlers()  # secrets out of the log lines, whichever server configured them
     return create_app(Settings.from_env())

@@ -16,8 +16,14 @@ The routes are thin: they parse, call the same services as the JSON API
 what the caller may not do, 404 for an unknown jurisdiction, service or request, 405 for a
 wrong method, 413 for a body over 64 KiB. Bad input never gives a 500.
 
-``api_key`` is a volunteer_hub API token (``POST /api/v1/auth/login``); an
-``Authorization: Bearer`` header is accepted as well. The person it stands for is the actor.
+``api_key`` is an integrator's Open311 key (``o311_…``), made by staff of the community
+(``POST /api/v1/communities/{cid}/open311-keys`` or ``vhub open311-key create``); it is
+stored hashed, belongs to one community and holds scopes (``services.open311_keys``). A
+login token is not an api_key: an integrator never holds a person's 30-day token. The key
+may come as ``Authorization: Bearer <key>`` instead (better: headers stay out of access
+logs, though ``api_key`` in a query is redacted from ours). A missing, unknown or revoked
+key, a login token, or a key of another jurisdiction is 403 ``invalid_api_key``; a key
+without the scope a call needs is 403 ``scope_missing``.
 
 Personal data and who sees what:
 
@@ -26,16 +32,17 @@ Personal data and who sees what:
   service, the status, the community as agency and the dates. Never the description (nor
   the title, which is its first line), the status notes, a name, a phone number or an
   address: personal data never leaves without entitlement.
-* **With an api_key** the caller also gets, in full, the wishes that the services let that
-  person see (``wishes.list_wishes`` / ``wishes.get_wish``): description and status notes;
-  the resident's address only where the services grant the contact (the resident, staff,
-  the claimer after the claim). Names and phone numbers have no GeoReport field and are
-  never sent.
-* ``first_name``, ``last_name``, ``email``, ``phone``, ``device_id``, ``account_id`` and
-  ``media_url`` of a POST are ignored: the wish is posted by the api_key's person for
-  themselves (``wishes.post``), with the location appended to the description
-  (volunteer_hub has no location field). ``address_id`` cannot be resolved here; send
-  ``address_string`` or ``lat`` and ``long``.
+* **With an api_key** the integrator also gets the description and status notes of what
+  its scopes allow: ``requests:read``, the open and claimed wishes outside restricted
+  categories (what every volunteer of the community sees); ``requests:post``, the
+  requests posted with this key, in every status. Never an address, a name or a phone
+  number: an integrator is not among those who may see a resident's contact.
+* A POST needs ``requests:post``. The wish is posted by the staff member who made the
+  key, for the integrator, and remembers the key (as does its audit entry); ``account_id``
+  in the answer is that staff member's id. ``first_name``, ``last_name``, ``email``,
+  ``phone``, ``device_id``, ``account_id`` and ``media_url`` are ignored; the location is
+  appended to the description (volunteer_hub has no location field). ``address_id`` cannot
+  be resolved here; send ``address_string`` or ``lat`` and ``long``.
 
 Status: submitted, open, claimed and fulfilled are ``open``; confirmed, rejected, cancelled
 and expired are ``closed``. GET requests answers at most the 1000 newest matches, newest
@@ -74,9 +81,9 @@ from volunteer_hub.errors import (
 )
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import DEFAULT_LOCALE, localize, negotiate, translate
-from volunteer_hub.models import AuditEntry, Community, Person, Wish, WishStatus
-from volunteer_hub.services import auth, people, wishes
-from volunteer_hub.services.access import Actor
+from volunteer_hub.models import AuditEntry, Community, Wish, WishStatus
+from volunteer_hub.services import open311_keys, people, wishes
+from volunteer_hub.services.open311_keys import Integrator
 from volunteer_hub.validation import invalid_input
 from volunteer_hub.web.api import MAX_BODY_BYTES, BodyTooLarge, bearer_token
 
@@ -85,7 +92,7 @@ log = logging.getLogger(__name__)
 FORMATS = ("json", "xml")
 MAX_REQUESTS = 1000  # the newest matches; GeoReport v2 has no pagination beyond dates
 MAX_IDS = 100  # service_request_id values in one call
-PAGE = 500  # rows per call of wishes.list_wishes while scanning what an actor may see
+PAGE = 500  # rows per call of open311_keys.visible_wishes while scanning what a key may read
 MAX_DB_ID = 2**31 - 1
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -293,19 +300,17 @@ async def _community(call: Call) -> Community:
     return await people.get_community(community_id)
 
 
-async def _actor(call: Call, *, required: bool) -> Actor | None:
-    """The api_key's person; a missing key is anonymous unless required, a bad key is 403."""
+async def _integrator(call: Call, community: Community, *, required: bool) -> Integrator | None:
+    """The api_key's holder; a missing key is anonymous unless required, a bad key is 403."""
     key = call.params.get("api_key") or bearer_token(call.request)
     if not key or not key.strip():
         if required:
             raise NotAuthenticated("A valid api_key is required.", code="invalid_api_key")
         return None
-    if len(key) > 200:
+    integrator = await open311_keys.integrator_for_key(call.hub, key.strip())
+    if integrator.community_id != community.id:
         raise NotAuthenticated("A valid api_key is required.", code="invalid_api_key")
-    try:
-        return await auth.actor_for_token(call.hub, key.strip())
-    except NotAuthenticated:
-        raise NotAuthenticated("A valid api_key is required.", code="invalid_api_key") from None
+    return integrator
 
 
 def _parse_w3c(name: str, value: str, timezone: str, *, end: bool) -> datetime:
@@ -558,8 +563,8 @@ async def post_request(call: Call) -> Answer:
             raise InvalidInput.for_field(name, "Must be text.")
     call.params = {k: v for k, v in fields.items() if v is not None}
     community = await _community(call)
-    actor = await _actor(call, required=True)
-    assert actor is not None
+    integrator = await _integrator(call, community, required=True)
+    assert integrator is not None
     present = {k: v for k, v in call.params.items() if v.strip()}  # a blank field is absent
     try:
         data = RequestIn.model_validate(present)
@@ -580,7 +585,7 @@ async def post_request(call: Call) -> Answer:
         "category": data.service_code,
     }
     try:
-        wish = await wishes.post(call.hub, actor, community.id, wish_in)
+        wish = await open311_keys.post_wish(call.hub, integrator, wish_in)
     except InvalidInput as exc:
         raise InvalidInput(
             exc.msgid,
@@ -598,7 +603,7 @@ async def post_request(call: Call) -> Answer:
         "service_notice": translate(
             "Received. Community staff will review your wish.", call.locale
         ),
-        "account_id": actor.id,
+        "account_id": wish.posted_by_id,
     }
     return Answer("service_requests", "request", [created], status=201)
 
@@ -622,18 +627,16 @@ async def _public_wishes(hub: Hub, community: Community, filters: Filters) -> li
 
 
 async def _visible_wishes(
-    hub: Hub, actor: Actor, community: Community, filters: Filters
+    hub: Hub, integrator: Integrator, community: Community, filters: Filters
 ) -> list[Wish]:
-    """The newest matches among what the services let the actor see, newest first."""
+    """The newest matches among what the key may read in detail, newest first."""
     if filters.ids is not None:
         found = []
         for wish_id in sorted(filters.ids, reverse=True):
             try:
-                wish = await wishes.get_wish(hub, actor, wish_id)
+                found.append(await open311_keys.visible_wish(hub, integrator, wish_id))
             except NotFound:
                 continue
-            if wish.community_id == community.id:
-                found.append(wish)
         return found
     # Bounds on ids from the dates (a superset of what matches) spare scanning everything.
     after_id = upper_id = None
@@ -648,7 +651,7 @@ async def _visible_wishes(
             return []
     newest: deque[Wish] = deque(maxlen=MAX_REQUESTS)
     while True:
-        rows = await wishes.list_wishes(hub, actor, community.id, after_id=after_id, limit=PAGE)
+        rows = await open311_keys.visible_wishes(hub, integrator, after_id=after_id, limit=PAGE)
         for wish in rows:
             if upper_id is not None and wish.id > upper_id:
                 return list(reversed(newest))
@@ -671,58 +674,48 @@ async def _bound_id(community: Community, order: str, **condition: Any) -> int |
 
 async def list_requests(call: Call) -> Answer:
     community = await _community(call)
-    actor = await _actor(call, required=False)
+    integrator = await _integrator(call, community, required=False)
     filters = _filters(call.params, community)
     entries: dict[int, tuple[Wish, bool]] = {
         w.id: (w, False) for w in await _public_wishes(call.hub, community, filters)
     }
-    if actor is not None:
-        for wish in await _visible_wishes(call.hub, actor, community, filters):
+    if integrator is not None:
+        for wish in await _visible_wishes(call.hub, integrator, community, filters):
             entries[wish.id] = (wish, True)
     newest = sorted(entries.values(), key=lambda e: e[0].id, reverse=True)[:MAX_REQUESTS]
-    items = await _requests_out(call, actor, community, newest)
+    items = await _requests_out(call, community, newest)
     return Answer("service_requests", "request", items)
 
 
 async def get_request(call: Call) -> Answer:
     community = await _community(call)
-    actor = await _actor(call, required=False)
+    integrator = await _integrator(call, community, required=False)
     wish_id = _positive_id(str(call.request.path_params.get("rid", "")))
     entry = None
     if wish_id is not None:
         filters = Filters(ids=frozenset({wish_id}))
-        if actor is not None:
-            visible = await _visible_wishes(call.hub, actor, community, filters)
+        if integrator is not None:
+            visible = await _visible_wishes(call.hub, integrator, community, filters)
             entry = (visible[0], True) if visible else None
         if entry is None:
             public = await _public_wishes(call.hub, community, filters)
             entry = (public[0], False) if public else None
     if entry is None:
         raise NotFound("No such wish.", code="wish_not_found")
-    items = await _requests_out(call, actor, community, [entry])
+    items = await _requests_out(call, community, [entry])
     return Answer("service_requests", "request", items)
 
 
 async def _requests_out(
-    call: Call, actor: Actor | None, community: Community, entries: list[tuple[Wish, bool]]
+    call: Call, community: Community, entries: list[tuple[Wish, bool]]
 ) -> list[dict[str, Any]]:
-    contact_ids = {
-        w.resident_id
-        for w, full in entries
-        if full and actor is not None and wishes.can_see_contact(actor, w)
-    }
-    addresses = {}
-    if contact_ids:
-        rows = await Person.filter(id__in=sorted(contact_ids)).values_list("id", "address")
-        addresses = dict(rows)
+    """GeoReport requests; ``full`` entries with their details. Never a resident's address:
+    no key holder may see a resident's contact."""
     categories = call.hub.wish_categories(community.id)
     changed = await _last_changes([w.id for w, _ in entries])
     out = []
     for wish, full in entries:
         category = categories.get(wish.category)
-        shown_address = None
-        if full and actor is not None and wishes.can_see_contact(actor, wish):
-            shown_address = addresses.get(wish.resident_id)
         out.append(
             {
                 "service_request_id": wish.id,
@@ -739,7 +732,7 @@ async def _requests_out(
                     community.timezone,
                 ),
                 "expected_datetime": wish.needed_by.isoformat() if wish.needed_by else None,
-                "address": shown_address,
+                "address": None,
                 "address_id": None,
                 "zipcode": None,
                 "lat": None,

@@ -7,6 +7,7 @@ from volunteer_hub.web.routes import (
     communities,
     invitations,
     notifications,
+    open311_keys,
     plugins,
     tasks,
     wishes,
@@ -21,5 +22,6 @@ ENDPOINTS = [
     *notifications.ENDPOINTS,
     *invitations.ENDPOINTS,
     *callouts.ENDPOINTS,
+    *open311_keys.ENDPOINTS,
     *plugins.ENDPOINTS,
 ]
