@@ -8,6 +8,7 @@ from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.i18n import SUPPORTED_LOCALES
 from volunteer_hub.models import Person
 from volunteer_hub.services import auth, people
+from volunteer_hub.web.api import client_address
 from volunteer_hub.web.pages.base import (
     LANG_COOKIE,
     TEXT_COOKIE,
@@ -35,11 +36,9 @@ async def login_form(page: Page) -> Response:
 
 async def login(page: Page) -> Response:
     form = values(await page.read_form(), "phone", "password", "next")
-    client = page.request.client
+    address = client_address(page.request)
     try:
-        result = await auth.login(
-            page.hub, form["phone"] or "", form["password"] or "", client.host if client else "?"
-        )
+        result = await auth.login(page.hub, form["phone"] or "", form["password"] or "", address)
     except VolunteerHubError as exc:
         status = 429 if exc.kind == "throttled" else 401
         errors = {"__all__": exc.message(page.locale)}
@@ -77,9 +76,10 @@ async def register(page: Page) -> Response:
         "address",
     )
     data = given(form)
+    address = client_address(page.request)
     try:
-        await people.register(page.hub, data)
-        result = await auth.login(page.hub, data["phone"], data["password"], "register")
+        await people.register(page.hub, data, address=address)
+        result = await auth.login(page.hub, data["phone"], data["password"], address)
     except VolunteerHubError as exc:
         return page.render(
             "register.html",
