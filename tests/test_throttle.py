@@ -328,8 +328,26 @@ async def test_registration_page_is_throttled_too(browser, api, w):
         token = csrf((await browser.get("/register")).text)
     assert statuses == [303, 422] * 5 + [429]
     assert "注册次数过多" in answer.text
+    assert 0 < int(answer.headers["retry-after"]) <= 3600
     # Counted per address: the API client (another address) still registers.
     assert (await api.post("/api/v1/people", json=resident(w))).status_code == 201
+
+
+async def test_login_page_counts_on_the_same_phone(browser, api, w):
+    phone = w.staff.person.phone
+    page = await browser.get("/login")
+    for spelling in spellings(phone)[:5]:
+        form = {"phone": spelling, "password": "wrong-pass-1", "csrf_token": csrf(page.text)}
+        page = await browser.post("/login", data=form)
+        assert page.status_code == 401
+    form = {"phone": f"+86 {phone}", "password": PASSWORD, "csrf_token": csrf(page.text)}
+    page = await browser.post("/login", data=form)
+    assert page.status_code == 429
+    assert 0 < int(page.headers["retry-after"]) <= 15 * 60
+    assert "失败次数过多" in page.text
+    # One counter for the pages and the API, whichever address asks.
+    r = await api.post(LOGIN, json={"phone": phone, "password": PASSWORD})
+    assert r.status_code == 429
 
 
 # --- settings ------------------------------------------------------------------------------

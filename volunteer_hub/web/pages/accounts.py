@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from volunteer_hub.errors import VolunteerHubError
+from volunteer_hub.errors import Throttled, VolunteerHubError
 from volunteer_hub.i18n import SUPPORTED_LOCALES
 from volunteer_hub.models import Person
 from volunteer_hub.services import auth, people
@@ -42,8 +42,11 @@ async def login(page: Page) -> Response:
     except VolunteerHubError as exc:
         status = 429 if exc.kind == "throttled" else 401
         errors = {"__all__": exc.message(page.locale)}
-        return page.render(
-            "login.html", status=status, errors=errors, next=form["next"], phone=form["phone"]
+        return _retry_after(
+            exc,
+            page.render(
+                "login.html", status=status, errors=errors, next=form["next"], phone=form["phone"]
+            ),
         )
     page.set_session(result.token)
     return page.redirect(safe_next(form["next"]))
@@ -81,15 +84,25 @@ async def register(page: Page) -> Response:
         await people.register(page.hub, data, address=address)
         result = await auth.login(page.hub, data["phone"], data["password"], address)
     except VolunteerHubError as exc:
-        return page.render(
-            "register.html",
-            status=status_of(exc),
-            errors=form_errors(exc, page.locale),
-            form=form,
-            communities=await _community_options(),
+        return _retry_after(
+            exc,
+            page.render(
+                "register.html",
+                status=status_of(exc),
+                errors=form_errors(exc, page.locale),
+                form=form,
+                communities=await _community_options(),
+            ),
         )
     page.set_session(result.token)
     return page.redirect("/", done="registered")
+
+
+def _retry_after(exc: VolunteerHubError, response: Response) -> Response:
+    """A throttled form says when to try again, as the API does."""
+    if isinstance(exc, Throttled):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def preferences(page: Page) -> Response:
