@@ -215,6 +215,17 @@ async def test_simultaneous_failures_hold_the_address_limit(api, w):
     assert counter.count == 50
 
 
+async def test_fifty_simultaneous_logins_from_one_address_all_succeed(api, w):
+    """A login in progress holds one of its address's 50 attempts until its password is
+    checked; 50 at once from one address (a shared connection) all get in, and give back."""
+    crowd = [await w.person(f"居民{i}") for i in range(50)]
+    answers = await asyncio.gather(
+        *(api.post(LOGIN, json={"phone": a.person.phone, "password": PASSWORD}) for a in crowd)
+    )
+    assert codes(answers) == {200: 50}
+    assert set(await AttemptCounter.all().values_list("count", flat=True)) == {0}
+
+
 async def test_simultaneous_successes_and_failures(api, w, hub):
     """Right passwords in the crowd give their attempt back: the counter ends with the
     failures that were checked, never more than five (a success in flight holds an
