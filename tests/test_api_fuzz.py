@@ -47,7 +47,7 @@ import logging
 import re
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -228,6 +228,13 @@ class Recorder:
 class Client:
     http: httpx.AsyncClient
     recorder: Recorder
+
+
+@pytest.fixture
+def settings(settings):
+    """The fuzz registers far more often from one address than anyone may: every request
+    must reach the parser here (test_throttle.py tests the limit)."""
+    return replace(settings, registrations_per_hour=1_000_000)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from volunteer_hub import __version__, db, logs
-from volunteer_hub.config import Settings
+from volunteer_hub.config import Settings, SettingsError
 from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.hub import Hub
 from volunteer_hub.plugins import PluginConfig, PluginConfigError, create_plugin_manager
@@ -69,7 +69,11 @@ def main(ctx: click.Context) -> None:
     """volunteer_hub: 社区志愿服务与居民参与平台."""
     logs.protect_handlers()  # what a command logs (the worker's warnings) is redacted too
     if ctx.invoked_subcommand != "plugin":  # writing a plugin needs no data directory
-        ctx.obj = Settings.from_env()
+        try:
+            ctx.obj = Settings.from_env()
+        except SettingsError as exc:
+            stderr.print(f"[red]错误 / Error:[/red] {exc}", highlight=False)
+            sys.exit(2)
 
 
 @main.group("db")
@@ -472,6 +476,10 @@ def serve(
         access_log=access_log,
         log_level=log_level,
         log_config=logs.log_config(log_level),
+        # The client address (throttling counts on it) comes from X-Forwarded-For only
+        # when a configured proxy connected; uvicorn's default trusts any loopback client.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
 
 

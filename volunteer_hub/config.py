@@ -31,6 +31,15 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     # The plugin settings file (TOML, per plugin and community), validated at start-up.
     plugin_config: Path | None = None
+    # Self-registrations (POST /api/v1/people, /register) one client address may attempt
+    # in an hour, refused ones included: a household or a shared connection registers a
+    # few people; probing which phones and ID numbers are registered needs thousands.
+    # Staff and grid workers registering residents are not counted.
+    registrations_per_hour: int = 10
+    # Proxies whose X-Forwarded-For names the client (uvicorn's forwarded_allow_ips:
+    # addresses or networks, comma-separated, "*" for any). Empty: none is trusted, the
+    # client is whoever connected, so no client can choose its own throttling address.
+    trusted_proxies: str = ""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -52,6 +61,12 @@ class Settings:
             plugin_config=Path(plugin_config)
             if plugin_config
             else (default_plugin_config if default_plugin_config.is_file() else None),
+            registrations_per_hour=_positive_int(
+                env, "VHUB_REGISTRATIONS_PER_HOUR", cls.registrations_per_hour
+            ),
+            trusted_proxies=",".join(
+                p.strip() for p in env.get("VHUB_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
         )
 
     @property
@@ -62,6 +77,19 @@ class Settings:
 def sqlite_url(path: Path) -> str:
     """A SQLite URL that waits for the write lock instead of failing at once."""
     return f"sqlite://{path.resolve()}?busy_timeout=30000"
+
+
+def _positive_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise SettingsError(f"{name} must be a whole number of at least 1, not {raw!r}.")
+    return int(raw)
+
+
+class SettingsError(ValueError):
+    """A setting in the environment that cannot be used (the CLI says which)."""
 
 
 def _truthy(value: str | None) -> bool:

@@ -115,9 +115,6 @@ class Throttled(VolunteerHubError):
     kind = "throttled"
     default_code = "too_many_attempts"
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            "Too many failed attempts. Try again in {minutes} minutes.",
-            minutes=max(1, -(-retry_after // 60)),
-        )
+    def __init__(self, msgid: str, retry_after: int) -> None:
+        super().__init__(msgid, minutes=max(1, -(-retry_after // 60)))
         self.retry_after = retry_after

@@ -447,17 +447,20 @@ class Open311Key(Model):
         table = "open311_key"
 
 
-class LoginFailure(Model):
-    """A failed login, counted per phone and per address to throttle guessing."""
+class AttemptCounter(Model):
+    """Attempts counted under a key (a login phone, a person, an address) until it expires.
+
+    services/throttle.py takes and gives back attempts with single conditional UPDATEs,
+    so the count holds across processes and database connections.
+    """
 
     id = fields.BigIntField(primary_key=True)
-    phone = fields.CharField(max_length=40)
-    address = fields.CharField(max_length=64)
-    created_at = fields.DatetimeField()
+    key = fields.CharField(max_length=100, unique=True)
+    count = fields.IntField()
+    expires_at = fields.DatetimeField(db_index=True)
 
     class Meta:
-        table = "login_failure"
-        indexes = (("phone", "created_at"), ("address", "created_at"))
+        table = "attempt_counter"
 
 
 class NotificationPriority(StrEnum):

@@ -6,7 +6,7 @@ from tortoise.fields.base import OnDelete
 from tortoise import fields
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0004_delivery_notification_index')]
+    dependencies = [('models', '0005_throttle')]
 
     initial = False
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,10 +10,9 @@ from functools import lru_cache
 
 from volunteer_hub.errors import NotAuthenticated, Throttled
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import ApiToken, LoginFailure, Person, Role
-from volunteer_hub.services import reads
+from volunteer_hub.models import ApiToken, Person, Role
+from volunteer_hub.services import people, reads, throttle
 from volunteer_hub.services.access import Actor, RoleGrant
-from volunteer_hub.services.people import authenticate
 
 TOKEN_LIFETIME = timedelta(days=30)
 THROTTLE_WINDOW = timedelta(minutes=15)
@@ -34,36 +32,35 @@ def _digest(token: str) -> str:
 
 
 async def login(hub: Hub, phone: str, password: str, address: str) -> Login:
-    """Check the password, unless this phone or address failed too often lately.
+    """Check the password, unless this phone, its person or this address failed too often.
 
-    Wrong passwords and unknown phones get the same error; only failures count.
+    Wrong passwords and unknown phones get the same error. Each check first takes an
+    attempt under the normalised phone (any spelling of a number is one counter; text
+    that is no number still counts, under itself), the person it belongs to, and the
+    client address, atomically (services/throttle.py); a success gives them back, so
+    only failures count (API.md).
     """
     now = hub.now()
-    since = now - THROTTLE_WINDOW
-    key = "".join(c for c in phone.strip() if c.isprintable())[:40]
-    await _refuse_if_throttled(LoginFailure.filter(phone=key), MAX_FAILURES_PER_PHONE, since, now)
-    await _refuse_if_throttled(
-        LoginFailure.filter(address=address), MAX_FAILURES_PER_ADDRESS, since, now
-    )
+    normalized = people.login_phone(phone)
+    person = await people.person_for_login(normalized)
+    limits = [(throttle.key("login:phone", normalized or phone.strip()), MAX_FAILURES_PER_PHONE)]
+    if person is not None:
+        limits.append((throttle.key("login:person", str(person.id)), MAX_FAILURES_PER_PHONE))
+    limits.append((throttle.key("login:address", address), MAX_FAILURES_PER_ADDRESS))
     try:
-        person = await authenticate(hub, phone, password)
-    except NotAuthenticated:
-        await LoginFailure.create(phone=key, address=address, created_at=now)
-        raise
+        attempts = await throttle.take(now, limits, THROTTLE_WINDOW)
+    except throttle.Refused as refused:
+        raise Throttled(
+            "Too many failed attempts. Try again in {minutes} minutes.", refused.retry_after
+        ) from None
+    person = await people.check_password(hub, person, password)  # a failure stays counted
+    await throttle.give_back(attempts)
     token = secrets.token_urlsafe(32)
     expires_at = now + TOKEN_LIFETIME
     await ApiToken.create(
         person_id=person.id, token_hash=_digest(token), created_at=now, expires_at=expires_at
     )
     return Login(token, person, expires_at)
-
-
-async def _refuse_if_throttled(query, limit: int, since: datetime, now: datetime) -> None:
-    recent = await query.filter(created_at__gt=since).order_by("-created_at").limit(limit)
-    if len(recent) >= limit:
-        # Free again when the oldest of the last `limit` failures leaves the window.
-        retry_after = (recent[-1].created_at + THROTTLE_WINDOW - now).total_seconds()
-        raise Throttled(max(1, math.ceil(retry_after)))
 
 
 async def actor_for_token(hub: Hub, token: str, *, with_person: bool = False) -> Actor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,9 +15,11 @@ from volunteer_hub.errors import (
     NotAuthenticated,
     NotFound,
     PermissionDenied,
+    Throttled,
 )
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Community, Grid, Person, Role, RoleAssignment
+from volunteer_hub.services import throttle
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import snapshot, unit_of_work
 from volunteer_hub.validation import (
@@ -34,6 +36,9 @@ from volunteer_hub.validation import (
 )
 
 Name = Annotated[Line, Field(min_length=1, max_length=50)]
+
+# Registrations from one client address (the setting's number per hour) count here.
+REGISTRATION_WINDOW = timedelta(hours=1)
 
 # Fields of a person that may appear in the audit trail: no phone, ID number or address.
 _PERSON_AUDIT = ("name", "community_id", "grid_id", "birth_date", "skills")
@@ -145,8 +150,27 @@ async def create_grid(hub: Hub, actor: Actor, community_id: int, data: GridIn | 
 # --- people -----------------------------------------------------------------------
 
 
-async def register(hub: Hub, data: PersonIn | dict, *, actor: Actor | None = None) -> Person:
-    """Register a resident (by themselves, or by staff for them). Nothing is written on error."""
+async def register(
+    hub: Hub, data: PersonIn | dict, *, actor: Actor | None = None, address: str | None = None
+) -> Person:
+    """Register a resident (by themselves, or by staff for them). Nothing is written on error.
+
+    Registration from a client ``address`` is throttled per address, every attempt counted
+    (refused ones too: 409 and 422), so probing which phones and ID numbers are registered
+    costs; staff and grid workers registering residents with their own token are not.
+    """
+    if address is not None and not _assists_residents(actor):
+        try:
+            await throttle.take(
+                hub.now(),
+                [(throttle.key("register:address", address), hub.settings.registrations_per_hour)],
+                REGISTRATION_WINDOW,
+            )
+        except throttle.Refused as refused:
+            raise Throttled(
+                "Too many registrations from this address. Try again in {minutes} minutes.",
+                refused.retry_after,
+            ) from None
     data = parse(PersonIn, data)
     community = await Community.get_or_none(id=data.community_id)
     if community is None:
@@ -200,6 +224,13 @@ async def register(hub: Hub, data: PersonIn | dict, *, actor: Actor | None = Non
             ) from None
         raise Conflict("This phone number is registered already.", code="phone_taken") from None
     return person
+
+
+def _assists_residents(actor: Actor | None) -> bool:
+    """Staff, grid workers and administrators: assisted registration is their daily work,
+    and the audit trail names them."""
+    assisting = (Role.ADMIN, Role.STAFF, Role.GRID_WORKER)
+    return actor is not None and any(g.role in assisting for g in actor.grants)
 
 
 async def create_admin(hub: Hub, *, name: str, phone: str, password: str) -> Person:
@@ -280,11 +311,25 @@ async def assign_role(
 
 async def authenticate(hub: Hub, phone: str, password: str) -> Person:
     """The person with this phone and password; the same error for either being wrong."""
+    return await check_password(hub, await person_for_login(login_phone(phone)), password)
+
+
+def login_phone(phone: str) -> str | None:
+    """The phone as login looks it up (``+86 139-0000-0010`` → ``13900000010``), or None
+    when it is no mainland mobile number."""
     try:
-        normalized = parse(_LoginIn, {"phone": phone}).phone
+        return parse(_LoginIn, {"phone": phone}).phone
     except InvalidInput:
-        normalized = None
-    person = await Person.get_or_none(phone=normalized) if normalized else None
+        return None
+
+
+async def person_for_login(normalized: str | None) -> Person | None:
+    """The person whose (normalised) phone this is, if any."""
+    return await Person.get_or_none(phone=normalized) if normalized else None
+
+
+async def check_password(hub: Hub, person: Person | None, password: str) -> Person:
+    """``person`` if the password is theirs; the same error (and time) without a person."""
     if person is None or not await hub.passwords.verify_async(person.password_hash, password):
         if person is None:  # spend the same time, so unknown phones are not revealed
             await hub.passwords.verify_async(None, password)

@@ -149,6 +149,9 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     tag: str = "api"
     media_type: str = "application/json"
+    # False: the handler gets the JSON object as sent (``body`` still documents it) and
+    # its service validates it, e.g. after counting the attempt, so bad input counts too.
+    validate_body: bool = True
     adapter: TypeAdapter | None = field(init=False, default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -199,7 +202,8 @@ class Endpoint:
         if self.query is not None:
             call.query = _validate(self.query, dict(request.query_params))
         if self.body is not None:
-            call.body = _validate(self.body, await read_json(request))
+            data = await read_json(request)
+            call.body = _validate(self.body, data) if self.validate_body else data
         return call
 
 
@@ -221,6 +225,13 @@ def _first_headers(raw: list[tuple[bytes, bytes]]) -> tuple[str, str | None]:
         elif name == b"accept-language" and language is None:
             language = value.decode("latin-1")
     return authorization or "", language
+
+
+def client_address(request: Request) -> str:
+    """Who connected: what login and registration throttling count on. Behind a proxy
+    it is the proxy, unless the server trusts it (settings.trusted_proxies, given to
+    uvicorn): nothing here reads a forwarded header itself."""
+    return request.client.host if request.client else "unknown"
 
 
 def bearer_token(request: Request) -> str | None:

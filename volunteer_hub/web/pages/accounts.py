@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from volunteer_hub.errors import VolunteerHubError
+from volunteer_hub.errors import Throttled, VolunteerHubError
 from volunteer_hub.i18n import SUPPORTED_LOCALES
 from volunteer_hub.models import Person
 from volunteer_hub.services import auth, people
+from volunteer_hub.web.api import client_address
 from volunteer_hub.web.pages.base import (
     LANG_COOKIE,
     TEXT_COOKIE,
@@ -35,16 +36,17 @@ async def login_form(page: Page) -> Response:
 
 async def login(page: Page) -> Response:
     form = values(await page.read_form(), "phone", "password", "next")
-    client = page.request.client
+    address = client_address(page.request)
     try:
-        result = await auth.login(
-            page.hub, form["phone"] or "", form["password"] or "", client.host if client else "?"
-        )
+        result = await auth.login(page.hub, form["phone"] or "", form["password"] or "", address)
     except VolunteerHubError as exc:
         status = 429 if exc.kind == "throttled" else 401
         errors = {"__all__": exc.message(page.locale)}
-        return page.render(
-            "login.html", status=status, errors=errors, next=form["next"], phone=form["phone"]
+        return _retry_after(
+            exc,
+            page.render(
+                "login.html", status=status, errors=errors, next=form["next"], phone=form["phone"]
+            ),
         )
     page.set_session(result.token)
     return page.redirect(safe_next(form["next"]))
@@ -77,19 +79,30 @@ async def register(page: Page) -> Response:
         "address",
     )
     data = given(form)
+    address = client_address(page.request)
     try:
-        await people.register(page.hub, data)
-        result = await auth.login(page.hub, data["phone"], data["password"], "register")
+        await people.register(page.hub, data, address=address)
+        result = await auth.login(page.hub, data["phone"], data["password"], address)
     except VolunteerHubError as exc:
-        return page.render(
-            "register.html",
-            status=status_of(exc),
-            errors=form_errors(exc, page.locale),
-            form=form,
-            communities=await _community_options(),
+        return _retry_after(
+            exc,
+            page.render(
+                "register.html",
+                status=status_of(exc),
+                errors=form_errors(exc, page.locale),
+                form=form,
+                communities=await _community_options(),
+            ),
         )
     page.set_session(result.token)
     return page.redirect("/", done="registered")
+
+
+def _retry_after(exc: VolunteerHubError, response: Response) -> Response:
+    """A throttled form says when to try again, as the API does."""
+    if isinstance(exc, Throttled):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def preferences(page: Page) -> Response:

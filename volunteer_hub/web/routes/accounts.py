@@ -9,7 +9,7 @@ from pydantic import Field
 from volunteer_hub.services import auth, people
 from volunteer_hub.services.access import load_actor
 from volunteer_hub.validation import Input, Line
-from volunteer_hub.web.api import Call, Endpoint
+from volunteer_hub.web.api import Call, Endpoint, client_address
 from volunteer_hub.web.schemas import LoginOut, PersonOut, person_out
 
 
@@ -19,8 +19,7 @@ class LoginIn(Input):
 
 
 async def login(call: Call) -> LoginOut:
-    client = call.request.client
-    address = client.host if client else "unknown"
+    address = client_address(call.request)
     result = await auth.login(call.hub, call.body.phone, call.body.password, address)
     viewer = await load_actor(result.person.id)
     return LoginOut(
@@ -35,7 +34,9 @@ async def logout(call: Call) -> None:
 
 
 async def register(call: Call) -> PersonOut:
-    person = await people.register(call.hub, call.body, actor=call.actor)
+    person = await people.register(
+        call.hub, call.body, actor=call.actor, address=client_address(call.request)
+    )
     viewer = call.actor or await load_actor(person.id)
     return await person_out(call.hub, viewer, person)
 
@@ -79,8 +80,9 @@ ENDPOINTS = [
         response=PersonOut,
         status=201,
         auth="optional",
-        errors=(401, 409, 422),
+        errors=(401, 409, 422, 429),
         tag="accounts",
+        validate_body=False,  # people.register counts the attempt first, then validates
     ),
     Endpoint(
         "GET",
