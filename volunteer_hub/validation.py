@@ -45,6 +45,8 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "decimal_max_digits": "Must have at most {max_digits} digits.",
     "float_parsing": "Must be a number.",
     "float_type": "Must be a number.",
+    "finite_number": "Must be a finite number.",
+    "int_parsing_size": "This number is too large.",
     "greater_than_equal": "Must be at least {ge}.",
     "greater_than": "Must be greater than {gt}.",
     "less_than_equal": "Must be at most {le}.",
@@ -77,9 +79,13 @@ _Stripped = StringConstraints(strip_whitespace=True)
 
 
 class Input(BaseModel):
-    """Base for service inputs: unknown fields are refused."""
+    """Base for service inputs: unknown fields are refused, and so are NaN and infinities.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    The JSON API validates bodies strictly (``web.api.validate_json``): there ``true`` is
+    not a number nor ``"5"`` an integer. Forms send text, so services parse leniently.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def parse(model: type[M], data: M | dict[str, Any]) -> M:
@@ -260,6 +266,16 @@ def _reasonable_moment(value: datetime) -> datetime:
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(_reasonable_moment)]
+
+
+def _reasonable_day(value: date) -> date:
+    """A calendar day in the same span (a day later or earlier must still be a date)."""
+    if not 2000 <= value.year <= 2200:
+        raise custom_error("day", "Must be a date between 2000 and 2200.")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_reasonable_day)]
 
 
 # --- passwords --------------------------------------------------------------------

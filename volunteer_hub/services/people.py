@@ -16,6 +16,7 @@ from volunteer_hub.errors import (
     NotFound,
     PermissionDenied,
 )
+from volunteer_hub.hooktypes import age_on
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Community, Grid, Person, Role, RoleAssignment
 from volunteer_hub.services.access import Actor
@@ -34,6 +35,7 @@ from volunteer_hub.validation import (
 )
 
 Name = Annotated[Line, Field(min_length=1, max_length=50)]
+MAX_AGE = 130  # years: older than anyone alive, so a birth date before it is a mistake
 
 # Fields of a person that may appear in the audit trail: no phone, ID number or address.
 _PERSON_AUDIT = ("name", "community_id", "grid_id", "birth_date", "skills")
@@ -163,6 +165,8 @@ async def register(hub: Hub, data: PersonIn | dict, *, actor: Actor | None = Non
     birth_date = data.birth_date or (
         id_number_birth_date(data.id_number) if data.id_number else None
     )
+    if birth_date is not None:
+        _check_birth_date(birth_date, hub.today(community.timezone), data.birth_date is None)
     password_hash = await hub.passwords.hash_async(data.password)
     try:
         async with unit_of_work(hub, actor.id if actor else None) as uow:
@@ -200,6 +204,18 @@ async def register(hub: Hub, data: PersonIn | dict, *, actor: Actor | None = Non
             ) from None
         raise Conflict("This phone number is registered already.", code="phone_taken") from None
     return person
+
+
+def _check_birth_date(birth_date: date, today: date, from_id_number: bool) -> None:
+    """A birth date someone alive can have: not after today, at most MAX_AGE years ago."""
+    field = "id_number" if from_id_number else "birth_date"
+    if birth_date > today:
+        raise InvalidInput.for_field(field, "The birth date cannot be in the future.")
+    age = age_on(birth_date, today)
+    if age is not None and age > MAX_AGE:
+        raise InvalidInput.for_field(
+            field, "The birth date cannot be more than {years} years ago.", years=MAX_AGE
+        )
 
 
 async def create_admin(hub: Hub, *, name: str, phone: str, password: str) -> Person:

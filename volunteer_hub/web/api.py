@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -52,6 +51,7 @@ STATUS_BY_KIND = {
     "throttled": 429,
 }
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 # --- shared request and response shapes --------------------------------------------------
@@ -199,7 +199,7 @@ class Endpoint:
         if self.query is not None:
             call.query = _validate(self.query, dict(request.query_params))
         if self.body is not None:
-            call.body = _validate(self.body, await read_json(request))
+            call.body = validate_json(self.body, await read_body(request))
         return call
 
 
@@ -207,6 +207,27 @@ def _validate(model: type[BaseModel], data: Any) -> BaseModel:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        raise invalid_input(exc) from None
+
+
+def validate_json(model: type[M], raw: bytes) -> M:
+    """A JSON body as ``model``, decoded and validated in one pass by pydantic, strictly:
+    JSON types are kept apart (``true`` is no number, ``"5"`` no integer), while dates and
+    times are read from their ISO strings. Whatever cannot be decoded (not JSON, invalid
+    UTF-8, a number too long to read, nesting too deep) is ``invalid_json``; NaN and
+    Infinity are refused by the models (``Input`` does not allow them)."""
+    try:
+        return model.model_validate_json(raw if raw.strip() else b"{}", strict=True)
+    except ValidationError as exc:
+        root = [e["type"] for e in exc.errors(include_url=False) if not e["loc"]]
+        if "json_invalid" in root:
+            raise InvalidInput("The body must be JSON.", code="invalid_json") from None
+        if root:  # an array, a string, null...: not an object
+            raise InvalidInput(
+                "The body must be a JSON object.",
+                code="invalid_json",
+                details=[FieldProblem("body", "Must be an object.")],
+            ) from None
         raise invalid_input(exc) from None
 
 
@@ -234,10 +255,10 @@ def _bearer(header: str) -> str | None:
     return None
 
 
-async def read_json(request: Request) -> Any:
-    """The JSON body, refused clearly when too large, not JSON, or not an object."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+async def read_body(request: Request) -> bytes:
+    """The request body, refused clearly when larger than ``MAX_BODY_BYTES``."""
+    declared = request.headers.get("content-length", "")
+    if len(declared) > 18 or (declared.isdecimal() and int(declared) > MAX_BODY_BYTES):
         raise _too_large()
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -245,20 +266,7 @@ async def read_json(request: Request) -> Any:
         if size > MAX_BODY_BYTES:
             raise _too_large()
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise InvalidInput("The body must be JSON.", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise InvalidInput(
-            "The body must be a JSON object.",
-            code="invalid_json",
-            details=[FieldProblem("body", "Must be an object.")],
-        )
-    return data
+    return b"".join(chunks)
 
 
 class BodyTooLarge(VolunteerHubError):
