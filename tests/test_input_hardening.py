@@ -480,7 +480,10 @@ async def test_booleans_are_not_numbers_anywhere(api, hub, w):
     ]
     for path, body, field in cases:
         r = await api.post(path, json=body, headers=bearer(token, "en"))
-        assert fields(error(r, 422)) == {field}, (path, body, r.text)
+        details = error(r, 422)["details"]
+        assert [d["field"] for d in details] == [field], (path, body, r.text)
+        wanted = "Must be text." if field == "name" else "Must be a whole number."
+        assert details[0]["message"] == wanted, (path, body, r.text)
     assert not await Task.exists(community_id=cid)
 
 
