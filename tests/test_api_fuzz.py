@@ -33,7 +33,11 @@ Design, and why:
   what generators rarely produce: invalid JSON, non-object JSON, deep nesting, invalid
   UTF-8, lone surrogates, NUL bytes and control characters, huge strings, wrong types,
   far-away dates, ids beyond 32 and 64 bits, forged cursors, each put into an otherwise
-  valid request.
+  valid request. Issue 10 added integers past Python's 4300-digit limit (in paths, queries
+  and raw into every body field), raw NaN and Infinity, booleans, fractions and digits as
+  text for integers, years 0, 1 and 9999 and offsets beyond ±24 h for dates, and RRULEs
+  that never match or end in an overflowing year: all of these must be refused (4xx). The
+  World also holds a task stored with a rule that never matches, read by every task read.
 
 Checks on every response: no 5xx; the status is documented for the operation; the content
 type is the documented JSON; the body matches the documented schema (error bodies match

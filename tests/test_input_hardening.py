@@ -9,6 +9,7 @@ The ``clock`` fixture says 2026-12-01T01:00Z (09:00 in Shanghai).
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
@@ -222,36 +223,44 @@ async def test_stored_rules_that_never_match_are_read_with_bounded_work(api, bro
     assert 0 < walk.periods <= len(rules) * 31 * 12
 
 
-async def test_healthz_answers_while_a_heavy_read_runs(api, hub, w):
-    """Rule walks run in worker threads: the event loop serves /healthz meanwhile. Forty
-    daily tasks started in 2000 (made directly: the API refuses such a start) are walked a
-    quarter of a century each by the team feed; /healthz, sent after it, answers first."""
+async def test_healthz_answers_while_a_rule_is_walked(api, hub, w, monkeypatch):
+    """Rule walks run in worker threads, so the event loop serves /healthz meanwhile.
+
+    The team feed's walk is held (a spy around the real ``next_start``) until /healthz has
+    answered, and /healthz is sent only once the walk has begun. Were the walk on the event
+    loop, nothing could answer while it is held: it would wait out its 30 s and say so.
+    """
     team = await w.team("repair")
-    first = datetime(2000, 1, 3, 11, 0, tzinfo=UTC)
-    for i in range(40):
-        await Task.create(
-            created_at=hub.now(),
-            community_id=w.community.id,
-            team_id=team.id,
-            title=f"每日{i}",
-            description="",
-            starts_at=first + timedelta(minutes=i),
-            ends_at=first + timedelta(hours=1),
-            capacity=3,
-            rrule="FREQ=DAILY",
-            created_by_id=w.staff.id,
-        )
-    done: list[str] = []
+    await Task.create(
+        created_at=hub.now(),
+        community_id=w.community.id,
+        team_id=team.id,
+        title="每日",
+        description="",
+        starts_at=datetime(2026, 12, 3, 11, 0, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 3, 12, 0, tzinfo=UTC),
+        capacity=3,
+        rrule="FREQ=DAILY",
+        created_by_id=w.staff.id,
+    )
+    walking, answered = threading.Event(), threading.Event()
+    released: list[bool] = []
+    real_next_start = calendars.next_start
 
-    async def get(name: str, url: str) -> None:
-        r = await api.get(url)
-        assert r.status_code == 200, r.text[:200]
-        done.append(name)
+    def held_next_start(*args):
+        walking.set()
+        released.append(answered.wait(timeout=30))  # False: nothing answered meanwhile
+        return real_next_start(*args)
 
-    feed = asyncio.create_task(get("feed", f"/calendar/teams/{team.id}.ics"))
-    await asyncio.sleep(0)  # the feed's request is under way
-    await asyncio.gather(feed, get("healthz", "/healthz"))
-    assert done == ["healthz", "feed"]
+    monkeypatch.setattr(calendars, "next_start", held_next_start)
+    feed = asyncio.create_task(api.get(f"/calendar/teams/{team.id}.ics"))
+    assert await asyncio.to_thread(walking.wait, 30)  # the walk has begun
+    r = await api.get("/healthz")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    answered.set()
+    r = await feed
+    assert r.status_code == 200 and "每日" in r.text
+    assert released and all(released)
 
 
 # --- finding 4: decoding and parsing errors are 4xx with the error body -----------------------
