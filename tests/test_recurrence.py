@@ -560,3 +560,15 @@ def test_a_rule_older_than_a_century_is_not_walked():
     with DateutilWalk() as walk:
         assert expand(ancient, TWO_HOURS, "FREQ=DAILY", SHANGHAI, *DECEMBER) == []
     assert walk.periods <= 2 * 31 * 12
+
+
+@pytest.mark.parametrize(
+    "first",
+    [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 20, tzinfo=UTC)],
+)
+def test_a_stored_first_start_at_the_ends_of_the_calendar_expands_to_nothing(first):
+    # In New York, the first is before the year 1 and the second after 9999: no overflow.
+    for zone in ("America/New_York", "Pacific/Kiritimati"):
+        assert expand(first, TWO_HOURS, "FREQ=DAILY", zone, *DECEMBER) == []
+        assert next_start(first, "FREQ=DAILY", zone, PATROL_FIRST) is None
+        assert not occurs_at(first, "FREQ=DAILY", zone, PATROL_FIRST)

@@ -141,10 +141,13 @@ def _until(value: str, zone: ZoneInfo) -> datetime:
 def check_rule(text: str, first_start: datetime, timezone: str) -> str:
     """The rule as it is to be stored, or RecurrenceError saying what is wrong with it.
 
-    Beyond ``parse_rule``: UNTIL not before the first start, and at least one occurrence
-    within ``HORIZON`` of the first start.
+    Beyond ``parse_rule``: a first start between 2000 and 2200 (as ``validation.Moment``
+    takes), UNTIL not before it, and at least one occurrence within ``HORIZON`` of it.
     """
     rule = parse_rule(text, timezone)
+    low, high = UNTIL_YEARS
+    if not low <= first_start.year <= high:  # only a row older than the checks has one
+        raise RecurrenceError("Must be a date and time between 2000 and 2200.")
     if rule.until is not None and rule.until < first_start:
         raise RecurrenceError("UNTIL must not be before the first start.")
     if not _starts(rule, first_start, timezone, first_start, first_start + HORIZON, 1):
