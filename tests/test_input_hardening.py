@@ -9,6 +9,7 @@ The ``clock`` fixture says 2026-12-01T01:00Z (09:00 in Shanghai).
 from __future__ import annotations
 
 import asyncio
+import http.client
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +18,7 @@ import pytest
 
 from tests.factories import PASSWORD, World, next_phone
 from tests.pages_support import csrf, log_in
+from tests.test_http_workers import served  # noqa: F401 (the fixture)
 from tests.test_recurrence import DateutilWalk
 from volunteer_hub import recurrence
 from volunteer_hub.models import Occurrence, Signup, SignupStatus, Task
@@ -570,3 +572,41 @@ async def test_unit_the_service_checks_birth_dates_too(hub, w):
             },
         )
     assert info.value.fields == ["birth_date"]
+
+
+# --- over a real server: the connection stays open ---------------------------------------------
+
+
+def test_a_real_server_answers_undecodable_bodies_and_keeps_the_connection(served):  # noqa: F811
+    """`vhub serve` (uvicorn, two workers, PostgreSQL): each bad request gets its 4xx with a
+    body on one kept-alive connection, which then still serves /healthz (the probe saw a
+    500 and a dropped connection for the first of these)."""
+    host, port = served.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    json_type = {"Content-Type": "application/json"}
+    form_type = {"Content-Type": "application/x-www-form-urlencoded"}
+    huge = HUGE_INT.encode()
+    requests = [
+        ("POST", "/api/v1/auth/login", b'{"phone": ' + huge + b', "password": "x"}', json_type),
+        ("POST", "/api/v1/people", b'{"name": "a", "community_id": ' + huge + b"}", json_type),
+        ("POST", "/api/v1/auth/login", b'{"phone": NaN, "password": "x"}', json_type),
+        ("POST", "/open311/v2/requests.json", b'{"lat": ' + huge + b"}", json_type),
+        ("POST", "/open311/v2/requests.json", b"lat=" + huge + b"&long=1", form_type),
+        ("GET", f"/api/v1/tasks/{HUGE_INT}", None, {}),
+        ("GET", f"/api/v1/communities/1/wishes?limit={HUGE_INT}", None, {}),
+    ]
+    conn.connect()
+    sock = conn.sock
+    for method, path, body, headers in requests:
+        conn.request(method, path, body=body, headers=headers)
+        answer = conn.getresponse()
+        content = answer.read()
+        assert 400 <= answer.status < 500, (path, answer.status, content[:200])
+        assert content, path
+        assert answer.getheader("connection", "").lower() != "close", path
+        assert conn.sock is sock, f"the connection was closed after {path}"
+    conn.request("GET", "/healthz")
+    answer = conn.getresponse()
+    assert answer.status == 200 and answer.read() == b'{"status":"ok"}'
+    assert conn.sock is sock
+    conn.close()
