@@ -33,7 +33,11 @@ Design, and why:
   what generators rarely produce: invalid JSON, non-object JSON, deep nesting, invalid
   UTF-8, lone surrogates, NUL bytes and control characters, huge strings, wrong types,
   far-away dates, ids beyond 32 and 64 bits, forged cursors, each put into an otherwise
-  valid request.
+  valid request. Issue 10 added integers past Python's 4300-digit limit (in paths, queries
+  and raw into every body field), raw NaN and Infinity, booleans, fractions and digits as
+  text for integers, years 0, 1 and 9999 and offsets beyond ±24 h for dates, and RRULEs
+  that never match or end in an overflowing year: all of these must be refused (4xx). The
+  World also holds a task stored with a rule that never matches, read by every task read.
 
 Checks on every response: no 5xx; the status is documented for the operation; the content
 type is the documented JSON; the body matches the documented schema (error bodies match
@@ -43,6 +47,7 @@ ErrorResponse); no stack trace in the body.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import traceback
@@ -73,7 +78,7 @@ from schemathesis.specs.openapi.checks import (
 
 import volunteer_hub
 from tests.factories import PASSWORD, World
-from volunteer_hub.models import Role
+from volunteer_hub.models import Role, Task
 from volunteer_hub.services import auth, calendars, tasks, wishes
 from volunteer_hub.web import create_app
 from volunteer_hub.web.app import API_PREFIX
@@ -172,6 +177,19 @@ async def build_world(hub) -> Fixture:
             "capacity": 3,
         },
     )
+    # A row as a version before the rule checks could store it: a rule that never matches.
+    never = await Task.create(
+        created_at=hub.now(),
+        community_id=w.community.id,
+        team_id=team.id,
+        title="二月三十日",
+        description="",
+        starts_at=datetime(2026, 12, 3, 11, 0, tzinfo=UTC),
+        ends_at=datetime(2026, 12, 3, 13, 0, tzinfo=UTC),
+        capacity=2,
+        rrule=NEVER_MATCHING[0],
+        created_by_id=w.staff.id,
+    )
     s1 = await tasks.sign_up(hub, volunteer, patrol.id)
     s2 = await tasks.sign_up(hub, resident, patrol.id)  # waitlisted: capacity 1
     s3 = await tasks.sign_up(hub, volunteer, visit.id)
@@ -186,7 +204,7 @@ async def build_world(hub) -> Fixture:
             "team": [team.id, other_team.id],
             "person": [p.id for p in people],
             "wish": [open_wish.id, claimed.id, submitted.id],
-            "task": [patrol.id, visit.id],
+            "task": [patrol.id, visit.id, never.id],
             "signup": [s1.id, s2.id, s3.id],
             "feed": feeds,
         },
@@ -273,6 +291,15 @@ _FIELD_KINDS = {
     "on_behalf_of": "person",
     "leader_id": "person",
 }
+# Rules that never match, or end in a year a zone's offset overflows: all refused (422).
+NEVER_MATCHING = [
+    "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+    "FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31",
+    "FREQ=WEEKLY;UNTIL=00010101",
+    "FREQ=WEEKLY;UNTIL=99991231T235959",
+    "FREQ=WEEKLY;COUNT=0",
+    "FREQ=WEEKLY;COUNT=2;UNTIL=20270101",
+]
 _SHANGHAI_EVENINGS = [f"2026-12-{d:02d}T19:00:00+08:00" for d in (3, 8, 10)]
 PLAUSIBLE: dict[str, st.SearchStrategy] = {
     "phone": st.integers(13900000000, 13999999999).map(str),
@@ -280,11 +307,13 @@ PLAUSIBLE: dict[str, st.SearchStrategy] = {
     "category": st.sampled_from(["elderly_care", "errand", "repair", "psychology", "other"]),
     "kind": st.sampled_from(["elderly_care", "repair", "counsellor", "first_aid", "legal_aid"]),
     "timezone": st.sampled_from(["Asia/Shanghai", "Asia/Urumqi", "UTC"]),
-    "rrule": st.sampled_from(["FREQ=WEEKLY;BYDAY=TU,TH", "FREQ=DAILY;COUNT=3"]),
+    "rrule": st.sampled_from(["FREQ=WEEKLY;BYDAY=TU,TH", "FREQ=DAILY;COUNT=3", *NEVER_MATCHING]),
     "starts_at": st.sampled_from(_SHANGHAI_EVENINGS[:2]),
     "ends_at": st.sampled_from([s.replace("T19", "T21") for s in _SHANGHAI_EVENINGS[:2]]),
     "occurrence_start": st.sampled_from(_SHANGHAI_EVENINGS),
-    "birth_date": st.sampled_from(["1944-05-01", "1990-01-31", "2015-06-01"]),
+    "birth_date": st.sampled_from(
+        ["1944-05-01", "1990-01-31", "2015-06-01", "0001-01-01", "9999-12-31", "2030-01-01"]
+    ),
 }
 
 
@@ -624,16 +653,47 @@ ODD_VALUES: dict[str, Any] = {
     "date year 1": "0001-01-01",
     "datetime far future": "9999-12-31T23:59:59-12:00",
     "datetime year 1": "0001-01-01T00:00:00+14:00",
+    "date year 0": "0000-01-01",
+    "offset out of range": "2026-12-08T19:00:00+24:00",
+    "digits as text": "2",
     "naive datetime": "2026-12-08T19:00:00",
     "null": None,
 }
-BAD_IDS = {"int32 overflow": 2**31, "int64 overflow": 2**63, "huge": 10**30}
+HUGE_DIGITS = "9" * 5000  # past Python's 4300-digit limit of int(str)
+BAD_IDS = {
+    "int32 overflow": 2**31,
+    "int64 overflow": 2**63,
+    "huge": 10**30,
+    "past 4300 digits": HUGE_DIGITS,
+}
+# JSON literals no encoder writes, put raw into a field of a valid body: all refused.
+RAW_VALUES: dict[str, str] = {
+    "integer past 4300 digits": HUGE_DIGITS,
+    "negative integer past 4300 digits": "-" + HUGE_DIGITS,
+    "NaN": "NaN",
+    "Infinity": "Infinity",
+    "-Infinity": "-Infinity",
+    "number out of range": "1e999",
+}
+# Odd values that a field must refuse, by what the field's valid value is.
+REFUSED_FOR_INTEGERS = {"bool", "float", "int64 overflow", "huge int", "digits as text"}
+REFUSED_FOR_DATES = {
+    "date far future",
+    "date year 1",
+    "datetime far future",
+    "datetime year 1",
+    "date year 0",
+    "offset out of range",
+}
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 BAD_PATH_TEXT = {"NUL": "a\x00b", "huge": "x" * 5000, "non-ASCII": "张三 🙂"}
 BAD_QUERIES: dict[str, dict[str, str]] = {
     "huge limit": {"limit": str(10**30)},
     "negative limit": {"limit": "-1"},
     "int64 cursor": {"cursor": base64.urlsafe_b64encode(str(2**63).encode()).decode()},
     "huge cursor": {"cursor": base64.urlsafe_b64encode(str(10**30).encode()).decode()},
+    "limit past 4300 digits": {"limit": HUGE_DIGITS},
+    "boolean limit": {"limit": "true"},
     "garbage cursor": {"cursor": "%%%\x00"},
     "NUL in status": {"status": "open\x00"},
 }
@@ -760,10 +820,42 @@ def hostile_cases(schema, fx: Fixture) -> Iterator[tuple[Any, str, bool]]:
         for what, raw in MALFORMED_BODIES.items():
             yield op.Case(path_parameters=path, body=raw, media_type=media), what, True
         for where in _flat_fields(body):
+            name = ".".join(map(str, where))
+            valid = _value_at(body, where)
             for what, value in ODD_VALUES.items():
                 odd = _replaced(body, where, value)
                 case = op.Case(path_parameters=path, body=odd, media_type=media)
-                yield case, f"{'.'.join(map(str, where))}: {what}", False
+                yield case, f"{name}: {what}", _must_refuse(valid, what)
+            for what, literal in RAW_VALUES.items():
+                raw = json.dumps(_replaced(body, where, _PLACEHOLDER), ensure_ascii=False)
+                raw = raw.replace(json.dumps(_PLACEHOLDER), literal).encode()
+                case = op.Case(path_parameters=path, body=raw, media_type=media)
+                yield case, f"{name}: {what}", True
+            if where[-1] == "rrule":
+                for rule in NEVER_MATCHING:
+                    case = op.Case(
+                        path_parameters=path, body=_replaced(body, where, rule), media_type=media
+                    )
+                    yield case, f"{name}: {rule}", True
+
+
+_PLACEHOLDER = "\u0000raw\u0000"
+
+
+def _value_at(body: Any, path: tuple) -> Any:
+    for step in path:
+        body = body[step]
+    return body
+
+
+def _must_refuse(valid: Any, what: str) -> bool:
+    """Booleans, fractions, text and out-of-range numbers are no integer; far years and
+    offsets no date: a field whose valid value is one must refuse them (a 4xx)."""
+    if isinstance(valid, int) and not isinstance(valid, bool):
+        return what in REFUSED_FOR_INTEGERS
+    if isinstance(valid, str) and _DATE_TEXT.match(valid):
+        return what in REFUSED_FOR_DATES
+    return False
 
 
 async def test_hostile_inputs(hub, client, fixture: Fixture):

@@ -5,12 +5,27 @@ Pure tests of ``volunteer_hub.recurrence``: no database, no clock.
 
 from __future__ import annotations
 
+import calendar
+import sys
+import threading
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from dateutil import rrule as dateutil_rrule
+from dateutil.rrule import rrulestr
 
-from volunteer_hub.recurrence import RecurrenceError, expand, occurs_at, parse_rrule
+from volunteer_hub.recurrence import (
+    HORIZON,
+    MAX_OCCURRENCES,
+    RecurrenceError,
+    calendar_shift,
+    check_rule,
+    expand,
+    next_start,
+    occurs_at,
+    utc_rule,
+)
 
 SHANGHAI = "Asia/Shanghai"
 SH = ZoneInfo(SHANGHAI)
@@ -322,15 +337,12 @@ def test_occurs_at_one_off():
 )
 def test_refused_rules_raise_recurrence_error_with_msgid(rule, msgid):
     with pytest.raises(RecurrenceError) as info:
-        parse_rrule(rule, PATROL_FIRST, SHANGHAI)
+        check_rule(rule, PATROL_FIRST, SHANGHAI)
     assert info.value.msgid == msgid
     assert isinstance(info.value, ValueError)
-    # expand() and occurs_at() refuse the same rule the same way.
-    with pytest.raises(RecurrenceError) as info:
-        expand(PATROL_FIRST, TWO_HOURS, rule, SHANGHAI, *DECEMBER)
-    assert info.value.msgid == msgid
-    with pytest.raises(RecurrenceError):
-        occurs_at(PATROL_FIRST, rule, SHANGHAI, PATROL_FIRST)
+    # Stored before the checks existed, the same rule breaks no read: it expands to nothing.
+    assert expand(PATROL_FIRST, TWO_HOURS, rule, SHANGHAI, *DECEMBER) == []
+    assert not occurs_at(PATROL_FIRST, rule, SHANGHAI, PATROL_FIRST)
 
 
 @pytest.mark.parametrize(
@@ -345,22 +357,218 @@ def test_refused_rules_raise_recurrence_error_with_msgid(rule, msgid):
 )
 def test_sub_daily_repetition_through_by_rules_is_refused(rule):
     with pytest.raises(RecurrenceError) as info:
-        parse_rrule(rule, PATROL_FIRST, SHANGHAI)
-    assert info.value.msgid
+        check_rule(rule, PATROL_FIRST, SHANGHAI)
+    assert info.value.msgid == AT_MOST_DAILY
 
 
 def test_interval_zero_is_refused():
     # RFC 5545: INTERVAL is a positive integer. Zero would repeat the same start forever.
     with pytest.raises(RecurrenceError) as info:
-        parse_rrule("FREQ=DAILY;INTERVAL=0", PATROL_FIRST, SHANGHAI)
-    assert info.value.msgid
+        check_rule("FREQ=DAILY;INTERVAL=0", PATROL_FIRST, SHANGHAI)
+    assert info.value.msgid == "INTERVAL must be a whole number from 1 to {max}."
 
 
-def test_parse_rrule_accepts_a_good_rule():
-    rule = parse_rrule("RRULE:FREQ=WEEKLY;BYDAY=TU,TH;COUNT=4", PATROL_FIRST, SHANGHAI)
-    assert [d.astimezone(SH).date() for d in rule] == [
+def test_check_rule_accepts_a_good_rule_and_normalises_it():
+    rule = check_rule("RRULE:FREQ=WEEKLY;BYDAY=TU,TH;COUNT=4", PATROL_FIRST, SHANGHAI)
+    assert rule == "FREQ=WEEKLY;BYDAY=TU,TH;COUNT=4"
+    pairs = expand(PATROL_FIRST, TWO_HOURS, rule, SHANGHAI, *DECEMBER)
+    assert [s.astimezone(SH).date() for s, _ in pairs] == [
         date(2026, 12, 3),
         date(2026, 12, 8),
         date(2026, 12, 10),
         date(2026, 12, 15),
     ]
+
+
+# --- issue 10: rules are checked, and every expansion is bounded ------------------------------
+
+NEVER = "The rule has no occurrence within two years of the first start."
+UNTIL_RANGE = "UNTIL must be a date between {low} and {high}."
+
+
+@pytest.mark.parametrize(
+    ("rule", "msgid"),
+    [
+        ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", NEVER),  # 30 February
+        ("FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31", NEVER),
+        ("FREQ=MONTHLY;BYMONTHDAY=31;BYMONTH=2,4,6,9,11", NEVER),
+        ("FREQ=WEEKLY;BYDAY=MO;BYMONTHDAY=99", NEVER),
+        ("FREQ=MONTHLY;BYDAY=MO;BYSETPOS=6", NEVER),
+        ("FREQ=YEARLY;INTERVAL=4;BYMONTH=2;BYMONTHDAY=29", NEVER),  # 2026, 2030: never leap
+        ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO", NEVER),  # next in 2044
+        ("FREQ=DAILY;COUNT=0", "COUNT must be a whole number from 1 to {max}."),
+        ("FREQ=DAILY;COUNT=1001", "COUNT must be a whole number from 1 to {max}."),
+        ("FREQ=DAILY;COUNT=" + "9" * 5000, INVALID),
+        ("FREQ=DAILY;INTERVAL=101", "INTERVAL must be a whole number from 1 to {max}."),
+        ("FREQ=DAILY;INTERVAL=²", INVALID),  # a digit to str.isdigit, not to int()
+        ("FREQ=DAILY;COUNT=3;UNTIL=20270101", "A rule may end with COUNT or with UNTIL, not both."),
+        ("FREQ=DAILY;UNTIL=20261202", "UNTIL must not be before the first start."),
+        ("FREQ=WEEKLY;UNTIL=00010101", UNTIL_RANGE),
+        ("FREQ=WEEKLY;UNTIL=00010101T000000Z", UNTIL_RANGE),
+        ("FREQ=WEEKLY;UNTIL=99991231T235959", UNTIL_RANGE),
+        ("FREQ=WEEKLY;UNTIL=99991231", UNTIL_RANGE),
+        ("FREQ=WEEKLY;UNTIL=00000101", INVALID),
+        ("FREQ=WEEKLY;UNTIL=２０２７０１０１", INVALID),
+        ("FREQ=YEARLY;BYEASTER=0", INVALID),  # dateutil's own part, not RFC 5545
+        ("FREQ=WEEKLY;FREQ=DAILY", INVALID),
+        ("FREQ=WEEKLY;BYDAY=", INVALID),
+        ("FREQ=WEEKLY;;BYDAY=TU", INVALID),
+    ],
+)
+def test_rules_without_a_use_are_refused_with_a_reason(rule, msgid):
+    with pytest.raises(RecurrenceError) as info:
+        check_rule(rule, PATROL_FIRST, SHANGHAI)
+    assert info.value.msgid == msgid
+    assert expand(PATROL_FIRST, TWO_HOURS, rule, SHANGHAI, *DECEMBER) == []
+    assert next_start(PATROL_FIRST, rule, SHANGHAI, PATROL_FIRST) is None
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29",  # 2028-02-29: within two years
+        "FREQ=DAILY;COUNT=1",
+        "FREQ=DAILY;COUNT=1000",
+        "FREQ=WEEKLY;INTERVAL=100",
+        "FREQ=WEEKLY;UNTIL=20261203",  # the first start's own day: one occurrence
+        "FREQ=WEEKLY;UNTIL=22001231T235959Z",
+        "FREQ=MONTHLY;BYDAY=-1FR",
+        "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
+    ],
+)
+def test_rules_with_an_occurrence_within_two_years_are_accepted(rule):
+    assert check_rule(rule, PATROL_FIRST, SHANGHAI) == rule
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        PATROL_RULE,
+        "FREQ=DAILY;INTERVAL=3",
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=SA;WKST=SU",
+        "FREQ=MONTHLY;BYDAY=-1FR",
+        "FREQ=MONTHLY;BYMONTHDAY=31",
+        "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=2",
+        "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29",
+        "FREQ=YEARLY;BYWEEKNO=53;BYDAY=TH",
+        "FREQ=DAILY;COUNT=40",
+        "FREQ=WEEKLY;BYDAY=SU;UNTIL=20290101",
+    ],
+)
+@pytest.mark.parametrize(("zone", "first"), [(SHANGHAI, PATROL_FIRST), (BERLIN, None)])
+def test_bounded_expansion_agrees_with_dateutil(rule, zone, first):
+    """The moved copy that bounds dateutil's walk gives dateutil's own answer: across leap
+    days, a year of 53 weeks and Berlin's daylight saving changes."""
+    tz = ZoneInfo(zone)
+    first = first or datetime(2026, 12, 5, 10, 30, tzinfo=tz)
+    reference = rrulestr(utc_rule(rule, zone), dtstart=first.astimezone(tz))
+    low = first
+    while low < first + timedelta(days=1500):
+        high = low + timedelta(days=300)
+        want = [d.astimezone(UTC) for d in reference.between(low, high, inc=True) if d < high]
+        got = [s for s, _ in expand(first, TWO_HOURS, rule, zone, low, high)]
+        assert got == want, (rule, low)
+        low = high
+
+
+@pytest.mark.parametrize("first_year", [2000, 2026, 2099, 2100, 2150, 2200])
+@pytest.mark.parametrize("span", [0, 1, 2, 5, 30])
+def test_calendar_shift_keeps_the_calendar_and_ends_near_the_year_9999(first_year, span):
+    last_year = first_year + span
+    shift = calendar_shift(first_year, last_year)
+    for year in range(first_year, last_year + 1):
+        assert calendar.isleap(year) == calendar.isleap(year + shift)
+        for month in (1, 2, 3, 12):
+            assert date(year, month, 1).weekday() == date(year + shift, month, 1).weekday()
+    holds_century = any(y % 100 == 0 and y % 400 for y in range(first_year, last_year + 1))
+    assert 9999 - (last_year + shift) <= (400 if holds_century else 28)
+
+
+class DateutilWalk:
+    """Counts the periods (months or years) dateutil's iterator builds, in every thread:
+    what a walk of a rule costs, counted rather than timed."""
+
+    def __init__(self) -> None:
+        self.periods = 0
+
+    def _profile(self, frame, event, arg) -> None:
+        code = frame.f_code
+        if event == "call" and code.co_name == "rebuild" and code.co_filename == RRULE_FILE:
+            self.periods += 1
+
+    def __enter__(self) -> DateutilWalk:
+        threading.setprofile(self._profile)
+        sys.setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.setprofile(None)
+        threading.setprofile(None)
+
+
+RRULE_FILE = dateutil_rrule.__file__
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=WEEKLY;BYMONTH=2;BYMONTHDAY=30",
+        "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+    ],
+)
+def test_a_rule_that_never_matches_is_walked_a_few_decades_at_most(rule):
+    first = datetime(2026, 12, 3, 19, 0, tzinfo=SH)
+    if rule.startswith("FREQ=YEARLY"):  # (the finer ones take seconds under the profiler)
+        with DateutilWalk() as plain:  # what every read did before: walk to the year 9999
+            assert rrulestr(rule, dtstart=first).after(first) is None
+        assert plain.periods >= 7900  # a year at a time, 2026 to 9999 (a month: 12 times)
+
+    with DateutilWalk() as walk:
+        with pytest.raises(RecurrenceError):
+            check_rule(rule, first, SHANGHAI)
+        for _ in range(20):  # reads of a row stored before the checks
+            assert expand(first, TWO_HOURS, rule, SHANGHAI, *DECEMBER) == []
+            assert next_start(first, rule, SHANGHAI, first) is None
+            assert not occurs_at(first, rule, SHANGHAI, first)
+    # Two walks (the check, and the verdict remembered for reads), each within 30 years.
+    assert walk.periods <= 2 * 31 * 12
+
+
+def test_next_start_looks_two_years_ahead_at_most():
+    # 29 February on a Monday: 2044 after 2028's is refused at creation; stored, it has none.
+    leap_monday = "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=TU"  # 2028-02-29 is a Tuesday
+    assert check_rule(leap_monday, PATROL_FIRST, SHANGHAI)
+    found = next_start(PATROL_FIRST, leap_monday, SHANGHAI, PATROL_FIRST)
+    assert found == datetime(2028, 2, 29, 19, 0, tzinfo=SH)
+    # The next is in 2056, beyond two years from any moment after 2028: none is looked for.
+    assert next_start(PATROL_FIRST, leap_monday, SHANGHAI, found) is None
+
+
+def test_a_window_is_cut_at_the_horizon_and_the_count():
+    daily = "FREQ=DAILY"
+    far = PATROL_FIRST + timedelta(days=5000)
+    pairs = expand(PATROL_FIRST, TWO_HOURS, daily, SHANGHAI, PATROL_FIRST, far)
+    assert len(pairs) == HORIZON.days <= MAX_OCCURRENCES  # a day a time for two years
+    weekly = expand(PATROL_FIRST, TWO_HOURS, "FREQ=WEEKLY", SHANGHAI, PATROL_FIRST, far)
+    assert weekly[-1][0] < PATROL_FIRST + HORIZON <= weekly[-1][0] + timedelta(weeks=1)
+
+
+def test_a_rule_older_than_a_century_is_not_walked():
+    ancient = datetime(1900, 1, 1, 19, 0, tzinfo=SH)  # a row no form could have made
+    with DateutilWalk() as walk:
+        assert expand(ancient, TWO_HOURS, "FREQ=DAILY", SHANGHAI, *DECEMBER) == []
+    assert walk.periods <= 2 * 31 * 12
+
+
+@pytest.mark.parametrize(
+    "first",
+    [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 20, tzinfo=UTC)],
+)
+def test_a_stored_first_start_at_the_ends_of_the_calendar_expands_to_nothing(first):
+    # In New York, the first is before the year 1 and the second after 9999: no overflow.
+    for zone in ("America/New_York", "Pacific/Kiritimati"):
+        assert expand(first, TWO_HOURS, "FREQ=DAILY", zone, *DECEMBER) == []
+        assert next_start(first, "FREQ=DAILY", zone, PATROL_FIRST) is None
+        assert not occurs_at(first, "FREQ=DAILY", zone, PATROL_FIRST)

@@ -1,27 +1,72 @@
-"""Recurring tasks: RRULE parsing and expansion in the community's wall-clock time."""
+"""Recurring tasks: RRULE checking and bounded expansion in the community's wall-clock time.
+
+Every expansion is bounded. In time: a window is at most ``HORIZON`` long, a rule is
+accepted only if it has an occurrence within ``HORIZON`` of its first start, and
+``next_start`` looks ``HORIZON`` ahead, not further. In count: at most
+``MAX_OCCURRENCES`` per window, ``COUNT`` at most that many. And in work: dateutil walks
+a rule from its first start until it finds an occurrence or runs past ``datetime.MAXYEAR``,
+so a rule with no (further) occurrence, such as a 30 February, would be walked to the
+year 9999 (the freeze of issue 10). Here dateutil is given a copy of the problem moved
+forward by whole years with the same calendar (the same leap years and weekdays), as
+close to the year 9999 as that allows, so its walk ends within a few decades after the
+window whatever the rule (``calendar_shift``). A stored rule that the checks refuse
+(rows older than them) expands to nothing, and never raises in a read.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+import calendar
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr
+from dateutil.rrule import rrule, rrulestr
 
 from volunteer_hub.clock import as_utc
 
+log = logging.getLogger(__name__)
+
+# A rule must occur within two years (732 days) of its first start; no expansion looks
+# further than that beyond its own start.
+HORIZON = timedelta(days=732)
+MAX_OCCURRENCES = 1000  # per expansion; also the largest COUNT
+MAX_INTERVAL = 100  # every 100 days, weeks, months or years at most
+UNTIL_YEARS = (2000, 2200)  # as for the tasks' own times (validation.Moment)
+# A stored rule whose first start is older than this is not expanded at all: the walk from
+# the first start to the window grows with the age, and no task lives this long.
+MAX_AGE_YEARS = 100
+
 # Shifts repeat at most daily; finer rules would flood the schedule.
-_ALLOWED_FREQS = {DAILY, WEEKLY, MONTHLY, YEARLY}
-_SUB_DAILY_PARTS = {"BYHOUR", "BYMINUTE", "BYSECOND"}
-MAX_OCCURRENCES = 1000
+_FREQS = {"DAILY", "WEEKLY", "MONTHLY", "YEARLY"}
+_SUB_DAILY = {"HOURLY", "MINUTELY", "SECONDLY", "BYHOUR", "BYMINUTE", "BYSECOND"}
+# RFC 5545 parts dateutil expands as the RFC says (BYEASTER, dateutil's own, is not one).
+_PARTS = {"FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST", "BYDAY", "BYMONTHDAY", "BYYEARDAY"}
+_PARTS |= {"BYWEEKNO", "BYMONTH", "BYSETPOS"}
+_UNTIL = re.compile(r"([0-9]{8})(?:T([0-9]{6})(Z?))?")
+_NUMBER = re.compile(r"[0-9]{1,6}")
 
 
 class RecurrenceError(ValueError):
-    """The RRULE cannot be used; ``msgid`` says why (translatable)."""
+    """The RRULE cannot be used; ``msgid`` (translatable) with ``params`` says why."""
 
-    def __init__(self, msgid: str) -> None:
+    def __init__(self, msgid: str, **params: object) -> None:
         super().__init__(msgid)
         self.msgid = msgid
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A checked rule: ``core`` is what dateutil expands (every part but UNTIL), ``until``
+    the last moment (UTC) an occurrence may start, ``text`` the rule as stored."""
+
+    text: str
+    core: str
+    until: datetime | None
+    count: int | None
 
 
 def normalize_rule(text: str) -> str:
@@ -31,43 +76,105 @@ def normalize_rule(text: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def parse_rrule(text: str, first_start: datetime, timezone: str) -> rrule:
-    """Parse an RRULE (with or without the ``RRULE:`` prefix) anchored at the first start.
+def parse_rule(text: str, timezone: str) -> Rule:
+    """The rule's parts checked on their own (no first start needed).
 
-    The rule runs from the first start in the community's zone, so 19:00 stays 19:00
-    there. A floating UNTIL (no ``Z``) is read as the community's local time. Parsed
-    rules are cached: every read of a recurring task expands its rule.
+    A floating UNTIL (no ``Z``) is the community's local time; a date alone includes the
+    whole local day.
     """
     body = normalize_rule(text)
     if not body or "\n" in body or "\r" in body or "DTSTART" in body.upper():
         raise RecurrenceError("Must be a single RRULE line without DTSTART.")
-    keys = {part.partition("=")[0].strip().upper() for part in body.split(";")}
-    if keys & _SUB_DAILY_PARTS:
-        # BYHOUR and the like repeat within a day and move the shift off its start time.
-        raise RecurrenceError("The rule may repeat at most daily.")
-    zone = ZoneInfo(timezone)
-    try:
-        body = ";".join(_utc_until(part, zone) for part in body.split(";"))
-        rule = rrulestr(body, dtstart=first_start.astimezone(zone))
-    except (ValueError, TypeError):
-        raise RecurrenceError("Must be a valid RRULE (RFC 5545).") from None
-    if not isinstance(rule, rrule) or rule._freq not in _ALLOWED_FREQS:
-        raise RecurrenceError("The rule may repeat at most daily.")
-    if rule._interval < 1:
+    parts: dict[str, str] = {}
+    for part in body.split(";"):
+        key, sep, value = part.partition("=")
+        key, value = key.strip().upper(), value.strip()
+        if key in _SUB_DAILY or value.upper() in _SUB_DAILY:
+            raise RecurrenceError("The rule may repeat at most daily.")
+        if not sep or not value or key not in _PARTS or key in parts:
+            raise RecurrenceError("Must be a valid RRULE (RFC 5545).")
+        parts[key] = value
+    if parts.get("FREQ", "").upper() not in _FREQS:
         raise RecurrenceError("Must be a valid RRULE (RFC 5545).")
-    return rule
+    interval = _number(parts.get("INTERVAL", "1"))
+    if not 1 <= interval <= MAX_INTERVAL:
+        raise RecurrenceError("INTERVAL must be a whole number from 1 to {max}.", max=MAX_INTERVAL)
+    count = None
+    if "COUNT" in parts:
+        count = _number(parts["COUNT"])
+        if not 1 <= count <= MAX_OCCURRENCES:
+            raise RecurrenceError(
+                "COUNT must be a whole number from 1 to {max}.", max=MAX_OCCURRENCES
+            )
+    until = _until(parts.pop("UNTIL"), ZoneInfo(timezone)) if "UNTIL" in parts else None
+    if until is not None and count is not None:
+        raise RecurrenceError("A rule may end with COUNT or with UNTIL, not both.")
+    core = ";".join(f"{key}={value}" for key, value in parts.items())
+    try:
+        rrulestr(core, dtstart=datetime(2000, 1, 1, tzinfo=UTC))  # dateutil's own checks
+    except (ValueError, TypeError, OverflowError):
+        raise RecurrenceError("Must be a valid RRULE (RFC 5545).") from None
+    return Rule(body, core, until, count)
 
 
-def _utc_until(part: str, zone: ZoneInfo) -> str:
-    key, _, value = part.partition("=")
-    if key.strip().upper() != "UNTIL" or value.upper().endswith("Z"):
-        return part
-    if len(value) == 8:  # a date: the whole local day is included
-        local = datetime.strptime(value, "%Y%m%d").replace(hour=23, minute=59, second=59)
-    else:
-        local = datetime.strptime(value, "%Y%m%dT%H%M%S")
-    until = local.replace(tzinfo=zone).astimezone(UTC)
-    return f"UNTIL={until:%Y%m%dT%H%M%S}Z"
+def _number(value: str) -> int:
+    if not _NUMBER.fullmatch(value):
+        raise RecurrenceError("Must be a valid RRULE (RFC 5545).")
+    return int(value)
+
+
+def _until(value: str, zone: ZoneInfo) -> datetime:
+    match = _UNTIL.fullmatch(value)
+    if match is None:
+        raise RecurrenceError("Must be a valid RRULE (RFC 5545).")
+    day, clock, utc = match.groups()
+    try:
+        local = datetime.strptime(day + (clock or "235959"), "%Y%m%d%H%M%S")
+    except ValueError:
+        raise RecurrenceError("Must be a valid RRULE (RFC 5545).") from None
+    low, high = UNTIL_YEARS
+    if not low <= local.year <= high:  # year 1 or 9999 would not survive a zone's offset
+        raise RecurrenceError("UNTIL must be a date between {low} and {high}.", low=low, high=high)
+    return local.replace(tzinfo=UTC if utc else zone).astimezone(UTC)
+
+
+def check_rule(text: str, first_start: datetime, timezone: str) -> str:
+    """The rule as it is to be stored, or RecurrenceError saying what is wrong with it.
+
+    Beyond ``parse_rule``: a first start between 2000 and 2200 (as ``validation.Moment``
+    takes), UNTIL not before it, and at least one occurrence within ``HORIZON`` of it.
+    """
+    rule = parse_rule(text, timezone)
+    low, high = UNTIL_YEARS
+    if not low <= first_start.year <= high:  # only a row older than the checks has one
+        raise RecurrenceError("Must be a date and time between 2000 and 2200.")
+    if rule.until is not None and rule.until < first_start:
+        raise RecurrenceError("UNTIL must not be before the first start.")
+    if not _starts(rule, first_start, timezone, first_start, first_start + HORIZON, 1):
+        raise RecurrenceError("The rule has no occurrence within two years of the first start.")
+    return rule.text
+
+
+@lru_cache(maxsize=4096)
+def _usable(text: str, first_start: datetime, timezone: str) -> Rule | None:
+    """A stored rule, if ``check_rule`` accepts it; rows older than the checks may not pass."""
+    try:
+        check_rule(text, first_start, timezone)
+    except RecurrenceError as exc:
+        log.warning("a stored RRULE is not expanded (%s): %r", exc.msgid, text)
+        return None
+    return parse_rule(text, timezone)
+
+
+def utc_rule(text: str, timezone: str) -> str:
+    """The stored rule as RFC 5545 wants it beside a DTSTART with TZID: UNTIL in UTC."""
+    rule = parse_rule(text, timezone)
+    if rule.until is None:
+        return rule.core
+    return f"{rule.core};UNTIL={rule.until:%Y%m%dT%H%M%SZ}"
+
+
+# --- expansion ------------------------------------------------------------------------------
 
 
 def expand(
@@ -78,27 +185,30 @@ def expand(
     window_start: datetime,
     window_end: datetime,
 ) -> list[tuple[datetime, datetime]]:
-    """The (start, end) pairs, in UTC, of the occurrences that start within the window."""
+    """The (start, end) pairs, in UTC, of the occurrences that start within the window
+    (cut to ``HORIZON`` and ``MAX_OCCURRENCES``)."""
     if not rule_text:
         starts = [first_start] if window_start <= first_start < window_end else []
     else:
-        starts = []
-        rule = parse_rrule(rule_text, first_start, timezone)
-        for start in rule.xafter(window_start, count=MAX_OCCURRENCES, inc=True):
-            if start >= window_end:
-                break
-            starts.append(start)
+        rule = _usable(rule_text, first_start, timezone)
+        if rule is None:
+            return []
+        starts = _starts(rule, first_start, timezone, window_start, window_end, MAX_OCCURRENCES)
     return [(as_utc(s), as_utc(s + duration)) for s in starts]
 
 
 def next_start(
     first_start: datetime, rule_text: str | None, timezone: str, after: datetime
 ) -> datetime | None:
-    """The first occurrence starting after ``after`` (UTC), however far ahead; None if none."""
+    """The first occurrence starting after ``after`` and within ``HORIZON`` of it (UTC)."""
     if not rule_text:
         return as_utc(first_start) if first_start > after else None
-    found = parse_rrule(rule_text, first_start, timezone).after(after, inc=False)
-    return as_utc(found) if found else None
+    rule = _usable(rule_text, first_start, timezone)
+    if rule is None:
+        return None
+    after = after + timedelta(microseconds=1)
+    found = _starts(rule, first_start, timezone, after, after + HORIZON, 1)
+    return as_utc(found[0]) if found else None
 
 
 def occurs_at(first_start: datetime, rule_text: str | None, timezone: str, start: datetime) -> bool:
@@ -109,3 +219,61 @@ def occurs_at(first_start: datetime, rule_text: str | None, timezone: str, start
         first_start, timedelta(0), rule_text, timezone, start, start + timedelta(seconds=1)
     )
     return any(s == start for s, _ in found)
+
+
+def _starts(
+    rule: Rule, first_start: datetime, timezone: str, low: datetime, high: datetime, limit: int
+) -> list[datetime]:
+    """The rule's starts in [low, high), cut at ``HORIZON`` after ``low`` and at ``limit``."""
+    zone = ZoneInfo(timezone)
+    high = min(high, low + HORIZON)
+    if rule.until is not None:
+        high = min(high, rule.until + timedelta(microseconds=1))
+    low = max(low, first_start)
+    if high <= low:
+        return []
+    begin, low_local, high_local = (t.astimezone(zone) for t in (first_start, low, high))
+    if high_local.year - begin.year > MAX_AGE_YEARS:
+        return []
+    shift = calendar_shift(begin.year, high_local.year)
+    expanded = _dateutil_rule(rule.core, _moved(begin, shift))
+    end = _moved(high_local, shift)
+    starts = []
+    for moment in expanded.xafter(_moved(low_local, shift), count=limit, inc=True):
+        if moment >= end:
+            break
+        starts.append(_moved(moment, -shift))
+    return starts
+
+
+@lru_cache(maxsize=1024)
+def _dateutil_rule(core: str, dtstart: datetime) -> rrule:
+    return rrulestr(core, dtstart=dtstart, cache=False)
+
+
+def _moved(moment: datetime, years: int) -> datetime:
+    """The same wall-clock time ``years`` later, in a year with the same calendar."""
+    return moment.replace(year=moment.year + years)
+
+
+@lru_cache(maxsize=256)
+def calendar_shift(first_year: int, last_year: int) -> int:
+    """The most years by which the years from ``first_year`` to ``last_year`` can move and
+    keep their calendar (leap years, the weekday of every date), staying before the year
+    9999 (so that a local time there still has a UTC one).
+
+    dateutil walks a rule until it finds an occurrence or passes ``datetime.MAXYEAR``:
+    expanding the moved copy bounds that walk to the years left after ``last_year + shift``
+    (within 28 years of the end of the calendar, or 400 when the span holds a century
+    year that is not a leap year), instead of the thousands left after today.
+    """
+    top = date.max.year - 1 - last_year
+    for shift in range(top, 0, -1):
+        if all(_year_kind(y) == _year_kind(y + shift) for y in range(first_year, last_year + 1)):
+            return shift
+    return 0
+
+
+@cache
+def _year_kind(year: int) -> tuple[bool, int]:
+    return calendar.isleap(year), date(year, 1, 1).weekday()

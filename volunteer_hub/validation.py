@@ -45,6 +45,8 @@ _PYDANTIC_MESSAGES: dict[str, str] = {
     "decimal_max_digits": "Must have at most {max_digits} digits.",
     "float_parsing": "Must be a number.",
     "float_type": "Must be a number.",
+    "finite_number": "Must be a finite number.",
+    "int_parsing_size": "This number is too large.",
     "greater_than_equal": "Must be at least {ge}.",
     "greater_than": "Must be greater than {gt}.",
     "less_than_equal": "Must be at most {le}.",
@@ -77,20 +79,50 @@ _Stripped = StringConstraints(strip_whitespace=True)
 
 
 class Input(BaseModel):
-    """Base for service inputs: unknown fields are refused."""
+    """Base for service inputs: unknown fields are refused, and so are NaN and infinities.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    The JSON API validates bodies strictly (``validation.parse_json``): there ``true`` is
+    not a number nor ``"5"`` an integer. Forms send text, so services parse leniently.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-def parse(model: type[M], data: M | dict[str, Any]) -> M:
-    """Validate ``data`` against ``model``; raise InvalidInput naming every bad field."""
+def parse(model: type[M], data: M | dict[str, Any] | bytes) -> M:
+    """Validate ``data`` against ``model``; raise InvalidInput naming every bad field.
+
+    JSON text (``bytes``) is validated strictly, as ``parse_json`` does."""
     if isinstance(data, model):
         return data
+    if isinstance(data, bytes):
+        return parse_json(model, data)
     if isinstance(data, BaseModel):
         data = data.model_dump(exclude_unset=True)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        raise invalid_input(exc) from None
+
+
+def parse_json(model: type[M], raw: bytes) -> M:
+    """JSON text (a request body) as ``model``, decoded and validated in one pass by
+    pydantic, strictly: JSON types are kept apart (``true`` is no number, ``"5"`` no
+    integer), while dates and times are read from their ISO strings. Whatever cannot be
+    decoded (not JSON, invalid UTF-8, a number too long to read, nesting too deep) is
+    ``invalid_json``; NaN and Infinity are refused by the models (``Input`` does not allow
+    them)."""
+    try:
+        return model.model_validate_json(raw if raw.strip() else b"{}", strict=True)
+    except ValidationError as exc:
+        root = [e["type"] for e in exc.errors(include_url=False) if not e["loc"]]
+        if "json_invalid" in root:
+            raise InvalidInput("The body must be JSON.", code="invalid_json") from None
+        if root:  # an array, a string, null...: not an object
+            raise InvalidInput(
+                "The body must be a JSON object.",
+                code="invalid_json",
+                details=[FieldProblem("body", "Must be an object.")],
+            ) from None
         raise invalid_input(exc) from None
 
 
@@ -260,6 +292,16 @@ def _reasonable_moment(value: datetime) -> datetime:
 
 
 Moment = Annotated[AwareDatetime, AfterValidator(_reasonable_moment)]
+
+
+def _reasonable_day(value: date) -> date:
+    """A calendar day in the same span (a day later or earlier must still be a date)."""
+    if not 2000 <= value.year <= 2200:
+        raise custom_error("day", "Must be a date between 2000 and 2200.")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_reasonable_day)]
 
 
 # --- passwords --------------------------------------------------------------------

@@ -12,6 +12,7 @@ the latest of them: the same data always gives the same bytes, so ETags hold.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -41,7 +42,7 @@ from volunteer_hub.models import (
     Wish,
     WishStatus,
 )
-from volunteer_hub.recurrence import _utc_until, next_start, normalize_rule
+from volunteer_hub.recurrence import next_start, utc_rule
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import unit_of_work
 
@@ -279,13 +280,19 @@ async def team_feed(hub: Hub, team_id: int, locale: str = DEFAULT_LOCALE) -> byt
         name=f"{team.community.name} · {team.name}",
         timezone=timezone,
     )
-    for task in tasks:
-        rows = occurrences[task.id]
-        keys = [("task", task.id), *(("occurrence", o[0]) for o in rows)]
-        event = _task_event(task, timezone, since, rows, stats, keys)
-        if event is not None:
-            cal.add_component(event)
-    return _serialize(cal)
+
+    def build() -> bytes:
+        for task in tasks:
+            rows = occurrences[task.id]
+            keys = [("task", task.id), *(("occurrence", o[0]) for o in rows)]
+            event = _task_event(task, timezone, since, rows, stats, keys)
+            if event is not None:
+                cal.add_component(event)
+        return _serialize(cal)
+
+    # Off the event loop: each task's rule is walked (bounded, see recurrence), and a team
+    # may have many tasks.
+    return await asyncio.to_thread(build)
 
 
 def _task_event(
@@ -305,9 +312,9 @@ def _task_event(
         # The set is defined by the rule: start at its first occurrence (RFC 5545 leaves a
         # DTSTART outside the rule undefined) and leave out tasks whose rule has run out.
         first = next_start(task.starts_at, task.rrule, timezone, start - timedelta(microseconds=1))
-        if first is None or next_start(first, task.rrule, timezone, since) is None:
+        if first is None or next_start(task.starts_at, task.rrule, timezone, since) is None:
             return None
-        start, rule = first, _ical_rule(task.rrule, zone)
+        start, rule = first, vRecur.from_ical(utc_rule(task.rrule, timezone))
     elif task.ends_at < since:
         return None
     event = Event.new(
@@ -326,12 +333,6 @@ def _task_event(
         for moment in cancelled:
             event.add("exdate", [moment.astimezone(zone)])
     return event
-
-
-def _ical_rule(text: str, zone: ZoneInfo) -> vRecur:
-    """The stored rule as RFC 5545 wants it beside a DTSTART with TZID: UNTIL in UTC."""
-    parts = [part.strip() for part in normalize_rule(text).split(";") if part.strip()]
-    return vRecur.from_ical(";".join(_utc_until(part, zone) for part in parts))
 
 
 # --- shared -------------------------------------------------------------------------------
@@ -448,7 +449,9 @@ async def occurrence_invitation(
     rows = list(await Occurrence.filter(task_id=task.id).values_list("id", "start", "cancelled"))
     keys = [("task", task.id), *(("occurrence", row[0]) for row in rows)]
     stats = await _audit_stats({"task": [task.id], "occurrence": [row[0] for row in rows]})
-    event = _task_event(task, timezone, as_utc(now - HISTORY), rows, stats, keys)
+    event = await asyncio.to_thread(
+        _task_event, task, timezone, as_utc(now - HISTORY), rows, stats, keys
+    )
     if event is None:
         return None
     if task.rrule:  # the one occurrence, as an instance of the team feed's recurring event

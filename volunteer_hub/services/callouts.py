@@ -76,13 +76,14 @@ class TargetIn(Input):
             return None
         if value is None:
             raise custom_error("required", "This field is required.")
-        return _revalidate(_SKILL if kind == "skill" else _ID, value)
+        # A JSON body is validated strictly (validation.parse_json): ``true`` is no team id.
+        return _revalidate(_SKILL if kind == "skill" else _ID, value, strict=info.mode == "json")
 
 
-def _revalidate(adapter: TypeAdapter, value: Any) -> Any:
+def _revalidate(adapter: TypeAdapter, value: Any, *, strict: bool) -> Any:
     """Validate with a field type, reporting its error as this field's own."""
     try:
-        return adapter.validate_python(value)
+        return adapter.validate_python(value, strict=strict)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         raise PydanticCustomError(error["type"], error["msg"], error.get("ctx") or {}) from None

@@ -17,6 +17,7 @@ from volunteer_hub.errors import (
     PermissionDenied,
     Throttled,
 )
+from volunteer_hub.hooktypes import age_on
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Community, Grid, Person, Role, RoleAssignment
 from volunteer_hub.services import throttle
@@ -36,6 +37,7 @@ from volunteer_hub.validation import (
 )
 
 Name = Annotated[Line, Field(min_length=1, max_length=50)]
+MAX_AGE = 130  # years: older than anyone alive, so a birth date before it is a mistake
 
 # Registrations from one client address (the setting's number per hour) count here.
 REGISTRATION_WINDOW = timedelta(hours=1)
@@ -151,7 +153,11 @@ async def create_grid(hub: Hub, actor: Actor, community_id: int, data: GridIn | 
 
 
 async def register(
-    hub: Hub, data: PersonIn | dict, *, actor: Actor | None = None, address: str | None = None
+    hub: Hub,
+    data: PersonIn | dict | bytes,
+    *,
+    actor: Actor | None = None,
+    address: str | None = None,
 ) -> Person:
     """Register a resident (by themselves, or by staff for them). Nothing is written on error.
 
@@ -187,6 +193,8 @@ async def register(
     birth_date = data.birth_date or (
         id_number_birth_date(data.id_number) if data.id_number else None
     )
+    if birth_date is not None:
+        _check_birth_date(birth_date, hub.today(community.timezone), data.birth_date is None)
     password_hash = await hub.passwords.hash_async(data.password)
     try:
         async with unit_of_work(hub, actor.id if actor else None) as uow:
@@ -231,6 +239,18 @@ def _assists_residents(actor: Actor | None) -> bool:
     and the audit trail names them."""
     assisting = (Role.ADMIN, Role.STAFF, Role.GRID_WORKER)
     return actor is not None and any(g.role in assisting for g in actor.grants)
+
+
+def _check_birth_date(birth_date: date, today: date, from_id_number: bool) -> None:
+    """A birth date someone alive can have: not after today, at most MAX_AGE years ago."""
+    field = "id_number" if from_id_number else "birth_date"
+    if birth_date > today:
+        raise InvalidInput.for_field(field, "The birth date cannot be in the future.")
+    age = age_on(birth_date, today)
+    if age is not None and age > MAX_AGE:
+        raise InvalidInput.for_field(
+            field, "The birth date cannot be more than {years} years ago.", years=MAX_AGE
+        )
 
 
 async def create_admin(hub: Hub, *, name: str, phone: str, password: str) -> Person:

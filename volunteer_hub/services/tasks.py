@@ -8,11 +8,13 @@ read, so changes to one occurrence run one after the other, in arrival order.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
@@ -45,14 +47,7 @@ from volunteer_hub.models import (
     Team,
     TeamMembership,
 )
-from volunteer_hub.recurrence import (
-    RecurrenceError,
-    expand,
-    next_start,
-    normalize_rule,
-    occurs_at,
-    parse_rrule,
-)
+from volunteer_hub.recurrence import RecurrenceError, check_rule, expand, next_start, occurs_at
 from volunteer_hub.services import reads
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
@@ -64,6 +59,7 @@ from volunteer_hub.validation import Id, Input, Line, Moment, Text, custom_error
 # How early a volunteer may check in before the shift starts.
 CHECK_IN_EARLY = timedelta(hours=1)
 DEFAULT_WINDOW = timedelta(weeks=8)
+T = TypeVar("T")
 ACTIVE_SIGNUP = (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED, SignupStatus.CHECKED_IN)
 
 
@@ -110,10 +106,9 @@ async def create_task(hub: Hub, actor: Actor, community_id: int, data: TaskIn | 
     rule = None
     if data.rrule:
         try:
-            parse_rrule(data.rrule, data.starts_at, community.timezone)
+            rule = await _off_loop(check_rule, data.rrule, data.starts_at, community.timezone)
         except RecurrenceError as exc:
-            raise InvalidInput.for_field("rrule", exc.msgid) from None
-        rule = normalize_rule(data.rrule)
+            raise InvalidInput.for_field("rrule", exc.msgid, **exc.params) from None
     async with unit_of_work(hub, actor.id) as uow:
         task = await Task.create(
             created_at=uow.now,
@@ -155,7 +150,7 @@ async def task_view(hub: Hub, actor: Actor, task_id: int) -> tuple[reads.TaskRow
     end = start + DEFAULT_WINDOW
     task, stored = await reads.task_with_occurrences(task_id, start, end)
     _check_visible(actor, task)
-    return task, _upcoming(task, stored, start, end)
+    return task, await _upcoming(task, stored, start, end)
 
 
 def _check_visible(actor: Actor, task: Task | reads.TaskRow | None) -> None:
@@ -176,10 +171,10 @@ async def occurrences(
     start = as_utc(start) if start else hub.now()
     end = as_utc(end) if end else start + DEFAULT_WINDOW
     stored = await reads.occurrences_from(task.id, start, end if task.rrule else None)
-    return _upcoming(task, stored, start, end)
+    return await _upcoming(task, stored, start, end)
 
 
-def _upcoming(
+async def _upcoming(
     task: Task | reads.TaskRow,
     stored: list[reads.StoredOccurrence],
     start: datetime,
@@ -191,7 +186,8 @@ def _upcoming(
     by_start = {o.start: o for o in stored}
     return [
         _occurrence_dict(task, s, e, by_start.get(s))
-        for s, e in expand(
+        for s, e in await _off_loop(
+            expand,
             task.starts_at,
             task.ends_at - task.starts_at,
             task.rrule,
@@ -200,6 +196,12 @@ def _upcoming(
             end,
         )
     ]
+
+
+async def _off_loop(function: Callable[..., T], *args: Any) -> T:
+    """Walk a rule in a worker thread: each walk is bounded (see recurrence), but may
+    still take milliseconds, and a page or feed walks the rules of many tasks."""
+    return await asyncio.to_thread(function, *args)
 
 
 def _occurrence_dict(
@@ -223,7 +225,7 @@ async def _resolve_start(hub: Hub, task: Task, start: datetime | None) -> dateti
     if start is None:
         after = hub.now()
         while True:
-            start = next_start(task.starts_at, task.rrule, timezone, after)
+            start = await _off_loop(next_start, task.starts_at, task.rrule, timezone, after)
             if start is None:
                 raise Conflict(
                     "This task has no upcoming occurrence.", code="no_upcoming_occurrence"
@@ -231,7 +233,7 @@ async def _resolve_start(hub: Hub, task: Task, start: datetime | None) -> dateti
             if not await Occurrence.exists(task_id=task.id, start=start, cancelled=True):
                 return start
             after = start
-    if not occurs_at(task.starts_at, task.rrule, timezone, start):
+    if not await _off_loop(occurs_at, task.starts_at, task.rrule, timezone, start):
         raise InvalidInput.for_field("occurrence_start", "The task has no occurrence at this time.")
     if start <= hub.now():
         raise InvalidInput.for_field("occurrence_start", "This occurrence has already started.")
@@ -510,7 +512,7 @@ async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetim
         start = as_utc(parse(OccurrenceCancelIn, {"start": start}).start)
     except OverflowError:  # beyond what UTC holds (year 1 at +14:00): no occurrence then
         raise InvalidInput.for_field("start", "The task has no occurrence at this time.") from None
-    if not occurs_at(task.starts_at, task.rrule, task.community.timezone, start):
+    if not await _off_loop(occurs_at, task.starts_at, task.rrule, task.community.timezone, start):
         raise InvalidInput.for_field("start", "The task has no occurrence at this time.")
     if start <= hub.now():
         raise InvalidInput.for_field("start", "This occurrence has already started.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
@@ -38,7 +37,7 @@ from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
-from volunteer_hub.validation import Id, Input, Line, parse
+from volunteer_hub.validation import Day, Id, Input, Line, parse
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ class TeamIn(Input):
 
 class QualificationIn(Input):
     kind: Code
-    expires_on: date | None = None
+    expires_on: Day | None = None
 
 
 class JoinIn(Input):

@@ -7,7 +7,7 @@ concurrency, one change wins and the others see that the state moved (409).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -42,7 +42,7 @@ from volunteer_hub.services.access import Actor, load_actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
-from volunteer_hub.validation import Id, Input, Line, Text, parse
+from volunteer_hub.validation import Day, Id, Input, Line, Text, parse
 
 _AUDIT_FIELDS = ("status", "escalation", "claimer_id", "category", "title")
 _ESCALATION_ORDER = [Escalation.BLUE, Escalation.YELLOW, Escalation.RED]
@@ -53,7 +53,7 @@ class WishIn(Input):
     title: Annotated[Line, Field(min_length=2, max_length=100)]
     description: Annotated[Text, Field(min_length=1, max_length=2000)]
     category: Annotated[str, Field(min_length=1, max_length=40)]
-    needed_by: date | None = None
+    needed_by: Day | None = None
     on_behalf_of: Id | None = None
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,7 +25,6 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from volunteer_hub.errors import (
-    FieldProblem,
     InvalidInput,
     NotAuthenticated,
     NotFound,
@@ -37,7 +35,7 @@ from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import negotiate, translate
 from volunteer_hub.services import auth
 from volunteer_hub.services.access import Actor
-from volunteer_hub.validation import MAX_ID, Input, invalid_input
+from volunteer_hub.validation import MAX_ID, Input, invalid_input, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +50,7 @@ STATUS_BY_KIND = {
     "throttled": 429,
 }
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 # --- shared request and response shapes --------------------------------------------------
@@ -149,8 +148,9 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     tag: str = "api"
     media_type: str = "application/json"
-    # False: the handler gets the JSON object as sent (``body`` still documents it) and
-    # its service validates it, e.g. after counting the attempt, so bad input counts too.
+    # False: the handler gets the JSON text as sent (``body`` still documents it) and its
+    # service validates it (validation.parse), e.g. after counting the attempt, so bad input
+    # counts too.
     validate_body: bool = True
     adapter: TypeAdapter | None = field(init=False, default=None, compare=False)
 
@@ -202,8 +202,10 @@ class Endpoint:
         if self.query is not None:
             call.query = _validate(self.query, dict(request.query_params))
         if self.body is not None:
-            data = await read_json(request)
-            call.body = _validate(self.body, data) if self.validate_body else data
+            raw = await read_body(request)
+            # Without validate_body the service validates the JSON text itself, after what
+            # must come first (registration counts every attempt, refused ones too).
+            call.body = parse_json(self.body, raw) if self.validate_body else raw
         return call
 
 
@@ -245,10 +247,10 @@ def _bearer(header: str) -> str | None:
     return None
 
 
-async def read_json(request: Request) -> Any:
-    """The JSON body, refused clearly when too large, not JSON, or not an object."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+async def read_body(request: Request) -> bytes:
+    """The request body, refused clearly when larger than ``MAX_BODY_BYTES``."""
+    declared = request.headers.get("content-length", "")
+    if len(declared) > 18 or (declared.isdecimal() and int(declared) > MAX_BODY_BYTES):
         raise _too_large()
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -256,20 +258,7 @@ async def read_json(request: Request) -> Any:
         if size > MAX_BODY_BYTES:
             raise _too_large()
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise InvalidInput("The body must be JSON.", code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise InvalidInput(
-            "The body must be a JSON object.",
-            code="invalid_json",
-            details=[FieldProblem("body", "Must be an object.")],
-        )
-    return data
+    return b"".join(chunks)
 
 
 class BodyTooLarge(VolunteerHubError):
