@@ -22,7 +22,7 @@ BUILTIN_PLUGINS = {
     "volunteer_hub.default_plugins.channels",
     "volunteer_hub.default_plugins.matching",
 }
-PASSWORD = "passw0rd-cli"
+PASSWORD = "Qiuyue-Anping-cli-23"
 
 pytestmark = pytest.mark.skipif(VHUB is None, reason="the vhub console script is not installed")
 

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from volunteer_hub.models import Community, Team
     from volunteer_hub.services.access import Actor
 
-PASSWORD = "passw0rd-plugin-test"
+PASSWORD = "Plugin-Taiyang-hua-57"
 POSTGRES_ENV = "VHUB_TEST_POSTGRES_URL"
 #: Tables kept when a PostgreSQL test database is emptied between tests.
 KEPT_TABLES = frozenset({"tortoise_migrations"})

@@ -7,9 +7,12 @@ id that is translated at the edge.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import unicodedata
+from collections.abc import Sequence
 from datetime import date, datetime
+from importlib import resources
 from typing import Annotated, Any, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
@@ -25,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 from stdnum.cn import ric
+from zxcvbn import zxcvbn
 
 from volunteer_hub.errors import FieldProblem, InvalidInput
 
@@ -264,36 +268,99 @@ Moment = Annotated[AwareDatetime, AfterValidator(_reasonable_moment)]
 
 # --- passwords --------------------------------------------------------------------
 
-_COMMON_PASSWORDS = frozenset(
-    {
-        "12345678",
-        "123456789",
-        "1234567890",
+PASSWORD_MIN_LENGTH, PASSWORD_MAX_LENGTH = 8, 128
+# zxcvbn's score 3: about 10^8 guesses or more ("safely unguessable" online, and slow
+# to find offline behind argon2).
+PASSWORD_MIN_SCORE = 3
+
+
+@functools.cache
+def common_passwords() -> tuple[str, ...]:
+    """The shipped list of passwords and parts of passwords common in China (lower case)."""
+    text = resources.files("volunteer_hub").joinpath("data/common_passwords_zh.txt")
+    lines = (line.strip() for line in text.read_text(encoding="utf-8").splitlines())
+    return tuple(line.lower() for line in lines if line and not line.startswith("#"))
+
+
+def personal_words(
+    *,
+    name: str | None = None,
+    phone: str | None = None,
+    birth_date: date | None = None,
+    id_number: str | None = None,
+) -> list[str]:
+    """What a person's own details put into a password: the estimator's context."""
+    words = []
+    if name:
+        words += [name, "".join(name.split())]
+    if phone:
+        words += [phone, phone[-8:], phone[-6:], phone[-4:]]
+    if birth_date:
+        words += [birth_date.strftime(f) for f in ("%Y%m%d", "%y%m%d", "%m%d%Y", "%Y-%m-%d")]
+    if id_number:
+        words += [id_number, id_number[-6:], id_number[6:14]]
+    return [w.lower() for w in words if len(w) >= 4]
+
+
+def password_error(
+    password: str, personal: Sequence[str] = (), **ctx: Any
+) -> PydanticCustomError | None:
+    """Why ``password`` is too weak, or None; ``ctx`` goes into the error (``field=``).
+
+    zxcvbn estimates the guesses an attacker needs, with the person's own details and the
+    shipped Chinese list as extra dictionaries (zxcvbn's own lists are English).
+    """
+    if len(password) < PASSWORD_MIN_LENGTH:
+        return custom_error("password", "The password must be at least 8 characters long.", **ctx)
+    if len(password) > PASSWORD_MAX_LENGTH:
+        return custom_error("password", "The password must be at most 128 characters long.", **ctx)
+    common = common_passwords()
+    too_common = custom_error(
         "password",
-        "password1",
-        "qwerty123",
-        "11111111",
-        "88888888",
-        "abc12345",
-        "a1234567",
-        "iloveyou",
-        "woaini1314",
-        "admin123",
-        "12345678a",
-    }
-)
+        "The password is too common: many people use it or something very like it.",
+        **ctx,
+    )
+    if password.lower() in common:
+        return too_common
+    # zxcvbn keeps its user_inputs in a module-level dict during the call: call it from
+    # one thread at a time (validation runs on the event loop, or in the CLI).
+    result = zxcvbn(password, user_inputs=[*personal, *common], max_length=PASSWORD_MAX_LENGTH)
+    if result["score"] >= PASSWORD_MIN_SCORE:
+        return None
+    sequence = result["sequence"]
+    if {m.get("matched_word") for m in sequence if m["pattern"] == "dictionary"} & set(personal):
+        return custom_error(
+            "password",
+            "The password is too like your phone number, name, birth date or ID number.",
+            **ctx,
+        )
+    if any(
+        m["pattern"] == "spatial" or m.get("dictionary_name") in ("passwords", "user_inputs")
+        for m in sequence
+    ):
+        return too_common
+    return custom_error(
+        "password",
+        "The password is too easy to guess. Make it longer: a few words with digits or signs "
+        "between them.",
+        **ctx,
+    )
 
 
 def check_password(value: str) -> str:
-    if len(value) < 8:
-        raise custom_error("password", "The password must be at least 8 characters long.")
-    if len(value) > 128:
-        raise custom_error("password", "The password must be at most 128 characters long.")
-    if value.lower() in _COMMON_PASSWORDS or len(set(value)) < 4:
-        raise custom_error("password", "The password is too easy to guess.")
-    if not (any(c.isalpha() for c in value) and any(c.isdigit() for c in value)):
-        raise custom_error("password", "The password must contain letters and digits.")
+    error = password_error(value)
+    if error is not None:
+        raise error
     return value
 
 
+def check_personal_password(password: str, personal: Sequence[str]) -> None:
+    """In a model validator: refuse a password made of its owner's own details."""
+    error = password_error(password, personal, field="password")
+    if error is not None:
+        raise error
+
+
 Password = Annotated[str, AfterValidator(check_password)]
+"""A password strong enough without knowing its owner: models that know the person also
+call ``check_personal_password`` with ``personal_words`` (PersonIn, AdminIn)."""

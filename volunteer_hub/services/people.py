@@ -27,10 +27,12 @@ from volunteer_hub.validation import (
     Line,
     Password,
     Phone,
+    check_personal_password,
     custom_error,
     id_number_birth_date,
     mask_phone,
     parse,
+    personal_words,
 )
 
 Name = Annotated[Line, Field(min_length=1, max_length=50)]
@@ -77,6 +79,13 @@ class PersonIn(Input):
                 raise custom_error(
                     "birth_date", "The birth date does not match the ID number.", field="birth_date"
                 )
+        birth_date = self.birth_date or (
+            id_number_birth_date(self.id_number) if self.id_number else None
+        )
+        words = personal_words(
+            name=self.name, phone=self.phone, birth_date=birth_date, id_number=self.id_number
+        )
+        check_personal_password(self.password, words)
         return self
 
 
@@ -84,6 +93,11 @@ class AdminIn(Input):
     name: Name
     phone: Phone
     password: Password
+
+    @model_validator(mode="after")
+    def _not_personal(self) -> AdminIn:
+        check_personal_password(self.password, personal_words(name=self.name, phone=self.phone))
+        return self
 
 
 # --- communities and grids --------------------------------------------------------
