@@ -121,3 +121,10 @@ class Throttled(VolunteerHubError):
             minutes=max(1, -(-retry_after // 60)),
         )
         self.retry_after = retry_after
+
+
+class TooManyTries(VolunteerHubError):
+    """Too many tries at something that only a fresh start unlocks (a new code)."""
+
+    kind = "throttled"
+    default_code = "too_many_attempts"

@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
 import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -198,6 +199,32 @@ def mask_phone(phone: str) -> str:
 
 
 Phone = Annotated[str, _Stripped, AfterValidator(normalize_phone)]
+
+
+# --- e-mail addresses -------------------------------------------------------------
+
+
+def normalize_email(raw: str) -> str:
+    """Exactly one mailbox (no list, display name, quoting or IP address), in ASCII form.
+
+    Checked by email-validator without DNS look-ups. A message to this address can only
+    have one recipient: nothing that mail software reads as a separator or a route
+    (``,`` ``;`` ``<>`` spaces, ``%`` and ``!`` relays) is left in it.
+    """
+    try:
+        checked = validate_email(
+            raw,
+            check_deliverability=False,
+            allow_smtputf8=False,
+            allow_display_name=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+        )
+    except EmailNotValidError:
+        raise custom_error("email", "Must be one e-mail address, like name@example.com.") from None
+    if any(c in checked.local_part for c in "%!"):
+        raise custom_error("email", "Must be one e-mail address, like name@example.com.")
+    return checked.ascii_email or checked.normalized
 
 
 # --- mainland resident ID numbers (居民身份证号码) ------------------------------------

@@ -102,6 +102,10 @@ class Worker:
     async def _deliver(
         self, claim: outbox.Claim, delivery: ClaimedDelivery, batch_round: _Round
     ) -> str | None:
+        if not delivery.addressable:
+            error = "the address is not confirmed, or no longer the person's"
+            await outbox.failed(self.hub, claim, delivery, error, final=True)
+            return error
         async with self._slots:
             try:
                 message = self._message(delivery, batch_round)

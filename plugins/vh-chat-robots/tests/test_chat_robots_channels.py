@@ -19,7 +19,7 @@ from volunteer_hub.notifications import outbox
 from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendError
 from volunteer_hub.notifications.worker import Worker
 from volunteer_hub.services import channels, wishes
-from volunteer_hub.testing import TestCommunity
+from volunteer_hub.testing import TestCommunity, confirmed_address
 from volunteer_hub.validation import invalid_input
 
 ERRAND = {"title": "帮忙取快递", "description": "腿脚不便", "category": "errand"}
@@ -195,7 +195,7 @@ async def approve_wishes(community: TestCommunity, staff, code: str, settings, p
     config = {"code": code, "name": "志愿队群", "settings": settings.model_dump()}
     await channels.configure(community.hub, staff, community.id, config)
     for person, address in people:
-        await channels.set_address(community.hub, person, code, {"address": address})
+        await confirmed_address(community.hub, person, code, address)
         wish = await wishes.post(community.hub, person, community.id, ERRAND)
         await wishes.review(community.hub, staff, wish.id, {"decision": "approve"})
 

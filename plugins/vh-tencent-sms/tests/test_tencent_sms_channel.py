@@ -20,7 +20,7 @@ from volunteer_hub.notifications import outbox
 from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendError
 from volunteer_hub.notifications.worker import Worker
 from volunteer_hub.services import channels, wishes
-from volunteer_hub.testing import TestCommunity
+from volunteer_hub.testing import TestCommunity, confirmed_address
 from volunteer_hub.validation import invalid_input
 
 SECRET_ID = "AKIDtestSecretId0123456789"
@@ -221,7 +221,7 @@ async def approved_wish_for(community: TestCommunity, staff, sink) -> None:
     config = {"code": "tencent_sms", "name": "腾讯云短信", "settings": account(sink.endpoint)}
     await channels.configure(hub, staff, community.id, config)
     resident = await community.person("王奶奶")
-    await channels.set_address(hub, resident, "tencent_sms", {"address": "+86 139 0013 9000"})
+    await confirmed_address(hub, resident, "tencent_sms", "+86 139 0013 9000")
     wish = await wishes.post(hub, resident, community.id, ERRAND)
     await wishes.review(hub, staff, wish.id, {"decision": "approve"})
 
