@@ -126,9 +126,13 @@ class Worker:
         batch_round = batch_round or _Round(self.hub, None)
         kind, settings, template_url = batch_round.channel(config)
         notification = delivery.notification
+        try:
+            url = kind.build_url(settings, delivery.address, delivery.idempotency_key)
+        except ValueError as exc:  # the channel refuses the address: so it will again
+            raise SendError(f"the channel refused the address: {exc}", permanent=True) from None
         return Outgoing(
             delivery_id=delivery.id,
-            url=kind.build_url(settings, delivery.address, delivery.idempotency_key),
+            url=url,
             subject=notification.subject,
             body=notification.body,
             html=notification.html if kind.html else None,
