@@ -236,7 +236,7 @@ async def send_code(hub: Hub, actor: Actor, code: str) -> PersonChannel:
 
     One a minute at most: each costs an SMS, and lands on a phone that may not be theirs.
     """
-    row = await _my_address(actor, code)
+    row = await _my_address(hub, actor, code)
     if row.confirmed_at is not None:
         raise Conflict("This address is confirmed already.", code="already_confirmed")
     config = await _community_channel(actor, code)
@@ -255,7 +255,7 @@ async def confirm_address(hub: Hub, actor: Actor, code: str, data: CodeIn | dict
     Each try counts, right or wrong, in one conditional UPDATE (so tries at once cannot
     pass the limit); after ``CODE_TRIES`` the code is void and a new one is needed.
     """
-    row = await _my_address(actor, code)
+    row = await _my_address(hub, actor, code)
     given = parse(CodeIn, data).code
     if row.confirmed_at is not None:
         return row
@@ -346,7 +346,8 @@ async def _community_channel(actor: Actor, code: str) -> ChannelConfig:
     return config
 
 
-async def _my_address(actor: Actor, code: str) -> PersonChannel:
+async def _my_address(hub: Hub, actor: Actor, code: str) -> PersonChannel:
+    channel_kind(hub, code)  # an unknown channel is a 422, as for PUT
     row = await PersonChannel.get_or_none(person_id=actor.id, code=code)
     if row is None:
         raise NotFound("You have no address for this channel.", code="address_not_found")
