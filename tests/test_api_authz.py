@@ -63,6 +63,7 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("POST", "/auth/logout"),
         ("POST", "/people"),
         ("GET", "/me"),
+        ("POST", "/me/password"),
         ("GET", "/people/{id:int}"),
     },
     "communities": {
@@ -649,6 +650,11 @@ async def test_accounts_matrix(m: Matrix):
 
         return check
 
+    async def password_check(caller: str, r: httpx.Response) -> list[str]:
+        login = {"phone": m.people[caller].phone, "password": "Tiantian-42-xiang"}
+        r = await m.api.post(f"{API}/auth/login", json=login)
+        return [] if r.status_code == 200 else [f"the new password does not log in: {r.text}"]
+
     resident, other_staff = m.people["resident"].id, m.people["other_staff"].id
     await m.run(
         "accounts",
@@ -688,6 +694,13 @@ async def test_accounts_matrix(m: Matrix):
                 check=person_check("other_staff"),
             ),
             Row("GET", "/people/{id:int}", who(404), fixed({"id": 999999}), "no such person"),
+            Row(  # last: it changes each caller's password
+                "POST",
+                "/me/password",
+                who(204),
+                fixed(body={"current_password": PASSWORD, "new_password": "Tiantian-42-xiang"}),
+                check=password_check,
+            ),
         ],
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import World, next_phone
+from tests.factories import PASSWORD, World, next_phone
 from tests.pages_support import csrf, log_in
 from volunteer_hub.errors import InvalidInput
 from volunteer_hub.models import Person, Role, RoleAssignment
@@ -109,3 +109,30 @@ async def test_an_account_made_before_the_rules_still_logs_in(hub, api, browser)
     r = await api.post("/api/v1/auth/login", json={"phone": phone, "password": "woaini520"})
     assert r.status_code == 200, r.text
     assert (await log_in(browser, phone, "woaini520")).status_code == 303
+
+
+async def test_changing_a_password_refuses_weak_ones_and_needs_the_current_one(hub, api):
+    world = await World(hub).build()
+    resident = await world.person("王阿姨")
+    phone = resident.person.phone
+    r = await api.post("/api/v1/auth/login", json={"phone": phone, "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {r.json()['token']}", "Accept-Language": "en"}
+    cases = [
+        ("not-my-password-1", "Tiantian-xiangshang-42", "current_password", "is wrong"),
+        (PASSWORD, "woaini520", "new_password", "too common"),
+        (PASSWORD, "1qaz2wsx", "new_password", "too common"),
+        (PASSWORD, f"Zoo-{phone}", "new_password", "too like your phone number"),
+        (PASSWORD, "short1", "new_password", "at least 8 characters"),
+    ]
+    for current, new, field, message in cases:
+        body = {"current_password": current, "new_password": new}
+        r = await api.post("/api/v1/me/password", json=body, headers=headers)
+        assert r.status_code == 422, (new, r.text)
+        [detail] = r.json()["error"]["details"]
+        assert detail["field"] == field and message in detail["message"], detail
+    body = {"current_password": PASSWORD, "new_password": "Tiantian-xiangshang-42"}
+    assert (await api.post("/api/v1/me/password", json=body, headers=headers)).status_code == 204
+    old = await api.post("/api/v1/auth/login", json={"phone": phone, "password": PASSWORD})
+    assert old.status_code == 401
+    new = {"phone": phone, "password": "Tiantian-xiangshang-42"}
+    assert (await api.post("/api/v1/auth/login", json=new)).status_code == 200

@@ -388,6 +388,13 @@ def check_personal_password(password: str, personal: Sequence[str]) -> None:
         raise error
 
 
+def refuse_weak_password(field_name: str, password: str, personal: Sequence[str]) -> None:
+    """Outside a model (the person is known only from the database): InvalidInput."""
+    error = password_error(password, personal)
+    if error is not None:
+        raise InvalidInput.for_field(field_name, error.context["msgid"])
+
+
 Password = Annotated[str, AfterValidator(check_password)]
 """A password strong enough without knowing its owner: models that know the person also
 call ``check_personal_password`` with ``personal_words`` (PersonIn, AdminIn)."""

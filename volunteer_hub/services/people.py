@@ -33,6 +33,7 @@ from volunteer_hub.validation import (
     mask_phone,
     parse,
     personal_words,
+    refuse_weak_password,
 )
 
 Name = Annotated[Line, Field(min_length=1, max_length=50)]
@@ -311,6 +312,26 @@ async def authenticate(hub: Hub, phone: str, password: str) -> Person:
 
 class _LoginIn(Input):
     phone: Phone
+
+
+class PasswordChangeIn(Input):
+    current_password: Annotated[str, Field(min_length=1, max_length=128)]
+    new_password: Password
+
+
+async def change_password(hub: Hub, actor: Actor, data: PasswordChangeIn | dict) -> None:
+    """A person sets a new password, giving the current one; weak ones are refused as at
+    registration (with the person's own details as context)."""
+    data = parse(PasswordChangeIn, data)
+    person = await actor.load_person()
+    if not await hub.passwords.verify_async(person.password_hash, data.current_password):
+        raise InvalidInput.for_field("current_password", "The current password is wrong.")
+    words = personal_words(name=person.name, phone=person.phone, birth_date=person.birth_date)
+    refuse_weak_password("new_password", data.new_password, words)
+    person.password_hash = await hub.passwords.hash_async(data.new_password)
+    async with unit_of_work(hub, actor.id) as uow:
+        await Person.filter(id=person.id).update(password_hash=person.password_hash)
+        await uow.record("person.password_changed", person, community_id=person.community_id)
 
 
 def can_see_person(actor: Actor, person: Person) -> bool:
