@@ -136,3 +136,25 @@ async def test_changing_a_password_refuses_weak_ones_and_needs_the_current_one(h
     assert old.status_code == 401
     new = {"phone": phone, "password": "Tiantian-xiangshang-42"}
     assert (await api.post("/api/v1/auth/login", json=new)).status_code == 200
+
+
+async def test_the_password_page_says_why_and_changes_it(hub, browser):
+    world = await World(hub).build()
+    resident = await world.person("王阿姨")
+    await log_in(browser, resident.person.phone)
+    page = await browser.get("/password")
+    assert page.status_code == 200 and 'autocomplete="new-password"' in page.text
+    data = {
+        "current_password": PASSWORD,
+        "new_password": "Aa123456",
+        "csrf_token": csrf(page.text),
+    }
+    answer = await browser.post("/password", data=data)
+    assert answer.status_code == 422
+    assert 'aria-describedby="e-new_password"' in answer.text and "密码太常见" in answer.text
+    data |= {"new_password": "Tiantian-xiangshang-42", "csrf_token": csrf(answer.text)}
+    done = await browser.post("/password", data=data)
+    assert done.status_code == 303 and done.headers["location"] == "/password?done=password"
+    assert "密码已修改" in (await browser.get(done.headers["location"])).text
+    person = await Person.get(id=resident.id)
+    assert hub.passwords.verify(person.password_hash, "Tiantian-xiangshang-42")
