@@ -16,7 +16,13 @@ import pytest
 from tests.factories import PASSWORD, World
 from tests.sinks import SmtpSink, WebhookSink
 from volunteer_hub.errors import InvalidInput, NotFound
-from volunteer_hub.models import Delivery, DeliveryStatus, Notification, PersonChannel
+from volunteer_hub.models import (
+    AuditEntry,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    PersonChannel,
+)
 from volunteer_hub.notifications.planner import CODE_EVENT
 from volunteer_hub.notifications.senders import AppriseNotifier
 from volunteer_hub.notifications.worker import Worker
@@ -322,3 +328,29 @@ async def test_the_same_address_again_sends_no_new_code(hub):
     )
     assert row.enabled is False and row.confirmed_at is None
     assert await Notification.filter(event=CODE_EVENT).count() == 1
+
+
+@pytest.mark.parametrize("typed", ["12345", "1234567", "abcdef", "１２３４５６", "12 34 56", ""])
+async def test_a_code_is_six_digits(hub, typed):
+    w = await World(hub).build()
+    await with_channels(w, webhook=WebhookSink(), smtp=None)  # never started
+    resident = await w.person("王奶奶")
+    await channels.set_address(hub, resident, "webhook", {"address": "13900139000"})
+    with pytest.raises(InvalidInput) as err:
+        await channels.confirm_address(hub, resident, "webhook", {"code": typed})
+    assert err.value.fields == ["code"]
+    assert err.value.details[0].render("en")["message"] == "Must be the 6 digits of the code."
+    # A malformed code is not a try.
+    assert (await PersonChannel.get(person_id=resident.id)).code_attempts == 0
+
+
+async def test_the_code_is_in_no_audit_entry_or_event(hub):
+    w = await World(hub).build()
+    await with_channels(w, webhook=WebhookSink(), smtp=None)  # never started
+    resident = await w.person("王奶奶")
+    row = await channels.set_address(hub, resident, "webhook", {"address": "13900139000"})
+    code = await sent_code(row)
+    await channels.confirm_address(hub, resident, "webhook", {"code": code})
+    entries = await AuditEntry.filter(entity_type="person_channel").values_list("before", "after")
+    assert [e for e in entries if code in str(e)] == []
+    assert len(entries) == 2  # set, confirmed
