@@ -198,9 +198,12 @@ async def set_address(hub: Hub, actor: Actor, code: str, data: AddressIn | dict)
         await _claim_sending(hub, row)  # changing back and forth sends no more codes
     async with unit_of_work(hub, actor.id) as uow:
         if row is None:
-            row = await PersonChannel.create(
-                person_id=actor.id, code=code, address=address, enabled=data.enabled
-            )
+            try:
+                row = await PersonChannel.create(
+                    person_id=actor.id, code=code, address=address, enabled=data.enabled
+                )
+            except IntegrityError:  # the same person's request at the same moment
+                raise Conflict("This address was just given: try again.") from None
         else:
             if row.address != address:
                 row.address, row.confirmed_at = address, None

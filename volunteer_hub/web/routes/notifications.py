@@ -194,7 +194,7 @@ ENDPOINTS = [
         "gets a code and receives nothing else until it is confirmed",
         body=channels.AddressIn,
         response=AddressOut,
-        errors=(401, 404, 422, 429),
+        errors=(401, 404, 409, 422, 429),
         tag="notifications",
     ),
     Endpoint(
