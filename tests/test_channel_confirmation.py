@@ -344,7 +344,7 @@ async def test_a_code_is_six_digits(hub, typed):
     assert (await PersonChannel.get(person_id=resident.id)).code_attempts == 0
 
 
-async def test_the_code_is_in_no_audit_entry_or_event(hub):
+async def test_the_code_is_in_no_audit_entry(hub):
     w = await World(hub).build()
     await with_channels(w, webhook=WebhookSink(), smtp=None)  # never started
     resident = await w.person("王奶奶")
