@@ -12,7 +12,7 @@ from volunteer_hub.models import Community, Grid, Person, Role, Team
 from volunteer_hub.services import people, teams
 from volunteer_hub.services.access import Actor, load_actor
 
-PASSWORD = "passw0rd-test"
+PASSWORD = "Hongqi-Lu-88-test"
 _phones = itertools.count(13800000000)
 
 

@@ -27,7 +27,14 @@ import httpx
 import pytest
 
 from tests.factories import PASSWORD, World, id_number, next_phone
-from volunteer_hub.models import Delivery, DeliveryStatus, Notification, Person, Role
+from volunteer_hub.models import (
+    Delivery,
+    DeliveryStatus,
+    Notification,
+    Person,
+    PersonChannel,
+    Role,
+)
 from volunteer_hub.services import (
     callouts,
     channels,
@@ -38,6 +45,7 @@ from volunteer_hub.services import (
     wishes,
 )
 from volunteer_hub.services.access import Actor, active_team_ids, load_actor
+from volunteer_hub.testing import confirmed_address, sent_code
 from volunteer_hub.validation import mask_phone
 from volunteer_hub.web.routes import ENDPOINTS
 
@@ -63,6 +71,7 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("POST", "/auth/logout"),
         ("POST", "/people"),
         ("GET", "/me"),
+        ("POST", "/me/password"),
         ("GET", "/people/{id:int}"),
     },
     "communities": {
@@ -111,6 +120,8 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("POST", "/me/notifications/{id:int}/read"),
         ("GET", "/me/channels"),
         ("PUT", "/me/channels/{code:str}"),
+        ("POST", "/me/channels/{code:str}/code"),
+        ("POST", "/me/channels/{code:str}/confirm"),
         ("POST", "/communities/{cid:int}/channels"),
         ("GET", "/communities/{cid:int}/channels"),
         ("GET", "/communities/{cid:int}/deliveries"),
@@ -652,6 +663,11 @@ async def test_accounts_matrix(m: Matrix):
 
         return check
 
+    async def password_check(caller: str, r: httpx.Response) -> list[str]:
+        login = {"phone": m.people[caller].phone, "password": "Tiantian-42-xiang"}
+        r = await m.api.post(f"{API}/auth/login", json=login)
+        return [] if r.status_code == 200 else [f"the new password does not log in: {r.text}"]
+
     resident, other_staff = m.people["resident"].id, m.people["other_staff"].id
     await m.run(
         "accounts",
@@ -691,6 +707,13 @@ async def test_accounts_matrix(m: Matrix):
                 check=person_check("other_staff"),
             ),
             Row("GET", "/people/{id:int}", who(404), fixed({"id": 999999}), "no such person"),
+            Row(  # last: it changes each caller's password
+                "POST",
+                "/me/password",
+                who(204),
+                fixed(body={"current_password": PASSWORD, "new_password": "Tiantian-42-xiang"}),
+                check=password_check,
+            ),
         ],
     )
 
@@ -1142,8 +1165,43 @@ async def test_tasks_matrix(m: Matrix):
 
 
 async def test_notifications_matrix(m: Matrix):
-    """The inbox and addresses are one's own; channels and dead letters are staff's."""
+    """The inbox and addresses are one's own; channels and dead letters are staff's.
+
+    Addresses need a channel of the person's community (the administrator has none), and
+    an address of one's own to send a code to or confirm (404 otherwise)."""
     resident = await m.actor("resident")
+    for staff, cid in ((m.w.staff, m.a), (m.other.staff, m.b)):
+        for config in (
+            {
+                "code": "webhook",
+                "name": "短信网关",
+                "settings": {"url": "http://sms.example.com/x"},
+            },
+            {
+                "code": "email",
+                "name": "邮箱",
+                "settings": {"host": "mail.example.com", "sender": "a@example.com"},
+            },
+        ):
+            await channels.configure(m.hub, staff, cid, config)
+
+    async def unconfirmed_email(caller: str) -> PersonChannel | None:
+        if caller in ("anonymous", "admin"):
+            return None
+        actor = await m.actor(caller)
+        return await channels.set_address(
+            m.hub, actor, "email", {"address": f"{caller}@example.com"}
+        )
+
+    async def code_req(caller: str) -> Req:
+        row = await unconfirmed_email(caller)
+        if row is not None:  # as if the last code was sent a minute ago
+            await PersonChannel.filter(id=row.id).update(code_sent_at=None)
+        return fixed({"code": "email"})
+
+    async def confirm_req(caller: str) -> Req:
+        row = await unconfirmed_email(caller)
+        return fixed({"code": "email"}, {"code": await sent_code(row) if row else "123456"})
 
     async def own_notification(caller: str) -> Req:
         wish = await wishes.post(
@@ -1165,7 +1223,7 @@ async def test_notifications_matrix(m: Matrix):
                 "settings": {"url": "http://sms.example.com/x"},
             },
         )
-        await channels.set_address(m.hub, resident, "webhook", {"address": "13800138000"})
+        await confirmed_address(m.hub, resident, "webhook", "13900139000")  # as in the row
         note = (await own_notification(caller)).params["id"]
         delivery = await Delivery.filter(notification_id=note, channel_id=view.id).first()
         delivery.status = DeliveryStatus.DEAD
@@ -1198,9 +1256,11 @@ async def test_notifications_matrix(m: Matrix):
             Row(
                 "PUT",
                 "/me/channels/{code:str}",
-                LOGGED_IN,
+                who(200, admin=422),
                 fixed({"code": "webhook"}, {"address": "13900139000"}),
             ),
+            Row("POST", "/me/channels/{code:str}/code", who(200, admin=404), code_req),
+            Row("POST", "/me/channels/{code:str}/confirm", who(200, admin=404), confirm_req),
             Row(
                 "POST",
                 "/communities/{cid:int}/channels",

@@ -305,7 +305,13 @@ def test_story_one_across_four_logins(site, browser):
 
 
 MAIN_PAGES = {
-    "resident 居民（王奶奶": ["/", "/wishes/mine", "/wishes/new", "first:/wishes/mine"],
+    "resident 居民（王奶奶": [
+        "/",
+        "/wishes/mine",
+        "/wishes/new",
+        "first:/wishes/mine",
+        "/password",
+    ],
     "volunteer/elderly_care": [
         "/wishes",
         "/tasks",

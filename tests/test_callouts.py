@@ -32,6 +32,7 @@ from volunteer_hub.notifications.senders import AppriseNotifier
 from volunteer_hub.notifications.worker import Worker
 from volunteer_hub.services import callouts, channels, people, teams
 from volunteer_hub.services.access import load_actor
+from volunteer_hub.testing import confirmed_address
 
 ACK_LINK = re.compile(r"(https?://[^\s\"<]+)/ack/([A-Za-z0-9_\-]+)")
 ALARM = {"title": "暴雨预警：请到岗", "message": "今晚8点前到社区服务站集合，带好雨具。"}
@@ -189,7 +190,7 @@ async def test_quiet_hours_do_not_hold_a_callout(hub, clock, town: Town):
             {"code": "webhook", "name": "短信网关", "settings": {"url": sink.url}},
         )
         for v in (town.v1, town.v2, town.v3):
-            await channels.set_address(hub, v, "webhook", {"address": v.person.phone})
+            await confirmed_address(hub, v, "webhook", v.person.phone)
         clock.now = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
         callout = await callouts.call_out(
             hub, w.staff, w.community.id, {**ALARM, "target": {"kind": "everyone"}}
@@ -213,7 +214,7 @@ async def test_every_message_arrives_with_a_working_ack_link(hub, api, town: Tow
             {"code": "webhook", "name": "短信网关", "settings": {"url": sink.url}},
         )
         for v in (town.v1, town.v2, town.v3):
-            await channels.set_address(hub, v, "webhook", {"address": v.person.phone})
+            await confirmed_address(hub, v, "webhook", v.person.phone)
         staff = await login(api, w.staff.person.phone)
         r = await api.post(
             f"/api/v1/communities/{w.community.id}/callouts",
@@ -387,7 +388,7 @@ async def test_a_callout_to_2000_volunteers_is_delivered_once_each(hub, api, clo
         )
         await PersonChannel.bulk_create(
             [
-                PersonChannel(person_id=pid, code="webhook", address=phone)
+                PersonChannel(person_id=pid, code="webhook", address=phone, confirmed_at=clock.now)
                 for phone, pid in ids.items()
             ]
         )

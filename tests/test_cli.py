@@ -22,7 +22,7 @@ BUILTIN_PLUGINS = {
     "volunteer_hub.default_plugins.channels",
     "volunteer_hub.default_plugins.matching",
 }
-PASSWORD = "passw0rd-cli"
+PASSWORD = "Qiuyue-Anping-cli-23"
 
 pytestmark = pytest.mark.skipif(VHUB is None, reason="the vhub console script is not installed")
 
@@ -96,12 +96,13 @@ def test_admin_create(vhub, tmp_path: Path):
     assert "Traceback" not in output(bad_phone)
     assert "phone:" in output(bad_phone)
 
-    weak = vhub(
-        "admin", "create", "--name", "管理员", "--phone", "13900139000", "--password", "12345678"
-    )
-    assert weak.returncode != 0
-    assert "Traceback" not in output(weak)
-    assert "password:" in output(weak)
+    for password in ("12345678", "woaini520"):  # zxcvbn's list, and the shipped Chinese one
+        weak = vhub(
+            "admin", "create", "--name", "管理员", "--phone", "13900139000", "--password", password
+        )
+        assert weak.returncode != 0
+        assert "Traceback" not in output(weak)
+        assert "password:" in output(weak) and "密码太常见" in output(weak)
 
     with sqlite3.connect(database(tmp_path)) as conn:
         rows = conn.execute(

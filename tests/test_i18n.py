@@ -591,7 +591,7 @@ def test_pydantic_errors_with_parameters():
             {
                 "name": "王",
                 "phone": "13812345678",
-                "password": "abc12345xyz",
+                "password": "Hongqi-Lu-88-test",
                 "community_id": "one",
                 "surname": "王",
                 "id_number": "110105194912310021",

@@ -28,6 +28,7 @@ from volunteer_hub.models import AuditEntry, Delivery, Notification, Occurrence
 from volunteer_hub.notifications.senders import AppriseNotifier
 from volunteer_hub.notifications.worker import Worker
 from volunteer_hub.services import calendars, channels, matching, tasks, teams, wishes
+from volunteer_hub.testing import confirmed_address
 
 SH = ZoneInfo("Asia/Shanghai")
 THURSDAY = date(2026, 12, 3)
@@ -67,8 +68,8 @@ async def with_channels(w: World, smtp: SmtpSink, webhook: WebhookSink) -> None:
 
 async def reachable(w: World, actor, n: int):
     """Give ``actor`` an e-mail address and a phone for the SMS gateway."""
-    await channels.set_address(w.hub, actor, "email", {"address": f"v{n}@example.com"})
-    await channels.set_address(w.hub, actor, "webhook", {"address": f"1390000000{n}"})
+    await confirmed_address(w.hub, actor, "email", f"v{n}@example.com")
+    await confirmed_address(w.hub, actor, "webhook", f"1390000000{n}")
     return actor
 
 

@@ -29,6 +29,7 @@ from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendE
 from volunteer_hub.notifications.webhook import ConnectionPool
 from volunteer_hub.notifications.worker import Worker
 from volunteer_hub.services import callouts, channels, tasks, wishes
+from volunteer_hub.testing import confirmed_address
 
 ERRAND = {"title": "帮忙取快递", "description": "腿脚不便", "category": "errand"}
 
@@ -57,9 +58,14 @@ async def setup_channels(
 
 
 async def resident_with_channels(w: World, name: str = "王奶奶"):
+    """A resident with a confirmed address for each channel the community has."""
     resident = await w.person(name)
-    await channels.set_address(w.hub, resident, "webhook", {"address": "+86 138 0013 8000"})
-    await channels.set_address(w.hub, resident, "email", {"address": "wang@example.com"})
+    configured = await ChannelConfig.filter(community_id=w.community.id).values_list(
+        "code", flat=True
+    )
+    for code, address in (("webhook", "+86 138 0013 8000"), ("email", "wang@example.com")):
+        if code in configured:
+            await confirmed_address(w.hub, resident, code, address)
     return resident
 
 
@@ -142,7 +148,7 @@ async def test_red_escalation_is_not_held_by_quiet_hours(hub, clock):
     w = await World(hub).build()
     with WebhookSink() as webhook:
         await setup_channels(w, webhook=webhook)
-        await channels.set_address(hub, w.staff, "webhook", {"address": "13900000001"})
+        await confirmed_address(hub, w.staff, "webhook", "13900000001")
         resident = await w.person("王奶奶")
         wish = await wishes.post(
             hub,
@@ -204,7 +210,7 @@ async def test_a_sink_that_never_recovers_ends_in_the_dead_letters(hub, clock):
     with WebhookSink(always_fail=True) as webhook:
         await setup_channels(w, webhook=webhook)
         resident = await w.person("王奶奶")
-        await channels.set_address(hub, resident, "webhook", {"address": "13800138000"})
+        await confirmed_address(hub, resident, "webhook", "13800138000")
         wish = await wishes.post(hub, resident, w.community.id, ERRAND)
         await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
         worker = Worker(hub, AppriseNotifier())
@@ -229,7 +235,7 @@ async def test_lost_lease_is_claimed_again_and_the_sink_drops_the_repeat(hub, cl
     with WebhookSink() as webhook:
         await setup_channels(w, webhook=webhook)
         resident = await w.person("王奶奶")
-        await channels.set_address(hub, resident, "webhook", {"address": "13800138000"})
+        await confirmed_address(hub, resident, "webhook", "13800138000")
         wish = await wishes.post(hub, resident, w.community.id, ERRAND)
         await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
         worker = Worker(hub, AppriseNotifier())
@@ -350,6 +356,7 @@ async def test_private_network_refused_unless_allowed(hub):
 
 async def test_people_give_addresses_never_urls(hub):
     w = await World(hub).build()
+    await setup_channels(w, webhook=WebhookSink())  # never started: nothing is sent here
     person = await w.person("张三")
     for code, bad in (
         ("webhook", "http://10.0.0.1/x"),
@@ -360,7 +367,7 @@ async def test_people_give_addresses_never_urls(hub):
             await channels.set_address(hub, person, code, {"address": bad})
         assert err.value.fields == ["address"]
     row = await channels.set_address(hub, person, "webhook", {"address": "+86 139 0000 0001"})
-    assert row.address == "13900000001"
+    assert row.address == "13900000001" and row.confirmed_at is None
     with pytest.raises(InvalidInput):
         await channels.set_address(hub, person, "carrier_pigeon", {"address": "x"})
 
@@ -372,7 +379,7 @@ async def test_claims_from_two_workers_never_overlap(hub):
         await setup_channels(w, webhook=webhook)
         people = [await w.person(f"居民{i}") for i in range(12)]
         for p in people:
-            await channels.set_address(hub, p, "webhook", {"address": "13800138000"})
+            await confirmed_address(hub, p, "webhook", "13800138000")
             wish = await wishes.post(hub, p, w.community.id, ERRAND)
             await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
         claims = [await outbox.claim(hub, limit=5) for _ in range(3)]
@@ -416,7 +423,7 @@ async def test_concurrent_claims_never_overlap(hub):
     await setup_channels(w, webhook=WebhookSink())  # never started: nothing is sent here
     for i in range(12):
         resident = await w.person(f"居民{i}")
-        await channels.set_address(hub, resident, "webhook", {"address": "13800138000"})
+        await confirmed_address(hub, resident, "webhook", "13800138000")
         wish = await wishes.post(hub, resident, w.community.id, ERRAND)
         await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
     claims = await asyncio.gather(*(outbox.claim(hub, limit=3) for _ in range(6)))
@@ -432,7 +439,7 @@ async def called_volunteers(w: World, n: int):
     team = await w.team("elderly_care")
     for i in range(n):
         volunteer = await w.volunteer(f"志愿者{i}", team=team)
-        await channels.set_address(w.hub, volunteer, "webhook", {"address": f"1390000100{i}"})
+        await confirmed_address(w.hub, volunteer, "webhook", f"1390000100{i}")
 
 
 async def call_everyone(w: World) -> int:

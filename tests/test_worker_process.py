@@ -15,6 +15,7 @@ from tests.factories import World
 from tests.sinks import WebhookSink
 from volunteer_hub.models import Community, Delivery, DeliveryStatus
 from volunteer_hub.services import channels, wishes
+from volunteer_hub.testing import confirmed_address
 
 VHUB = Path(sys.executable).parent / "vhub"
 MESSAGES = 24
@@ -59,7 +60,7 @@ async def test_worker_killed_mid_batch_then_restarted(hub, clock, settings, tmp_
         )
         for i in range(MESSAGES):
             person = await w.person(f"居民{i}")
-            await channels.set_address(hub, person, "webhook", {"address": "13800138000"})
+            await confirmed_address(hub, person, "webhook", "13800138000")
             wish = await wishes.post(
                 hub,
                 person,

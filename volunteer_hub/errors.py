@@ -118,3 +118,10 @@ class Throttled(VolunteerHubError):
     def __init__(self, msgid: str, retry_after: int) -> None:
         super().__init__(msgid, minutes=max(1, -(-retry_after // 60)))
         self.retry_after = retry_after
+
+
+class TooManyTries(VolunteerHubError):
+    """Too many tries at something that only a fresh start unlocks (a new code)."""
+
+    kind = "throttled"
+    default_code = "too_many_attempts"

@@ -531,6 +531,13 @@ class PersonChannel(Model):
     code = fields.CharField(max_length=40)
     address = fields.CharField(max_length=200)
     enabled = fields.BooleanField(default=True)
+    # Nothing but its confirmation code is sent to an address until the person has typed
+    # that code in (services.channels): an address may be someone else's.
+    confirmed_at = fields.DatetimeField(null=True)
+    code_hash = fields.CharField(max_length=64, null=True)  # keyed hash of the pending code
+    code_expires_at = fields.DatetimeField(null=True)
+    code_attempts = fields.IntField(default=0)  # tries at the pending code
+    code_sent_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "person_channel"

@@ -22,7 +22,9 @@ and httpx: ``pip install "volunteer-hub[testing]"``.
   teams to through the real services.
 
 ``configure_plugins(hub, text)`` validates new settings (say, for a community made in
-the test) and ``login(api, actor)`` gives the headers of a logged-in request.
+the test), ``login(api, actor)`` gives the headers of a logged-in request, and
+``confirmed_address(hub, actor, code, address)`` gives a person's address for a channel
+and confirms it with the code sent there (``sent_code``).
 
 Module-level imports stay light: pytest loads this module in every session of an
 environment where volunteer_hub is installed.
@@ -53,10 +55,10 @@ if TYPE_CHECKING:
 
     from volunteer_hub.config import Settings
     from volunteer_hub.hub import Hub
-    from volunteer_hub.models import Community, Team
+    from volunteer_hub.models import Community, PersonChannel, Team
     from volunteer_hub.services.access import Actor
 
-PASSWORD = "passw0rd-plugin-test"
+PASSWORD = "Plugin-Taiyang-hua-57"
 POSTGRES_ENV = "VHUB_TEST_POSTGRES_URL"
 #: Tables kept when a PostgreSQL test database is emptied between tests.
 KEPT_TABLES = frozenset({"tortoise_migrations"})
@@ -330,6 +332,34 @@ async def login(api: httpx.AsyncClient, actor: Actor) -> dict[str, str]:
     )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+async def sent_code(address: PersonChannel) -> str:
+    """The code last sent to confirm ``address``, read from its message in the outbox (as
+    the person reads it on their phone)."""
+    from volunteer_hub.models import Notification
+    from volunteer_hub.notifications.planner import CODE_EVENT
+
+    message = (
+        await Notification.filter(
+            event=CODE_EVENT, entity_type="person_channel", entity_id=address.id
+        )
+        .order_by("-id")
+        .first()
+    )
+    assert message is not None, "no code was sent to this address"
+    return message.subject.rsplit(maxsplit=1)[-1].split("：")[-1]
+
+
+async def confirmed_address(hub: Hub, actor: Actor, code: str, address: str) -> PersonChannel:
+    """Give ``actor``'s address for the channel ``code`` and confirm it with the code sent
+    there, through the real services. The community must have the channel configured."""
+    from volunteer_hub.services import channels
+
+    row = await channels.set_address(hub, actor, code, {"address": address})
+    if row.confirmed_at is None:
+        row = await channels.confirm_address(hub, actor, code, {"code": await sent_code(row)})
+    return row
 
 
 def configure_plugins(hub: Hub, text: str) -> None:

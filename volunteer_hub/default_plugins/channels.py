@@ -6,6 +6,7 @@ connections (``notifications.webhook``). Staff configure them per community.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -17,6 +18,8 @@ from volunteer_hub.validation import http_address
 
 # Apprise's JSON post on kept-alive connections, registered by ``notifications.webhook``.
 WEBHOOK_SCHEME, WEBHOOK_SECURE_SCHEME = "vhubjson", "vhubjsons"
+
+_RECIPIENT_SEPARATORS = re.compile(r'[\s,;<>\[\]()"]')
 
 Host = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.\-]+$")]
 
@@ -47,6 +50,11 @@ class WebhookSettings(BaseModel):
 
 
 def email_url(settings: EmailSettings, address: str, key: str) -> str:
+    # Apprise reads several recipients out of one "to" ("a@x.cn,b@evil.com", "A <a@x.cn>
+    # b@evil.com"): an address checked when it was given has none of these, but one stored
+    # before that check must not reach two mailboxes either.
+    if _RECIPIENT_SEPARATORS.search(address) or address.count("@") > 1:
+        raise ValueError("not a single e-mail address")
     scheme = "mailtos" if settings.tls else "mailto"
     auth = ""
     if settings.username:

@@ -125,6 +125,7 @@ async def notify_many(
             "SELECT pc.person_id, pc.address, cc.id AS channel_id"
             " FROM person_channel pc JOIN channel_config cc ON cc.code = pc.code"
             " WHERE cc.community_id = ? AND cc.enabled AND pc.enabled"
+            " AND pc.confirmed_at IS NOT NULL"
             f" AND pc.person_id IN ({', '.join('?' * len(chunk))})"
             " ORDER BY pc.person_id, cc.id",
             community.id,

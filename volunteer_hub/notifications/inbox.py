@@ -1,10 +1,12 @@
-"""The in-app inbox: every notification lands here, whatever the channels."""
+"""The in-app inbox: every notification lands here, whatever the channels (but the codes
+that confirm an address)."""
 
 from __future__ import annotations
 
 from volunteer_hub.errors import NotFound
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Notification
+from volunteer_hub.notifications.planner import CODE_EVENT
 from volunteer_hub.services.access import Actor
 
 
@@ -12,7 +14,8 @@ async def list_inbox(
     actor: Actor, *, before_id: int | None = None, limit: int = 50, unread: bool = False
 ) -> list[Notification]:
     """The actor's notifications, newest first, older than ``before_id``."""
-    query = Notification.filter(person_id=actor.id)
+    # Not the codes that confirm an address: whoever typed the address would read them.
+    query = Notification.filter(person_id=actor.id).exclude(event=CODE_EVENT)
     if before_id is not None:
         query = query.filter(id__lt=before_id)
     if unread:

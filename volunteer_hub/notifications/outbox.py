@@ -19,6 +19,7 @@ from volunteer_hub import db
 from volunteer_hub.errors import Conflict, NotFound, PermissionDenied
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Delivery, DeliveryStatus
+from volunteer_hub.notifications.planner import CODE_EVENT
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import unit_of_work
@@ -68,6 +69,9 @@ class ClaimedDelivery:
     attempts: int  # counting the attempt this claim makes
     notification: ClaimedNotification
     channel: ClaimedChannel
+    # Whether the address is still the person's confirmed one for the channel (for a
+    # code: still the one waiting for it). A changed or unconfirmed address gets nothing.
+    addressable: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,10 @@ async def claim(hub: Hub, *, limit: int = 200, lease: timedelta = LEASE) -> Clai
     rows = await db.fetch(
         "SELECT d.id, d.address, d.idempotency_key, d.attempts, d.channel_id,"
         " n.id AS n_id, n.person_id, n.event, n.entity_id, n.locale, n.subject, n.body, n.html,"
-        " c.code, c.secret"
+        " c.code, c.secret, pc.address AS pc_address, pc.confirmed_at AS pc_confirmed_at"
         " FROM delivery d JOIN notification n ON n.id = d.notification_id"
         " JOIN channel_config c ON c.id = d.channel_id"
+        " LEFT JOIN person_channel pc ON pc.person_id = n.person_id AND pc.code = c.code"
         " WHERE d.lease_token = ? AND d.status = ? ORDER BY d.id",
         token,
         DeliveryStatus.SENDING.value,
@@ -141,9 +146,16 @@ async def claim(hub: Hub, *, limit: int = 200, lease: timedelta = LEASE) -> Clai
             r["body"],
             r["html"],
         )
+        confirmed = r["pc_confirmed_at"] is not None
         deliveries.append(
             ClaimedDelivery(
-                r["id"], r["address"], r["idempotency_key"], r["attempts"], notification, channel
+                r["id"],
+                r["address"],
+                r["idempotency_key"],
+                r["attempts"],
+                notification,
+                channel,
+                r["pc_address"] == r["address"] and confirmed != (r["event"] == CODE_EVENT),
             )
         )
     return Claim(token, deliveries)

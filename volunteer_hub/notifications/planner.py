@@ -40,6 +40,8 @@ _LEVEL_NAMES = {
     Escalation.RED: {"zh-CN": "红牌", "en": "red"},
 }
 
+CODE_EVENT = "channel.code"  # the one message an unconfirmed address receives
+
 
 def after_quiet_hours(moment: datetime, community: Community) -> datetime:
     """``moment``, or the end of the community's quiet hours if it falls inside them."""
@@ -70,11 +72,77 @@ async def notify(
     not_before: datetime | None = None,
     dedupe_key: str | None = None,
 ) -> Notification:
-    """Write one notification (the inbox entry) and its outbox deliveries, now."""
+    """Write one notification (the inbox entry) and its outbox deliveries, now.
+
+    Deliveries go to the person's confirmed addresses only (an unconfirmed one may be
+    someone else's).
+    """
+    notification = await _notification(
+        hub, now, person, community, event, entity_type, entity_id, context, priority, dedupe_key
+    )
+    start = not_before or now
+    if priority is NotificationPriority.NORMAL:
+        start = after_quiet_hours(start, community)
+    chosen = {
+        pc.code: pc
+        for pc in await PersonChannel.filter(
+            person_id=person.id, enabled=True, confirmed_at__isnull=False
+        )
+    }
+    if chosen:
+        configs = await ChannelConfig.filter(
+            community_id=community.id, enabled=True, code__in=list(chosen)
+        )
+        for config in configs:
+            await _deliver(notification, config, chosen[config.code].address, start, now)
+    return notification
+
+
+async def notify_code(
+    hub: Hub,
+    now: datetime,
+    *,
+    person: Person,
+    community: Community,
+    config: ChannelConfig,
+    address: PersonChannel,
+    context: dict[str, Any],
+) -> Notification:
+    """The message with the code that confirms ``address``: to that address alone, at once
+    (quiet hours or not), and not in the inbox (where whoever typed the address would
+    read the code)."""
+    notification = await _notification(
+        hub,
+        now,
+        person,
+        community,
+        CODE_EVENT,
+        "person_channel",
+        address.id,
+        context,
+        NotificationPriority.URGENT,
+        None,
+    )
+    await _deliver(notification, config, address.address, now, now)
+    return notification
+
+
+async def _notification(
+    hub: Hub,
+    now: datetime,
+    person: Person,
+    community: Community,
+    event: str,
+    entity_type: str,
+    entity_id: int,
+    context: dict[str, Any],
+    priority: NotificationPriority,
+    dedupe_key: str | None,
+) -> Notification:
     rendered = hub.templates.render(
         event, person.locale, {**context, "person": person, "community": community}
     )
-    notification = await Notification.create(
+    return await Notification.create(
         person_id=person.id,
         community_id=community.id,
         event=event,
@@ -88,24 +156,23 @@ async def notify(
         dedupe_key=dedupe_key,
         created_at=now,
     )
-    start = not_before or now
-    if priority is NotificationPriority.NORMAL:
-        start = after_quiet_hours(start, community)
-    chosen = {pc.code: pc for pc in await PersonChannel.filter(person_id=person.id, enabled=True)}
-    if chosen:
-        configs = await ChannelConfig.filter(
-            community_id=community.id, enabled=True, code__in=list(chosen)
-        )
-        for config in configs:
-            await Delivery.create(
-                notification_id=notification.id,
-                channel_id=config.id,
-                address=chosen[config.code].address,
-                idempotency_key=f"{notification.id}-{config.id}-{secrets.token_hex(8)}",
-                not_before=start,
-                created_at=now,
-            )
-    return notification
+
+
+async def _deliver(
+    notification: Notification,
+    config: ChannelConfig,
+    address: str,
+    not_before: datetime,
+    now: datetime,
+) -> None:
+    await Delivery.create(
+        notification_id=notification.id,
+        channel_id=config.id,
+        address=address,
+        idempotency_key=f"{notification.id}-{config.id}-{secrets.token_hex(8)}",
+        not_before=not_before,
+        created_at=now,
+    )
 
 
 # --- event plans ----------------------------------------------------------------------

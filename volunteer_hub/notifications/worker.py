@@ -102,6 +102,10 @@ class Worker:
     async def _deliver(
         self, claim: outbox.Claim, delivery: ClaimedDelivery, batch_round: _Round
     ) -> str | None:
+        if not delivery.addressable:
+            error = "the address is not confirmed, or no longer the person's"
+            await outbox.failed(self.hub, claim, delivery, error, final=True)
+            return error
         async with self._slots:
             try:
                 message = self._message(delivery, batch_round)
@@ -122,9 +126,13 @@ class Worker:
         batch_round = batch_round or _Round(self.hub, None)
         kind, settings, template_url = batch_round.channel(config)
         notification = delivery.notification
+        try:
+            url = kind.build_url(settings, delivery.address, delivery.idempotency_key)
+        except ValueError as exc:  # the channel refuses the address: so it will again
+            raise SendError(f"the channel refused the address: {exc}", permanent=True) from None
         return Outgoing(
             delivery_id=delivery.id,
-            url=kind.build_url(settings, delivery.address, delivery.idempotency_key),
+            url=url,
             subject=notification.subject,
             body=notification.body,
             html=notification.html if kind.html else None,

@@ -6,33 +6,43 @@ masked. People never give a URL: only an address of the channel's kind.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import socket
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationError
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
 
-from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooManyTries
 from volunteer_hub.hooktypes import NotificationChannel
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import ChannelConfig, PersonChannel
+from volunteer_hub.models import ChannelConfig, Community, Notification, PersonChannel
+from volunteer_hub.notifications import planner
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
-from volunteer_hub.services.uow import unit_of_work
+from volunteer_hub.services.uow import UnitOfWork, unit_of_work
 from volunteer_hub.validation import (
     Input,
     Line,
+    custom_error,
     invalid_input,
     is_private_host,
+    normalize_email,
     normalize_phone,
     parse,
 )
 
 MASK = "••••••"
-_EMAIL = re.compile(r"[^@\s:/]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+CODE_TTL = timedelta(minutes=10)  # a confirmation code's life
+CODE_TRIES = 5  # tries at one code, right or wrong; then a new code is needed
+RESEND_AFTER = timedelta(seconds=60)  # between two codes to one address
 
 
 class ChannelIn(Input):
@@ -173,25 +183,177 @@ async def list_channels(hub: Hub, actor: Actor, community_id: int) -> list[Chann
 
 
 async def set_address(hub: Hub, actor: Actor, code: str, data: AddressIn | dict) -> PersonChannel:
-    """A person gives their address for a channel kind (never a URL) and turns it on or off."""
+    """A person gives their address for a channel kind (never a URL) and turns it on or off.
+
+    A new or changed address is unconfirmed, and gets a code (``confirm_address``); the
+    same address again only turns it on or off.
+    """
     kind = channel_kind(hub, code)
     data = parse(AddressIn, data)
     address = _normalize_address(kind, data.address)
+    config = await _community_channel(actor, code)
+    row = await PersonChannel.get_or_none(person_id=actor.id, code=code)
+    needs_code = row is None or row.address != address or row.code_sent_at is None
+    if row is not None and row.address != address:
+        await _claim_sending(hub, row)  # changing back and forth sends no more codes
     async with unit_of_work(hub, actor.id) as uow:
-        row = await PersonChannel.get_or_none(person_id=actor.id, code=code)
         if row is None:
-            row = await PersonChannel.create(
-                person_id=actor.id, code=code, address=address, enabled=data.enabled
-            )
+            try:
+                row = await PersonChannel.create(
+                    person_id=actor.id, code=code, address=address, enabled=data.enabled
+                )
+            except IntegrityError:  # the same person's request at the same moment
+                raise Conflict("This address was just given: try again.") from None
         else:
-            row.address, row.enabled = address, data.enabled
-            await row.save()
+            if row.address != address:
+                row.address, row.confirmed_at = address, None
+            row.enabled = data.enabled
+            await row.save(update_fields=["address", "enabled", "confirmed_at"])
+        if needs_code and row.confirmed_at is None:
+            await _send_code(hub, uow, actor, config, row)
         await uow.record(
             "person.channel_set",
             row,
             community_id=actor.community_id,
-            after={"code": code, "enabled": data.enabled},
+            after={
+                "code": code,
+                "enabled": data.enabled,
+                "confirmed": row.confirmed_at is not None,
+            },
         )
+    return row
+
+
+def _six_digits(value: str) -> str:
+    if not (len(value) == 6 and value.isascii() and value.isdigit()):
+        raise custom_error("code", "Must be the 6 digits of the code.")
+    return value
+
+
+class CodeIn(Input):
+    code: Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_six_digits)]
+
+
+async def send_code(hub: Hub, actor: Actor, code: str) -> PersonChannel:
+    """Send a new code to the person's unconfirmed address (the last one stops working).
+
+    One a minute at most: each costs an SMS, and lands on a phone that may not be theirs.
+    """
+    row = await _my_address(hub, actor, code)
+    if row.confirmed_at is not None:
+        raise Conflict("This address is confirmed already.", code="already_confirmed")
+    config = await _community_channel(actor, code)
+    await _claim_sending(hub, row)
+    async with unit_of_work(hub, actor.id) as uow:
+        await _send_code(hub, uow, actor, config, row)
+        await uow.record(
+            "person.channel_code_sent", row, community_id=actor.community_id, after={"code": code}
+        )
+    return row
+
+
+async def confirm_address(hub: Hub, actor: Actor, code: str, data: CodeIn | dict) -> PersonChannel:
+    """The person types in the code sent to their address: from now on it gets messages.
+
+    Each try counts, right or wrong, in one conditional UPDATE (so tries at once cannot
+    pass the limit); after ``CODE_TRIES`` the code is void and a new one is needed.
+    """
+    row = await _my_address(hub, actor, code)
+    given = parse(CodeIn, data).code
+    if row.confirmed_at is not None:
+        return row
+    if row.code_hash is None:
+        raise Conflict("Ask for a code first.", code="no_code")
+    tried = await PersonChannel.filter(
+        id=row.id, code_hash=row.code_hash, code_attempts__lt=CODE_TRIES
+    ).update(code_attempts=F("code_attempts") + 1)
+    if not tried:
+        raise TooManyTries("Too many wrong codes. Ask for a new code.", code="code_locked")
+    now = hub.now()
+    if row.code_expires_at is None or row.code_expires_at <= now:
+        raise InvalidInput.for_field("code", "The code has expired. Ask for a new one.")
+    if not hmac.compare_digest(_code_hash(hub, row, given), row.code_hash):
+        raise InvalidInput.for_field(
+            "code",
+            "The code is wrong. Tries left: {left}.",
+            left=CODE_TRIES - row.code_attempts - 1,
+        )
+    async with unit_of_work(hub, actor.id) as uow:
+        if not await PersonChannel.filter(id=row.id, code_hash=row.code_hash).update(
+            confirmed_at=now, code_hash=None, code_expires_at=None
+        ):
+            raise Conflict("A new code was sent meanwhile: enter that one.", code="code_replaced")
+        await _forget_codes(row)
+        await uow.record(
+            "person.channel_confirmed", row, community_id=actor.community_id, after={"code": code}
+        )
+    await row.refresh_from_db()
+    return row
+
+
+async def _claim_sending(hub: Hub, row: PersonChannel) -> None:
+    """Note a code being sent to ``row`` now, or refuse if one went less than a minute ago:
+    one conditional UPDATE, so that of two requests at once only one sends."""
+    now = hub.now()
+    due = Q(code_sent_at__isnull=True) | Q(code_sent_at__lte=now - RESEND_AFTER)
+    if not await PersonChannel.filter(due, id=row.id).update(code_sent_at=now):
+        raise TooManyTries("Wait a minute before asking for another code.", code="code_sent")
+
+
+async def _send_code(
+    hub: Hub, uow: UnitOfWork, actor: Actor, config: ChannelConfig, row: PersonChannel
+) -> None:
+    """A fresh code for ``row``'s address, stored hashed, sent there (in ``uow``)."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    row.code_hash = _code_hash(hub, row, code)
+    row.code_expires_at = uow.now + CODE_TTL
+    row.code_attempts = 0
+    row.code_sent_at = uow.now
+    await row.save(update_fields=["code_hash", "code_expires_at", "code_attempts", "code_sent_at"])
+    await _forget_codes(row)  # an earlier code's message, if not sent yet, is not sent
+    person = await actor.load_person()
+    await planner.notify_code(
+        hub,
+        uow.now,
+        person=person,
+        community=await Community.get(id=config.community_id),
+        config=config,
+        address=row,
+        context={"code": code, "minutes": int(CODE_TTL.total_seconds() // 60)},
+    )
+
+
+def _code_hash(hub: Hub, row: PersonChannel, code: str) -> str:
+    """Keyed with the installation secret (a 6-digit code is found at once unkeyed), and
+    bound to the row and its address (a code for one address confirms no other)."""
+    message = f"channel code:{row.id}:{row.address}:{code}".encode()
+    return hmac.new(hub.settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+async def _forget_codes(row: PersonChannel) -> None:
+    """Delete the code messages of ``row`` (and their deliveries): no code stays readable."""
+    await Notification.filter(
+        event=planner.CODE_EVENT, entity_type="person_channel", entity_id=row.id
+    ).delete()
+
+
+async def _community_channel(actor: Actor, code: str) -> ChannelConfig:
+    """The person's community's channel of this kind, which sends their code."""
+    config = None
+    if actor.community_id is not None:
+        config = await ChannelConfig.get_or_none(
+            community_id=actor.community_id, code=code, enabled=True
+        )
+    if config is None:
+        raise InvalidInput.for_field("code", "Your community does not send messages this way.")
+    return config
+
+
+async def _my_address(hub: Hub, actor: Actor, code: str) -> PersonChannel:
+    channel_kind(hub, code)  # an unknown channel is a 422, as for PUT
+    row = await PersonChannel.get_or_none(person_id=actor.id, code=code)
+    if row is None:
+        raise NotFound("You have no address for this channel.", code="address_not_found")
     return row
 
 
@@ -204,12 +366,19 @@ def _normalize_address(kind: NotificationChannel, raw: str) -> str:
                 "address", "Must be a mainland China mobile number."
             ) from None
     if kind.address_kind == "email":
-        if not _EMAIL.fullmatch(raw):
-            raise InvalidInput.for_field("address", "Must be an e-mail address.")
-        return raw
-    if "://" in raw or "/" in raw:
+        try:
+            return normalize_email(raw)
+        except ValueError:
+            raise InvalidInput.for_field(
+                "address", "Must be one e-mail address, like name@example.com."
+            ) from None
+    if not _ACCOUNT.fullmatch(raw):
         raise InvalidInput.for_field("address", "Must be an account name, not an address.")
     return raw
+
+
+# An account name on a chat service (a WeCom user id): no markup, spaces or URL parts.
+_ACCOUNT = re.compile(r"[A-Za-z0-9_.@\-]{1,64}")
 
 
 async def my_addresses(actor: Actor) -> list[PersonChannel]:

@@ -30,10 +30,13 @@ from volunteer_hub.validation import (
     Line,
     Password,
     Phone,
+    check_personal_password,
     custom_error,
     id_number_birth_date,
     mask_phone,
     parse,
+    personal_words,
+    refuse_weak_password,
 )
 
 Name = Annotated[Line, Field(min_length=1, max_length=50)]
@@ -84,6 +87,13 @@ class PersonIn(Input):
                 raise custom_error(
                     "birth_date", "The birth date does not match the ID number.", field="birth_date"
                 )
+        birth_date = self.birth_date or (
+            id_number_birth_date(self.id_number) if self.id_number else None
+        )
+        words = personal_words(
+            name=self.name, phone=self.phone, birth_date=birth_date, id_number=self.id_number
+        )
+        check_personal_password(self.password, words)
         return self
 
 
@@ -91,6 +101,11 @@ class AdminIn(Input):
     name: Name
     phone: Phone
     password: Password
+
+    @model_validator(mode="after")
+    def _not_personal(self) -> AdminIn:
+        check_personal_password(self.password, personal_words(name=self.name, phone=self.phone))
+        return self
 
 
 # --- communities and grids --------------------------------------------------------
@@ -362,6 +377,26 @@ async def check_password(hub: Hub, person: Person | None, password: str) -> Pers
 
 class _LoginIn(Input):
     phone: Phone
+
+
+class PasswordChangeIn(Input):
+    current_password: Annotated[str, Field(min_length=1, max_length=128)]
+    new_password: Password
+
+
+async def change_password(hub: Hub, actor: Actor, data: PasswordChangeIn | dict) -> None:
+    """A person sets a new password, giving the current one; weak ones are refused as at
+    registration (with the person's own details as context)."""
+    data = parse(PasswordChangeIn, data)
+    person = await actor.load_person()
+    if not await hub.passwords.verify_async(person.password_hash, data.current_password):
+        raise InvalidInput.for_field("current_password", "The current password is wrong.")
+    words = personal_words(name=person.name, phone=person.phone, birth_date=person.birth_date)
+    refuse_weak_password("new_password", data.new_password, words)
+    person.password_hash = await hub.passwords.hash_async(data.new_password)
+    async with unit_of_work(hub, actor.id) as uow:
+        await Person.filter(id=person.id).update(password_hash=person.password_hash)
+        await uow.record("person.password_changed", person, community_id=person.community_id)
 
 
 def can_see_person(actor: Actor, person: Person) -> bool:

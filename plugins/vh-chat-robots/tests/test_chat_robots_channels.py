@@ -18,8 +18,8 @@ from volunteer_hub.models import Delivery, DeliveryStatus, Role
 from volunteer_hub.notifications import outbox
 from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendError
 from volunteer_hub.notifications.worker import Worker
-from volunteer_hub.services import channels, wishes
-from volunteer_hub.testing import TestCommunity
+from volunteer_hub.services import callouts, channels, teams, wishes
+from volunteer_hub.testing import TestCommunity, confirmed_address
 from volunteer_hub.validation import invalid_input
 
 ERRAND = {"title": "帮忙取快递", "description": "腿脚不便", "category": "errand"}
@@ -195,7 +195,7 @@ async def approve_wishes(community: TestCommunity, staff, code: str, settings, p
     config = {"code": code, "name": "志愿队群", "settings": settings.model_dump()}
     await channels.configure(community.hub, staff, community.id, config)
     for person, address in people:
-        await channels.set_address(community.hub, person, code, {"address": address})
+        await confirmed_address(community.hub, person, code, address)
         wish = await wishes.post(community.hub, person, community.id, ERRAND)
         await wishes.review(community.hub, staff, wish.id, {"decision": "approve"})
 
@@ -255,3 +255,70 @@ async def test_dingtalk_through_the_outbox_and_its_refusals_retried(
         "您的心愿“帮忙取快递”已通过社区审核，正在等待志愿者认领。\n\n幸福里社区\n\n@13800138000"
     )
     assert len(sink.posts) == 2 and not sink.duplicates
+
+
+# --- user-written text is plain text in the robots' markdown -----------------------------
+
+# What a resident, a volunteer or staff may write, aimed at the group chat: a link, an image,
+# a mention of someone else and of everyone, a heading, emphasis, a font tag, a quote.
+HOSTILE_TITLE = (
+    "[领奖](http://e.cn) ![](x.png) <@boss> @all # 标 **粗** "
+    '<font color="red">红</font> <https://e.cn> www.e'
+)
+HOSTILE_MESSAGE = (
+    "# 假通知\n[点我](http://evil.example)\n![图](http://evil.example/i.png)\n> 引用\n"
+    "@all @13900000000 <@boss>\n---\n***\n`code` ~~删~~ &lt;@all&gt;"
+)
+
+
+def markup_left(text: str, own: tuple[str, ...]) -> list[str]:
+    """The markup in ``text`` once the robot's own parts (``own``) are taken out."""
+    for part in own:
+        assert part in text
+        text = text.replace(part, "", 1)
+    found = [m for m in ("[", "](", "<", ">", "@", "#", "**", "`", "~~", "&lt;") if m in text]
+    found += [m for m in ("http://", "https://", "www.") if m in text.lower()]
+    found += [line for line in text.split("\n") if line.strip() in ("---", "***", "===")]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("code", "address", "own"),
+    [
+        ("wecom_robot", "wangnainai", ("**", "**", "<@wangnainai>")),
+        ("dingtalk_robot", "+86 138 0013 8000", ("#### ", "@13800138000")),
+    ],
+)
+async def test_nothing_anyone_writes_becomes_markup_in_the_group(
+    vhub_hub, vhub_community, staff, sink, code, address, own
+):
+    """A hostile wish title, person's name and call-out message, through the outbox to the
+    robot's stand-in: only the robot's own heading and mention are markup."""
+    settings = wecom(sink) if code == "wecom_robot" else dingtalk(sink)
+    config = {"code": code, "name": "志愿队群", "settings": settings.model_dump()}
+    await channels.configure(vhub_hub, staff, vhub_community.id, config)
+    resident = await vhub_community.person("[王](http://evil.example) @all")
+    await confirmed_address(vhub_hub, resident, code, address)
+    wish = await wishes.post(
+        vhub_hub,
+        resident,
+        vhub_community.id,
+        {"title": HOSTILE_TITLE, "description": HOSTILE_MESSAGE, "category": "errand"},
+    )
+    await wishes.review(vhub_hub, staff, wish.id, {"decision": "approve"})
+    team = await vhub_community.team("elderly_care")
+    await teams.join_team(vhub_hub, resident, team.id)
+    await callouts.call_out(
+        vhub_hub,
+        staff,
+        vhub_community.id,
+        {"title": HOSTILE_TITLE, "message": HOSTILE_MESSAGE, "target": {"kind": "everyone"}},
+    )
+    assert (await run_worker(vhub_hub)).sent == 2
+    assert len(sink.accepted) == 2
+    for payload in sink.accepted.values():
+        text = payload["markdown"]["content" if code == "wecom_robot" else "text"]
+        assert "领奖" in text  # the words stay, as plain text
+        assert markup_left(text, own) == [], text
+        if code == "dingtalk_robot":
+            assert payload["at"] == {"atMobiles": ["13800138000"], "isAtAll": False}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote_plus
 
-from vh_chat_robots.messages import WECOM_MAX_BYTES, dingtalk_markdown, wecom_markdown
+import pytest
+from vh_chat_robots.messages import WECOM_MAX_BYTES, dingtalk_markdown, plain, wecom_markdown
 from vh_chat_robots.services import dingtalk_sign
 
 ZH_SUBJECT = "活动提醒：银发巡逻 2026-12-03 19:00"
@@ -58,3 +59,36 @@ def test_a_long_message_is_cut_to_what_the_robot_takes():
     text = wecom_markdown("长消息", "很长的内容。" * 2000, "li")
     assert len(text.encode("utf-8")) <= WECOM_MAX_BYTES
     assert text.startswith("**长消息**\n很长的内容。") and text.endswith("…\n<@li>")
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("[x](http://evil)", "［x］(http：//evil)"),
+        ("![](http://evil/p.png)", "！［］(http：//evil/p.png)"),
+        ("<@boss> <at>", "＜＠boss＞ ＜at＞"),
+        ("@all 开会", "＠all 开会"),
+        ("# 标题", "＃ 标题"),
+        ("**粗** _斜_ `码` ~~删~~", "＊＊粗＊＊ ＿斜＿ ｀码｀ ～～删～～"),
+        ('<font color="warning">红</font>', '＜font color="warning"＞红＜/font＞'),
+        ("> 引用", "＞ 引用"),
+        ("---", "———"),
+        ("&lt;@all&gt;", "＆lt;＠all＆gt;"),
+        ("www.evil.example", "www．evil.example"),
+        ("2026-12-03 19:00 (周四) 3号楼", "2026-12-03 19:00 (周四) 3号楼"),  # plain stays
+    ],
+)
+def test_written_text_is_plain_in_both_robots(written, shown):
+    assert plain(written) == shown
+    heading = plain(f"心愿：{written}")
+    assert "[" not in heading and "<" not in heading and "@" not in heading
+    line = [] if "http" in written else [shown]  # a body line with a link is left out
+    wecom = wecom_markdown(f"心愿：{written}", f"第一行\n{written}\n# 另起\n\n末行", "li")
+    assert wecom == "\n".join([f"**{heading}**", "第一行", *line, "＃ 另起", "", "末行", "<@li>"])
+    ding = dingtalk_markdown(f"心愿：{written}", f"第一行\n{written}", "13800138000")
+    assert ding == "\n\n".join([f"#### {heading}", "第一行", *line, "@13800138000"])
+
+
+def test_newlines_in_a_subject_do_not_start_markup():
+    text = wecom_markdown("标题\n# 另一个\r\n[x](y)", "正文", "li")
+    assert text.startswith("**标题 ＃ 另一个 ［x］(y)**\n")

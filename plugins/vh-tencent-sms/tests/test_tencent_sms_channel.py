@@ -20,7 +20,7 @@ from volunteer_hub.notifications import outbox
 from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendError
 from volunteer_hub.notifications.worker import Worker
 from volunteer_hub.services import channels, wishes
-from volunteer_hub.testing import TestCommunity
+from volunteer_hub.testing import TestCommunity, confirmed_address
 from volunteer_hub.validation import invalid_input
 
 SECRET_ID = "AKIDtestSecretId0123456789"
@@ -221,7 +221,7 @@ async def approved_wish_for(community: TestCommunity, staff, sink) -> None:
     config = {"code": "tencent_sms", "name": "腾讯云短信", "settings": account(sink.endpoint)}
     await channels.configure(hub, staff, community.id, config)
     resident = await community.person("王奶奶")
-    await channels.set_address(hub, resident, "tencent_sms", {"address": "+86 139 0013 9000"})
+    await confirmed_address(hub, resident, "tencent_sms", "+86 139 0013 9000")
     wish = await wishes.post(hub, resident, community.id, ERRAND)
     await wishes.review(hub, staff, wish.id, {"decision": "approve"})
 
@@ -265,3 +265,31 @@ async def test_provider_errors_are_retried_then_dead_lettered_with_the_code(
         notifier.close()
     assert delivery.status is DeliveryStatus.DEAD
     assert len(sink.requests) == outbox.MAX_ATTEMPTS and not sink.accepted
+
+
+async def test_the_code_that_confirms_a_number_arrives_by_sms_and_nothing_before(
+    vhub_hub, vhub_community, staff, sink
+):
+    """A number given by a person gets its code, in the template's parameters, and nothing
+    else until the code is typed in; then the person's messages follow."""
+    hub = vhub_hub
+    config = {"code": "tencent_sms", "name": "腾讯云短信", "settings": account(sink.endpoint)}
+    await channels.configure(hub, staff, vhub_community.id, config)
+    resident = await vhub_community.person("王奶奶")
+    await channels.set_address(hub, resident, "tencent_sms", {"address": "+86 139 0013 9000"})
+    wish = await wishes.post(hub, resident, vhub_community.id, ERRAND)
+    await wishes.review(hub, staff, wish.id, {"decision": "approve"})  # not for the number yet
+    notifier = AppriseNotifier()
+    try:
+        assert (await Worker(hub, notifier).run_once()).sent == 1
+        [payload] = sink.accepted.values()
+        assert payload["PhoneNumberSet"] == ["+8613900139000"]
+        topic, code = payload["TemplateParamSet"]
+        assert topic == "验证码" and len(code) == 6 and code.isdigit()
+        await channels.confirm_address(hub, resident, "tencent_sms", {"code": code})
+        wish = await wishes.post(hub, resident, vhub_community.id, ERRAND)
+        await wishes.review(hub, staff, wish.id, {"decision": "approve"})
+        assert (await Worker(hub, notifier).run_once()).sent == 1
+    finally:
+        notifier.close()
+    assert [p["TemplateParamSet"][0] for p in sink.accepted.values()] == ["验证码", "您的心愿已通"]

@@ -1,4 +1,5 @@
-"""Home, login, logout, registration, and the language and text-size preferences."""
+"""Home, login, logout, registration, password change, and the language and text-size
+preferences."""
 
 from __future__ import annotations
 
@@ -105,6 +106,20 @@ def _retry_after(exc: VolunteerHubError, response: Response) -> Response:
     return response
 
 
+async def password_form(page: Page) -> Response:
+    return page.render("password.html", errors={})
+
+
+async def change_password(page: Page) -> Response:
+    form = values(await page.read_form(), "current_password", "new_password")
+    try:
+        await people.change_password(page.hub, page.actor, given(form))
+    except VolunteerHubError as exc:
+        errors = form_errors(exc, page.locale)
+        return page.render("password.html", status=status_of(exc), errors=errors)
+    return page.redirect("/password", done="password")
+
+
 async def preferences(page: Page) -> Response:
     """The language switch and the large-text mode, remembered in cookies (and, for
     the language, on the person, so notifications follow it too)."""
@@ -125,5 +140,7 @@ ROUTES = [
     page_route("/logout", logout, methods=["POST"], login=False),
     page_route("/register", register_form, login=False),
     page_route("/register", register, methods=["POST"], login=False),
+    page_route("/password", password_form),
+    page_route("/password", change_password, methods=["POST"]),
     page_route("/preferences", preferences, methods=["POST"], login=False),
 ]

@@ -45,6 +45,10 @@ async def me(call: Call) -> PersonOut:
     return await person_out(call.hub, call.user, await call.user.load_person())
 
 
+async def change_password(call: Call) -> None:
+    await people.change_password(call.hub, call.user, call.body)
+
+
 async def get_person(call: Call) -> PersonOut:
     person = await people.get_person(call.user, call.path_int("id"))
     return await person_out(call.hub, call.user, person)
@@ -91,6 +95,16 @@ ENDPOINTS = [
         "The logged-in person, with roles",
         response=PersonOut,
         errors=(401,),
+        tag="accounts",
+    ),
+    Endpoint(
+        "POST",
+        "/me/password",
+        change_password,
+        "Change your password (give the current one); weak ones are refused",
+        body=people.PasswordChangeIn,
+        status=204,
+        errors=(401, 422),
         tag="accounts",
     ),
     Endpoint(

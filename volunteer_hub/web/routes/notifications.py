@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from volunteer_hub.models import Delivery
+from volunteer_hub.models import Delivery, PersonChannel
 from volunteer_hub.notifications import inbox, outbox
 from volunteer_hub.services import channels
 from volunteer_hub.validation import Input
@@ -32,6 +32,9 @@ class AddressOut(BaseModel):
     code: str
     address: str
     enabled: bool
+    # Nothing but its code is sent to an address until the person has typed the code in.
+    confirmed: bool
+    code_expires_at: datetime | None
 
 
 class ChannelOut(BaseModel):
@@ -94,16 +97,33 @@ async def read_notification(call: Call) -> None:
     await inbox.mark_read(call.hub, call.user, call.path_int("id"))
 
 
+def _address(row: PersonChannel) -> AddressOut:
+    return AddressOut(
+        code=row.code,
+        address=row.address,
+        enabled=row.enabled,
+        confirmed=row.confirmed_at is not None,
+        code_expires_at=row.code_expires_at if row.confirmed_at is None else None,
+    )
+
+
 async def my_channels(call: Call) -> dict:
-    rows = await channels.my_addresses(call.user)
-    return {"items": [AddressOut(code=r.code, address=r.address, enabled=r.enabled) for r in rows]}
+    return {"items": [_address(r) for r in await channels.my_addresses(call.user)]}
 
 
 async def set_my_channel(call: Call) -> AddressOut:
-    row = await channels.set_address(
-        call.hub, call.user, call.request.path_params["code"], call.body
-    )
-    return AddressOut(code=row.code, address=row.address, enabled=row.enabled)
+    code = call.request.path_params["code"]
+    return _address(await channels.set_address(call.hub, call.user, code, call.body))
+
+
+async def send_my_code(call: Call) -> AddressOut:
+    code = call.request.path_params["code"]
+    return _address(await channels.send_code(call.hub, call.user, code))
+
+
+async def confirm_my_channel(call: Call) -> AddressOut:
+    code = call.request.path_params["code"]
+    return _address(await channels.confirm_address(call.hub, call.user, code, call.body))
 
 
 def _channel(v: channels.ChannelView) -> ChannelOut:
@@ -170,10 +190,30 @@ ENDPOINTS = [
         "PUT",
         "/me/channels/{code:str}",
         set_my_channel,
-        "Give your address for a channel (a phone, an e-mail; never a URL)",
+        "Give your address for a channel (a phone, an e-mail; never a URL); a new address "
+        "gets a code and receives nothing else until it is confirmed",
         body=channels.AddressIn,
         response=AddressOut,
-        errors=(401, 404, 422),
+        errors=(401, 404, 409, 422, 429),
+        tag="notifications",
+    ),
+    Endpoint(
+        "POST",
+        "/me/channels/{code:str}/code",
+        send_my_code,
+        "Send a new confirmation code to your unconfirmed address (one a minute)",
+        response=AddressOut,
+        errors=(401, 404, 409, 422, 429),
+        tag="notifications",
+    ),
+    Endpoint(
+        "POST",
+        "/me/channels/{code:str}/confirm",
+        confirm_my_channel,
+        "Confirm your address with the code sent to it (5 tries per code)",
+        body=channels.CodeIn,
+        response=AddressOut,
+        errors=(401, 404, 409, 422, 429),
         tag="notifications",
     ),
     Endpoint(
