@@ -706,23 +706,20 @@ async def get_request(call: Call) -> Answer:
 async def _requests_out(
     call: Call, actor: Actor | None, community: Community, entries: list[tuple[Wish, bool]]
 ) -> list[dict[str, Any]]:
-    contact_ids = {
-        w.resident_id
-        for w, full in entries
-        if full and actor is not None and wishes.can_see_contact(actor, w)
-    }
-    addresses = {}
-    if contact_ids:
-        rows = await Person.filter(id__in=sorted(contact_ids)).values_list("id", "address")
-        addresses = dict(rows)
+    residents = {}
+    if actor is not None:
+        ids = sorted({w.resident_id for w, full in entries if full})
+        rows = await Person.filter(id__in=ids).only("id", "grid_id", "address")
+        residents = {p.id: p for p in rows}
     categories = call.hub.wish_categories(community.id)
     changed = await _last_changes([w.id for w, _ in entries])
     out = []
     for wish, full in entries:
         category = categories.get(wish.category)
         shown_address = None
-        if full and actor is not None and wishes.can_see_contact(actor, wish):
-            shown_address = addresses.get(wish.resident_id)
+        resident = residents.get(wish.resident_id) if full else None
+        if resident is not None and wishes.can_see_contact(actor, wish, resident):
+            shown_address = resident.address
         out.append(
             {
                 "service_request_id": wish.id,

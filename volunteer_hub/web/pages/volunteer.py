@@ -44,12 +44,15 @@ def _notices(page: Page) -> dict[str, str]:
         "checked_out": page.gettext("You are checked out and your hours are recorded."),
         "joined": page.gettext("Welcome to the team!"),
         "pending": page.gettext(
-            "Your request is in: once staff have checked your qualification, you are a member."
+            "Your request is in: once staff have approved it (and checked any qualification "
+            "you declared), you are a member."
         ),
         "revoked": page.gettext(
             "The old address no longer works. Subscribe again with the new one below."
         ),
-        "reported": page.gettext("Thank you for reporting to the community."),
+        "reported": page.gettext(
+            "Thank you for reporting to the community. Its staff will confirm your report."
+        ),
     }
 
 
