@@ -634,6 +634,7 @@ async def test_the_wish_page_offers_no_claim_button_before_approval(w, browser):
         f"/wishes/{wish.id}/claim", data={"csrf_token": csrf((await browser.get("/")).text)}
     )
     assert r.status_code == 403 and "社区尚未审核通过您的志愿者身份" in r.text
+    assert "社区尚未审核通过您的志愿者身份" in (await browser.get("/wishes")).text
     await teams.approve_membership(w.hub, w.staff, membership.id)
     page = await browser.get(f"/wishes/{wish.id}")
     assert f'action="/wishes/{wish.id}/claim"' in page.text

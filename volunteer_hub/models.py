@@ -72,7 +72,7 @@ class Community(Model):
     quiet_start = fields.CharField(max_length=5, default="22:00")
     quiet_end = fields.CharField(max_length=5, default="07:00")
     # Staff approve a person once before they serve here (claim wishes, see contacts).
-    approve_volunteers = fields.BooleanField(default=True)
+    approve_volunteers = fields.BooleanField(default=True, db_default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

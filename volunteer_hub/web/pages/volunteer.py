@@ -17,7 +17,7 @@ from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.i18n import localize
 from volunteer_hub.models import MembershipStatus, Role, SignupStatus, WishStatus
 from volunteer_hub.services import calendars, people, tasks, teams, wishes
-from volunteer_hub.services.access import active_team_ids
+from volunteer_hub.services.access import active_team_ids, awaiting_approval
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, safe_next, status_of
 from volunteer_hub.web.pages.forms import given, values
 from volunteer_hub.web.routes.calendars import personal_feed, team_feed
@@ -130,6 +130,7 @@ async def browse_wishes(page: Page) -> Response:
         category=category or "",
         grid_id=grid_id or "",
         volunteer=actor.has_role(community_id, Role.VOLUNTEER),
+        awaiting=await awaiting_approval(actor, community_id),
         shown=WISHES_SHOWN,
     )
 
