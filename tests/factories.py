@@ -12,6 +12,7 @@ from volunteer_hub.models import (
     Community,
     Grid,
     MembershipStatus,
+    PartyReport,
     Person,
     Role,
     Team,
@@ -113,6 +114,11 @@ class World:
         self.community = await people.update_community(
             self.hub, self.admin, self.community.id, {"approve_volunteers": on}
         )
+
+    async def report(self, actor: Actor, data: dict) -> PartyReport:
+        """File a party report, which staff of its community then accept (through the service)."""
+        filed = await teams.file_party_report(self.hub, actor, data)
+        return await teams.accept_party_report(self.hub, self.admin, filed.id)
 
     async def join(self, actor: Actor, team: Team, data: dict | None = None) -> TeamMembership:
         """Join a team, and (as a community that vets new volunteers does) have staff
