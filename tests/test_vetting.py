@@ -163,6 +163,9 @@ async def test_a_team_leader_decides_for_their_own_team_only(w):
     with pytest.raises(PermissionDenied):
         await teams.list_memberships(b, w.community.id)
     assert (await teams.approve_membership(w.hub, leader, in_led.id)).status.value == "active"
+    own = await teams.join_team(w.hub, leader, led.id)  # the leader's own request: not theirs
+    with pytest.raises(PermissionDenied):
+        await teams.approve_membership(w.hub, leader, own.id)
 
 
 async def test_refusal_says_why_and_the_person_stays_unapproved(w):

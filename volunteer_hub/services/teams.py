@@ -268,7 +268,9 @@ async def _decidable_membership(actor: Actor, membership_id: int) -> TeamMembers
     if membership is None:
         raise NotFound("No such membership.", code="membership_not_found")
     team = membership.team
-    if actor.is_staff(team.community_id) or team.leader_id == actor.id:
+    if actor.is_staff(team.community_id):
+        return membership
+    if team.leader_id == actor.id and membership.person_id != actor.id:  # nobody approves self
         return membership
     if actor.belongs_to(team.community_id) or membership.person_id == actor.id:
         raise PermissionDenied("Only staff of this community or the team's leader can do this.")
