@@ -406,6 +406,19 @@ async def test_approving_two_requests_of_one_person_at_once_approves_the_person_
     assert await Notification.filter(person_id=person.id).count() == 1
 
 
+async def test_joins_during_the_approval_are_not_left_waiting(w):
+    kinds = ["repair", "silver_patrol", "anti_fraud", "party_vanguard", "legal_aid"]
+    care, others = await w.team("elderly_care"), [await w.team(k) for k in kinds]
+    person = await w.person("新志愿者")
+    first = await teams.join_team(w.hub, person, care.id)
+    await asyncio.gather(
+        teams.approve_membership(w.hub, w.staff, first.id),
+        *[teams.join_team(w.hub, person, team.id) for team in others],
+    )
+    statuses = await TeamMembership.filter(person_id=person.id).values_list("status", flat=True)
+    assert statuses == [MembershipStatus.ACTIVE] * (1 + len(others))
+
+
 async def test_two_staff_accepting_a_report_at_once_grant_one_role(w):
     person = await w.person("李党员")
     report = await teams.file_party_report(

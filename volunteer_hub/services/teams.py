@@ -164,10 +164,13 @@ async def join_team(
         raise RuleViolation(
             "A registration rule refuses this.", code="registration_refused", details=violations
         )
-    waits = declared or await needs_approval(actor, community)
-    status = MembershipStatus.PENDING if waits else MembershipStatus.ACTIVE
     try:
         async with unit_of_work(hub, actor.id) as uow:
+            # Queue with decisions on this person's requests (see approve_membership): a
+            # join never misses an approval that commits meanwhile.
+            await _lock_person(actor.id)
+            waits = declared or await needs_approval(actor, community)
+            status = MembershipStatus.PENDING if waits else MembershipStatus.ACTIVE
             membership = await TeamMembership.create(
                 joined_at=uow.now, team_id=team.id, person_id=actor.id, status=status
             )
@@ -288,9 +291,7 @@ async def approve_membership(hub: Hub, actor: Actor, membership_id: int) -> Team
     community_id = membership.team.community_id
     not_pending = Conflict("This membership is not waiting for approval.", code="not_pending")
     async with unit_of_work(hub, actor.id) as uow:
-        # Decisions on one person's memberships queue on the person's row (PostgreSQL;
-        # SQLite has one writer): the volunteer role is granted once, nothing deadlocks.
-        await Person.filter(id=membership.person_id).select_for_update().first()
+        await _lock_person(membership.person_id)
         await uow.move(membership, MembershipStatus.PENDING, MembershipStatus.ACTIVE, not_pending)
         await Qualification.filter(membership_id=membership.id, verified=False).update(
             verified=True
@@ -306,6 +307,13 @@ async def approve_membership(hub: Hub, actor: Actor, membership_id: int) -> Team
             after={"status": "active", "also_active": also},
         )
     return membership
+
+
+async def _lock_person(person_id: int) -> None:
+    """Joins and decisions on one person's memberships queue on the person's row
+    (PostgreSQL; SQLite has one writer): the volunteer role is granted once, a request
+    made during an approval is not left waiting, and nothing deadlocks."""
+    await Person.filter(id=person_id).select_for_update().first()
 
 
 async def _start_waiting(uow: UnitOfWork, approved: TeamMembership, community_id: int) -> list[int]:
