@@ -8,7 +8,16 @@ from datetime import date
 from stdnum.cn import ric
 
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import Community, Grid, Person, Role, Team
+from volunteer_hub.models import (
+    Community,
+    Grid,
+    MembershipStatus,
+    PartyReport,
+    Person,
+    Role,
+    Team,
+    TeamMembership,
+)
 from volunteer_hub.services import people, teams
 from volunteer_hub.services.access import Actor, load_actor
 
@@ -97,5 +106,25 @@ class World:
     async def volunteer(self, name: str = "志愿者", *, team: Team | None = None, **kw) -> Actor:
         actor = await self.person(name, **kw)
         if team is not None:
-            await teams.join_team(self.hub, actor, team.id)
+            await self.join(actor, team)
         return await load_actor(actor.id)
+
+    async def vet_volunteers(self, on: bool) -> None:
+        """Switch the community's setting "approve new volunteers" (on by default)."""
+        self.community = await people.update_community(
+            self.hub, self.admin, self.community.id, {"approve_volunteers": on}
+        )
+
+    async def report(self, actor: Actor, data: dict) -> PartyReport:
+        """File a party report, which staff of its community then accept (through the service)."""
+        filed = await teams.file_party_report(self.hub, actor, data)
+        return await teams.accept_party_report(self.hub, self.admin, filed.id)
+
+    async def join(self, actor: Actor, team: Team, data: dict | None = None) -> TeamMembership:
+        """Join a team, and (as a community that vets new volunteers does) have staff
+        approve the person through the service; declared qualifications still wait."""
+        membership = await teams.join_team(self.hub, actor, team.id, data)
+        waits_for_approval = not (data or {}).get("qualifications")
+        if membership.status is MembershipStatus.PENDING and waits_for_approval:
+            membership = await teams.approve_membership(self.hub, self.admin, membership.id)
+        return membership

@@ -7,7 +7,8 @@ data unless they are its staff or an admin, and an admin acts as staff of every 
 
 Every response of the matrix is also searched for personal data: a full phone number or
 an address only reaches the person, staff of the person's community, an admin, and (as a
-wish's ``contact``) the wish's claimer after the claim; an ID number reaches nobody, ever.
+wish's ``contact``) grid workers of the resident's grid and the wish's claimer from the
+claim until the wish is confirmed, cancelled or expired; an ID number reaches nobody, ever.
 
 A new route without a row fails ``test_matrix_covers_every_endpoint``.
 """
@@ -62,7 +63,7 @@ CALLERS = (
 )
 # Callers used by a few rows only (the leader of a team may create the team's tasks).
 EXTRA_CALLERS = ("team_leader",)
-AFTER_CLAIM = {"claimed", "fulfilled", "confirmed"}
+SERVING = {"claimed", "fulfilled"}  # the claimer sees the contact in these states only
 
 # The routes each group test covers; together, exactly the declared endpoints.
 GROUPS: dict[str, set[tuple[str, str]]] = {
@@ -77,6 +78,7 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
     "communities": {
         ("POST", "/communities"),
         ("GET", "/communities"),
+        ("PATCH", "/communities/{cid:int}"),
         ("POST", "/communities/{cid:int}/grids"),
         ("POST", "/communities/{cid:int}/staff"),
     },
@@ -85,6 +87,12 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("GET", "/communities/{cid:int}/teams"),
         ("POST", "/teams/{tid:int}/members"),
         ("POST", "/party-reports"),
+        ("GET", "/communities/{cid:int}/memberships"),
+        ("POST", "/memberships/{id:int}/approve"),
+        ("POST", "/memberships/{id:int}/refuse"),
+        ("GET", "/communities/{cid:int}/party-reports"),
+        ("POST", "/party-reports/{id:int}/accept"),
+        ("POST", "/party-reports/{id:int}/refuse"),
     },
     "wishes_read": {
         ("POST", "/communities/{cid:int}/wishes"),
@@ -175,15 +183,20 @@ class Viewer:
     person_id: int
     is_admin: bool = False
     staff_of: frozenset[int] = frozenset()
+    grids_worked: frozenset[int] = frozenset()
 
     def entitled(self, person_id: int | None, community_id: int | None) -> bool:
         """The person themselves, staff of the person's community, an admin."""
         return person_id == self.person_id or self.is_admin or community_id in self.staff_of
 
     def sees_contact(self, wish: dict) -> bool:
-        """A wish's contact: its resident, staff of its community, admin, the claimer after."""
-        return self.entitled(wish["resident"]["id"], wish["community_id"]) or (
-            wish["claimer_id"] == self.person_id and wish["status"] in AFTER_CLAIM
+        """A wish's contact: its resident, staff of its community, admin, grid workers of the
+        resident's grid (no resident of the matrix moves: the wish's grid), the claimer
+        while serving."""
+        return (
+            self.entitled(wish["resident"]["id"], wish["community_id"])
+            or wish["grid_id"] in self.grids_worked
+            or (wish["claimer_id"] == self.person_id and wish["status"] in SERVING)
         )
 
 
@@ -192,6 +205,7 @@ def viewer_of(actor: Actor) -> Viewer:
         actor.id,
         actor.is_admin,
         frozenset(g.community_id for g in actor.grants if g.role is Role.STAFF),
+        frozenset(g.grid_id for g in actor.grants if g.role is Role.GRID_WORKER and g.grid_id),
     )
 
 
@@ -224,17 +238,13 @@ def _is_person(node: dict) -> bool:
     return {"phone_masked", "id", "community_id"} <= node.keys()
 
 
-def _without_claimers_contact(body: Any, viewer: Viewer | None) -> Any:
-    """The body minus the contact the viewer may see as a wish's claimer after the claim."""
+def _without_contacts_seen(body: Any, viewer: Viewer | None) -> Any:
+    """The body minus the wishes' contacts the viewer may see (as claimer, grid worker...)."""
     body = copy.deepcopy(body)
     if viewer is None:
         return body
     for node in _nodes(body):
-        if (
-            _is_wish(node)
-            and node["claimer_id"] == viewer.person_id
-            and node["status"] in AFTER_CLAIM
-        ):
+        if _is_wish(node) and viewer.sees_contact(node):
             node.pop("contact", None)
     return body
 
@@ -247,6 +257,7 @@ class Req:
     params: dict[str, Any] = field(default_factory=dict)
     body: Any = None
     headers: dict[str, str] | None = None  # instead of the caller's own login
+    query: dict[str, Any] = field(default_factory=dict)
 
 
 Check = Callable[[str, httpx.Response], Awaitable[list[str]]]
@@ -312,19 +323,20 @@ class Matrix:
         )
 
         self.care_team = await w.team("elderly_care")
-        for key in ("volunteer", "volunteer2"):
-            await teams.join_team(hub, await self.actor(key), self.care_team.id)
+        for key in ("volunteer", "volunteer2"):  # staff approve them (community A vets)
+            await w.join(await self.actor(key), self.care_team)
         self.led_team = await teams.create_team(
             hub,
             w.admin,
             self.a,
             {"name": "便民维修队", "kind": "repair", "leader_id": self.people["team_leader"].id},
         )
-        await teams.file_party_report(
+        report = await teams.file_party_report(
             hub,
             await self.actor("party_member"),
             {"community_id": self.a, "work_unit": "区税务局", "party_branch": "第三党支部"},
         )
+        await teams.accept_party_report(hub, await self.actor("staff"), report.id)
 
         self.wishes = {
             "open": await self.fresh_wish("open"),
@@ -485,7 +497,9 @@ class Matrix:
                 req = await row.req(caller) if callable(row.req) else row.req
                 url = API + re.sub(r":(int|str)}", "}", row.path).format(**req.params)
                 headers = req.headers if req.headers is not None else self.headers[caller]
-                r = await self.api.request(row.method, url, json=req.body, headers=headers)
+                r = await self.api.request(
+                    row.method, url, json=req.body, headers=headers, params=req.query
+                )
                 where = f"{row.method} {row.path}{f' [{row.label}]' if row.label else ''}"
                 where += f" as {caller}"
                 if r.status_code != expected:
@@ -535,7 +549,7 @@ class Matrix:
                 for key in ("phone", "address"):
                     if node.get(key):
                         problems.append(f"person {node['id']} shows {key} {node[key]!r}")
-        text = json.dumps(_without_claimers_contact(body, viewer), ensure_ascii=False)
+        text = json.dumps(_without_contacts_seen(body, viewer), ensure_ascii=False)
         for s in self.subjects:
             if viewer is not None and viewer.entitled(s.person_id, s.community_id):
                 continue
@@ -566,8 +580,8 @@ async def m(hub, api) -> Matrix:
     return await Matrix(hub, api).build()
 
 
-def fixed(params: dict | None = None, body: Any = None) -> Req:
-    return Req(params=params or {}, body=body)
+def fixed(params: dict | None = None, body: Any = None, query: dict | None = None) -> Req:
+    return Req(params=params or {}, body=body, query=query or {})
 
 
 # --- accounts -------------------------------------------------------------------------------
@@ -750,6 +764,9 @@ async def test_communities_matrix(m: Matrix):
         ids = {c["id"] for c in r.json()["items"]}
         return [] if {m.a, m.b} <= ids else [f"communities missing: {r.text[:200]}"]
 
+    async def vetting_check(caller: str, r: httpx.Response) -> list[str]:
+        return [] if r.json()["approve_volunteers"] is True else [f"not set: {r.text[:200]}"]
+
     staff_a = who(403, staff=201, admin=201)
     staff_b = who(403, other_staff=201, admin=201)
     await m.run(
@@ -757,6 +774,22 @@ async def test_communities_matrix(m: Matrix):
         [
             Row("POST", "/communities", who(403, admin=201), community_req),
             Row("GET", "/communities", ANYONE, check=list_check),
+            Row(
+                "PATCH",
+                "/communities/{cid:int}",
+                who(403, staff=200, admin=200),
+                fixed({"cid": m.a}, {"approve_volunteers": True}),
+                "community A",
+                check=vetting_check,
+            ),
+            Row(
+                "PATCH",
+                "/communities/{cid:int}",
+                who(403, other_staff=200, admin=200),
+                fixed({"cid": m.b}, {"approve_volunteers": True}),
+                "community B",
+                check=vetting_check,
+            ),
             Row("POST", "/communities/{cid:int}/grids", staff_a, grid_req(m.a), "community A"),
             Row("POST", "/communities/{cid:int}/grids", staff_b, grid_req(m.b), "community B"),
             Row("POST", "/communities/{cid:int}/staff", staff_a, staff_req(m.a), "community A"),
@@ -789,10 +822,90 @@ async def test_teams_matrix(m: Matrix):
         expected = {m.care_team.id, m.led_team.id}
         return [] if expected <= ids else [f"teams missing: {r.text[:200]}"]
 
+    async def newcomer(cid: int) -> Actor:
+        person = await people.register(
+            m.hub,
+            {
+                "name": f"新人{m.serial()}",
+                "phone": next_phone(),
+                "password": PASSWORD,
+                "community_id": cid,
+            },
+        )
+        return await load_actor(person.id)
+
+    def pending_membership(body: dict | None = None):
+        """A newcomer's request to join the team that ``team_leader`` leads (pending)."""
+
+        async def req(caller: str) -> Req:
+            membership = await teams.join_team(m.hub, await newcomer(m.a), m.led_team.id)
+            assert membership.status.value == "pending"
+            return fixed({"id": membership.id}, body)
+
+        return req
+
+    def pending_report(body: dict | None = None):
+        async def req(caller: str) -> Req:
+            filed = await teams.file_party_report(
+                m.hub,
+                await newcomer(m.a),
+                {"community_id": m.a, "work_unit": "区教育局", "party_branch": "机关党支部"},
+            )
+            return fixed({"id": filed.id}, body)
+
+        return req
+
+    def listed(status: str, key: str = "status"):
+        async def check(caller: str, r: httpx.Response) -> list[str]:
+            items = r.json()["items"]
+            wrong = [i for i in items if i[key] != status]
+            if caller == "team_leader":  # a leader sees their own team's only
+                wrong += [i for i in items if i["team_id"] != m.led_team.id]
+            return [f"unexpected items: {wrong}"] if wrong else []
+
+        return check
+
+    deciders = who(403, staff=200, admin=200, team_leader=200, other_staff=404)
+    staff_only = who(403, staff=200, admin=200, other_staff=404)
+    reason = {"reason": "未能核实身份"}
     report = {"community_id": m.a, "work_unit": "市自来水公司", "party_branch": "第一党支部"}
     await m.run(
         "teams",
         [
+            Row(
+                "GET",
+                "/communities/{cid:int}/memberships",
+                who(403, staff=200, admin=200, team_leader=200),
+                fixed({"cid": m.a}, query={"status": "pending"}),
+                "community A",
+                check=listed("pending"),
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/memberships",
+                who(403, other_staff=200, admin=200, team_leader=403),
+                fixed({"cid": m.b}),
+                "community B",
+            ),
+            Row("POST", "/memberships/{id:int}/approve", deciders, pending_membership()),
+            Row("POST", "/memberships/{id:int}/refuse", deciders, pending_membership(reason)),
+            Row(
+                "GET",
+                "/communities/{cid:int}/party-reports",
+                who(403, staff=200, admin=200),
+                fixed({"cid": m.a}, query={"status": "accepted"}),
+                "community A",
+                check=listed("accepted"),
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/party-reports",
+                who(403, other_staff=200, admin=200),
+                fixed({"cid": m.b}),
+                "community B",
+            ),
+            Row("POST", "/party-reports/{id:int}/accept", staff_only, pending_report()),
+            Row("POST", "/party-reports/{id:int}/refuse", staff_only, pending_report(reason)),
             Row(
                 "POST",
                 "/communities/{cid:int}/teams",

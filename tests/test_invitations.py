@@ -171,7 +171,7 @@ async def test_invited_candidate_hears_by_inbox_sms_and_email_with_a_calendar_fi
         for private in (story.wang.person.phone, story.wang.person.address, "王奶奶"):
             assert private not in stored.body + (stored.html or "") + stored.subject
         others = [v.id for v in story.volunteers if v.id != chosen.id]
-        assert not await Notification.filter(person_id__in=others).exists()
+        assert not await Notification.filter(person_id__in=others, event="wish.invited").exists()
 
         report = await Worker(hub, AppriseNotifier()).run_once()
         assert (report.sent, report.failed) == (2, 0), report.errors
@@ -225,7 +225,7 @@ async def test_inviting_twice_is_a_conflict_even_at_the_same_moment(hub, story: 
     )
     conflicts = [r for r in results if isinstance(r, Conflict)]
     assert len(conflicts) == 3 and {c.code for c in conflicts} == {"already_invited"}
-    assert await Notification.filter(person_id=volunteer.id).count() == 1
+    assert await Notification.filter(person_id=volunteer.id, event="wish.invited").count() == 1
     assert await wishes.invited_people(wish.id) == {volunteer.id}
     # Another volunteer may still be invited.
     await wishes.invite(hub, w.staff, wish.id, {"person_id": story.volunteers[1].id})
@@ -346,7 +346,7 @@ async def test_english_invitation_and_a_file_without_a_sender_is_published(hub, 
     volunteer.person.locale = "en"
     await volunteer.person.save()
     await wishes.invite(hub, w.staff, wish.id, {"person_id": volunteer.id})
-    [note] = await Notification.filter(person_id=volunteer.id)
+    [note] = await Notification.filter(person_id=volunteer.id, event="wish.invited")
     assert note.subject == "Could you help with a wish? 陪同去医院复查"
     assert note.body.startswith("Hello 李志愿") and "When: 2026-12-03" in note.body
     content = await calendars.wish_invitation(wish, locale="en")

@@ -433,7 +433,9 @@ async def test_the_qr_code_refuses_anonymous_callers(hub, settings):
 
 
 async def test_join_a_team_active_or_pending(hub, en):
+    """In a community that does not vet new volunteers (test_vetting has one that does)."""
     w = await World(hub).build()
+    await w.vet_volunteers(False)
     repair = await w.team("repair")
     psychology = await w.team("psychology")
     volunteer = await w.person()
@@ -452,8 +454,8 @@ async def test_join_a_team_active_or_pending(hub, en):
             en, f"/teams/{psychology.id}/join", qualification="counsellor", expires_on="2028-06-30"
         ),
     )
-    assert "once staff have checked your qualification" in done.text
-    assert "Waiting for staff to check your qualification." in done.text
+    assert "once staff have approved it (and checked any qualification" in done.text
+    assert "Waiting for staff to approve your request." in done.text
     statuses = dict(
         await TeamMembership.filter(person_id=volunteer.id).values_list("team_id", "status")
     )
@@ -509,6 +511,7 @@ async def test_join_refusals_are_shown_beside_the_team(hub, en):
 
 async def test_joining_twice_is_a_conflict_explained(hub, en):
     w = await World(hub).build()
+    await w.vet_volunteers(False)
     repair = await w.team("repair")
     volunteer = await w.person()
     await as_person(en, volunteer)
@@ -555,7 +558,11 @@ async def test_party_report_and_progress(hub, en):
             party_branch="第三支部",
         ),
     )
-    assert "Thank you for reporting to the community." in done.text
+    assert "Its staff will confirm your report." in done.text
+    assert "<progress" not in done.text  # a pending report counts for nothing yet
+    (report,) = await PartyReport.filter(person_id=member.id)
+    await teams.accept_party_report(hub, w.staff, report.id)
+    done = await en.get("/party")
     words = text_of(done.text)
     assert "0 of 12 hours" in words and "市规划局" in words
     assert re.search(r'<progress id="p-\d+" max="12" value="0">0%</progress>', done.text)

@@ -88,9 +88,7 @@ async def test_a_party_report_rule_refuses_before_anything_is_written(w, plugins
     member = await w.person("李党员", birth_date=date(1985, 3, 2))
     before = await counts()
     with pytest.raises(RuleViolation) as caught:
-        await teams.file_party_report(
-            w.hub, member, {"community_id": w.community.id, **REPORT, "party_branch": "税务局"}
-        )
+        await w.report(member, {"community_id": w.community.id, **REPORT, "party_branch": "税务局"})
     assert (caught.value.code, caught.value.rules) == ("registration_refused", ["party_branch"])
     assert caught.value.as_dict("en")["details"] == [
         {"rule": "party_branch", "message": "Name the branch"}
@@ -108,9 +106,7 @@ async def test_a_party_report_rule_refuses_before_anything_is_written(w, plugins
     assert (facts.person.id, facts.person.birth_date) == (member.id, date(1985, 3, 2))
     assert (community_id, today) == (w.community.id, date(2026, 12, 1))
 
-    report = await teams.file_party_report(
-        w.hub, member, {"community_id": w.community.id, **REPORT}
-    )
+    report = await w.report(member, {"community_id": w.community.id, **REPORT})
     assert report.party_branch == "市税务局机关第二党支部"
 
 
@@ -129,7 +125,7 @@ async def test_a_broken_party_report_rule_refuses(w, plugins):
     for name, plugin in (("raises", Raises()), ("malformed", Malformed())):
         plugins.add(name, plugin)
         with pytest.raises(RuleViolation) as caught:
-            await teams.file_party_report(w.hub, member, {"community_id": w.community.id, **REPORT})
+            await w.report(member, {"community_id": w.community.id, **REPORT})
         assert caught.value.rules == ["plugin_error"]
         (status,) = [s for s in w.hub.plugins.statuses() if s.name == name]
         assert status.status == "call_error" and "vh_check_party_report" in status.error
@@ -163,9 +159,7 @@ async def test_the_hours_target_is_stored_and_progress_follows_the_community(w, 
     member = await w.person("李党员")
     target = Target(Decimal("20"))
     plugins.add("target", target)
-    report = await teams.file_party_report(
-        w.hub, member, {"community_id": w.community.id, **REPORT}
-    )
+    report = await w.report(member, {"community_id": w.community.id, **REPORT})
     assert (await PartyReport.get(id=report.id)).yearly_hours_target == Decimal(20)
     member = await load_actor(member.id)
     (item,) = (await teams.party_progress(w.hub, member))["items"]
@@ -198,8 +192,8 @@ async def test_the_target_hook_is_asked_for_each_community(w, plugins):
 
     plugins.add("per-community", PerCommunity())
     member = await w.person("李党员")
-    await teams.file_party_report(w.hub, member, {"community_id": w.community.id, **REPORT})
-    await teams.file_party_report(w.hub, member, {"community_id": other.id, **REPORT})
+    await w.report(member, {"community_id": w.community.id, **REPORT})
+    await w.report(member, {"community_id": other.id, **REPORT})
     items = {
         i["community_id"]: i["target"]
         for i in (await teams.party_progress(w.hub, await load_actor(member.id)))["items"]
@@ -211,9 +205,7 @@ async def test_the_target_hook_is_asked_for_each_community(w, plugins):
 async def test_a_target_that_is_not_a_number_of_hours_is_passed_over(w, plugins, answer):
     plugins.add("odd-target", Target(answer))
     member = await w.person("李党员")
-    report = await teams.file_party_report(
-        w.hub, member, {"community_id": w.community.id, **REPORT}
-    )
+    report = await w.report(member, {"community_id": w.community.id, **REPORT})
     assert (await PartyReport.get(id=report.id)).yearly_hours_target == Decimal(12)
     (item,) = (await teams.party_progress(w.hub, await load_actor(member.id)))["items"]
     assert item["target"] == Decimal(12)
@@ -227,9 +219,7 @@ async def test_a_raising_target_plugin_is_recorded_and_passed_over(w, plugins):
 
     plugins.add("raising-target", Raises())
     member = await w.person("李党员")
-    report = await teams.file_party_report(
-        w.hub, member, {"community_id": w.community.id, **REPORT}
-    )
+    report = await w.report(member, {"community_id": w.community.id, **REPORT})
     assert (await PartyReport.get(id=report.id)).yearly_hours_target == Decimal(12)
     (status,) = [s for s in w.hub.plugins.statuses() if s.name == "raising-target"]
     assert status.status == "call_error" and "vh_party_hours_target" in status.error
@@ -267,11 +257,9 @@ async def test_the_party_hooks_get_the_settings_of_the_community_reported_to(w, 
     # The member lives in the first community; the report to the other follows its settings.
     member = await w.person("李党员")
     with pytest.raises(RuleViolation):
-        await teams.file_party_report(w.hub, member, {"community_id": other.id, **REPORT})
-    await teams.file_party_report(w.hub, member, {"community_id": w.community.id, **REPORT})
-    await teams.file_party_report(
-        w.hub, member, {"community_id": other.id, **REPORT, "party_branch": "市税务局机关党委"}
-    )
+        await w.report(member, {"community_id": other.id, **REPORT})
+    await w.report(member, {"community_id": w.community.id, **REPORT})
+    await w.report(member, {"community_id": other.id, **REPORT, "party_branch": "市税务局机关党委"})
     items = {
         i["community_id"]: i["target"]
         for i in (await teams.party_progress(w.hub, await load_actor(member.id)))["items"]

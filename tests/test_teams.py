@@ -152,7 +152,9 @@ async def test_create_team_staff_only(hub):
 
 
 async def test_join_without_qualifications_is_active_and_makes_a_volunteer(hub):
+    """In a community that does not vet new volunteers."""
     w = await World(hub).build()
+    await w.vet_volunteers(False)
     team = await w.team("elderly_care")
     person = await w.person("李志愿")
     assert "volunteer" not in person.roles_in(w.community.id)
@@ -311,7 +313,10 @@ async def test_approve_membership_verifies_and_activates(hub):
     ]
     entry = await AuditEntry.get(action="team.membership_approved", entity_id=membership.id)
     assert entry.actor_id == w.staff.id
-    assert (entry.before, entry.after) == ({"status": "pending"}, {"status": "active"})
+    assert (entry.before, entry.after) == (
+        {"status": "pending"},
+        {"status": "active", "also_active": []},
+    )
 
     before = await table_counts()
     with pytest.raises(Conflict) as caught:
@@ -342,9 +347,11 @@ async def test_approve_membership_staff_of_the_community_only(hub):
         hub, person, team.id, {"qualifications": [{"kind": "counsellor"}]}
     )
     before = await table_counts()
-    for actor in (other_staff, w.grid_worker, person):
+    for actor in (w.grid_worker, person):
         with pytest.raises(PermissionDenied):
             await teams.approve_membership(hub, actor, membership.id)
+    with pytest.raises(NotFound):  # another community's membership is not visible
+        await teams.approve_membership(hub, other_staff, membership.id)
     with pytest.raises(NotFound) as caught:
         await teams.approve_membership(hub, w.staff, membership.id + 999)
     assert caught.value.code == "membership_not_found"
@@ -398,11 +405,12 @@ async def test_registration_rule_plugin_refuses_and_writes_nothing(hub):
 
         # Sixty today is old enough; other teams are not affected by the rule.
         sixty = await w.person("老张", birth_date=years_ago(60))
-        assert (await teams.join_team(hub, sixty, patrol.id)).status is MembershipStatus.ACTIVE
-        assert (await teams.join_team(hub, young, repair.id)).status is MembershipStatus.ACTIVE
+        assert (await w.join(sixty, patrol)).status is MembershipStatus.ACTIVE
+        assert (await w.join(young, repair)).status is MembershipStatus.ACTIVE
     finally:
         hub.plugins.unregister("test-rule")
-    # Without the plugin, the young person may join.
+    # Without the plugin, the young person (approved once) may join.
+    young = await load_actor(young.id)
     assert (await teams.join_team(hub, young, patrol.id)).status is MembershipStatus.ACTIVE
 
 
@@ -424,7 +432,7 @@ async def test_a_failing_rule_plugin_refuses_the_join(hub):
         assert status.failures == 1
     finally:
         hub.plugins.unregister("test-broken-rule")
-    assert (await teams.join_team(hub, person, team.id)).status is MembershipStatus.ACTIVE
+    assert (await w.join(person, team)).status is MembershipStatus.ACTIVE
 
 
 class MalformedRule:
@@ -479,16 +487,16 @@ async def test_file_party_report(hub):
         "市税务局",
         "第二党支部",
     )
-    assert row.status.value == "accepted"
+    assert row.status.value == "pending"  # until staff of the community accept it
     assert row.yearly_hours_target == Decimal(12)
     actor = await load_actor(person.id)
-    assert "party_member" in actor.roles_in(w.community.id)
+    assert "party_member" not in actor.roles_in(w.community.id)
     entry = await AuditEntry.get(action="party_report.filed", entity_id=report.id)
     assert entry.actor_id == person.id
     assert entry.after == {
         "work_unit": "市税务局",
         "party_branch": "第二党支部",
-        "status": "accepted",
+        "status": "pending",
     }
 
     before = await table_counts()
@@ -547,11 +555,12 @@ async def test_party_progress_counts_this_years_service_records(hub, clock):
     w = await World(hub).build()
     other = await people.create_community(hub, w.admin, {"name": "和平里社区"})
     member = await w.person("李党员")
-    await teams.file_party_report(
+    report = await teams.file_party_report(
         hub,
         member,
         {"community_id": w.community.id, "work_unit": "市税务局", "party_branch": "二支部"},
     )
+    await teams.accept_party_report(hub, w.staff, report.id)
     # The member also works in the other community, so can serve shifts there too.
     await people.assign_role(hub, w.admin, other.id, member.id, "staff")
     member = await load_actor(member.id)
@@ -597,9 +606,10 @@ async def test_party_progress_year_is_each_communitys_own(hub, clock):
     )
     member = await w.person("李党员")
     for community in (w.community, west):
-        await teams.file_party_report(
+        report = await teams.file_party_report(
             hub, member, {"community_id": community.id, "work_unit": "单位", "party_branch": "支部"}
         )
+        await teams.accept_party_report(hub, w.admin, report.id)
     member = await load_actor(member.id)  # a party member of both communities now
     # 2026-12-31 10:00-12:00 in Los Angeles.
     await serve_shift(

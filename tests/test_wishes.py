@@ -262,18 +262,31 @@ async def test_visibility_by_status_and_role(w):
     assert await wishes.list_wishes(w.hub, other.staff, w.community.id) == []
 
 
-async def test_contact_only_for_resident_staff_and_claimer_after_claim(w):
+async def test_contact_for_resident_staff_grid_workers_and_the_claimer_while_serving(w):
     team = await w.team("repair")
     claimer = await w.volunteer("认领人", team=team)
     onlooker = await w.volunteer("旁观者", team=team)
-    resident = await w.person("王奶奶")
+    far_worker = await w.person("二网格员", roles=[Role.GRID_WORKER], grid=w.other_grid)
+    resident = await w.person("王奶奶")  # lives in the grid of w.grid_worker
+    person = resident.person
     wish = await open_wish(w, resident)
-    assert not wishes.can_see_contact(claimer, wish)
+    assert not wishes.can_see_contact(claimer, wish, person)
     wish = await wishes.claim(w.hub, claimer, wish.id)
-    assert wishes.can_see_contact(claimer, wish)
-    assert not wishes.can_see_contact(onlooker, wish)
-    assert wishes.can_see_contact(resident, wish)
-    assert wishes.can_see_contact(w.staff, wish)
+    for viewer, sees in [
+        (claimer, True),
+        (onlooker, False),
+        (resident, True),
+        (w.staff, True),
+        (w.admin, True),
+        (w.grid_worker, True),  # the resident's grid
+        (far_worker, False),  # another grid
+    ]:
+        assert wishes.can_see_contact(viewer, wish, person) is sees, viewer
+    wish = await wishes.fulfil(w.hub, claimer, wish.id)
+    assert wishes.can_see_contact(claimer, wish, person)
+    wish = await wishes.confirm(w.hub, resident, wish.id, {"rating": 5})
+    assert not wishes.can_see_contact(claimer, wish, person)  # served: no longer
+    assert wishes.can_see_contact(w.grid_worker, wish, person)
 
 
 async def test_psychology_wishes_only_for_qualified_team_members(w, clock):
@@ -481,9 +494,11 @@ async def test_candidates_prefer_same_grid_free_and_least_served(w, clock):
         await matching.candidates(w.hub, near_idle, wish.id)
 
 
-async def test_roles_are_granted_by_joining_a_team(w):
+async def test_roles_are_granted_by_joining_a_team_once_approved(w):
     person = await w.person("新志愿者")
     assert not person.has_role(w.community.id, Role.VOLUNTEER)
     team = await w.team("repair")
-    await teams.join_team(w.hub, person, team.id)
+    membership = await teams.join_team(w.hub, person, team.id)
+    assert not (await load_actor(person.id)).has_role(w.community.id, Role.VOLUNTEER)
+    await teams.approve_membership(w.hub, w.staff, membership.id)
     assert (await load_actor(person.id)).has_role(w.community.id, Role.VOLUNTEER)

@@ -1003,8 +1003,9 @@ class _Builder:
 
     async def _join(self, p: PlannedPerson, what: str) -> None:
         actor = await self._actor(p.key)
-        if what == "report":  # 在职党员到社区报到
-            await teams.file_party_report(
+        staff = await self._actor(self.staff[0])
+        if what == "report":  # 在职党员到社区报到, which staff accept
+            report = await teams.file_party_report(
                 self.sim,
                 actor,
                 {
@@ -1013,6 +1014,7 @@ class _Builder:
                     "party_branch": p.party_branch,
                 },
             )
+            await teams.accept_party_report(self.sim, staff, report.id)
             return
         data: dict[str, Any] = {}
         if what == p.teams[0] and p.qualification:
@@ -1026,6 +1028,10 @@ class _Builder:
             self.refused += 1
             return
         self.memberships[(p.key, what)] = membership.id
+        if membership.status is MembershipStatus.PENDING and "qualifications" not in data:
+            # Staff know the neighbours who sign up: a new volunteer is approved (once) at once;
+            # declared certificates wait for the check on day 4.
+            membership = await teams.approve_membership(self.sim, staff, membership.id)
         if membership.status is MembershipStatus.ACTIVE:
             self.members[what].append(p.key)
 

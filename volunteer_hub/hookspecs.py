@@ -181,9 +181,10 @@ def vh_domain_event(event: DomainEvent, settings: BaseModel | None) -> Awaitable
     """Learn of a domain event after its transaction has committed.
 
     Every audited change is an event, named like its audit action:
-    ``community.created``, ``grid.created``, ``person.registered``,
+    ``community.created``, ``community.updated``, ``grid.created``, ``person.registered``,
     ``person.admin_created``, ``role.assigned``, ``team.created``, ``team.joined``,
-    ``team.membership_approved``, ``party_report.filed``, ``wish.posted``,
+    ``team.membership_approved``, ``team.membership_started``, ``team.membership_refused``,
+    ``party_report.filed``, ``party_report.accepted``, ``party_report.refused``, ``wish.posted``,
     ``wish.approved``, ``wish.rejected``, ``wish.claimed``, ``wish.fulfilled``,
     ``wish.confirmed``, ``wish.cancelled``, ``wish.expired``, ``wish.escalated``,
     ``wish.invited``, ``task.created``, ``task.invited``, ``signup.confirmed``,

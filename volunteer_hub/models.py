@@ -26,13 +26,16 @@ class Role(StrEnum):
 
 class MembershipStatus(StrEnum):
     ACTIVE = "active"
-    PENDING = "pending"  # staff must still check a declared qualification
+    # Staff must still check a declared qualification, or approve a new volunteer.
+    PENDING = "pending"
     LEFT = "left"
+    REFUSED = "refused"
 
 
 class PartyReportStatus(StrEnum):
-    PENDING = "pending"
+    PENDING = "pending"  # until staff of the community accept it
     ACCEPTED = "accepted"
+    REFUSED = "refused"
 
 
 class WishStatus(StrEnum):
@@ -75,6 +78,8 @@ class Community(Model):
     # Equal start and end mean none. (Tortoise's TimeField breaks on SQLite with use_tz.)
     quiet_start = fields.CharField(max_length=5, default="22:00")
     quiet_end = fields.CharField(max_length=5, default="07:00")
+    # Staff approve a person once before they serve here (claim wishes, see contacts).
+    approve_volunteers = fields.BooleanField(default=True, db_default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -324,6 +324,13 @@ class TestCommunity:
             self.hub, self.admin, self.id, {"name": name or f"{kind} team", "kind": kind}
         )
 
+    async def approve(self, membership_id: int) -> None:
+        """Approve a pending membership as the community's staff would (a community approves
+        each new volunteer once, and checks declared qualifications)."""
+        from volunteer_hub.services import teams
+
+        await teams.approve_membership(self.hub, self.admin, membership_id)
+
 
 async def login(api: httpx.AsyncClient, actor: Actor) -> dict[str, str]:
     """Log ``actor`` in over the API; returns the ``Authorization`` header to send."""

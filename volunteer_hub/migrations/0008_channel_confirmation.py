@@ -5,7 +5,7 @@ from tortoise import fields
 # Addresses given before this migration are unconfirmed (confirmed_at NULL): nothing is
 # sent to them until their person asks for a code and types it in.
 class Migration(migrations.Migration):
-    dependencies = [('models', '0006_open311_keys')]
+    dependencies = [('models', '0007_vetting')]
 
     initial = False
 

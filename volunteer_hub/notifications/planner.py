@@ -25,12 +25,14 @@ from volunteer_hub.models import (
     Notification,
     NotificationPriority,
     Occurrence,
+    PartyReport,
     Person,
     PersonChannel,
     Role,
     RoleAssignment,
     Signup,
     Task,
+    TeamMembership,
     Wish,
 )
 
@@ -303,6 +305,38 @@ async def _task_invited(hub: Hub, event: DomainEvent) -> None:
     )
 
 
+async def _membership_decided(hub: Hub, event: DomainEvent) -> None:
+    """Staff or a leader approved or refused a membership: the volunteer hears (and why)."""
+    membership = await TeamMembership.get(id=event.entity_id).select_related(
+        "person", "team", "team__community"
+    )
+    await notify(
+        hub,
+        event.occurred_at,
+        person=membership.person,
+        community=membership.team.community,
+        event=event.name,
+        entity_type="team_membership",
+        entity_id=membership.id,
+        context={"team": membership.team, "reason": event.data.get("reason")},
+    )
+
+
+async def _party_report_decided(hub: Hub, event: DomainEvent) -> None:
+    """Staff accepted or refused a party report: the reporter hears (and why)."""
+    report = await PartyReport.get(id=event.entity_id).select_related("person", "community")
+    await notify(
+        hub,
+        event.occurred_at,
+        person=report.person,
+        community=report.community,
+        event=event.name,
+        entity_type="party_report",
+        entity_id=report.id,
+        context={"report": report, "reason": event.data.get("reason")},
+    )
+
+
 async def _inviter(event: DomainEvent) -> Person | None:
     return await Person.get_or_none(id=event.actor_id) if event.actor_id else None
 
@@ -319,6 +353,10 @@ PLANS: dict[str, Plan] = {
     "signup.cancelled": _signup_cancelled,
     "wish.invited": _wish_invited,
     "task.invited": _task_invited,
+    "team.membership_approved": _membership_decided,
+    "team.membership_refused": _membership_decided,
+    "party_report.accepted": _party_report_decided,
+    "party_report.refused": _party_report_decided,
 }
 
 

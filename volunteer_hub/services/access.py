@@ -112,3 +112,10 @@ async def active_team_ids(person_id: int) -> set[int]:
             person_id=person_id, status=MembershipStatus.ACTIVE
         ).values_list("team_id", flat=True)
     )
+
+
+async def awaiting_approval(actor: Actor, community_id: int) -> bool:
+    """Joined a team of the community, but nobody there has approved them as a volunteer yet."""
+    return not actor.has_role(community_id, Role.VOLUNTEER) and await TeamMembership.exists(
+        person_id=actor.id, status=MembershipStatus.PENDING, team__community_id=community_id
+    )

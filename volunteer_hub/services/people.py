@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 from tortoise.exceptions import IntegrityError
 
 from volunteer_hub.errors import (
@@ -131,6 +131,35 @@ async def create_community(hub: Hub, actor: Actor | None, data: CommunityIn | di
         raise Conflict(
             "A community with this name exists already.", code="community_exists"
         ) from None
+    return community
+
+
+class CommunitySettingsIn(Input):
+    # Staff approve each new volunteer once before they claim wishes or see any contact.
+    approve_volunteers: StrictBool | None = None
+
+
+async def update_community(
+    hub: Hub, actor: Actor, community_id: int, data: CommunitySettingsIn | dict
+) -> Community:
+    """Staff of the community (or an admin) change its settings."""
+    community = await get_community(community_id)
+    if not actor.is_staff(community.id):
+        raise PermissionDenied("Only staff of this community can do this.")
+    changes = parse(CommunitySettingsIn, data).model_dump(exclude_none=True)
+    if not changes:
+        return community
+    before = snapshot(community, *changes)
+    async with unit_of_work(hub, actor.id) as uow:
+        await Community.filter(id=community.id).update(**changes)
+        await community.refresh_from_db()
+        await uow.record(
+            "community.updated",
+            community,
+            community_id=community.id,
+            before=before,
+            after=snapshot(community, *changes),
+        )
     return community
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from volunteer_hub.errors import (
 from volunteer_hub.hooktypes import PartyReportFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
+    Community,
     MembershipStatus,
     PartyReport,
     PartyReportStatus,
@@ -121,8 +123,9 @@ async def join_team(
 ) -> TeamMembership:
     """Join a team yourself, checked by the registration rules of every plugin.
 
-    Declared qualifications are saved unverified and make the membership ``pending``
-    until staff check them; without any, the membership is ``active`` at once.
+    The membership is ``pending`` while staff must still check a declared qualification
+    (saved unverified), or approve the person as a new volunteer of a community that
+    vets them (once per person: ``approve_membership``); otherwise ``active`` at once.
     """
     data = parse(JoinIn, data or {})
     team = await get_team(team_id)
@@ -160,9 +163,13 @@ async def join_team(
         raise RuleViolation(
             "A registration rule refuses this.", code="registration_refused", details=violations
         )
-    status = MembershipStatus.PENDING if declared else MembershipStatus.ACTIVE
     try:
         async with unit_of_work(hub, actor.id) as uow:
+            # Queue with decisions on this person's requests (see approve_membership): a
+            # join never misses an approval that commits meanwhile.
+            await _lock_person(actor.id)
+            waits = declared or await needs_approval(actor, community)
+            status = MembershipStatus.PENDING if waits else MembershipStatus.ACTIVE
             membership = await TeamMembership.create(
                 joined_at=uow.now, team_id=team.id, person_id=actor.id, status=status
             )
@@ -193,32 +200,163 @@ async def join_team(
     return membership
 
 
-async def approve_membership(hub: Hub, actor: Actor, membership_id: int) -> TeamMembership:
-    """Staff have checked the declared qualifications: verify them, activate the membership."""
+async def needs_approval(actor: Actor, community: Community) -> bool:
+    """Whether the actor must still be approved before serving in the community.
+
+    Approval is once per person and community (the volunteer role says it was given, or
+    that they joined while the community did not vet); staff and grid workers were
+    appointed by staff and serve at once.
+    """
+    if not community.approve_volunteers:
+        return False
+    if actor.is_staff(community.id) or actor.is_grid_worker(community.id):
+        return False
+    return not await RoleAssignment.exists(
+        person_id=actor.id, community_id=community.id, role=Role.VOLUNTEER
+    )
+
+
+class RefuseIn(Input):
+    reason: Annotated[Line, Field(min_length=1, max_length=500)]
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    id: int
+    team_id: int
+    person_id: int
+    name: str
+    status: MembershipStatus
+    qualifications: list[Qualification]
+
+
+async def list_memberships(
+    actor: Actor,
+    community_id: int,
+    *,
+    status: MembershipStatus | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> list[MembershipView]:
+    """The memberships of a community's teams: all for its staff, their own teams' for leaders."""
+    community = await get_community(community_id)
+    query = TeamMembership.filter(team__community_id=community.id)
+    if not actor.is_staff(community.id):
+        led = await Team.filter(community_id=community.id, leader_id=actor.id).values_list(
+            "id", flat=True
+        )
+        if not led:
+            raise PermissionDenied("Only staff of this community or a team's leaders can do this.")
+        query = query.filter(team_id__in=list(led))
+    if status is not None:
+        query = query.filter(status=status)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    rows = await query.order_by("id").limit(limit).select_related("person")
+    declared: dict[int, list[Qualification]] = {}
+    for q in await Qualification.filter(membership_id__in=[m.id for m in rows]).order_by("id"):
+        declared.setdefault(q.membership_id, []).append(q)
+    return [
+        MembershipView(
+            m.id, m.team_id, m.person_id, m.person.name, m.status, declared.get(m.id, [])
+        )
+        for m in rows
+    ]
+
+
+async def _decidable_membership(actor: Actor, membership_id: int) -> TeamMembership:
+    """A membership the actor may decide on: staff of its community, its team's leader."""
     membership = await TeamMembership.get_or_none(id=membership_id).select_related("team")
     if membership is None:
         raise NotFound("No such membership.", code="membership_not_found")
-    if not actor.is_staff(membership.team.community_id):
-        raise PermissionDenied("Only staff of this community can do this.")
-    if membership.status is not MembershipStatus.PENDING:
-        raise Conflict("This membership is not waiting for approval.", code="not_pending")
+    team = membership.team
+    if actor.is_staff(team.community_id):
+        return membership
+    if team.leader_id == actor.id and membership.person_id != actor.id:  # nobody approves self
+        return membership
+    if actor.belongs_to(team.community_id) or membership.person_id == actor.id:
+        raise PermissionDenied("Only staff of this community or the team's leader can do this.")
+    raise NotFound("No such membership.", code="membership_not_found")
+
+
+async def approve_membership(hub: Hub, actor: Actor, membership_id: int) -> TeamMembership:
+    """Staff (or the team's leader) approve a pending membership: its declared
+    qualifications become verified and the person becomes a volunteer of the community.
+
+    The approval of the person counts once for the community: their other memberships
+    there that waited only for it (no unverified qualification) start too.
+    """
+    membership = await _decidable_membership(actor, membership_id)
+    community_id = membership.team.community_id
+    not_pending = Conflict("This membership is not waiting for approval.", code="not_pending")
     async with unit_of_work(hub, actor.id) as uow:
-        updated = await TeamMembership.filter(
-            id=membership.id, status=MembershipStatus.PENDING
-        ).update(status=MembershipStatus.ACTIVE)
-        if not updated:
-            raise Conflict("This membership is not waiting for approval.", code="not_pending")
+        await _lock_person(membership.person_id)
+        await uow.move(membership, MembershipStatus.PENDING, MembershipStatus.ACTIVE, not_pending)
         await Qualification.filter(membership_id=membership.id, verified=False).update(
             verified=True
         )
-        await _grant(uow, membership.person_id, membership.team.community_id, Role.VOLUNTEER)
+        first = await _grant(uow, membership.person_id, community_id, Role.VOLUNTEER)
         membership.status = MembershipStatus.ACTIVE
+        also = await _start_waiting(uow, membership, community_id) if first else []
         await uow.record(
             "team.membership_approved",
             membership,
+            community_id=community_id,
+            before={"status": "pending"},
+            after={"status": "active", "also_active": also},
+        )
+    return membership
+
+
+async def _lock_person(person_id: int) -> None:
+    """Joins and decisions on one person's memberships queue on the person's row
+    (PostgreSQL; SQLite has one writer): the volunteer role is granted once, a request
+    made during an approval is not left waiting, and nothing deadlocks."""
+    await Person.filter(id=person_id).select_for_update().first()
+
+
+async def _start_waiting(uow: UnitOfWork, approved: TeamMembership, community_id: int) -> list[int]:
+    """Activate the person's other pending memberships of the community without an
+    unverified qualification (they waited only for the person's approval)."""
+    pending = await TeamMembership.filter(
+        person_id=approved.person_id,
+        status=MembershipStatus.PENDING,
+        team__community_id=community_id,
+    ).values_list("id", flat=True)
+    checking = await Qualification.filter(
+        membership_id__in=list(pending), verified=False
+    ).values_list("membership_id", flat=True)
+    waiting = sorted(set(pending) - set(checking))
+    for membership_id in waiting:
+        if await TeamMembership.filter(id=membership_id, status=MembershipStatus.PENDING).update(
+            status=MembershipStatus.ACTIVE
+        ):
+            await uow.record(
+                "team.membership_started",
+                TeamMembership(id=membership_id),
+                community_id=community_id,
+                before={"status": "pending"},
+                after={"status": "active", "approved_with": approved.id},
+            )
+    return waiting
+
+
+async def refuse_membership(
+    hub: Hub, actor: Actor, membership_id: int, data: RefuseIn | dict
+) -> TeamMembership:
+    """Staff (or the team's leader) refuse a pending membership, saying why."""
+    membership = await _decidable_membership(actor, membership_id)
+    data = parse(RefuseIn, data)
+    not_pending = Conflict("This membership is not waiting for approval.", code="not_pending")
+    async with unit_of_work(hub, actor.id) as uow:
+        await uow.move(membership, MembershipStatus.PENDING, MembershipStatus.REFUSED, not_pending)
+        membership.status = MembershipStatus.REFUSED
+        await uow.record(
+            "team.membership_refused",
+            membership,
             community_id=membership.team.community_id,
             before={"status": "pending"},
-            after={"status": "active"},
+            after={"status": "refused", "reason": data.reason},
         )
     return membership
 
@@ -242,17 +380,20 @@ def check_rules(hub: Hub, hook_name: str, **kwargs: object) -> list[Violation]:
     return violations
 
 
-async def _grant(uow: UnitOfWork, person_id: int, community_id: int, role: Role) -> None:
-    if not await RoleAssignment.exists(person_id=person_id, community_id=community_id, role=role):
-        assignment = await RoleAssignment.create(
-            created_at=uow.now, person_id=person_id, community_id=community_id, role=role
-        )
-        await uow.record(
-            "role.assigned",
-            assignment,
-            community_id=community_id,
-            after={"person_id": person_id, "role": role.value},
-        )
+async def _grant(uow: UnitOfWork, person_id: int, community_id: int, role: Role) -> bool:
+    """Give the role unless the person holds it; whether it was new."""
+    if await RoleAssignment.exists(person_id=person_id, community_id=community_id, role=role):
+        return False
+    assignment = await RoleAssignment.create(
+        created_at=uow.now, person_id=person_id, community_id=community_id, role=role
+    )
+    await uow.record(
+        "role.assigned",
+        assignment,
+        community_id=community_id,
+        after={"person_id": person_id, "role": role.value},
+    )
+    return True
 
 
 # --- in-service party members (在职党员到社区报到) ---------------------------------------
@@ -294,10 +435,9 @@ async def file_party_report(hub: Hub, actor: Actor, data: PartyReportIn | dict) 
                 community_id=community.id,
                 work_unit=data.work_unit,
                 party_branch=data.party_branch,
-                status=PartyReportStatus.ACCEPTED,
+                status=PartyReportStatus.PENDING,  # until staff of the community accept it
                 **preset,
             )
-            await _grant(uow, actor.id, community.id, Role.PARTY_MEMBER)
             await uow.record(
                 "party_report.filed",
                 report,
@@ -311,9 +451,87 @@ async def file_party_report(hub: Hub, actor: Actor, data: PartyReportIn | dict) 
     return report
 
 
+async def list_party_reports(
+    actor: Actor,
+    community_id: int,
+    *,
+    status: PartyReportStatus | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> list[PartyReport]:
+    """The party reports filed to a community (its staff), oldest first, with the person."""
+    community = await get_community(community_id)
+    if not actor.is_staff(community.id):
+        raise PermissionDenied("Only staff of this community can do this.")
+    query = PartyReport.filter(community_id=community.id)
+    if status is not None:
+        query = query.filter(status=status)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    return await query.order_by("id").limit(limit).select_related("person")
+
+
+async def _decidable_report(actor: Actor, report_id: int) -> PartyReport:
+    report = await PartyReport.get_or_none(id=report_id)
+    if report is None:
+        raise NotFound("No such party report.", code="party_report_not_found")
+    if actor.is_staff(report.community_id):
+        return report
+    if actor.belongs_to(report.community_id) or report.person_id == actor.id:
+        raise PermissionDenied("Only staff of this community can do this.")
+    raise NotFound("No such party report.", code="party_report_not_found")
+
+
+def _report_not_pending() -> Conflict:
+    return Conflict("This party report is not waiting for a decision.", code="not_pending")
+
+
+async def accept_party_report(hub: Hub, actor: Actor, report_id: int) -> PartyReport:
+    """Staff of the community accept a party member's report: they count as its party member."""
+    report = await _decidable_report(actor, report_id)
+    async with unit_of_work(hub, actor.id) as uow:
+        await uow.move(
+            report, PartyReportStatus.PENDING, PartyReportStatus.ACCEPTED, _report_not_pending()
+        )
+        report.status = PartyReportStatus.ACCEPTED
+        await _grant(uow, report.person_id, report.community_id, Role.PARTY_MEMBER)
+        await uow.record(
+            "party_report.accepted",
+            report,
+            community_id=report.community_id,
+            before={"status": "pending"},
+            after={"status": "accepted"},
+        )
+    return report
+
+
+async def refuse_party_report(
+    hub: Hub, actor: Actor, report_id: int, data: RefuseIn | dict
+) -> PartyReport:
+    """Staff of the community refuse a party report, saying why (the reporter is told)."""
+    report = await _decidable_report(actor, report_id)
+    data = parse(RefuseIn, data)
+    async with unit_of_work(hub, actor.id) as uow:
+        await uow.move(
+            report, PartyReportStatus.PENDING, PartyReportStatus.REFUSED, _report_not_pending()
+        )
+        report.status = PartyReportStatus.REFUSED
+        await uow.record(
+            "party_report.refused",
+            report,
+            community_id=report.community_id,
+            before={"status": "pending"},
+            after={"status": "refused", "reason": data.reason},
+        )
+    return report
+
+
 async def party_progress(hub: Hub, actor: Actor, year: int | None = None) -> dict:
-    """A party member's hours this year against the yearly target, per community reported to."""
-    reports = await PartyReport.filter(person_id=actor.id).select_related("community")
+    """A party member's hours this year against the yearly target, per community that
+    accepted their report (a pending or refused report counts for nothing)."""
+    reports = await PartyReport.filter(
+        person_id=actor.id, status=PartyReportStatus.ACCEPTED
+    ).select_related("community")
     progress = []
     for report in reports:
         report_year = year or hub.today(report.community.timezone).year

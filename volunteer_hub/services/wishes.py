@@ -38,7 +38,7 @@ from volunteer_hub.models import (
     Wish,
     WishStatus,
 )
-from volunteer_hub.services.access import Actor, load_actor
+from volunteer_hub.services.access import Actor, awaiting_approval, load_actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
@@ -107,16 +107,20 @@ async def can_see(hub: Hub, actor: Actor, wish: Wish) -> bool:
     return True
 
 
-def can_see_contact(actor: Actor, wish: Wish) -> bool:
-    """The resident's phone and address (API.md): the resident, staff, the claimer after the claim.
+# The claimer serves the resident while the wish is in these states, and sees their contact.
+SERVING_STATUSES = frozenset({WishStatus.CLAIMED, WishStatus.FULFILLED})
 
-    A grid worker who posted on the resident's behalf sees the wish, not the contact.
-    """
-    return (
-        actor.is_staff(wish.community_id)
-        or actor.id == wish.resident_id
-        or (wish.claimer_id == actor.id and wish.status is not WishStatus.OPEN)
-    )
+
+def can_see_contact(actor: Actor, wish: Wish, resident: Person) -> bool:
+    """Whether the actor may see the resident's phone and address on ``wish`` (API.md):
+    the resident, staff of the community, grid workers of the resident's grid (who often
+    post for them), and the claimer from the claim until the wish is confirmed, cancelled
+    or expired. The one rule for every place that shows a contact."""
+    if actor.id == resident.id or actor.is_staff(wish.community_id):
+        return True
+    if resident.grid_id is not None and resident.grid_id in actor.grids_worked(wish.community_id):
+        return True
+    return wish.claimer_id == actor.id and wish.status in SERVING_STATUSES
 
 
 async def list_wishes(
@@ -347,27 +351,20 @@ async def review(hub: Hub, actor: Actor, wish_id: int, data: ReviewIn | dict) ->
 
 
 async def claim(hub: Hub, actor: Actor, wish_id: int) -> Wish:
-    """Claim an open wish. Exactly one claimer wins, whatever the concurrency."""
-    wish = await get_wish(hub, actor, wish_id)
-    if not actor.has_role(wish.community_id, Role.VOLUNTEER):
-        raise PermissionDenied("Only volunteers of this community can claim wishes.")
-    if actor.id == wish.resident_id:
-        raise PermissionDenied("You cannot claim your own wish.")
-    category = category_of(hub, wish.community_id, wish.category)
-    if not category.served:
-        raise PermissionDenied(
-            "Volunteers do not serve this category: it is referred.", code="category_not_served"
-        )
-    if category.team_kind and not await _in_team_of_kind(
-        actor.id, wish.community_id, category.team_kind
-    ):
-        raise PermissionDenied(
-            "Only members of a {kind} team can claim this wish.",
-            code="not_in_serving_team",
-            kind=category.team_kind,
-        )
-    if category.restricted and not await _qualified_for(hub, actor, wish.community_id, category):
-        raise PermissionDenied("You lack the qualification this wish needs.")
+    """Claim an open wish. Exactly one claimer wins, whatever the concurrency.
+
+    Who may claim is ``serving_violations``; a person who joined a team of the community
+    and is not approved yet is told so (403 ``volunteer_not_approved``), not 404.
+    """
+    wish = await Wish.get_or_none(id=wish_id)
+    if wish is None or not await can_see(hub, actor, wish):
+        if wish is not None and await awaiting_approval(actor, wish.community_id):
+            raise _CLAIM_REFUSALS["volunteer_not_approved"](None)
+        raise NotFound("No such wish.", code="wish_not_found")
+    violations = await serving_violations(hub, actor, wish)
+    if violations:
+        kind = category_of(hub, wish.community_id, wish.category).team_kind
+        raise _CLAIM_REFUSALS[violations[0].rule](kind)
     return await _transition(
         hub,
         actor,
@@ -378,6 +375,32 @@ async def claim(hub: Hub, actor: Actor, wish_id: int) -> Wish:
         claimer_id=actor.id,
         claimed_at=hub.now(),
     )
+
+
+async def may_claim(hub: Hub, actor: Actor, wish: Wish) -> bool:
+    """Whether the actor may claim the wish now (the claim button of the pages)."""
+    return wish.status is WishStatus.OPEN and not await serving_violations(hub, actor, wish)
+
+
+# What the claimer is told for each rule of ``serving_violations`` (in their own words).
+_CLAIM_REFUSALS = {
+    "own_wish": lambda kind: PermissionDenied("You cannot claim your own wish.", code="own_wish"),
+    "category_not_served": lambda kind: PermissionDenied(
+        "Volunteers do not serve this category: it is referred.", code="category_not_served"
+    ),
+    "volunteer_not_approved": lambda kind: PermissionDenied(
+        "The community has not approved you as a volunteer yet.", code="volunteer_not_approved"
+    ),
+    "not_a_volunteer": lambda kind: PermissionDenied(
+        "Only volunteers of this community can claim wishes.", code="not_a_volunteer"
+    ),
+    "not_in_serving_team": lambda kind: PermissionDenied(
+        "Only members of a {kind} team can claim this wish.", code="not_in_serving_team", kind=kind
+    ),
+    "not_qualified": lambda kind: PermissionDenied(
+        "You lack the qualification this wish needs.", code="not_qualified"
+    ),
+}
 
 
 async def fulfil(hub: Hub, actor: Actor, wish_id: int, data: FulfilIn | dict | None = None) -> Wish:
@@ -696,12 +719,23 @@ async def serving_violations(hub: Hub, person: Actor, wish: Wish) -> list[Violat
         ]
     violations = []
     if not person.has_role(wish.community_id, Role.VOLUNTEER):
-        violations.append(
-            Violation(
-                "not_a_volunteer",
-                {"zh-CN": "此人不是本社区的志愿者", "en": "Not a volunteer of this community"},
+        if await awaiting_approval(person, wish.community_id):
+            violations.append(
+                Violation(
+                    "volunteer_not_approved",
+                    {
+                        "zh-CN": "社区尚未审核通过此人为志愿者",
+                        "en": "Not approved as a volunteer by the community yet",
+                    },
+                )
             )
-        )
+        else:
+            violations.append(
+                Violation(
+                    "not_a_volunteer",
+                    {"zh-CN": "此人不是本社区的志愿者", "en": "Not a volunteer of this community"},
+                )
+            )
     if category.team_kind and not await _in_team_of_kind(
         person.id, wish.community_id, category.team_kind
     ):

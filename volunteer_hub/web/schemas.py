@@ -1,9 +1,9 @@
 """Response shapes of the JSON API, and the functions that fill them.
 
-The personal-data rules of API.md live here, in one place: a phone number is masked
-unless the caller is the person or staff of their community; the full phone and the
-address of a wish's resident appear (as ``contact``) only for those ``can_see_contact``
-allows; an ID number never appears.
+The personal-data rules of API.md are applied here: a phone number is masked unless the
+caller is the person or staff of their community; the full phone and the address of a
+wish's resident appear (as ``contact``) only for those the wish service's
+``can_see_contact`` allows; an ID number never appears.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class CommunityOut(BaseModel):
     id: int
     name: str
     timezone: str
+    approve_volunteers: bool
 
 
 class CommunityBrief(BaseModel):
@@ -82,12 +83,38 @@ class MembershipOut(BaseModel):
     status: str
 
 
+class QualificationOut(BaseModel):
+    kind: str
+    expires_on: date | None
+    verified: bool
+
+
+class MembershipDetail(BaseModel):
+    id: int
+    team_id: int
+    person_id: int
+    name: str
+    status: str
+    qualifications: list[QualificationOut]
+
+
+class MembershipDecision(BaseModel):
+    id: int
+    status: str
+
+
 class PartyReportOut(BaseModel):
     id: int
     community_id: int
     status: str
     work_unit: str
     party_branch: str
+
+
+class PartyReportDetail(PartyReportOut):
+    person_id: int
+    name: str
+    created_at: datetime
 
 
 class PersonBrief(BaseModel):
@@ -220,7 +247,7 @@ async def wish_out(viewer: Actor, wish: Wish, community: Community | None = None
     community = community or await wish.community
     resident = await wish.resident
     contact = None
-    if wish_service.can_see_contact(viewer, wish):
+    if wish_service.can_see_contact(viewer, wish, resident):
         contact = Contact(name=resident.name, phone=resident.phone, address=resident.address)
     return WishOut(
         id=wish.id,

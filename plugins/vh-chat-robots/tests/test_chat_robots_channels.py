@@ -307,18 +307,23 @@ async def test_nothing_anyone_writes_becomes_markup_in_the_group(
     )
     await wishes.review(vhub_hub, staff, wish.id, {"decision": "approve"})
     team = await vhub_community.team("elderly_care")
-    await teams.join_team(vhub_hub, resident, team.id)
+    membership = await teams.join_team(vhub_hub, resident, team.id)
+    await vhub_community.approve(membership.id)  # the community vets its new volunteers
     await callouts.call_out(
         vhub_hub,
         staff,
         vhub_community.id,
         {"title": HOSTILE_TITLE, "message": HOSTILE_MESSAGE, "target": {"kind": "everyone"}},
     )
-    assert (await run_worker(vhub_hub)).sent == 2
-    assert len(sink.accepted) == 2
-    for payload in sink.accepted.values():
-        text = payload["markdown"]["content" if code == "wecom_robot" else "text"]
-        assert "领奖" in text  # the words stay, as plain text
+    # The wish's approval, the membership's approval and the call-out.
+    assert (await run_worker(vhub_hub)).sent == 3
+    assert len(sink.accepted) == 3
+    texts = [
+        p["markdown"]["content" if code == "wecom_robot" else "text"]
+        for p in sink.accepted.values()
+    ]
+    assert sum("领奖" in text for text in texts) == 2  # the hostile words stay, as plain text
+    for payload, text in zip(sink.accepted.values(), texts, strict=True):
         assert markup_left(text, own) == [], text
         if code == "dingtalk_robot":
             assert payload["at"] == {"atMobiles": ["13800138000"], "isAtAll": False}

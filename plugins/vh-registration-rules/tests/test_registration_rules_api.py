@@ -94,7 +94,8 @@ async def test_silver_patrol_ages_are_set_per_community(vhub_hub, vhub_api, vhub
     over_80 = await person(vhub_api, a, "孙大爷", date(1945, 1, 1))
     assert list(await over_80.refused(join_a, {})) == ["silver_patrol_max_age"]
     sixty_two_a = await person(vhub_api, a, "李大爷", date(1964, 6, 1))
-    assert (await sixty_two_a.post(join_a, {}, 201))["status"] == "active"
+    # The rules pass; the community approves the new volunteer once.
+    assert (await sixty_two_a.post(join_a, {}, 201))["status"] == "pending"
 
     # Community B's patrol takes members from 65; its override keeps the default maximum.
     sixty_two_b = await person(vhub_api, b, "周大爷", date(1964, 6, 1))
@@ -103,7 +104,7 @@ async def test_silver_patrol_ages_are_set_per_community(vhub_hub, vhub_api, vhub
     }
     assert list(await (await person(vhub_api, b, "吴大爷", date(1945, 1, 1))).refused(join_b, {}))
     sixty_six_b = await person(vhub_api, b, "郑大爷", date(1960, 1, 1))
-    assert (await sixty_six_b.post(join_b, {}, 201))["status"] == "active"
+    assert (await sixty_six_b.post(join_b, {}, 201))["status"] == "pending"
 
 
 async def test_silver_patrol_night_shifts_only_in_pairs(vhub_hub, vhub_api, vhub_community):
@@ -111,7 +112,7 @@ async def test_silver_patrol_night_shifts_only_in_pairs(vhub_hub, vhub_api, vhub
     staff = await client(vhub_api, c.admin)
     patrol = await c.team("silver_patrol")
     member = await person(vhub_api, c, "王大爷", date(1950, 3, 1))
-    await member.post(f"/teams/{patrol.id}/members", {}, 201)
+    await c.approve((await member.post(f"/teams/{patrol.id}/members", {}, 201))["id"])
 
     alone_at_night = await task(staff, c, patrol, "03T19:00", "03T21:00", 1)
     assert await member.refused(f"/tasks/{alone_at_night}/signups", {}, "zh-CN") == {
@@ -207,7 +208,7 @@ async def test_minors_need_consent_and_finish_by_nine(vhub_hub, vhub_api, vhub_c
     until_nine = await task(staff, c, elderly_care, "04T19:00", "04T21:00", 4)
     assert (await student.post(f"/tasks/{until_nine}/signups", {}, 201))["status"] == "confirmed"
     adult = await person(vhub_api, c, "老林", date(1980, 6, 1))
-    await adult.post(join, {}, 201)
+    await c.approve((await adult.post(join, {}, 201))["id"])
     assert (await adult.post(f"/tasks/{late}/signups", {}, 201))["status"] == "confirmed"
 
 
@@ -237,10 +238,14 @@ async def test_party_reports_and_the_yearly_target(vhub_hub, vhub_api, vhub_comm
     assert list(await li.refused("/party-reports", {**report, "party_branch": "税务局"})) == [
         "party_branch"
     ]
-    assert (await li.post("/party-reports", report, 201))["status"] == "accepted"
+    filed = await li.post("/party-reports", report, 201)
+    assert filed["status"] == "pending"  # until staff of the community accept it
+    await teams.accept_party_report(vhub_hub, a.admin, filed["id"])
 
     # Community B switched the party rules off: no check, and the platform's default target.
-    await li.post("/party-reports", {**report, "community_id": b.id, "work_unit": "无"}, 201)
+    to_b = {**report, "community_id": b.id, "work_unit": "无"}
+    filed = await li.post("/party-reports", to_b, 201)
+    await teams.accept_party_report(vhub_hub, b.admin, filed["id"])
     targets = {
         item["community_id"]: item["target"]
         for item in (await teams.party_progress(vhub_hub, member))["items"]
@@ -272,7 +277,8 @@ async def test_each_rule_can_be_switched_off_per_community(vhub_hub, vhub_api, v
         in_a = await person(vhub_api, a, "甲", birth_date)
         assert await in_a.refused(f"/teams/{team_a.id}/members", {})
         in_b = await person(vhub_api, b, "乙", birth_date)
-        assert (await in_b.post(f"/teams/{team_b.id}/members", {}, 201))["status"] == "active"
+        # The rules let them in (B's staff still approve a new volunteer once).
+        assert (await in_b.post(f"/teams/{team_b.id}/members", {}, 201))["status"] == "pending"
 
 
 def test_wrong_settings_stop_the_start_up_naming_the_setting(vhub_settings, tmp_path):

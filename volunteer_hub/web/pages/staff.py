@@ -1,5 +1,6 @@
 """The staff console: the review queue, candidates and invitations for a wish, new tasks
-with a recurrence picker, the escalation board and the dashboards.
+with a recurrence picker, the escalation board, the dashboards, and the approval of new
+volunteers and party reports.
 
 The services decide who may do what (staff of the community, or an admin); these
 handlers read forms, call them, and show what they answer. An admin (who has no home
@@ -25,7 +26,13 @@ from volunteer_hub.errors import (
     VolunteerHubError,
 )
 from volunteer_hub.i18n import localize
-from volunteer_hub.models import Community, Wish
+from volunteer_hub.models import (
+    Community,
+    MembershipStatus,
+    PartyReportStatus,
+    Team,
+    Wish,
+)
 from volunteer_hub.services import matching, people, reports, tasks, teams, wishes
 from volunteer_hub.validation import parse
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
@@ -230,6 +237,64 @@ def _listed_action(service, show, path: str, done: str | None, *fields: str):
 
     act.__name__ = f"staff_list_{service.__name__}"
     return page_route(path, act, methods=["POST"])
+
+
+# --- new volunteers and party reports to approve ----------------------------------------------
+
+
+async def approvals(
+    page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
+) -> Response:
+    """Pending memberships (staff; a team's leaders see their teams') and party reports (staff)."""
+    community = await _require_community(page)
+    memberships = await teams.list_memberships(
+        page.user, community.id, status=MembershipStatus.PENDING, limit=200
+    )
+    reports = []
+    if page.user.is_staff(community.id):
+        reports = await teams.list_party_reports(
+            page.user, community.id, status=PartyReportStatus.PENDING, limit=200
+        )
+    team_names = dict(await Team.filter(community_id=community.id).values_list("id", "name"))
+    return page.render(
+        "staff/approvals.html",
+        status=status,
+        community=community,
+        memberships=memberships,
+        reports=reports,
+        team_names=team_names,
+        errors=errors or {},
+        typed=typed or {},
+        section="approvals",
+    )
+
+
+def _decision(service, key: str, done: str, *fields: str):
+    """A form of the approvals page naming its membership or report in ``key``; a refusal
+    is shown beside it, with what was typed."""
+
+    async def act(page: Page) -> Response:
+        community = await _require_community(page)
+        form = values(await page.read_form(), key, *fields)
+        raw = form.pop(key)
+        if raw is None or not raw.isdigit() or len(raw) > 9:
+            raise NotFound("Not found.")
+        item_id = int(raw)
+        try:
+            if fields:
+                await service(page.hub, page.user, item_id, given(form))
+            else:
+                await service(page.hub, page.user, item_id)
+        except VolunteerHubError as exc:
+            if exc.kind in ("not_found", "forbidden"):
+                raise
+            errors = {(key, item_id): form_errors(exc, page.locale)}
+            typed = {(key, item_id): form}
+            return await approvals(page, errors=errors, typed=typed, status=status_of(exc))
+        return page.redirect("/staff/approvals", community=community.id, done=done)
+
+    act.__name__ = f"staff_{service.__name__}"
+    return act
 
 
 # --- new tasks with a recurrence picker --------------------------------------------------------
@@ -491,6 +556,27 @@ ROUTES = [
     page_route("/staff/escalations", escalation_board),
     _listed_action(
         wishes.escalate, escalation_board, "/staff/escalations", "escalated", "level", "referral"
+    ),
+    page_route("/staff/approvals", approvals),
+    page_route(
+        "/staff/approvals/approve",
+        _decision(teams.approve_membership, "membership_id", "approved"),
+        methods=["POST"],
+    ),
+    page_route(
+        "/staff/approvals/refuse",
+        _decision(teams.refuse_membership, "membership_id", "refused", "reason"),
+        methods=["POST"],
+    ),
+    page_route(
+        "/staff/approvals/accept-report",
+        _decision(teams.accept_party_report, "report_id", "accepted"),
+        methods=["POST"],
+    ),
+    page_route(
+        "/staff/approvals/refuse-report",
+        _decision(teams.refuse_party_report, "report_id", "refused", "reason"),
+        methods=["POST"],
     ),
     page_route("/staff/tasks/new", new_task_form),
     page_route("/staff/tasks/new", create_task, methods=["POST"]),

@@ -17,7 +17,7 @@ from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.i18n import localize
 from volunteer_hub.models import MembershipStatus, Role, SignupStatus, WishStatus
 from volunteer_hub.services import calendars, people, tasks, teams, wishes
-from volunteer_hub.services.access import active_team_ids
+from volunteer_hub.services.access import active_team_ids, awaiting_approval
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, safe_next, status_of
 from volunteer_hub.web.pages.forms import given, values
 from volunteer_hub.web.routes.calendars import personal_feed, team_feed
@@ -44,12 +44,15 @@ def _notices(page: Page) -> dict[str, str]:
         "checked_out": page.gettext("You are checked out and your hours are recorded."),
         "joined": page.gettext("Welcome to the team!"),
         "pending": page.gettext(
-            "Your request is in: once staff have checked your qualification, you are a member."
+            "Your request is in: once staff have approved it (and checked any qualification "
+            "you declared), you are a member."
         ),
         "revoked": page.gettext(
             "The old address no longer works. Subscribe again with the new one below."
         ),
-        "reported": page.gettext("Thank you for reporting to the community."),
+        "reported": page.gettext(
+            "Thank you for reporting to the community. Its staff will confirm your report."
+        ),
     }
 
 
@@ -127,6 +130,7 @@ async def browse_wishes(page: Page) -> Response:
         category=category or "",
         grid_id=grid_id or "",
         volunteer=actor.has_role(community_id, Role.VOLUNTEER),
+        awaiting=await awaiting_approval(actor, community_id),
         shown=WISHES_SHOWN,
     )
 

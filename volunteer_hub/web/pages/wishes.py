@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from volunteer_hub.errors import VolunteerHubError
+from volunteer_hub.errors import NotFound, VolunteerHubError
 from volunteer_hub.i18n import localize
-from volunteer_hub.models import Role, Wish, WishStatus
+from volunteer_hub.models import Wish, WishStatus
 from volunteer_hub.services import people, wishes
-from volunteer_hub.services.access import Actor
 from volunteer_hub.validation import mask_phone
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import given, values
@@ -75,11 +74,12 @@ def _names(page: Page, items: list[Wish]) -> dict[str, str]:
     return names
 
 
-def _actions(actor: Actor, wish: Wish) -> set[str]:
+async def _actions(page: Page, wish: Wish) -> set[str]:
     """The buttons this person may press now; the services check again on submit."""
+    actor = page.user
     mine = actor.id in (wish.resident_id, wish.posted_by_id) or actor.is_staff(wish.community_id)
     actions = set()
-    if wish.status is WishStatus.OPEN and actor.has_role(wish.community_id, Role.VOLUNTEER):
+    if await wishes.may_claim(page.hub, actor, wish):
         actions.add("claim")
     if wish.status is WishStatus.CLAIMED and wish.claimer_id == actor.id:
         actions.add("fulfil")
@@ -100,8 +100,8 @@ async def wish_page(page: Page, *, errors=None, status: int = 200) -> Response:
         status=status,
         wish=wish,
         category=_names(page, [wish])[wish.category],
-        contact=wishes.can_see_contact(actor, wish),
-        actions=_actions(actor, wish),
+        contact=wishes.can_see_contact(actor, wish, wish.resident),
+        actions=await _actions(page, wish),
         staff=actor.is_staff(wish.community_id),
         history=history,
         errors=errors or {},
@@ -124,9 +124,12 @@ def _wish_action(name: str, service, *fields: str):
         except VolunteerHubError as exc:
             if exc.kind == "not_found":
                 raise
-            return await wish_page(
-                page, errors=form_errors(exc, page.locale), status=status_of(exc)
-            )
+            try:
+                return await wish_page(
+                    page, errors=form_errors(exc, page.locale), status=status_of(exc)
+                )
+            except NotFound:  # refused someone who may not see the wish (not approved yet)
+                raise exc from None
         return page.redirect(f"/wishes/{wish_id}", done=name)
 
     act.__name__ = f"wish_{name}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from volunteer_hub.models import MembershipStatus, PartyReport, PartyReportStatus
 from volunteer_hub.services import people, teams
 from volunteer_hub.validation import Id, Input
 from volunteer_hub.web.api import Call, Endpoint, ListQuery, Page, page
@@ -11,10 +12,15 @@ from volunteer_hub.web.schemas import (
     CommunityBrief,
     CommunityOut,
     GridOut,
+    MembershipDecision,
+    MembershipDetail,
     MembershipOut,
+    PartyReportDetail,
     PartyReportOut,
+    QualificationOut,
     StaffOut,
     TeamOut,
+    local,
 )
 
 
@@ -24,8 +30,18 @@ class StaffIn(Input):
     grid_id: Id | None = None
 
 
+class MembershipQuery(ListQuery):
+    status: MembershipStatus | None = None
+
+
+class PartyReportQuery(ListQuery):
+    status: PartyReportStatus | None = None
+
+
 def _community(c) -> CommunityOut:
-    return CommunityOut(id=c.id, name=c.name, timezone=c.timezone)
+    return CommunityOut(
+        id=c.id, name=c.name, timezone=c.timezone, approve_volunteers=c.approve_volunteers
+    )
 
 
 def _team(t) -> TeamOut:
@@ -44,6 +60,12 @@ async def list_communities(call: Call) -> dict:
     result = page(rows, q.limit, lambda c: c.id)
     result["items"] = [CommunityBrief(id=c.id, name=c.name) for c in result["items"]]
     return result
+
+
+async def update_community(call: Call) -> CommunityOut:
+    return _community(
+        await people.update_community(call.hub, call.user, call.path_int("cid"), call.body)
+    )
 
 
 async def create_grid(call: Call) -> GridOut:
@@ -82,13 +104,79 @@ async def join_team(call: Call) -> MembershipOut:
 
 
 async def file_party_report(call: Call) -> PartyReportOut:
-    r = await teams.file_party_report(call.hub, call.user, call.body)
+    return _report(await teams.file_party_report(call.hub, call.user, call.body))
+
+
+async def list_memberships(call: Call) -> dict:
+    q: MembershipQuery = call.query
+    rows = await teams.list_memberships(
+        call.user, call.path_int("cid"), status=q.status, after_id=q.after_id(), limit=q.limit + 1
+    )
+    result = page(rows, q.limit, lambda m: m.id)
+    result["items"] = [
+        MembershipDetail(
+            id=m.id,
+            team_id=m.team_id,
+            person_id=m.person_id,
+            name=m.name,
+            status=m.status.value,
+            qualifications=[
+                QualificationOut(kind=x.kind, expires_on=x.expires_on, verified=x.verified)
+                for x in m.qualifications
+            ],
+        )
+        for m in result["items"]
+    ]
+    return result
+
+
+async def approve_membership(call: Call) -> MembershipDecision:
+    m = await teams.approve_membership(call.hub, call.user, call.path_int("id"))
+    return MembershipDecision(id=m.id, status=m.status.value)
+
+
+async def refuse_membership(call: Call) -> MembershipDecision:
+    m = await teams.refuse_membership(call.hub, call.user, call.path_int("id"), call.body)
+    return MembershipDecision(id=m.id, status=m.status.value)
+
+
+def _report(r: PartyReport) -> PartyReportOut:
     return PartyReportOut(
         id=r.id,
         community_id=r.community_id,
         status=r.status.value,
         work_unit=r.work_unit,
         party_branch=r.party_branch,
+    )
+
+
+async def list_party_reports(call: Call) -> dict:
+    q: PartyReportQuery = call.query
+    cid = call.path_int("cid")
+    community = await people.get_community(cid)
+    rows = await teams.list_party_reports(
+        call.user, cid, status=q.status, after_id=q.after_id(), limit=q.limit + 1
+    )
+    result = page(rows, q.limit, lambda r: r.id)
+    result["items"] = [
+        PartyReportDetail(
+            **_report(r).model_dump(),
+            person_id=r.person_id,
+            name=r.person.name,
+            created_at=local(r.created_at, community.timezone),
+        )
+        for r in result["items"]
+    ]
+    return result
+
+
+async def accept_party_report(call: Call) -> PartyReportOut:
+    return _report(await teams.accept_party_report(call.hub, call.user, call.path_int("id")))
+
+
+async def refuse_party_report(call: Call) -> PartyReportOut:
+    return _report(
+        await teams.refuse_party_report(call.hub, call.user, call.path_int("id"), call.body)
     )
 
 
@@ -113,6 +201,16 @@ ENDPOINTS = [
         response=Page[CommunityBrief],
         auth="none",
         errors=(422,),
+        tag="communities",
+    ),
+    Endpoint(
+        "PATCH",
+        "/communities/{cid:int}",
+        update_community,
+        "Change a community's settings (staff, admin)",
+        body=people.CommunitySettingsIn,
+        response=CommunityOut,
+        errors=(401, 403, 404, 422),
         tag="communities",
     ),
     Endpoint(
@@ -179,6 +277,64 @@ ENDPOINTS = [
         response=PartyReportOut,
         status=201,
         errors=(401, 409, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "GET",
+        "/communities/{cid:int}/memberships",
+        list_memberships,
+        "Memberships of the community's teams (staff; a team's leaders for their teams)",
+        query=MembershipQuery,
+        response=Page[MembershipDetail],
+        errors=(401, 403, 404, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "POST",
+        "/memberships/{id:int}/approve",
+        approve_membership,
+        "Approve a pending membership (staff, the team's leader)",
+        response=MembershipDecision,
+        errors=(401, 403, 404, 409),
+        tag="teams",
+    ),
+    Endpoint(
+        "POST",
+        "/memberships/{id:int}/refuse",
+        refuse_membership,
+        "Refuse a pending membership, saying why (staff, the team's leader)",
+        body=teams.RefuseIn,
+        response=MembershipDecision,
+        errors=(401, 403, 404, 409, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "GET",
+        "/communities/{cid:int}/party-reports",
+        list_party_reports,
+        "Party reports filed to the community (staff)",
+        query=PartyReportQuery,
+        response=Page[PartyReportDetail],
+        errors=(401, 403, 404, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "POST",
+        "/party-reports/{id:int}/accept",
+        accept_party_report,
+        "Accept a party report (staff of its community)",
+        response=PartyReportOut,
+        errors=(401, 403, 404, 409),
+        tag="teams",
+    ),
+    Endpoint(
+        "POST",
+        "/party-reports/{id:int}/refuse",
+        refuse_party_report,
+        "Refuse a party report, saying why (staff of its community)",
+        body=teams.RefuseIn,
+        response=PartyReportOut,
+        errors=(401, 403, 404, 409, 422),
         tag="teams",
     ),
 ]
