@@ -40,13 +40,13 @@ log = logging.getLogger(__name__)
 
 REMINDER_BEFORE = timedelta(hours=2)
 # Messages between the start of their send and their recorded outcome, per worker: the
-# most a crash can repeat. Twice the notifier's threads, so that those stay busy while a
-# group commit runs.
-CONCURRENCY = 32
+# most a crash can repeat. Three times the notifier's 16 threads, so that those stay busy
+# while finished messages wait for their group commit.
+CONCURRENCY = 48
 BATCH = 500  # deliveries claimed at once
 # Seconds between the starts of two UPDATEs of successes (per batch): fewer statements,
 # and on SQLite fewer waits for the write lock that the workers share.
-GROUP_COMMIT_EVERY = 0.01
+GROUP_COMMIT_EVERY = 0.02
 
 
 @dataclass
