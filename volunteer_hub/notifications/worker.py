@@ -182,7 +182,8 @@ class _Round:
     a message that went out waits (holding its slot) until an UPDATE that includes it
     has committed. One UPDATE runs at a time, at most one per ``GROUP_COMMIT_EVERY``,
     and takes every success that finished since the previous one: the statements stay
-    few however fast messages go, and each message waits at most a few milliseconds.
+    few however fast messages go, and a message waits about ``GROUP_COMMIT_EVERY`` at most
+    (plus the UPDATE itself).
     """
 
     def __init__(self, hub: Hub, claim: outbox.Claim | None) -> None:
