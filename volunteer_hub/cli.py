@@ -500,8 +500,16 @@ def serve(
     help="Seconds a claimed message stays with this worker before another may "
     "send it again (after a crash).",
 )
+@click.option(
+    "--batch",
+    default=500,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Messages claimed at once; fewer for a slow provider, so that a batch is "
+    "sent well within the lease.",
+)
 @click.pass_obj
-def worker_cmd(settings: Settings, once: bool, interval: float, lease: float) -> None:
+def worker_cmd(settings: Settings, once: bool, interval: float, lease: float, batch: int) -> None:
     """Deliver notifications (outbox), send shift reminders, expire and escalate wishes."""
     from volunteer_hub.notifications.senders import AppriseNotifier
     from volunteer_hub.notifications.worker import Worker
@@ -509,14 +517,14 @@ def worker_cmd(settings: Settings, once: bool, interval: float, lease: float) ->
     async def work(hub: Hub) -> None:
         worker = Worker(hub, AppriseNotifier(), lease=timedelta(seconds=lease))
         if once:
-            report = await worker.run_once()
+            report = await worker.run_once(batch=batch)
             console.print(
                 f"sent {report.sent}, failed {report.failed}, reminders {report.reminders}, "
                 f"expired {report.expired}, escalated {report.escalated}"
             )
             return
         console.print(f"[green]Worker running[/green] every {interval:g} s (Ctrl-C to stop)")
-        await worker.run_forever(interval=interval)
+        await worker.run_forever(interval=interval, batch=batch)
 
     asyncio.run(db.upgrade(settings.database_url))
     try:

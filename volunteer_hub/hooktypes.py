@@ -168,8 +168,10 @@ class NotificationChannel:
     only an address of ``address_kind`` (``phone``, ``email``, ``chat_id``), or none
     for a group channel (``address_kind="group"``). ``build_url(settings, address,
     idempotency_key)`` turns them into an apprise URL that should carry the key to the
-    sink (a header) so that a repeat after a crash can be dropped there. No URL typed
-    by a resident or volunteer ever reaches it.
+    sink so that a repeat after a crash can be dropped there: in the provider's own
+    idempotency parameter where it has one, else in a header (delivery is at least once:
+    a crashed worker's last few messages go again). No URL typed by a resident or
+    volunteer ever reaches it.
     """
 
     code: str

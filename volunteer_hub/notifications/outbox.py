@@ -171,10 +171,21 @@ async def sent(hub: Hub, claim: Claim, delivery: ClaimedDelivery) -> bool:
 
 
 async def sent_many(hub: Hub, claim: Claim, ids: list[int]) -> int:
-    """Record many successes in one statement; those whose lease was lost are left alone."""
-    return await Delivery.filter(
-        id__in=ids, lease_token=claim.token, status=DeliveryStatus.SENDING
-    ).update(status=DeliveryStatus.SENT, sent_at=hub.now(), lease_until=None, last_error=None)
+    """Record many successes in one statement; those whose lease was lost are left alone.
+
+    Hand-written: the worker runs it for every few messages (its group commit), and
+    Tortoise's query building cost twice the statement's own CPU time.
+    """
+    marks = ", ".join("?" * len(ids))
+    return await db.execute(
+        "UPDATE delivery SET status = ?, sent_at = ?, lease_until = NULL, last_error = NULL"
+        f" WHERE lease_token = ? AND status = ? AND id IN ({marks})",
+        DeliveryStatus.SENT.value,
+        hub.now(),
+        claim.token,
+        DeliveryStatus.SENDING.value,
+        *ids,
+    )
 
 
 async def failed(

@@ -2,6 +2,16 @@
 
 Several workers may run at once (on PostgreSQL): the outbox lease and the reminders'
 dedupe keys keep every message single.
+
+Delivery is at least once. A worker that dies (``kill -9``, a power cut) after a message
+went out but before its success was recorded leaves the delivery leased; when the lease
+runs out, it is sent again with the same idempotency key. The window is kept small: a
+message holds one of ``concurrency`` slots from the moment its send starts until its
+outcome is committed, so a crash repeats at most ``concurrency`` messages per worker
+(in practice the ones on the wire, one per sending thread of the notifier, and the few
+whose group commit was under way). Successes are committed together (``_Round.sent``):
+one UPDATE, at most every ``GROUP_COMMIT_EVERY`` seconds, records all that finished since
+the previous one. Which channels drop such a repeat: ``docs/notifications.md``.
 """
 
 from __future__ import annotations
@@ -29,10 +39,14 @@ from volunteer_hub.services.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 REMINDER_BEFORE = timedelta(hours=2)
-CONCURRENCY = 100
+# Messages between the start of their send and their recorded outcome, per worker: the
+# most a crash can repeat. Three times the notifier's 16 threads, so that those stay busy
+# while finished messages wait for their group commit.
+CONCURRENCY = 48
 BATCH = 500  # deliveries claimed at once
-FLUSH_EVERY = 100  # successes recorded in one UPDATE
-FLUSH_AFTER = 0.25  # seconds: or sooner, when sending is slow
+# Seconds between the starts of two UPDATEs of successes (per batch): fewer statements,
+# and on SQLite fewer waits for the write lock that the workers share.
+GROUP_COMMIT_EVERY = 0.02
 
 
 @dataclass
@@ -70,12 +84,9 @@ class Worker:
             if not claim.deliveries:
                 return report
             batch_round = _Round(self.hub, claim)
-            try:
-                results = await asyncio.gather(
-                    *(self._deliver(claim, d, batch_round) for d in claim.deliveries)
-                )
-            finally:
-                await batch_round.flush()  # what was sent is recorded, whatever happens
+            results = await asyncio.gather(
+                *(self._deliver(claim, d, batch_round) for d in claim.deliveries)
+            )
             for error in results:
                 if error is None:
                     report.sent += 1
@@ -86,12 +97,12 @@ class Worker:
                 return report  # everything failing: leave it to the backoff
 
     async def run_forever(
-        self, *, interval: float = 5.0, stop: asyncio.Event | None = None
+        self, *, interval: float = 5.0, stop: asyncio.Event | None = None, batch: int = BATCH
     ) -> None:
         stop = stop or asyncio.Event()
         while not stop.is_set():
             try:
-                await self.run_once()
+                await self.run_once(batch=batch)
             except Exception:  # keep serving; the next round retries
                 log.exception("worker round failed")
             try:
@@ -118,7 +129,7 @@ class Worker:
                 log.exception("delivery %s failed", delivery.id)
                 await outbox.failed(self.hub, claim, delivery, repr(exc))
                 return repr(exc)
-        await batch_round.sent(delivery)
+            await batch_round.sent(delivery)  # recorded before the slot sends another
         return None
 
     def _message(self, delivery: ClaimedDelivery, batch_round: _Round | None = None) -> Outgoing:
@@ -172,23 +183,25 @@ class Worker:
 
 
 class _Round:
-    """What one claimed batch shares: each channel's checked settings, and the sent ids.
+    """What one claimed batch shares: each channel's checked settings, and the group commit.
 
     A channel's settings are decrypted, validated and checked against private networks
-    once per batch instead of once per message. Successes are recorded in a few bulk
-    UPDATEs instead of one each: when ``FLUSH_EVERY`` have gathered or ``FLUSH_AFTER``
-    seconds have passed since the last record, and at the end of the batch. A crash
-    between sending and recording leaves those deliveries leased; once the lease runs out
-    they are sent again with the same idempotency key, and the sink drops the repeat:
-    exactly as when the crash fell between one send and its own UPDATE.
+    once per batch instead of once per message. Successes are recorded by group commit:
+    a message that went out waits (holding its slot) until an UPDATE that includes it
+    has committed. One UPDATE runs at a time, at most one per ``GROUP_COMMIT_EVERY``,
+    and takes every success that finished since the previous one: the statements stay
+    few however fast messages go, and a message waits about ``GROUP_COMMIT_EVERY`` at most
+    (plus the UPDATE itself).
     """
 
     def __init__(self, hub: Hub, claim: outbox.Claim | None) -> None:
         self.hub = hub
         self.claim = claim
         self._channels: dict[int, _Checked | SendError] = {}
-        self._sent: list[int] = []
-        self._flushed_at = time.monotonic()
+        self._waiting: list[int] = []  # sent, for the next UPDATE
+        self._next: asyncio.Future[None] | None = None  # done when that UPDATE committed
+        self._writer: asyncio.Task[None] | None = None
+        self._began = 0.0  # when the last UPDATE started (monotonic)
 
     def channel(self, config: ClaimedChannel) -> _Checked:
         found = self._channels.get(config.id)
@@ -203,15 +216,31 @@ class _Round:
         return found
 
     async def sent(self, delivery: ClaimedDelivery) -> None:
-        self._sent.append(delivery.id)
-        if len(self._sent) >= FLUSH_EVERY or time.monotonic() - self._flushed_at >= FLUSH_AFTER:
-            await self.flush()
+        """Record a success; return once it is committed (or raise what the UPDATE raised)."""
+        self._waiting.append(delivery.id)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        recorded = self._next
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        # Shielded: a waiter cancelled (the worker stopping) must not cancel the others'.
+        await asyncio.shield(recorded)
 
-    async def flush(self) -> None:
-        ids, self._sent = self._sent, []
-        self._flushed_at = time.monotonic()
-        if ids and self.claim is not None:
-            await outbox.sent_many(self.hub, self.claim, ids)
+    async def _write(self) -> None:
+        while self._waiting:
+            pause = self._began + GROUP_COMMIT_EVERY - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            self._began = time.monotonic()
+            ids, self._waiting = self._waiting, []
+            recorded, self._next = self._next, None
+            assert recorded is not None and self.claim is not None
+            try:
+                await outbox.sent_many(self.hub, self.claim, ids)
+            except Exception as exc:  # each waiter raises it; the lease resends them
+                recorded.set_exception(exc)
+            else:
+                recorded.set_result(None)
 
 
 # (the channel, its settings, its URL with marks for the address and the key, or None)
