@@ -53,6 +53,12 @@ class Passwords:
         return self._hasher.check_needs_rehash(password_hash)
 
 
+def secret_digest(secret: str) -> str:
+    """What is stored for a random bearer secret (a login token, an acknowledgement link's
+    token, an Open311 key): its SHA-256, enough for a secret of 256 random bits."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class IdNumberKey:
     """HMAC-SHA256 over the normalised ID number, keyed with the installation secret."""

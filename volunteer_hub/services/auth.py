@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,6 +10,7 @@ from functools import lru_cache
 from volunteer_hub.errors import NotAuthenticated, Throttled
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import ApiToken, Person, Role
+from volunteer_hub.security import secret_digest
 from volunteer_hub.services import people, reads, throttle
 from volunteer_hub.services.access import Actor, RoleGrant
 
@@ -25,10 +25,6 @@ class Login:
     token: str
     person: Person
     expires_at: datetime
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def login(hub: Hub, phone: str, password: str, address: str) -> Login:
@@ -58,7 +54,7 @@ async def login(hub: Hub, phone: str, password: str, address: str) -> Login:
     token = secrets.token_urlsafe(32)
     expires_at = now + TOKEN_LIFETIME
     await ApiToken.create(
-        person_id=person.id, token_hash=_digest(token), created_at=now, expires_at=expires_at
+        person_id=person.id, token_hash=secret_digest(token), created_at=now, expires_at=expires_at
     )
     return Login(token, person, expires_at)
 
@@ -69,7 +65,7 @@ async def actor_for_token(hub: Hub, token: str, *, with_person: bool = False) ->
     Every request comes through here: one SQL statement (services/reads.py), which
     reads the person's model too only ``with_person`` (else ``actor.load_person()``).
     """
-    found = await reads.token_holder(_digest(token), hub.now(), with_person=with_person)
+    found = await reads.token_holder(secret_digest(token), hub.now(), with_person=with_person)
     if found is None:
         raise NotAuthenticated("You need to log in.", code="invalid_token")
     grants = _grants(found.grants)
@@ -85,6 +81,6 @@ def _grants(rows: tuple[tuple[int | None, str, int | None], ...]) -> frozenset[R
 
 
 async def logout(hub: Hub, token: str) -> None:
-    await ApiToken.filter(token_hash=_digest(token), revoked_at__isnull=True).update(
+    await ApiToken.filter(token_hash=secret_digest(token), revoked_at__isnull=True).update(
         revoked_at=hub.now()
     )

@@ -12,7 +12,6 @@ token's SHA-256 is stored. Opening the link records the acknowledgement, once.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +35,7 @@ from volunteer_hub.models import (
     Team,
 )
 from volunteer_hub.notifications.bulk import Recipient, notify_many
+from volunteer_hub.security import secret_digest
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import unit_of_work
@@ -118,10 +118,6 @@ class Acknowledgement:
     first_time: bool  # False when the link had been opened before
 
 
-def ack_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def ack_url(hub: Hub, token: str) -> str:
     return f"{hub.settings.public_url}/ack/{token}"
 
@@ -159,7 +155,7 @@ async def call_out(hub: Hub, actor: Actor, community_id: int, data: CallOutIn | 
         await db.insert_rows(
             CallOutRecipient._meta.db_table,
             ("callout_id", "person_id", "ack_hash", "acked_at"),
-            [(callout.id, p.id, ack_hash(tokens[p.id]), None) for p in people],
+            [(callout.id, p.id, secret_digest(tokens[p.id]), None) for p in people],
         )
         await notify_many(
             hub,
@@ -226,7 +222,7 @@ async def acknowledge(hub: Hub, token: str) -> Acknowledgement:
     """Record that the link's owner got the call-out; opening it again changes nothing."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise NotFound("No such acknowledgement link.", code="ack_not_found")
-    digest = ack_hash(token)
+    digest = secret_digest(token)
     row = await CallOutRecipient.get_or_none(ack_hash=digest).select_related(
         "callout", "callout__community"
     )

@@ -22,7 +22,6 @@ The ``o311_`` prefix tells it apart from a login token, which Open311 no longer 
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -33,6 +32,7 @@ from tortoise.expressions import Q
 from volunteer_hub.errors import NotAuthenticated, NotFound, PermissionDenied
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Open311Key, Open311Scope, Wish, WishStatus
+from volunteer_hub.security import secret_digest
 from volunteer_hub.services import wishes
 from volunteer_hub.services.access import Actor, load_actor
 from volunteer_hub.services.people import get_community
@@ -64,10 +64,6 @@ class Integrator:
         return scope in self.scopes
 
 
-def digest(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 def _require_staff(actor: Actor | None, community_id: int) -> None:
     """Staff of the community or an admin; ``None`` is the operator at the command line."""
     if actor is not None and not actor.is_staff(community_id):
@@ -91,7 +87,7 @@ async def create_key(
             community_id=community.id,
             name=data.name,
             scopes=scopes,
-            key_hash=digest(secret),
+            key_hash=secret_digest(secret),
             created_by_id=actor.id,
             created_at=uow.now,
         )
@@ -149,7 +145,7 @@ async def integrator_for_key(hub: Hub, key: str) -> Integrator:
     refused = NotAuthenticated("A valid api_key is required.", code="invalid_api_key")
     if not key.startswith(PREFIX) or len(key) > MAX_KEY_LENGTH:
         raise refused
-    row = await Open311Key.get_or_none(key_hash=digest(key), revoked_at__isnull=True)
+    row = await Open311Key.get_or_none(key_hash=secret_digest(key), revoked_at__isnull=True)
     if row is None:
         raise refused
     return Integrator(
