@@ -329,6 +329,7 @@ MAIN_PAGES = {
         "/staff/escalations",
         "/staff/tasks/new",
         "/staff/dashboards",
+        "/staff/approvals",
     ],
 }
 

@@ -263,6 +263,10 @@ async def approvals(
         memberships=memberships,
         reports=reports,
         team_names=team_names,
+        qualification_names={
+            code: localize(q.name, page.locale)
+            for code, q in page.hub.qualification_kinds().items()
+        },
         errors=errors or {},
         typed=typed or {},
         section="approvals",
