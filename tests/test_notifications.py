@@ -316,6 +316,19 @@ async def test_channel_settings_are_encrypted_masked_and_validated(hub):
             {"code": "webhook", "name": "x", "settings": {"url": "file:///etc/passwd"}},
         )
     assert err.value.fields == ["settings.url"]
+    # Strictly, as a JSON body is: a boolean is no port, digits in a string are no number,
+    # a number is no boolean; nothing is stored.
+    good = {"host": "smtp.example.com", "sender": "noreply@example.com"}
+    for bad in ({"port": True}, {"port": "465"}, {"tls": 1}):
+        with pytest.raises(InvalidInput) as err:
+            await channels.configure(
+                hub,
+                w.staff,
+                w.community.id,
+                {"code": "email", "name": "邮箱2", "settings": good | bad},
+            )
+        assert err.value.fields == [f"settings.{next(iter(bad))}"]
+    assert await ChannelConfig.filter(name="邮箱2").count() == 0
     with pytest.raises(PermissionDenied):
         volunteer = await w.person("志愿者")
         await channels.configure(

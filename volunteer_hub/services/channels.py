@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationError
+from pydantic_core import to_json
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 
@@ -122,7 +123,8 @@ async def configure(
     data = parse(ChannelIn, data)
     kind = channel_kind(hub, data.code)
     try:
-        settings = kind.settings.model_validate(data.settings)
+        # As strictly as a JSON body (validation.parse_json): ``true`` is no port number.
+        settings = kind.settings.model_validate_json(to_json(data.settings), strict=True)
     except ValidationError as exc:
         problems = invalid_input(exc)
         raise InvalidInput(
