@@ -284,9 +284,11 @@ async def test_reads_inside_and_beside_a_transaction(hub, w, clock):
     assert (await db.read(sql, task.id))[0][0] == 2
 
 
-async def test_api_routes_answer_as_a_starlette_mount_does(hub, settings, w, clock):
+@pytest.mark.parametrize("root_path", ["", "/vhub"])
+async def test_api_routes_answer_as_a_starlette_mount_does(hub, settings, w, clock, root_path):
     """The API's own route matching (``ApiRoutes``) answers every request, served or
-    refused, exactly as a Starlette ``Mount`` of the same routes does."""
+    refused, exactly as a Starlette ``Mount`` of the same routes does, also when the app
+    is served below a root path (behind a proxy at /vhub)."""
     import httpx
 
     from volunteer_hub.web import create_app
@@ -300,8 +302,10 @@ async def test_api_routes_answer_as_a_starlette_mount_does(hub, settings, w, clo
     volunteer = await w.person("甲")
     answers: list[list[tuple]] = []
     for app in (fast, reference):
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000), root_path=root_path)
+        async with httpx.AsyncClient(
+            transport=transport, base_url=f"http://testserver{root_path}"
+        ) as api:
             token = await login(api, volunteer.person.phone)
             cases = [
                 ("GET", f"/api/v1/tasks/{task.id}", token),

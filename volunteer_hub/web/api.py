@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
-from starlette._utils import get_route_path
 from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -299,7 +298,7 @@ class ApiRoutes(BaseRoute):
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http":
-            path = get_route_path(scope)
+            path = route_path(scope)
             prefix = self.prefix
             if path.startswith(prefix):
                 rest = path[len(prefix) :]  # "/tasks/1": split gives "", "tasks", "1"
@@ -353,6 +352,18 @@ class ApiRoutes(BaseRoute):
 
 
 _ENDPOINT = "volunteer_hub.endpoint"  # the scope key that carries a matched Endpoint
+
+
+def route_path(scope: Scope) -> str:
+    """The path the app routes on: ``path`` without the ASGI ``root_path`` it is mounted at
+    (the ASGI spec's keys; what Starlette's routing matches on)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if path == root_path:
+        return ""
+    return path[len(root_path) :] if path[len(root_path)] == "/" else path
 
 
 # --- errors ---------------------------------------------------------------------------------
