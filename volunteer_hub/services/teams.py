@@ -224,6 +224,7 @@ class RefuseIn(Input):
 class MembershipView:
     id: int
     team_id: int
+    team_name: str
     person_id: int
     name: str
     status: MembershipStatus
@@ -252,13 +253,19 @@ async def list_memberships(
         query = query.filter(status=status)
     if after_id is not None:
         query = query.filter(id__gt=after_id)
-    rows = await query.order_by("id").limit(limit).select_related("person")
+    rows = await query.order_by("id").limit(limit).select_related("person", "team")
     declared: dict[int, list[Qualification]] = {}
     for q in await Qualification.filter(membership_id__in=[m.id for m in rows]).order_by("id"):
         declared.setdefault(q.membership_id, []).append(q)
     return [
         MembershipView(
-            m.id, m.team_id, m.person_id, m.person.name, m.status, declared.get(m.id, [])
+            m.id,
+            m.team_id,
+            m.team.name,
+            m.person_id,
+            m.person.name,
+            m.status,
+            declared.get(m.id, []),
         )
         for m in rows
     ]

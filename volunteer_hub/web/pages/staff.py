@@ -30,7 +30,6 @@ from volunteer_hub.models import (
     Community,
     MembershipStatus,
     PartyReportStatus,
-    Team,
     Wish,
 )
 from volunteer_hub.services import matching, people, reports, tasks, teams, wishes
@@ -255,14 +254,12 @@ async def approvals(
         reports = await teams.list_party_reports(
             page.user, community.id, status=PartyReportStatus.PENDING, limit=200
         )
-    team_names = dict(await Team.filter(community_id=community.id).values_list("id", "name"))
     return page.render(
         "staff/approvals.html",
         status=status,
         community=community,
         memberships=memberships,
         reports=reports,
-        team_names=team_names,
         qualification_names={
             code: localize(q.name, page.locale)
             for code, q in page.hub.qualification_kinds().items()
