@@ -87,14 +87,19 @@ class PersonIn(Input):
                 raise custom_error(
                     "birth_date", "The birth date does not match the ID number.", field="birth_date"
                 )
-        birth_date = self.birth_date or (
-            id_number_birth_date(self.id_number) if self.id_number else None
-        )
         words = personal_words(
-            name=self.name, phone=self.phone, birth_date=birth_date, id_number=self.id_number
+            name=self.name,
+            phone=self.phone,
+            birth_date=self.known_birth_date,
+            id_number=self.id_number,
         )
         check_personal_password(self.password, words)
         return self
+
+    @property
+    def known_birth_date(self) -> date | None:
+        """The birth date given, or the one the ID number states."""
+        return self.birth_date or (id_number_birth_date(self.id_number) if self.id_number else None)
 
 
 class AdminIn(Input):
@@ -234,9 +239,7 @@ async def register(
     id_hash = hub.id_key.digest(data.id_number) if data.id_number else None
     if id_hash and await Person.exists(id_number_hash=id_hash):
         raise Conflict("This ID number is registered already.", code="id_number_taken")
-    birth_date = data.birth_date or (
-        id_number_birth_date(data.id_number) if data.id_number else None
-    )
+    birth_date = data.known_birth_date
     if birth_date is not None:
         _check_birth_date(birth_date, hub.today(community.timezone), data.birth_date is None)
     password_hash = await hub.passwords.hash_async(data.password)
