@@ -163,20 +163,26 @@ async def test_one_transaction_one_audit_entry_and_the_event_after_commit(hub, t
     assert seen == [("emergency.callout", 3, 3)]
 
 
-async def test_a_failure_midway_writes_nothing(hub, town: Town, monkeypatch):
-    """The bulk statements run in the call-out's transaction: a failure rolls them back."""
+async def test_a_failure_midway_writes_nothing(hub, town: Town):
+    """The bulk statements run in the call-out's transaction: a failure after them (here
+    a subscriber after the notifications' one) rolls them back with the call-out."""
     w = town.w
+    wrote = []
 
-    async def broken(*args, **kwargs):
+    async def broken(hub, pending):
+        wrote.append(await Notification.filter(event=callouts.EVENT).count())
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(callouts, "notify_many", broken)
+    hub.events.subscribe(callouts.EVENT, broken)
     with pytest.raises(RuntimeError):
         await callouts.call_out(
             hub, w.staff, w.community.id, {**ALARM, "target": {"kind": "everyone"}}
         )
+    assert wrote == [3]  # the messages were written, in the transaction that failed
     assert await CallOut.all().count() == 0
     assert await CallOutRecipient.all().count() == 0
+    assert await Notification.filter(event=callouts.EVENT).count() == 0
+    assert await Delivery.all().count() == 0
     assert await AuditEntry.filter(action="emergency.callout").count() == 0
 
 
