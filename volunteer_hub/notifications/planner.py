@@ -357,7 +357,11 @@ async def _code_message(planner: Planner, hub: Hub, pending: PendingEvent) -> No
     address = await PersonChannel.get(id=event.entity_id).select_related("person")
     await _forget_codes(address.id)
     community = await Community.get(id=event.community_id)
-    config = await ChannelConfig.get(community_id=community.id, code=address.code, enabled=True)
+    config = await ChannelConfig.get_or_none(
+        community_id=community.id, code=address.code, enabled=True
+    )
+    if config is None:  # turned off by staff meanwhile: the person asks again later
+        return
     await planner.notify_code(
         event.occurred_at,
         person=address.person,
