@@ -544,8 +544,8 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
     import httpx
 
     from volunteer_hub import db
+    from volunteer_hub.bootstrap import build_hub
     from volunteer_hub.config import Settings, sqlite_url
-    from volunteer_hub.hub import Hub
     from volunteer_hub.web import create_app
 
     cpus = sorted(os.sched_getaffinity(0))
@@ -570,7 +570,7 @@ async def main_async(args: argparse.Namespace, work_dir: Path) -> int:
             public_url=PUBLIC_URL,
         )
         async with db.database(url), httpx.AsyncClient(timeout=10) as http:
-            hub = Hub.create(settings)
+            hub = build_hub(settings)
             started = time.monotonic()
             seeded = await seed(hub, args.recipients, sink.url)
             print(

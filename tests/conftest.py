@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from volunteer_hub import db
+from volunteer_hub.bootstrap import build_hub
 from volunteer_hub.config import Settings, sqlite_url
-from volunteer_hub.hub import Hub
 
 # The PostgreSQL set-up is the one plugin authors get (volunteer_hub.testing), shared here.
 from volunteer_hub.testing import Clock, empty_postgres_database, fresh_postgres_database
@@ -71,7 +71,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 async def hub(settings: Settings, clock: Clock):
     async with db.database(settings.database_url):
-        yield Hub.create(settings, clock=clock)
+        yield build_hub(settings, clock=clock)
 
 
 @pytest.fixture

@@ -139,6 +139,7 @@ async def test_each_kind_of_target_calls_exactly_the_right_people(hub, town: Tow
 async def test_one_transaction_one_audit_entry_and_the_event_after_commit(hub, town: Town):
     w = town.w
     seen: list[tuple[str, int, int]] = []
+    published: list[str] = []
 
     class Listener:
         @volunteer_hub.hookimpl
@@ -146,6 +147,7 @@ async def test_one_transaction_one_audit_entry_and_the_event_after_commit(hub, t
             if event.name == "emergency.callout":  # published after commit: all rows exist
                 rows = await CallOutRecipient.filter(callout_id=event.entity_id).count()
                 seen.append((event.name, event.data["recipients"], rows))
+                published.append(repr(event))
 
     hub.plugins.register(Listener(), "callout-listener")
     try:
@@ -161,22 +163,33 @@ async def test_one_transaction_one_audit_entry_and_the_event_after_commit(hub, t
     ]
     assert entries[0].after["recipients"] == 3 and entries[0].actor_id == w.staff.id
     assert seen == [("emergency.callout", 3, 3)]
+    # The acknowledgement links went to the messages only: not to plugins, not to the audit.
+    notes = await Notification.filter(entity_type="callout", entity_id=callout.id)
+    tokens = [ACK_LINK.search(n.body).group(2) for n in notes]
+    assert len(set(tokens)) == 3
+    assert [t for t in tokens if t in published[0] or t in str(entries[0].after)] == []
 
 
-async def test_a_failure_midway_writes_nothing(hub, town: Town, monkeypatch):
-    """The bulk statements run in the call-out's transaction: a failure rolls them back."""
+async def test_a_failure_midway_writes_nothing(hub, town: Town):
+    """The bulk statements run in the call-out's transaction: a failure after them (here
+    a subscriber after the notifications' one) rolls them back with the call-out."""
     w = town.w
+    wrote = []
 
-    async def broken(*args, **kwargs):
+    async def broken(hub, pending):
+        wrote.append(await Notification.filter(event=callouts.EVENT).count())
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(callouts, "notify_many", broken)
+    hub.events.subscribe(callouts.EVENT, broken)
     with pytest.raises(RuntimeError):
         await callouts.call_out(
             hub, w.staff, w.community.id, {**ALARM, "target": {"kind": "everyone"}}
         )
+    assert wrote == [3]  # the messages were written, in the transaction that failed
     assert await CallOut.all().count() == 0
     assert await CallOutRecipient.all().count() == 0
+    assert await Notification.filter(event=callouts.EVENT).count() == 0
+    assert await Delivery.all().count() == 0
     assert await AuditEntry.filter(action="emergency.callout").count() == 0
 
 

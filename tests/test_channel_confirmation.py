@@ -8,11 +8,13 @@ five wrong tries void the code, and no other message reaches an unconfirmed addr
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from datetime import timedelta
 
 import pytest
 
+import volunteer_hub
 from tests.factories import PASSWORD, World
 from tests.sinks import SmtpSink, WebhookSink
 from volunteer_hub.errors import InvalidInput, NotFound
@@ -354,3 +356,39 @@ async def test_the_code_is_in_no_audit_entry(hub):
     entries = await AuditEntry.filter(entity_type="person_channel").values_list("before", "after")
     assert [e for e in entries if code in str(e)] == []
     assert len(entries) == 2  # set, confirmed
+
+
+async def test_the_code_reaches_no_plugin_and_no_log_and_goes_once_confirmed(hub, clock, caplog):
+    """The code travels to the notifications as the event's secret, inside the transaction:
+    plugins learn that a code was sent, never which; once the address is confirmed, no code
+    message is left to read."""
+    published: list[str] = []
+
+    class Listener:
+        @volunteer_hub.hookimpl
+        def vh_domain_event(self, event):
+            published.append(repr(event))
+
+    w = await World(hub).build()
+    await with_channels(w, webhook=WebhookSink(), smtp=None)  # never started
+    resident = await w.person("王奶奶")
+    hub.plugins.register(Listener(), "code-listener")
+    caplog.set_level(logging.INFO)  # (at DEBUG the database driver logs every row it writes)
+    caplog.set_level(logging.DEBUG, logger="volunteer_hub")
+    try:
+        row = await channels.set_address(hub, resident, "webhook", {"address": "13900139000"})
+        first = await sent_code(row)
+        clock.now += timedelta(seconds=61)
+        await channels.send_code(hub, resident, "webhook")
+        second = await sent_code(row)
+        # One code works at a time: the first one's message is gone with it.
+        assert await Notification.filter(event=CODE_EVENT).count() == 1
+        await channels.confirm_address(hub, resident, "webhook", {"code": second})
+    finally:
+        hub.plugins.unregister("code-listener")
+    assert first != second
+    names = [p.split("name='")[1].split("'")[0] for p in published]
+    assert names == ["person.channel_set", "person.channel_code_sent", "person.channel_confirmed"]
+    assert [p for p in published if first in p or second in p] == []
+    assert first not in caplog.text and second not in caplog.text
+    assert not await Notification.exists(event=CODE_EVENT)

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from volunteer_hub import __version__, db, logs
+from volunteer_hub.bootstrap import build_hub
 from volunteer_hub.config import Settings, SettingsError
 from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.hub import Hub
@@ -59,7 +60,7 @@ def config_error(exc: PluginConfigError) -> None:
 
 async def with_hub(settings: Settings, work: Callable[[Hub], Awaitable[T]]) -> T:
     async with db.database(settings.database_url):
-        return await work(Hub.create(settings))
+        return await work(build_hub(settings))
 
 
 @click.group()
@@ -434,7 +435,7 @@ def serve(
     from volunteer_hub.web.asgi import APP_FACTORY
 
     with clear_errors():
-        Hub.create(settings)  # plugin settings: stop here with a clear error, not in a worker
+        build_hub(settings)  # plugin settings: stop here with a clear error, not in a worker
     asyncio.run(db.upgrade(settings.database_url))
     shown_host = f"[{host}]" if ":" in host else host
     console.print(

@@ -800,6 +800,7 @@ class _Builder:
             settings=replace(hub.settings, password_profile="CHEAPEST"),
             plugins=hub.plugins,
             clock=self.clock,
+            events=hub.events,  # the same subscribers: the demo's notifications are planned
         )
         self.ids: dict[str, int] = {}
         self.phones: dict[str, str] = {}

@@ -180,16 +180,26 @@ def vh_notification_channels() -> list[NotificationChannel]:
 def vh_domain_event(event: DomainEvent, settings: BaseModel | None) -> Awaitable[None] | None:
     """Learn of a domain event after its transaction has committed.
 
-    Every audited change is an event, named like its audit action:
-    ``community.created``, ``community.updated``, ``grid.created``, ``person.registered``,
-    ``person.admin_created``, ``role.assigned``, ``team.created``, ``team.joined``,
-    ``team.membership_approved``, ``team.membership_started``, ``team.membership_refused``,
-    ``party_report.filed``, ``party_report.accepted``, ``party_report.refused``, ``wish.posted``,
+    Every audited change is an event, named like its audit action (the full list is
+    ``volunteer_hub.events.EVENT_NAMES``; a test holds this one to it):
+    ``community.created``, ``community.updated``, ``grid.created``,
+    ``person.registered``, ``person.admin_created``, ``person.password_changed``,
+    ``person.channel_set``, ``person.channel_code_sent``, ``person.channel_confirmed``,
+    ``role.assigned``, ``channel.configured``, ``delivery.retried``,
+    ``open311_key.created``, ``open311_key.revoked``, ``calendar.revoked``,
+    ``team.created``, ``team.joined``, ``team.membership_approved``,
+    ``team.membership_started``, ``team.membership_refused``, ``party_report.filed``,
+    ``party_report.accepted``, ``party_report.refused``, ``wish.posted``,
     ``wish.approved``, ``wish.rejected``, ``wish.claimed``, ``wish.fulfilled``,
     ``wish.confirmed``, ``wish.cancelled``, ``wish.expired``, ``wish.escalated``,
-    ``wish.invited``, ``task.created``, ``task.invited``, ``signup.confirmed``,
-    ``signup.waitlisted``, ``signup.promoted``, ``signup.cancelled``,
-    ``signup.checked_in`` and ``signup.checked_out``.
+    ``wish.invited``, ``task.created``, ``task.invited``, ``occurrence.cancelled``,
+    ``signup.confirmed``, ``signup.waitlisted``, ``signup.promoted``,
+    ``signup.cancelled``, ``signup.checked_in``, ``signup.checked_out``,
+    ``emergency.callout`` and ``emergency.acknowledged``.
+
+    What the core does inside the transaction (the notifications it plans) is done by
+    then. Secrets that went with an event inside the transaction (the code that
+    confirms an address, a call-out's acknowledgement links) are not in ``event``.
 
     Args:
         event: the `DomainEvent`.

@@ -1,6 +1,9 @@
-"""The Hub: what every service needs (settings, plugins, catalogue, clock), passed explicitly.
+"""The Hub: what every service needs (settings, plugins, catalogue, clock, the in-transaction
+event dispatch), passed explicitly.
 
-One Hub per application (web app, CLI run, worker, test). Nothing here is global.
+One Hub per application (web app, CLI run, worker, test). Nothing here is global. The
+application is composed in ``volunteer_hub.bootstrap`` (``build_hub``), which subscribes
+the notifications to the Hub's events: the Hub knows nothing above it.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from pydantic import BaseModel
 
 from volunteer_hub.clock import as_utc, utcnow
 from volunteer_hub.config import Settings
+from volunteer_hub.events import EventDispatch
 from volunteer_hub.hooktypes import (
     NotificationChannel,
     QualificationKind,
     TeamKind,
     WishCategory,
 )
-from volunteer_hub.notifications.render import Templates
 from volunteer_hub.plugins import PluginConfig, PluginHost, create_plugin_manager
 from volunteer_hub.security import IdNumberKey, Passwords, SecretBox
 
@@ -30,16 +33,16 @@ class Hub:
     settings: Settings
     plugins: PluginHost
     clock: Callable[[], datetime] = utcnow
+    # Subscribers called inside each unit of work's transaction (``volunteer_hub.events``).
+    events: EventDispatch[Hub] = field(default_factory=EventDispatch)
     id_key: IdNumberKey = field(init=False)
     passwords: Passwords = field(init=False)
     box: SecretBox = field(init=False)
-    templates: Templates = field(init=False)
 
     def __post_init__(self) -> None:
         self.id_key = IdNumberKey(self.settings.secret_key)
         self.passwords = Passwords(self.settings.password_profile)
         self.box = SecretBox(self.settings.secret_key)
-        self.templates = Templates()
 
     @classmethod
     def create(
@@ -49,7 +52,10 @@ class Hub:
         plugins: Iterable[object | tuple[str, object]] = (),
         clock: Callable[[], datetime] = utcnow,
     ) -> Hub:
-        """Load the plugins and validate their settings (PluginConfigError if wrong)."""
+        """Load the plugins and validate their settings (PluginConfigError if wrong).
+
+        The Hub has no event subscribers: to run the product, build it with
+        ``volunteer_hub.bootstrap.build_hub``, which subscribes the notifications."""
         host = create_plugin_manager(
             autoload=not settings.disable_plugin_autoload,
             plugins=plugins,

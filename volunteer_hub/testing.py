@@ -244,10 +244,10 @@ async def vhub_hub(
     vhub_settings: Settings, vhub_plugins: list[object], vhub_clock: Clock
 ) -> AsyncIterator[Hub]:
     from volunteer_hub import db
-    from volunteer_hub.hub import Hub
+    from volunteer_hub.bootstrap import build_hub
 
     async with db.database(vhub_settings.database_url):
-        yield Hub.create(vhub_settings, plugins=vhub_plugins, clock=vhub_clock)
+        yield build_hub(vhub_settings, plugins=vhub_plugins, clock=vhub_clock)
 
 
 @_async_fixture

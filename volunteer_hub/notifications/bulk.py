@@ -1,10 +1,10 @@
 """Many notifications at once (an emergency call-out): a few statements, not one per person.
 
-``planner.notify`` writes one person's notification and its deliveries with an INSERT
+``Planner.notify`` writes one person's notification and its deliveries with an INSERT
 each; for 10,000 people that is 20,000 round trips inside one transaction. This writes
 the same rows with multi-row INSERTs: the notifications (reading their ids back with
 ``RETURNING``), then every delivery. It runs inside the caller's transaction, like
-``planner.notify``, and writes exactly what ``planner.notify`` would.
+``Planner.notify``, and writes exactly what ``Planner.notify`` would.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ from typing import Any
 from markupsafe import escape
 
 from volunteer_hub import db
-from volunteer_hub.hub import Hub
 from volunteer_hub.models import Community, DeliveryStatus, NotificationPriority
-from volunteer_hub.notifications.planner import after_quiet_hours
-from volunteer_hub.notifications.render import Rendered
+from volunteer_hub.notifications.quiet_hours import after_quiet_hours
+from volunteer_hub.notifications.render import Rendered, Templates
 
 _NOTIFICATION_COLUMNS = (
     "person_id",
@@ -71,7 +70,7 @@ class BulkResult:
 
 
 async def notify_many(
-    hub: Hub,
+    templates: Templates,
     now: datetime,
     *,
     recipients: Sequence[Recipient],
@@ -86,11 +85,11 @@ async def notify_many(
     """One notification per recipient (distinct people), and its outbox deliveries, now.
 
     ``personal(recipient)`` adds what differs per person to the template context (a
-    secret link). Quiet hours hold NORMAL messages back, as in ``planner.notify``.
+    secret link). Quiet hours hold NORMAL messages back, as in ``Planner.notify``.
     """
     if len({r.id for r in recipients}) != len(recipients):
         raise ValueError("recipients must be distinct people")
-    render = _Renderer(hub, event, {**context, "community": community})
+    render = _Renderer(templates, event, {**context, "community": community})
     rows = []
     for r in recipients:
         rendered = render(r, personal(r) if personal is not None else {})
@@ -164,8 +163,8 @@ class _Renderer:
     uses other things of the person) is rendered in full for everyone.
     """
 
-    def __init__(self, hub: Hub, event: str, context: dict[str, Any]) -> None:
-        self.hub = hub
+    def __init__(self, templates: Templates, event: str, context: dict[str, Any]) -> None:
+        self.templates = templates
         self.event = event
         self.context = context
         self._marked: dict[str, Rendered | None] = {}
@@ -182,7 +181,7 @@ class _Renderer:
 
     def _full(self, person: Recipient, extra: dict[str, Any]) -> Rendered:
         context = {**self.context, **extra, "person": person}
-        return self.hub.templates.render(self.event, person.locale, context)
+        return self.templates.render(self.event, person.locale, context)
 
     def _check(self, person: Recipient, extra: dict[str, Any], full: Rendered) -> Rendered | None:
         if not all(isinstance(v, str) for v in extra.values()):

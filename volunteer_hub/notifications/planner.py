@@ -1,23 +1,30 @@
-"""Who hears of what: turn domain events into notifications and outbox rows.
+"""Who hears of what: the notifications' subscriber to domain events.
 
-Runs inside the transaction of the change (``unit_of_work``), so a notification exists
+``Planner.subscribe`` puts its plans on a Hub's event dispatch (``volunteer_hub.bootstrap``
+does, when it composes the application). They run inside the transaction of the change,
+just before it commits (``services/uow.py``), so a notification and its outbox rows exist
 exactly when its change does. Deliveries wait out the community's quiet hours, unless
-urgent (a red escalation, an emergency).
+urgent (a red escalation, an emergency, a confirmation code).
+
+The planner holds the message templates; the services know nothing of it.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import datetime, time, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from volunteer_hub.clock import as_utc
+from volunteer_hub import db
+from volunteer_hub.events import EventDispatch, PendingEvent
 from volunteer_hub.hooktypes import DomainEvent
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import localize
 from volunteer_hub.models import (
+    CallOut,
     ChannelConfig,
     Community,
     Delivery,
@@ -35,6 +42,12 @@ from volunteer_hub.models import (
     TeamMembership,
     Wish,
 )
+from volunteer_hub.notifications.bulk import Recipient, notify_many
+from volunteer_hub.notifications.quiet_hours import after_quiet_hours
+from volunteer_hub.notifications.render import Templates
+from volunteer_hub.services import callouts, channels
+
+__all__ = ["CODE_EVENT", "PLANS", "Planner", "after_quiet_hours"]
 
 _LEVEL_NAMES = {
     Escalation.BLUE: {"zh-CN": "蓝牌", "en": "blue"},
@@ -45,119 +58,132 @@ _LEVEL_NAMES = {
 CODE_EVENT = "channel.code"  # the one message an unconfirmed address receives
 
 
-def after_quiet_hours(moment: datetime, community: Community) -> datetime:
-    """``moment``, or the end of the community's quiet hours if it falls inside them."""
-    start, end = time.fromisoformat(community.quiet_start), time.fromisoformat(community.quiet_end)
-    if start == end:
-        return moment
-    zone = ZoneInfo(community.timezone)
-    local = moment.astimezone(zone)
-    now = local.time()
-    quiet = (start <= now or now < end) if start > end else (start <= now < end)
-    if not quiet:
-        return moment
-    day = local.date() if now < end else local.date() + timedelta(days=1)
-    return as_utc(datetime.combine(day, end, tzinfo=zone))
+class Planner:
+    """Writes notifications (the inbox) and their deliveries (the outbox), in the
+    caller's transaction, rendered with its own templates."""
 
+    def __init__(self, templates: Templates | None = None) -> None:
+        self.templates = templates or Templates()
 
-async def notify(
-    hub: Hub,
-    now: datetime,
-    *,
-    person: Person,
-    community: Community,
-    event: str,
-    entity_type: str,
-    entity_id: int,
-    context: dict[str, Any],
-    priority: NotificationPriority = NotificationPriority.NORMAL,
-    not_before: datetime | None = None,
-    dedupe_key: str | None = None,
-) -> Notification:
-    """Write one notification (the inbox entry) and its outbox deliveries, now.
+    def subscribe(self, events: EventDispatch[Hub]) -> None:
+        """Plan the notifications of every event that has a plan (``PLANS``)."""
+        for name, plan in PLANS.items():
+            events.subscribe(name, partial(plan, self))
 
-    Deliveries go to the person's confirmed addresses only (an unconfirmed one may be
-    someone else's).
-    """
-    notification = await _notification(
-        hub, now, person, community, event, entity_type, entity_id, context, priority, dedupe_key
-    )
-    start = not_before or now
-    if priority is NotificationPriority.NORMAL:
-        start = after_quiet_hours(start, community)
-    chosen = {
-        pc.code: pc
-        for pc in await PersonChannel.filter(
-            person_id=person.id, enabled=True, confirmed_at__isnull=False
+    async def notify(
+        self,
+        now: datetime,
+        *,
+        person: Person,
+        community: Community,
+        event: str,
+        entity_type: str,
+        entity_id: int,
+        context: dict[str, Any],
+        priority: NotificationPriority = NotificationPriority.NORMAL,
+        not_before: datetime | None = None,
+        dedupe_key: str | None = None,
+    ) -> Notification:
+        """Write one notification (the inbox entry) and its outbox deliveries, now.
+
+        Deliveries go to the person's confirmed addresses only (an unconfirmed one may be
+        someone else's).
+        """
+        notification = await self._notification(
+            now, person, community, event, entity_type, entity_id, context, priority, dedupe_key
         )
-    }
-    if chosen:
-        configs = await ChannelConfig.filter(
-            community_id=community.id, enabled=True, code__in=list(chosen)
+        start = not_before or now
+        if priority is NotificationPriority.NORMAL:
+            start = after_quiet_hours(start, community)
+        chosen = {
+            pc.code: pc
+            for pc in await PersonChannel.filter(
+                person_id=person.id, enabled=True, confirmed_at__isnull=False
+            )
+        }
+        if chosen:
+            configs = await ChannelConfig.filter(
+                community_id=community.id, enabled=True, code__in=list(chosen)
+            )
+            for config in configs:
+                await _deliver(notification, config, chosen[config.code].address, start, now)
+        return notification
+
+    async def notify_code(
+        self,
+        now: datetime,
+        *,
+        person: Person,
+        community: Community,
+        config: ChannelConfig,
+        address: PersonChannel,
+        context: dict[str, Any],
+    ) -> Notification:
+        """The message with the code that confirms ``address``: to that address alone, at
+        once (quiet hours or not), and not in the inbox (where whoever typed the address
+        would read the code)."""
+        notification = await self._notification(
+            now,
+            person,
+            community,
+            CODE_EVENT,
+            "person_channel",
+            address.id,
+            context,
+            NotificationPriority.URGENT,
+            None,
         )
-        for config in configs:
-            await _deliver(notification, config, chosen[config.code].address, start, now)
-    return notification
+        await _deliver(notification, config, address.address, now, now)
+        return notification
 
+    async def notify_signup(
+        self, now: datetime, signup: Signup, event: str, **kw: Any
+    ) -> Notification:
+        """A message about a signup (``signup`` loaded with its person, occurrence, task
+        and community)."""
+        task: Task = signup.occurrence.task
+        community = task.community
+        start = signup.occurrence.start.astimezone(ZoneInfo(community.timezone))
+        return await self.notify(
+            now,
+            person=signup.person,
+            community=community,
+            event=event,
+            entity_type="signup",
+            entity_id=signup.id,
+            context={"task": task, "start": start.strftime("%Y-%m-%d %H:%M")},
+            **kw,
+        )
 
-async def notify_code(
-    hub: Hub,
-    now: datetime,
-    *,
-    person: Person,
-    community: Community,
-    config: ChannelConfig,
-    address: PersonChannel,
-    context: dict[str, Any],
-) -> Notification:
-    """The message with the code that confirms ``address``: to that address alone, at once
-    (quiet hours or not), and not in the inbox (where whoever typed the address would
-    read the code)."""
-    notification = await _notification(
-        hub,
-        now,
-        person,
-        community,
-        CODE_EVENT,
-        "person_channel",
-        address.id,
-        context,
-        NotificationPriority.URGENT,
-        None,
-    )
-    await _deliver(notification, config, address.address, now, now)
-    return notification
-
-
-async def _notification(
-    hub: Hub,
-    now: datetime,
-    person: Person,
-    community: Community,
-    event: str,
-    entity_type: str,
-    entity_id: int,
-    context: dict[str, Any],
-    priority: NotificationPriority,
-    dedupe_key: str | None,
-) -> Notification:
-    rendered = hub.templates.render(
-        event, person.locale, {**context, "person": person, "community": community}
-    )
-    return await Notification.create(
-        person_id=person.id,
-        community_id=community.id,
-        event=event,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        priority=priority,
-        locale=person.locale,
-        subject=rendered.subject,
-        body=rendered.body,
-        html=rendered.html,
-        dedupe_key=dedupe_key,
-        created_at=now,
-    )
+    async def _notification(
+        self,
+        now: datetime,
+        person: Person,
+        community: Community,
+        event: str,
+        entity_type: str,
+        entity_id: int,
+        context: dict[str, Any],
+        priority: NotificationPriority,
+        dedupe_key: str | None,
+    ) -> Notification:
+        rendered = self.templates.render(
+            event, person.locale, {**context, "person": person, "community": community}
+        )
+        return await Notification.create(
+            person_id=person.id,
+            community_id=community.id,
+            event=event,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            priority=priority,
+            locale=person.locale,
+            subject=rendered.subject,
+            body=rendered.body,
+            html=rendered.html,
+            dedupe_key=dedupe_key,
+            created_at=now,
+        )
 
 
 async def _deliver(
@@ -179,17 +205,18 @@ async def _deliver(
 
 # --- event plans ----------------------------------------------------------------------
 
-Plan = Callable[[Hub, DomainEvent], Awaitable[None]]
+# A plan: what the planner writes for one event, inside the event's transaction.
+Plan = Callable[["Planner", Hub, PendingEvent], Awaitable[None]]
 
 
-async def _wish_to_resident(hub: Hub, event: DomainEvent) -> None:
+async def _wish_to_resident(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    event = pending.event
     wish = await Wish.get(id=event.entity_id).select_related("community", "resident", "claimer")
     recipients = [wish.resident]
     if wish.posted_by_id != wish.resident_id:  # the grid worker who posts for someone hears too
         recipients.append(await Person.get(id=wish.posted_by_id))
     for person in recipients:
-        await notify(
-            hub,
+        await planner.notify(
             event.occurred_at,
             person=person,
             community=wish.community,
@@ -200,15 +227,15 @@ async def _wish_to_resident(hub: Hub, event: DomainEvent) -> None:
         )
 
 
-async def _wish_escalated(hub: Hub, event: DomainEvent) -> None:
+async def _wish_escalated(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    event = pending.event
     wish = await Wish.get(id=event.entity_id).select_related("community")
     staff_ids = await RoleAssignment.filter(
         community_id=wish.community_id, role=Role.STAFF
     ).values_list("person_id", flat=True)
     urgent = wish.escalation is Escalation.RED
     for person in await Person.filter(id__in=list(set(staff_ids))):
-        await notify(
-            hub,
+        await planner.notify(
             event.occurred_at,
             person=person,
             community=wish.community,
@@ -229,43 +256,26 @@ async def _load_signup(signup_id: int) -> Signup:
     )
 
 
-async def _signup(hub: Hub, event: DomainEvent) -> None:
-    await notify_signup(hub, event.occurred_at, await _load_signup(event.entity_id), event.name)
+async def _signup(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    event = pending.event
+    await planner.notify_signup(event.occurred_at, await _load_signup(event.entity_id), event.name)
 
 
-async def notify_signup(
-    hub: Hub, now: datetime, signup: Signup, event: str, **kw: Any
-) -> Notification:
-    task: Task = signup.occurrence.task
-    community = task.community
-    start = signup.occurrence.start.astimezone(ZoneInfo(community.timezone))
-    return await notify(
-        hub,
-        now,
-        person=signup.person,
-        community=community,
-        event=event,
-        entity_type="signup",
-        entity_id=signup.id,
-        context={"task": task, "start": start.strftime("%Y-%m-%d %H:%M")},
-        **kw,
-    )
-
-
-async def _signup_cancelled(hub: Hub, event: DomainEvent) -> None:
+async def _signup_cancelled(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     """A volunteer who cancels knows it; one whose shift staff cancelled must be told."""
+    event = pending.event
     if event.data.get("reason") == "occurrence_cancelled":
         signup = await _load_signup(event.entity_id)
-        await notify_signup(hub, event.occurred_at, signup, "occurrence.cancelled")
+        await planner.notify_signup(event.occurred_at, signup, "occurrence.cancelled")
 
 
-async def _wish_invited(hub: Hub, event: DomainEvent) -> None:
+async def _wish_invited(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     """Staff invite a volunteer to claim a wish: what, when, where, never the resident's contact."""
+    event = pending.event
     wish = await Wish.get(id=event.entity_id).select_related("community", "grid")
     person = await Person.get(id=event.data["person_id"])
     category = hub.wish_categories(wish.community_id).get(wish.category)
-    await notify(
-        hub,
+    await planner.notify(
         event.occurred_at,
         person=person,
         community=wish.community,
@@ -282,14 +292,14 @@ async def _wish_invited(hub: Hub, event: DomainEvent) -> None:
     )
 
 
-async def _task_invited(hub: Hub, event: DomainEvent) -> None:
+async def _task_invited(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     """Staff or a team leader invite a person to one occurrence of a task."""
+    event = pending.event
     occurrence = await Occurrence.get(id=event.entity_id).select_related("task", "task__community")
     task: Task = occurrence.task
     zone = ZoneInfo(task.community.timezone)
     start, end = occurrence.start.astimezone(zone), occurrence.end.astimezone(zone)
-    await notify(
-        hub,
+    await planner.notify(
         event.occurred_at,
         person=await Person.get(id=event.data["person_id"]),
         community=task.community,
@@ -305,13 +315,13 @@ async def _task_invited(hub: Hub, event: DomainEvent) -> None:
     )
 
 
-async def _membership_decided(hub: Hub, event: DomainEvent) -> None:
+async def _membership_decided(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     """Staff or a leader approved or refused a membership: the volunteer hears (and why)."""
+    event = pending.event
     membership = await TeamMembership.get(id=event.entity_id).select_related(
         "person", "team", "team__community"
     )
-    await notify(
-        hub,
+    await planner.notify(
         event.occurred_at,
         person=membership.person,
         community=membership.team.community,
@@ -322,11 +332,11 @@ async def _membership_decided(hub: Hub, event: DomainEvent) -> None:
     )
 
 
-async def _party_report_decided(hub: Hub, event: DomainEvent) -> None:
+async def _party_report_decided(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     """Staff accepted or refused a party report: the reporter hears (and why)."""
+    event = pending.event
     report = await PartyReport.get(id=event.entity_id).select_related("person", "community")
-    await notify(
-        hub,
+    await planner.notify(
         event.occurred_at,
         person=report.person,
         community=report.community,
@@ -334,6 +344,67 @@ async def _party_report_decided(hub: Hub, event: DomainEvent) -> None:
         entity_type="party_report",
         entity_id=report.id,
         context={"report": report, "reason": event.data.get("reason")},
+    )
+
+
+async def _code_message(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A new code for an address (the event's secret): to that address alone. An earlier
+    code's message, if not sent yet, is not sent: one code works at a time."""
+    code = pending.secret.get(channels.CODE_SECRET)
+    if code is None:  # the address was only turned on or off
+        return
+    event = pending.event
+    address = await PersonChannel.get(id=event.entity_id).select_related("person")
+    await _forget_codes(address.id)
+    community = await Community.get(id=event.community_id)
+    config = await ChannelConfig.get_or_none(
+        community_id=community.id, code=address.code, enabled=True
+    )
+    if config is None:  # turned off by staff meanwhile: the person asks again later
+        return
+    await planner.notify_code(
+        event.occurred_at,
+        person=address.person,
+        community=community,
+        config=config,
+        address=address,
+        context={"code": code, "minutes": int(channels.CODE_TTL.total_seconds() // 60)},
+    )
+
+
+async def _address_confirmed(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    await _forget_codes(pending.event.entity_id)
+
+
+async def _forget_codes(address_id: int) -> None:
+    """Delete the code messages of an address (and their deliveries): no code stays readable."""
+    await Notification.filter(
+        event=CODE_EVENT, entity_type="person_channel", entity_id=address_id
+    ).delete()
+
+
+async def _callout(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """An emergency call-out: one urgent message to each recipient, with their own
+    acknowledgement link (the tokens are the event's secret), in a few statements."""
+    event = pending.event
+    tokens: dict[int, str] = pending.secret[callouts.ACK_TOKENS]
+    callout = await CallOut.get(id=event.entity_id).select_related("community")
+    rows = await db.fetch(
+        "SELECT p.id, p.name, p.locale FROM callout_recipient r"
+        " JOIN person p ON p.id = r.person_id WHERE r.callout_id = ? ORDER BY p.id",
+        callout.id,
+    )
+    await notify_many(
+        planner.templates,
+        event.occurred_at,
+        recipients=[Recipient(id=r["id"], name=r["name"], locale=r["locale"]) for r in rows],
+        community=callout.community,
+        event=event.name,
+        entity_type=event.entity_type,
+        entity_id=callout.id,
+        context={"callout": callout},
+        personal=lambda r: {"ack_url": callouts.ack_url(hub, tokens[r.id])},
+        priority=NotificationPriority.URGENT,
     )
 
 
@@ -357,11 +428,8 @@ PLANS: dict[str, Plan] = {
     "team.membership_refused": _membership_decided,
     "party_report.accepted": _party_report_decided,
     "party_report.refused": _party_report_decided,
+    "person.channel_set": _code_message,
+    "person.channel_code_sent": _code_message,
+    "person.channel_confirmed": _address_confirmed,
+    callouts.EVENT: _callout,
 }
-
-
-async def plan(hub: Hub, events: list[DomainEvent]) -> None:
-    for event in events:
-        handler = PLANS.get(event.name)
-        if handler is not None:
-            await handler(hub, event)

@@ -30,7 +30,7 @@ from volunteer_hub.hub import Hub
 from volunteer_hub.models import Signup, SignupStatus
 from volunteer_hub.notifications import invitations, outbox
 from volunteer_hub.notifications.outbox import ClaimedChannel, ClaimedDelivery
-from volunteer_hub.notifications.planner import notify_signup
+from volunteer_hub.notifications.planner import Planner
 from volunteer_hub.notifications.senders import Notifier, Outgoing, SendError, UrlTemplate
 from volunteer_hub.services import wishes
 from volunteer_hub.services.channels import destination_hosts, resolves_privately
@@ -67,9 +67,11 @@ class Worker:
         *,
         concurrency: int = CONCURRENCY,
         lease: timedelta = outbox.LEASE,
+        planner: Planner | None = None,
     ) -> None:
         self.hub = hub
         self.notifier = notifier
+        self.planner = planner or Planner()  # writes the shift reminders
         self.lease = lease  # longer than any one send can take
         self._slots = asyncio.Semaphore(concurrency)
 
@@ -169,8 +171,7 @@ class Worker:
         for signup in due:
             try:
                 async with unit_of_work(self.hub, None):
-                    await notify_signup(
-                        self.hub,
+                    await self.planner.notify_signup(
                         now,
                         signup,
                         "shift.reminder",

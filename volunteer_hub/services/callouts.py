@@ -3,11 +3,13 @@
 Staff call out a team (its active members), a grid (the volunteers living in it), a
 skill (the volunteers who list it) or every volunteer of their community. Whatever the
 number of recipients, it is written in one transaction with a handful of statements: the
-call-out, its recipients, their notifications and outbox rows (``notifications.bulk``),
-and ONE audit entry. The messages are urgent, so quiet hours do not hold them back.
+call-out, its recipients and ONE audit entry here; their notifications and outbox rows by
+the notifications' subscriber to ``emergency.callout``, in the same transaction
+(``notifications.bulk``). The messages are urgent, so quiet hours do not hold them back.
 
 Each recipient's message carries a secret link ``{public_url}/ack/{token}``; only the
-token's SHA-256 is stored. Opening the link records the acknowledgement, once.
+token's SHA-256 is stored. The tokens reach the subscriber as the event's secret
+(``ACK_TOKENS``), never plugins. Opening the link records the acknowledgement, once.
 """
 
 from __future__ import annotations
@@ -30,11 +32,9 @@ from volunteer_hub.models import (
     DeliveryStatus,
     Grid,
     MembershipStatus,
-    NotificationPriority,
     Role,
     Team,
 )
-from volunteer_hub.notifications.bulk import Recipient, notify_many
 from volunteer_hub.security import secret_digest
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
@@ -45,6 +45,8 @@ EVENT = "emergency.callout"
 ENTITY_TYPE = CallOut._meta.db_table
 TOKEN_BYTES = 16  # 22 characters in the link: short enough for a text message
 MAX_TOKEN_LENGTH = 100
+# The key of {person id: ack token} in the secret of the ``emergency.callout`` event.
+ACK_TOKENS = "ack_tokens"
 
 _SKILL = TypeAdapter(Annotated[Line, Field(min_length=1, max_length=30)])
 _ID = TypeAdapter(Id)
@@ -138,8 +140,8 @@ async def call_out(hub: Hub, actor: Actor, community_id: int, data: CallOutIn | 
         raise InvalidInput.for_field("target.value", "No such grid in this community.")
 
     async with unit_of_work(hub, actor.id) as uow:
-        people = await _recipients(community.id, target.kind, target.value)
-        if not people:
+        person_ids = await _recipients(community.id, target.kind, target.value)
+        if not person_ids:
             raise InvalidInput.for_field("target", "No volunteer matches this target.")
         callout = await CallOut.create(
             community_id=community.id,
@@ -148,26 +150,14 @@ async def call_out(hub: Hub, actor: Actor, community_id: int, data: CallOutIn | 
             message=data.message,
             target_kind=target.kind,
             target_value=None if target.value is None else str(target.value),
-            recipients=len(people),
+            recipients=len(person_ids),
             created_at=uow.now,
         )
-        tokens = {p.id: secrets.token_urlsafe(TOKEN_BYTES) for p in people}
+        tokens = {person_id: secrets.token_urlsafe(TOKEN_BYTES) for person_id in person_ids}
         await db.insert_rows(
             CallOutRecipient._meta.db_table,
             ("callout_id", "person_id", "ack_hash", "acked_at"),
-            [(callout.id, p.id, secret_digest(tokens[p.id]), None) for p in people],
-        )
-        await notify_many(
-            hub,
-            uow.now,
-            recipients=people,
-            community=community,
-            event=EVENT,
-            entity_type=ENTITY_TYPE,
-            entity_id=callout.id,
-            context={"callout": callout},
-            personal=lambda r: {"ack_url": ack_url(hub, tokens[r.id])},
-            priority=NotificationPriority.URGENT,
+            [(callout.id, pid, secret_digest(token), None) for pid, token in tokens.items()],
         )
         await uow.record(
             EVENT,
@@ -179,12 +169,13 @@ async def call_out(hub: Hub, actor: Actor, community_id: int, data: CallOutIn | 
                 "target_value": callout.target_value,
                 "recipients": callout.recipients,
             },
+            secret={ACK_TOKENS: tokens},
         )
     return callout
 
 
-async def _recipients(community_id: int, kind: str, value: int | str | None) -> list[Recipient]:
-    """The distinct people a target names, in id order (one statement)."""
+async def _recipients(community_id: int, kind: str, value: int | str | None) -> list[int]:
+    """The ids of the distinct people a target names, in id order (one statement)."""
     volunteers = (
         "EXISTS (SELECT 1 FROM role_assignment r WHERE r.person_id = p.id"
         " AND r.community_id = ? AND r.role = ?)"
@@ -209,10 +200,8 @@ async def _recipients(community_id: int, kind: str, value: int | str | None) -> 
         params = [value, *params]
     else:
         where = volunteers
-    rows = await db.fetch(
-        f"SELECT p.id, p.name, p.locale FROM person p WHERE {where} ORDER BY p.id", *params
-    )
-    return [Recipient(id=r["id"], name=r["name"], locale=r["locale"]) for r in rows]
+    rows = await db.fetch(f"SELECT p.id FROM person p WHERE {where} ORDER BY p.id", *params)
+    return [r["id"] for r in rows]
 
 
 # --- acknowledging -----------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 Settings are validated by the channel's own model and stored encrypted; they are shown
 masked. People never give a URL: only an address of the channel's kind.
+
+A new address gets a code that confirms it. The code is stored hashed and handed, as the
+secret of the event recorded with it (``CODE_SECRET``), to the in-transaction
+subscribers: the notifications send it to that address. Plugins never see it.
 """
 
 from __future__ import annotations
@@ -24,8 +28,7 @@ from tortoise.expressions import F, Q
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooManyTries
 from volunteer_hub.hooktypes import NotificationChannel
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import ChannelConfig, Community, Notification, PersonChannel
-from volunteer_hub.notifications import planner
+from volunteer_hub.models import ChannelConfig, PersonChannel
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, unit_of_work
@@ -44,6 +47,8 @@ MASK = "••••••"
 CODE_TTL = timedelta(minutes=10)  # a confirmation code's life
 CODE_TRIES = 5  # tries at one code, right or wrong; then a new code is needed
 RESEND_AFTER = timedelta(seconds=60)  # between two codes to one address
+# The key of a new code in the secret of ``person.channel_set``/``person.channel_code_sent``.
+CODE_SECRET = "confirmation_code"
 
 
 class ChannelIn(Input):
@@ -193,7 +198,7 @@ async def set_address(hub: Hub, actor: Actor, code: str, data: AddressIn | dict)
     kind = channel_kind(hub, code)
     data = parse(AddressIn, data)
     address = _normalize_address(kind, data.address)
-    config = await _community_channel(actor, code)
+    await _community_channel(actor, code)
     row = await PersonChannel.get_or_none(person_id=actor.id, code=code)
     needs_code = row is None or row.address != address or row.code_sent_at is None
     if row is not None and row.address != address:
@@ -211,8 +216,9 @@ async def set_address(hub: Hub, actor: Actor, code: str, data: AddressIn | dict)
                 row.address, row.confirmed_at = address, None
             row.enabled = data.enabled
             await row.save(update_fields=["address", "enabled", "confirmed_at"])
+        secret = None
         if needs_code and row.confirmed_at is None:
-            await _send_code(hub, uow, actor, config, row)
+            secret = {CODE_SECRET: await _new_code(hub, uow, row)}
         await uow.record(
             "person.channel_set",
             row,
@@ -222,6 +228,7 @@ async def set_address(hub: Hub, actor: Actor, code: str, data: AddressIn | dict)
                 "enabled": data.enabled,
                 "confirmed": row.confirmed_at is not None,
             },
+            secret=secret,
         )
     return row
 
@@ -244,12 +251,16 @@ async def send_code(hub: Hub, actor: Actor, code: str) -> PersonChannel:
     row = await _my_address(hub, actor, code)
     if row.confirmed_at is not None:
         raise Conflict("This address is confirmed already.", code="already_confirmed")
-    config = await _community_channel(actor, code)
+    await _community_channel(actor, code)
     await _claim_sending(hub, row)
     async with unit_of_work(hub, actor.id) as uow:
-        await _send_code(hub, uow, actor, config, row)
+        new_code = await _new_code(hub, uow, row)
         await uow.record(
-            "person.channel_code_sent", row, community_id=actor.community_id, after={"code": code}
+            "person.channel_code_sent",
+            row,
+            community_id=actor.community_id,
+            after={"code": code},
+            secret={CODE_SECRET: new_code},
         )
     return row
 
@@ -285,7 +296,6 @@ async def confirm_address(hub: Hub, actor: Actor, code: str, data: CodeIn | dict
             confirmed_at=now, code_hash=None, code_expires_at=None
         ):
             raise Conflict("A new code was sent meanwhile: enter that one.", code="code_replaced")
-        await _forget_codes(row)
         await uow.record(
             "person.channel_confirmed", row, community_id=actor.community_id, after={"code": code}
         )
@@ -302,27 +312,16 @@ async def _claim_sending(hub: Hub, row: PersonChannel) -> None:
         raise TooManyTries("Wait a minute before asking for another code.", code="code_sent")
 
 
-async def _send_code(
-    hub: Hub, uow: UnitOfWork, actor: Actor, config: ChannelConfig, row: PersonChannel
-) -> None:
-    """A fresh code for ``row``'s address, stored hashed, sent there (in ``uow``)."""
+async def _new_code(hub: Hub, uow: UnitOfWork, row: PersonChannel) -> str:
+    """A fresh code for ``row``'s address, stored hashed (in ``uow``); the earlier one
+    stops working. The caller records it as its event's secret, to be sent."""
     code = f"{secrets.randbelow(10**6):06d}"
     row.code_hash = _code_hash(hub, row, code)
     row.code_expires_at = uow.now + CODE_TTL
     row.code_attempts = 0
     row.code_sent_at = uow.now
     await row.save(update_fields=["code_hash", "code_expires_at", "code_attempts", "code_sent_at"])
-    await _forget_codes(row)  # an earlier code's message, if not sent yet, is not sent
-    person = await actor.load_person()
-    await planner.notify_code(
-        hub,
-        uow.now,
-        person=person,
-        community=await Community.get(id=config.community_id),
-        config=config,
-        address=row,
-        context={"code": code, "minutes": int(CODE_TTL.total_seconds() // 60)},
-    )
+    return code
 
 
 def _code_hash(hub: Hub, row: PersonChannel, code: str) -> str:
@@ -330,13 +329,6 @@ def _code_hash(hub: Hub, row: PersonChannel, code: str) -> str:
     bound to the row and its address (a code for one address confirms no other)."""
     message = f"channel code:{row.id}:{row.address}:{code}".encode()
     return hmac.new(hub.settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
-
-
-async def _forget_codes(row: PersonChannel) -> None:
-    """Delete the code messages of ``row`` (and their deliveries): no code stays readable."""
-    await Notification.filter(
-        event=planner.CODE_EVENT, entity_type="person_channel", entity_id=row.id
-    ).delete()
 
 
 async def _community_channel(actor: Actor, code: str) -> ChannelConfig:

@@ -1,9 +1,15 @@
-"""Unit of work: one transaction, its audit entries, and its events published after commit."""
+"""Unit of work: one transaction, its audit entries, and its events.
+
+Each event goes to the Hub's in-transaction subscribers just before commit (what they
+write commits with the change: notifications and their outbox rows), then, once the
+transaction has committed, to plugins (``vh_domain_event``). Services record events
+without knowing who listens (``volunteer_hub.events``).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,12 +20,14 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from volunteer_hub.errors import Conflict
+from volunteer_hub.events import EVENT_NAMES, PendingEvent
 from volunteer_hub.hooktypes import DomainEvent
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import AuditEntry
-from volunteer_hub.notifications import planner
 
 log = logging.getLogger(__name__)
+
+_KNOWN_EVENTS = frozenset(EVENT_NAMES)
 
 
 def snapshot(obj: Model, *field_names: str) -> dict[str, Any]:
@@ -46,7 +54,12 @@ class UnitOfWork:
         self.hub = hub
         self.actor_id = actor_id
         self.now = hub.now()
-        self.events: list[DomainEvent] = []
+        self.pending: list[PendingEvent] = []
+
+    @property
+    def events(self) -> list[DomainEvent]:
+        """The events recorded so far, as plugins will see them."""
+        return [p.event for p in self.pending]
 
     async def move(
         self,
@@ -72,8 +85,15 @@ class UnitOfWork:
         before: dict[str, Any] | None = None,
         after: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
+        secret: Mapping[str, Any] | None = None,
     ) -> None:
-        """Write the audit entry in this transaction; queue the domain event of the same name."""
+        """Write the audit entry in this transaction; queue the domain event of the same name.
+
+        ``secret`` goes to the in-transaction subscribers only (``PendingEvent.secret``):
+        neither to the audit entry nor to plugins.
+        """
+        if action not in _KNOWN_EVENTS:
+            raise ValueError(f"unknown event {action!r}: add it to volunteer_hub.events")
         entity_type = entity._meta.db_table
         await AuditEntry.create(
             community_id=community_id,
@@ -85,26 +105,26 @@ class UnitOfWork:
             after=_jsonable(after),
             created_at=self.now,
         )
-        self.events.append(
-            DomainEvent(
-                name=action,
-                community_id=community_id,
-                entity_type=entity_type,
-                entity_id=entity.pk,
-                actor_id=self.actor_id,
-                occurred_at=self.now,
-                data=_jsonable(data or after or {}),
-            )
+        event = DomainEvent(
+            name=action,
+            community_id=community_id,
+            entity_type=entity_type,
+            entity_id=entity.pk,
+            actor_id=self.actor_id,
+            occurred_at=self.now,
+            data=_jsonable(data or after or {}),
         )
+        self.pending.append(PendingEvent(event, secret or {}))
 
 
 @asynccontextmanager
 async def unit_of_work(hub: Hub, actor_id: int | None) -> AsyncIterator[UnitOfWork]:
-    """Run a change in one transaction; publish its events only once it has committed."""
+    """Run a change in one transaction: its events go to the Hub's subscribers before
+    commit (what they write commits with the change), then to plugins once committed."""
     uow = UnitOfWork(hub, actor_id)
     async with in_transaction():
         yield uow
-        await planner.plan(hub, uow.events)  # notifications commit with the change
+        await hub.events.dispatch(hub, uow.pending)
     await publish(hub, uow.events)
 
 

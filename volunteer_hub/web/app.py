@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from tortoise.contrib.starlette import RegisterTortoise
 
 from volunteer_hub import db
+from volunteer_hub.bootstrap import build_hub
 from volunteer_hub.config import Settings
 from volunteer_hub.hub import Hub
 from volunteer_hub.web.api import ApiRoutes, http_exception, server_error
@@ -63,7 +64,7 @@ def create_app(
     already hold one); otherwise the app's lifespan opens and closes it.
     """
     settings = settings or Settings.from_env()
-    hub = hub or Hub.create(settings)
+    hub = hub or build_hub(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

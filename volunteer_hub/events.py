@@ -1,0 +1,113 @@
+"""Domain events inside their transaction: services publish them without knowing who listens.
+
+A service records each audited change with ``UnitOfWork.record`` (``services/uow.py``),
+which names the event. Just before the transaction commits, the unit of work hands its
+events to the subscribers held here (one ``EventDispatch`` per Hub), so that whatever a
+subscriber writes (notifications and their outbox rows) commits or rolls back with the
+change. Who subscribes is decided when the application is composed
+(``volunteer_hub.bootstrap``); a Hub built without subscribers plans nothing.
+
+After commit, the same events, without their secrets, reach plugins through the
+``vh_domain_event`` hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from volunteer_hub.hooktypes import DomainEvent
+
+# Every event a unit of work may record: its name is also the audit entry's action.
+# ``UnitOfWork.record`` refuses any other name, and tests hold the ``vh_domain_event``
+# docstring and every ``record("…")`` in the code to this list.
+EVENT_NAMES: tuple[str, ...] = (
+    "community.created",
+    "community.updated",
+    "grid.created",
+    "person.registered",
+    "person.admin_created",
+    "person.password_changed",
+    "person.channel_set",
+    "person.channel_code_sent",
+    "person.channel_confirmed",
+    "role.assigned",
+    "channel.configured",
+    "delivery.retried",
+    "open311_key.created",
+    "open311_key.revoked",
+    "calendar.revoked",
+    "team.created",
+    "team.joined",
+    "team.membership_approved",
+    "team.membership_started",
+    "team.membership_refused",
+    "party_report.filed",
+    "party_report.accepted",
+    "party_report.refused",
+    "wish.posted",
+    "wish.approved",
+    "wish.rejected",
+    "wish.claimed",
+    "wish.fulfilled",
+    "wish.confirmed",
+    "wish.cancelled",
+    "wish.expired",
+    "wish.escalated",
+    "wish.invited",
+    "task.created",
+    "task.invited",
+    "occurrence.cancelled",
+    "signup.confirmed",
+    "signup.waitlisted",
+    "signup.promoted",
+    "signup.cancelled",
+    "signup.checked_in",
+    "signup.checked_out",
+    "emergency.callout",
+    "emergency.acknowledged",
+)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A recorded event inside its transaction, as subscribers see it.
+
+    ``secret`` holds what a subscriber needs but nobody else may see (the code that
+    confirms an address, the call-out's acknowledgement links): it is never published to
+    plugins, never written to the audit trail, and kept out of ``repr`` (so out of logs).
+    """
+
+    event: DomainEvent
+    secret: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+
+Context = TypeVar("Context")
+Subscriber = Callable[[Context, PendingEvent], Awaitable[None]]
+
+
+class EventDispatch(Generic[Context]):
+    """Who listens to which event inside the transaction, in the order they subscribed.
+
+    ``Context`` is what the unit of work passes along (the Hub): subscribers get it at
+    each call, so one subscriber serves every Hub that shares this dispatch.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, list[Subscriber[Context]]] = {}
+
+    def subscribe(self, name: str, subscriber: Subscriber[Context]) -> None:
+        if name not in EVENT_NAMES:
+            raise ValueError(f"no event is named {name!r}")
+        self._subscribers.setdefault(name, []).append(subscriber)
+
+    def subscribers(self, name: str) -> list[Subscriber[Context]]:
+        return list(self._subscribers.get(name, ()))
+
+    async def dispatch(self, context: Context, events: Iterable[PendingEvent]) -> None:
+        """Call each event's subscribers in turn; one that raises stops the change
+        (the caller's transaction rolls back)."""
+        for pending in events:
+            for subscriber in self._subscribers.get(pending.event.name, ()):
+                await subscriber(context, pending)
