@@ -12,15 +12,15 @@ Deterministic: the same seed gives the same people (names, phones, ages, teams),
 same wishes and the same shifts. The timeline is anchored to the caller's clock (six
 weeks before today), so timestamps move with the date while the content stays.
 
-The parts: ``content`` (names, texts, teams, wishes and shifts, as data), ``plan`` (who
-does what and when, from the seed), ``clock`` (the simulated clock and its timeline),
-``builder`` (writing it all through the services), ``summary`` (logins and counts) and
-``reset`` (making room for a fresh demo).
+The parts: ``content`` (names, texts, teams, wishes and shifts, as data), ``people``
+(everyone, drawn from the seed), ``plan`` (who does what and when, from the seed),
+``clock`` (the simulated clock and its timeline), ``builder`` (writing it all through the
+services), ``summary`` (logins and counts) and ``reset`` (room for a fresh demo).
 """
 
 from volunteer_hub.demo.builder import build_demo
 from volunteer_hub.demo.content import DEMO_PASSWORD, MIN_PEOPLE, SILVER_PATROL_RRULE, TEAM_ORDER
-from volunteer_hub.demo.plan import PlannedPerson, plan_people
+from volunteer_hub.demo.people import PlannedPerson, plan_people
 from volunteer_hub.demo.reset import reset_database
 from volunteer_hub.demo.summary import DemoLogin, DemoSummary
 

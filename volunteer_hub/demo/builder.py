@@ -27,15 +27,12 @@ from volunteer_hub.demo.content import (
     TIMEZONE,
     WishText,
 )
+from volunteer_hub.demo.people import Cast, PlannedPerson, draw_phone, plan_people
 from volunteer_hub.demo.plan import (
-    Cast,
-    PlannedPerson,
     Schedule,
     ShiftRun,
     WishRun,
-    draw_phone,
     official_arrivals,
-    plan_people,
     resident_arrivals,
     team_steps,
 )

@@ -11,7 +11,7 @@ from rich.table import Table
 from tortoise.functions import Sum
 
 from volunteer_hub.demo.content import TEAM_ORDER
-from volunteer_hub.demo.plan import Cast
+from volunteer_hub.demo.people import Cast
 from volunteer_hub.hooktypes import TeamKind
 from volunteer_hub.i18n import localize
 from volunteer_hub.models import AuditEntry, Person, ServiceRecord, Signup, Task, Wish, WishStatus
