@@ -280,3 +280,41 @@ def test_reset_database(settings: Settings):
             return await Community.all().count()
 
     assert asyncio.run(communities()) == 1  # refused, and nothing was dropped
+
+
+def scheduled_events(seed: int) -> list[tuple]:
+    """Every event the plan puts on the timeline, in the order it would run, with no
+    database: the actions only write down what they were asked."""
+    from volunteer_hub.demo.clock import Calendar, SimClock, Timeline
+    from volunteer_hub.demo.content import SIMULATED_DAYS
+    from volunteer_hub.demo.people import Cast
+    from volunteer_hub.demo.plan import Schedule
+
+    cast = Cast(plan_people(seed, MIN_PEOPLE))
+    members = {kind: [p.key for p in cast.people if kind in p.teams] for kind in TEAM_ORDER}
+    cal = Calendar(datetime(2026, 12, 1, 1, 0, tzinfo=UTC), ZONE, SIMULATED_DAYS)
+    clock = SimClock(cal.at(cal.day0, 8, 30))
+    timeline = Timeline(clock, until=cal.now)
+    events: list[tuple] = []
+
+    class Recorder:
+        def __getattr__(self, action: str):
+            async def record(*args) -> None:
+                # Runs (shifts, wishes) are named by what they plan, not by identity.
+                named = [getattr(a, "spec", None) or getattr(a, "script", a) for a in args]
+                events.append((clock(), action, *map(repr, named)))
+
+            return record
+
+    Schedule(seed, cast, members, cal, timeline, Recorder()).everything()
+    asyncio.run(timeline.run(lambda: None))
+    return events
+
+
+def test_the_schedule_is_the_same_for_the_same_seed():
+    first = scheduled_events(4)
+    assert first == scheduled_events(4)
+    assert first != scheduled_events(5)
+    assert [when for when, *_ in first] == sorted(when for when, *_ in first)
+    actions = {action for _, action, *_ in first}
+    assert actions >= {"create_task", "sign_up", "check_in", "post", "review", "claim", "expire"}
