@@ -18,13 +18,20 @@ and httpx: ``pip install "volunteer-hub[testing]"``.
   ``vhub_plugins``).
 - ``vhub_hub``: a ``Hub`` with those plugins and settings, its database open.
 - ``vhub_api``: an ``httpx.AsyncClient`` talking to the real web application over ASGI.
-- ``vhub_community``: a ``TestCommunity`` with an administrator, to add people and
-  teams to through the real services.
+- ``vhub_community``: a ``TestCommunity``: a community with an administrator, two grids,
+  a staff member and a grid worker, to add people and teams to through the real services.
 
 ``configure_plugins(hub, text)`` validates new settings (say, for a community made in
-the test), ``login(api, actor)`` gives the headers of a logged-in request, and
-``confirmed_address(hub, actor, code, address)`` gives a person's address for a channel
-and confirms it with the code sent there (``sent_code``).
+the test), ``load_plugins(...)`` builds the plugin host as volunteer_hub starts it
+(``PluginConfigError`` for settings that would stop the start-up), ``login(api, actor)``
+gives the headers of a logged-in request, ``web_client(hub)`` another client on the web
+application, ``advance_escalations(hub)`` and ``party_progress(hub, actor)`` do and show what
+the worker and a volunteer's page do, and ``confirmed_address(hub, actor, code, address)``
+gives a person's address for a channel and confirms it with the code sent there
+(``sent_code``).
+
+volunteer_hub's own test suite uses these same fixtures and ``TestCommunity`` (under the
+names of its conftest and ``tests/factories.py``): there is one fixture set.
 
 Module-level imports stay light: pytest loads this module in every session of an
 environment where volunteer_hub is installed.
