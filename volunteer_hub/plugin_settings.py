@@ -80,6 +80,41 @@ class PluginSettings:
         return self.communities.get(community_id, self.defaults)
 
 
+def checked_settings_model(answer: object) -> type[BaseModel] | None:
+    """What a plugin's ``vh_plugin_settings`` answered, checked: a pydantic model class
+    (or None: the plugin takes no settings) that can describe itself and has no field that
+    the per-community tables would hide."""
+    if answer is None:
+        return None
+    if not (isinstance(answer, type) and issubclass(answer, BaseModel)):
+        raise TypeError(
+            "it must return a pydantic model class (a subclass of BaseModel) or None, "
+            f"not {answer!r}"
+        )
+    if COMMUNITIES in answer.model_fields:
+        raise ValueError(
+            f"the settings model may not have a field named {COMMUNITIES!r}: "
+            "that table holds the per-community overrides"
+        )
+    answer.model_json_schema()  # shown by `vhub plugins` and the API: it must have one
+    return answer
+
+
+def describe(model: type[BaseModel], resolved: PluginSettings | None) -> dict[str, Any]:
+    """A plugin's settings for people to read (`vhub plugins`, the API): the model's JSON
+    schema and the values in force by default and for each configured community, secrets
+    masked."""
+    return {
+        "json_schema": mask_schema(model.model_json_schema()),
+        "defaults": shown(resolved.defaults) if resolved else None,
+        "communities": {
+            str(cid): shown(values) for cid, values in sorted(resolved.communities.items())
+        }
+        if resolved
+        else {},
+    }
+
+
 def community_of(kwargs: Mapping[str, Any]) -> int | None:
     """The community of a hook call: its ``community_id`` argument, else the
     ``community_id`` of an argument that has one (a signup, wish, event), else the

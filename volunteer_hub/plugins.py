@@ -24,16 +24,15 @@ from volunteer_hub import hookspecs
 # The Hub and the CLI take PluginConfig and PluginConfigError from here too: the host
 # is what loads a settings file and refuses it.
 from volunteer_hub.plugin_settings import (
-    COMMUNITIES,
     SETTINGS_ARG,
     UNKNOWN,
     PluginConfig,
     PluginConfigError,
     PluginSettings,
+    checked_settings_model,
     community_of,
-    mask_schema,
+    describe,
     resolve_settings,
-    shown,
 )
 
 log = logging.getLogger(__name__)
@@ -189,21 +188,7 @@ class PluginHost:
         impls = [i for i in self.pm.hook.vh_plugin_settings.get_hookimpls() if i.plugin is plugin]
         if not impls:
             return None
-        model = impls[0].function()
-        if model is None:
-            return None
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise TypeError(
-                "it must return a pydantic model class (a subclass of BaseModel) or None, "
-                f"not {model!r}"
-            )
-        if COMMUNITIES in model.model_fields:
-            raise ValueError(
-                f"the settings model may not have a field named {COMMUNITIES!r}: "
-                "that table holds the per-community overrides"
-            )
-        model.model_json_schema()  # shown by `vhub plugins` and the API: it must have one
-        return model
+        return checked_settings_model(impls[0].function())
 
     def _fail(
         self, status: PluginStatus, kind: Status, exc: BaseException, *, hook: str | None = None
@@ -368,17 +353,7 @@ class PluginHost:
             entry = status.as_dict()
             entry["settings"] = None
             if status.settings_model is not None:
-                resolved = self._settings.get(status.name)
-                entry["settings"] = {
-                    "json_schema": mask_schema(status.settings_model.model_json_schema()),
-                    "defaults": shown(resolved.defaults) if resolved else None,
-                    "communities": {
-                        str(cid): shown(values)
-                        for cid, values in sorted(resolved.communities.items())
-                    }
-                    if resolved
-                    else {},
-                }
+                entry["settings"] = describe(status.settings_model, self._settings.get(status.name))
             report.append(entry)
         return report
 
