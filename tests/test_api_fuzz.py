@@ -249,10 +249,10 @@ class Client:
 
 
 @pytest.fixture
-def settings(settings):
+def vhub_settings(vhub_settings):
     """The fuzz registers far more often from one address than anyone may: every request
     must reach the parser here (test_throttle.py tests the limit)."""
-    return replace(settings, registrations_per_hour=1_000_000)
+    return replace(vhub_settings, registrations_per_hour=1_000_000)
 
 
 @pytest.fixture

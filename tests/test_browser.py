@@ -36,7 +36,7 @@ from volunteer_hub.services import tasks
 
 
 @pytest.fixture
-def database_url(tmp_path, sqlite_template) -> str:
+def vhub_database_url(tmp_path, sqlite_template) -> str:
     """Browser tests run on the embedded default only (the flows beneath them run on both)."""
     path = tmp_path / "vhub.sqlite3"
     shutil.copy(sqlite_template, path)

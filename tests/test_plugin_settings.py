@@ -1,4 +1,5 @@
-"""Per-community plugin settings: the file, its validation at start-up, and what hooks receive."""
+"""Per-community plugin settings (volunteer_hub/plugin_settings.py): the file, its validation
+at start-up, and what hooks receive."""
 
 from __future__ import annotations
 
@@ -24,12 +25,8 @@ from volunteer_hub.hooktypes import (
     WishFacts,
 )
 from volunteer_hub.hub import Hub
-from volunteer_hub.plugins import (
-    MASK,
-    PluginConfigError,
-    community_of,
-    create_plugin_manager,
-)
+from volunteer_hub.plugin_settings import MASK, PluginConfigError, community_of
+from volunteer_hub.plugins import create_plugin_manager
 from volunteer_hub.services import teams
 from volunteer_hub.services.access import load_actor
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import sqlite3
 import tomllib
@@ -816,3 +817,63 @@ async def test_a_failing_listener_never_undoes_the_change(hub):
         assert "webhook unreachable" in status.error
     finally:
         hub.plugins.unregister("test-failing")
+
+
+# --- the public surface for plugins ------------------------------------------------------------
+
+REFERENCE_PAGE = ROOT / "docs" / "plugins" / "reference.md"
+# The first-party plugins that keep to the public surface (each plugin of plugins/ does, once
+# converted; the import contracts hold the whole tree to it).
+PUBLIC_ONLY_PLUGINS = ["vh-admission-list", "vh-registration-rules"]
+
+
+def test_every_public_name_is_importable_and_explained():
+    """Each name of plugin_api.__all__ exists, and the module's docstring (the top of the
+    reference page) has a list item saying what it is for."""
+    from volunteer_hub import plugin_api
+
+    assert len(plugin_api.__all__) == len(set(plugin_api.__all__))
+    assert [n for n in plugin_api.__all__ if not hasattr(plugin_api, n)] == []
+    # "- `Name`, `Other`: what they are for": the names before the colon.
+    items = [line for line in plugin_api.__doc__.splitlines() if line.startswith("- `")]
+    explained = " ".join(item.split(":")[0] for item in items)
+    assert [n for n in plugin_api.__all__ if f"`{n}`" not in explained] == []
+
+
+def test_the_reference_page_is_generated_from_the_public_surface():
+    page = REFERENCE_PAGE.read_text("utf-8")
+    assert "::: volunteer_hub.plugin_api" in page
+    assert "`volunteer_hub.plugin_api`" in page and "`volunteer_hub.testing`" in page
+    nav = (ROOT / "mkdocs.yml").read_text("utf-8")
+    assert "plugins/reference.md" in nav
+    for linking in ("index.md", "hooks.md"):
+        assert "(reference.md)" in (ROOT / "docs" / "plugins" / linking).read_text("utf-8")
+
+
+def imported_modules(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return {m for m in found if m.split(".")[0] == "volunteer_hub"}
+
+
+@pytest.mark.parametrize("plugin", PUBLIC_ONLY_PLUGINS)
+@pytest.mark.parametrize(
+    ("part", "allowed"),
+    [
+        ("src", {"volunteer_hub.plugin_api"}),
+        ("tests", {"volunteer_hub.plugin_api", "volunteer_hub.testing"}),
+    ],
+)
+def test_first_party_plugins_use_only_the_public_surface(plugin, part, allowed):
+    files = sorted((ROOT / "plugins" / plugin / part).rglob("*.py"))
+    assert files
+    used = {
+        str(path.relative_to(ROOT)): imported_modules(path) - allowed
+        for path in files
+        if imported_modules(path) - allowed
+    }
+    assert used == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -83,6 +84,32 @@ def test_the_files(generated: Path):
     assert project["optional-dependencies"]["test"][0].startswith("volunteer-hub[testing]")
     readme = (generated / "README.md").read_text("utf-8")
     assert f"[{NAME}.communities.3]" in readme and "pip install -e" in readme
+
+
+def test_the_generated_code_imports_only_the_public_surface(generated: Path):
+    """The plugin imports volunteer_hub.plugin_api and its tests also volunteer_hub.testing:
+    what a third party may rely on, nothing else of volunteer_hub."""
+    allowed = {
+        f"{PACKAGE}/__init__.py": {"volunteer_hub.plugin_api"},
+        f"tests/test_{PACKAGE}.py": {"volunteer_hub.plugin_api", "volunteer_hub.testing"},
+    }
+    for relative, public in allowed.items():
+        used = volunteer_hub_imports((generated / relative).read_text("utf-8"))
+        assert used and used <= public, (relative, used)
+
+
+def volunteer_hub_imports(source: str) -> set[str]:
+    """The modules of volunteer_hub that Python source imports."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found |= {n for n in names if n.split(".")[0] == "volunteer_hub"}
+    return found
 
 
 def test_the_plugin_loads_through_its_entry_point(generated, site, monkeypatch):

@@ -18,13 +18,20 @@ and httpx: ``pip install "volunteer-hub[testing]"``.
   ``vhub_plugins``).
 - ``vhub_hub``: a ``Hub`` with those plugins and settings, its database open.
 - ``vhub_api``: an ``httpx.AsyncClient`` talking to the real web application over ASGI.
-- ``vhub_community``: a ``TestCommunity`` with an administrator, to add people and
-  teams to through the real services.
+- ``vhub_community``: a ``TestCommunity``: a community with an administrator, two grids,
+  a staff member and a grid worker, to add people and teams to through the real services.
 
 ``configure_plugins(hub, text)`` validates new settings (say, for a community made in
-the test), ``login(api, actor)`` gives the headers of a logged-in request, and
-``confirmed_address(hub, actor, code, address)`` gives a person's address for a channel
-and confirms it with the code sent there (``sent_code``).
+the test), ``load_plugins(...)`` builds the plugin host as volunteer_hub starts it
+(``PluginConfigError`` for settings that would stop the start-up), ``login(api, actor)``
+gives the headers of a logged-in request, ``web_client(hub)`` another client on the web
+application, ``advance_escalations(hub)`` and ``party_progress(hub, actor)`` do and show what
+the worker and a volunteer's page do, and ``confirmed_address(hub, actor, code, address)``
+gives a person's address for a channel and confirms it with the code sent there
+(``sent_code``).
+
+volunteer_hub's own test suite uses these same fixtures and ``TestCommunity`` (under the
+names of its conftest and ``tests/factories.py``): there is one fixture set.
 
 Module-level imports stay light: pytest loads this module in every session of an
 environment where volunteer_hub is installed.
@@ -37,8 +44,8 @@ import itertools
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,15 +62,25 @@ if TYPE_CHECKING:
 
     from volunteer_hub.config import Settings
     from volunteer_hub.hub import Hub
-    from volunteer_hub.models import Community, PersonChannel, Team
+    from volunteer_hub.models import (
+        Community,
+        Grid,
+        PartyReport,
+        PersonChannel,
+        Role,
+        Team,
+        TeamMembership,
+    )
+    from volunteer_hub.plugins import PluginHost
     from volunteer_hub.services.access import Actor
 
-PASSWORD = "Plugin-Taiyang-hua-57"
+#: The password of everyone a ``TestCommunity`` registers.
+PASSWORD = "Hongqi-Lu-88-test"
 POSTGRES_ENV = "VHUB_TEST_POSTGRES_URL"
 #: Tables kept when a PostgreSQL test database is emptied between tests.
 KEPT_TABLES = frozenset({"tortoise_migrations"})
 INSTALL = 'pip install "volunteer-hub[testing]"'
-_phones = itertools.count(13900000000)
+_phones = itertools.count(13800000000)
 
 
 def _async_fixture(function: Callable[..., Any]) -> Any:
@@ -93,6 +110,14 @@ class Clock:
 def next_phone() -> str:
     """A mainland mobile number no other person of the session has."""
     return str(next(_phones))
+
+
+def id_number(birth: date, region: str = "110105", seq: str = "001") -> str:
+    """A valid resident identity card number (居民身份证号) for someone born on ``birth``."""
+    from stdnum.cn import ric
+
+    body = f"{region}{birth:%Y%m%d}{seq}"
+    return body + ric.calc_check_digit(body + "0")
 
 
 # --- PostgreSQL -------------------------------------------------------------------------
@@ -252,13 +277,7 @@ async def vhub_hub(
 
 @_async_fixture
 async def vhub_api(vhub_hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    import httpx
-
-    from volunteer_hub.web import create_app
-
-    app = create_app(vhub_hub.settings, hub=vhub_hub, manage_database=False)
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with web_client(vhub_hub) as client:
         yield client
 
 
@@ -270,66 +289,183 @@ async def vhub_community(vhub_hub: Hub) -> TestCommunity:
 # --- helpers ----------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def web_client(
+    hub: Hub, client: tuple[str, int] = ("203.0.113.7", 50000)
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the real web application of ``hub`` over ASGI (no server, no
+    port), its requests coming from the address ``client``."""
+    import httpx
+
+    from volunteer_hub.web import create_app
+
+    app = create_app(hub.settings, hub=hub, manage_database=False)
+    transport = httpx.ASGITransport(app=app, client=client)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
 class TestCommunity:
-    """A community made through the real services, with an administrator who acts in it."""
+    """A community made through the real services (no shortcut past the rules): an
+    administrator, two grids, a staff member and a grid worker, and helpers to add people
+    and teams to it as the community's staff would.
+
+    ``await TestCommunity.create(hub, name)`` (or ``await TestCommunity(hub).build(name)``)
+    makes one; ``build_other(base)`` a second beside it, with the same administrator.
+    """
 
     __test__ = False  # not a test class, whatever pytest thinks of its name
 
-    def __init__(self, hub: Hub, community: Community, admin: Actor) -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.community = community
+
+    @classmethod
+    async def create(cls, hub: Hub, name: str = "幸福里社区") -> TestCommunity:
+        return await cls(hub).build(name)
+
+    async def build(self, name: str = "幸福里社区", admin: Actor | None = None) -> TestCommunity:
+        from volunteer_hub.models import Role
+        from volunteer_hub.services import people
+        from volunteer_hub.services.access import load_actor
+
+        if admin is None:
+            person = await people.create_admin(
+                self.hub, name="管理员", phone=next_phone(), password=PASSWORD
+            )
+            admin = await load_actor(person.id)
         self.admin = admin
+        self.community: Community = await people.create_community(
+            self.hub, self.admin, {"name": name}
+        )
+        self.grid: Grid = await people.create_grid(
+            self.hub, self.admin, self.community.id, {"name": "第一网格"}
+        )
+        self.other_grid: Grid = await people.create_grid(
+            self.hub, self.admin, self.community.id, {"name": "第二网格"}
+        )
+        self.staff = await self.person("社区干部", roles=[Role.STAFF])
+        self.grid_worker = await self.person("网格员", roles=[Role.GRID_WORKER])
+        return self
+
+    async def build_other(self, base: TestCommunity) -> TestCommunity:
+        """A second community beside ``base``, with the same administrator."""
+        return await self.build("和平里社区", admin=base.admin)
 
     @property
     def id(self) -> int:
         return self.community.id
 
-    @classmethod
-    async def create(cls, hub: Hub, name: str = "幸福里社区") -> TestCommunity:
-        from volunteer_hub.services import people
-        from volunteer_hub.services.access import load_actor
-
-        person = await people.create_admin(
-            hub, name="管理员", phone=next_phone(), password=PASSWORD
-        )
-        admin = await load_actor(person.id)
-        community = await people.create_community(hub, admin, {"name": name})
-        return cls(hub, community, admin)
-
     async def person(
-        self, name: str = "居民", *, birth_date: date | None = None, roles: tuple = ()
+        self,
+        name: str = "居民",
+        *,
+        roles: Iterable[Role] = (),
+        birth_date: date | None = None,
+        grid: Grid | None = None,
+        community: Community | None = None,
     ) -> Actor:
-        """Register a resident (password ``PASSWORD``) and give them ``roles``."""
+        """Register a resident (password ``PASSWORD``) of this community (or ``community``),
+        in its first grid unless ``grid`` names another, and give them ``roles``."""
+        from volunteer_hub.models import Role
         from volunteer_hub.services import people
         from volunteer_hub.services.access import load_actor
 
+        community = community or self.community
+        grid = grid if grid is not None else (self.grid if community is self.community else None)
         person = await people.register(
             self.hub,
             {
                 "name": name,
                 "phone": next_phone(),
                 "password": PASSWORD,
-                "community_id": self.id,
+                "community_id": community.id,
+                "grid_id": grid.id if grid else None,
                 "birth_date": birth_date,
+                "address": "幸福里3号楼2单元501",
             },
         )
         for role in roles:
-            await people.assign_role(self.hub, None, self.id, person.id, role)
+            await people.assign_role(
+                self.hub,
+                None,
+                community.id,
+                person.id,
+                role,
+                grid_id=grid.id if role is Role.GRID_WORKER and grid else None,
+            )
         return await load_actor(person.id)
 
     async def team(self, kind: str, name: str | None = None) -> Team:
         from volunteer_hub.services import teams
 
         return await teams.create_team(
-            self.hub, self.admin, self.id, {"name": name or f"{kind} team", "kind": kind}
+            self.hub, self.admin, self.id, {"name": name or f"{kind}队", "kind": kind}
         )
 
-    async def approve(self, membership_id: int) -> None:
+    async def volunteer(self, name: str = "志愿者", *, team: Team | None = None, **kw) -> Actor:
+        """A resident who (with ``team``) has joined it and been approved."""
+        from volunteer_hub.services.access import load_actor
+
+        actor = await self.person(name, **kw)
+        if team is not None:
+            await self.join(actor, team)
+        return await load_actor(actor.id)
+
+    async def join(self, actor: Actor, team: Team, data: dict | None = None) -> TeamMembership:
+        """Join a team, and (as a community that vets new volunteers does) have staff
+        approve the person through the service; declared qualifications still wait."""
+        from volunteer_hub.models import MembershipStatus
+        from volunteer_hub.services import teams
+
+        membership = await teams.join_team(self.hub, actor, team.id, data)
+        waits_for_approval = not (data or {}).get("qualifications")
+        if membership.status is MembershipStatus.PENDING and waits_for_approval:
+            membership = await self.approve(membership.id)
+        return membership
+
+    async def approve(self, membership_id: int) -> TeamMembership:
         """Approve a pending membership as the community's staff would (a community approves
         each new volunteer once, and checks declared qualifications)."""
         from volunteer_hub.services import teams
 
-        await teams.approve_membership(self.hub, self.admin, membership_id)
+        return await teams.approve_membership(self.hub, self.admin, membership_id)
+
+    async def vet_volunteers(self, on: bool) -> None:
+        """Switch the community's setting "approve new volunteers" (on by default)."""
+        from volunteer_hub.services import people
+
+        self.community = await people.update_community(
+            self.hub, self.admin, self.id, {"approve_volunteers": on}
+        )
+
+    async def report(self, actor: Actor, data: dict) -> PartyReport:
+        """File a party report, which staff of its community then accept (through the service)."""
+        from volunteer_hub.services import teams
+
+        filed = await teams.file_party_report(self.hub, actor, data)
+        return await self.accept_report(filed.id)
+
+    async def accept_report(self, report_id: int) -> PartyReport:
+        """Accept a party member's report to this community, as its staff would."""
+        from volunteer_hub.services import teams
+
+        return await teams.accept_party_report(self.hub, self.admin, report_id)
+
+
+async def party_progress(hub: Hub, actor: Actor) -> list[dict[str, Any]]:
+    """A party member's hours this year against each target, one item per community that
+    accepted their report (what their volunteer page shows)."""
+    from volunteer_hub.services import teams
+
+    return (await teams.party_progress(hub, actor))["items"]
+
+
+async def advance_escalations(hub: Hub) -> int:
+    """Raise unhandled wishes to the escalation level their plan reaches by the hub's
+    clock, as the worker does every round; returns how many were raised."""
+    from volunteer_hub.services import wishes
+
+    return await wishes.advance_escalations(hub)
 
 
 async def login(api: httpx.AsyncClient, actor: Actor) -> dict[str, str]:
@@ -370,7 +506,32 @@ async def confirmed_address(hub: Hub, actor: Actor, code: str, address: str) -> 
 
 
 def configure_plugins(hub: Hub, text: str) -> None:
-    """Validate and apply new plugin settings (TOML text) to a running hub's plugins."""
-    from volunteer_hub.plugins import PluginConfig
+    """Validate and apply new plugin settings (TOML text) to a running hub's plugins;
+    ``PluginConfigError`` (from ``volunteer_hub.plugin_api``) if they are refused."""
+    from volunteer_hub.plugin_settings import PluginConfig
 
     hub.plugins.configure(PluginConfig.parse(text))
+
+
+def load_plugins(
+    plugins: Iterable[object | tuple[str, object]] = (),
+    *,
+    config: str | None = None,
+    config_file: Path | None = None,
+    autoload: bool = False,
+) -> PluginHost:
+    """The plugin host as a Hub starts it, without a database: the built-in plugins, the
+    installed ones (with ``autoload``) and ``plugins`` (objects or ``(name, plugin)``
+    pairs), with the plugin settings file given as TOML text (``config``) or a path
+    (``config_file``) validated as at start-up: ``PluginConfigError`` if refused.
+
+    Ask it for ``statuses()`` (each plugin's ``name``, ``status``, ``error``, ``version``,
+    ``hooks``) and ``settings(name, community_id)`` (a plugin's settings there).
+    """
+    from volunteer_hub.plugin_settings import PluginConfig
+    from volunteer_hub.plugins import create_plugin_manager
+
+    if config is not None and config_file is not None:
+        raise TypeError("give the settings as text (config) or as a file (config_file)")
+    parsed = PluginConfig.load(config_file) if config is None else PluginConfig.parse(config)
+    return create_plugin_manager(autoload=autoload, plugins=plugins, config=parsed)

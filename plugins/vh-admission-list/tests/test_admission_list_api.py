@@ -3,16 +3,19 @@ on a real database: each community's own list, escalation, editing the file whil
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from volunteer_hub.hub import Hub
-from volunteer_hub.plugins import PluginConfigError, create_plugin_manager
-from volunteer_hub.services import wishes
-from volunteer_hub.testing import TestCommunity, configure_plugins, login
+from volunteer_hub.plugin_api import PluginConfigError
+from volunteer_hub.testing import (
+    TestCommunity,
+    advance_escalations,
+    configure_plugins,
+    load_plugins,
+    login,
+)
 
 import vh_admission_list.plugin as admission_plugin
 from vh_admission_list.admission_list import example_path
@@ -42,7 +45,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def configure(hub: Hub, lists: dict[int, Path]) -> None:
+def configure(hub, lists: dict[int, Path]) -> None:
     """Give communities their admission lists (TOML literal strings: paths as they are)."""
     configure_plugins(
         hub,
@@ -101,7 +104,7 @@ async def test_a_street_light_is_taken_in_referred_and_escalated(
     levels = []
     for hours in (0, 71, 1, 72):  # blue at once, yellow after 72 hours, red after 144
         vhub_clock.advance(hours=hours)
-        await wishes.advance_escalations(vhub_hub)  # what the worker does every round
+        await advance_escalations(vhub_hub)  # what the worker does every round
         levels.append((await resident.wish(wish["id"]))["escalation"])
     assert levels == ["blue", "blue", "yellow", "red"]
 
@@ -193,7 +196,7 @@ async def test_an_edited_list_applies_without_a_restart(
         ("accepted = [\n", "{list}: not valid TOML: "),
     ],
 )
-def test_a_missing_or_broken_list_stops_the_start_up(vhub_settings, tmp_path, content, problem):
+def test_a_missing_or_broken_list_stops_the_start_up(tmp_path, content, problem):
     admission_list = tmp_path / "准入清单.toml"
     if content is not None:
         admission_list.write_text(content, encoding="utf-8")
@@ -201,9 +204,8 @@ def test_a_missing_or_broken_list_stops_the_start_up(vhub_settings, tmp_path, co
     config.write_text(
         f"[{NAME}.communities.3]\nadmission_list = '{admission_list}'\n", encoding="utf-8"
     )
-    settings = dataclasses.replace(vhub_settings, plugin_config=config)
     with pytest.raises(PluginConfigError) as caught:
-        Hub.create(settings, plugins=[(NAME, admission_plugin)])
+        load_plugins([(NAME, admission_plugin)], config_file=config)
     (message,) = caught.value.problems
     expected = f"{config}: [{NAME}.communities.3] admission_list: Value error, " + problem.format(
         list=admission_list
@@ -215,7 +217,25 @@ def test_installed_it_loads_through_its_entry_point():
     (entry_point,) = [ep for ep in entry_points(group="volunteer_hub") if ep.name == NAME]
     assert entry_point.value == "vh_admission_list.plugin"
     assert entry_point.dist.name == "volunteer-hub-admission-list"
-    host = create_plugin_manager(autoload=True)
+    host = load_plugins(autoload=True)
     (status,) = [s for s in host.statuses() if s.name == NAME]
     assert (status.status, status.error, status.version) == ("enabled", None, "0.1.0")
     assert status.hooks == ["vh_admit_wish", "vh_plugin_settings", "vh_wish_categories"]
+
+
+# --- no state shared between Hubs ---------------------------------------------------------------
+
+
+def test_two_hubs_never_share_what_they_read(tmp_path):
+    """Each Hub's settings keep their own parse of the list (nothing module-wide)."""
+    path = write(tmp_path / "list.toml", SMALL)
+    config = f"[{NAME}.communities.3]\nadmission_list = '{path}'\n"
+    first, second = (load_plugins([(NAME, admission_plugin)], config=config) for _ in "ab")
+    in_first = first.settings(NAME, 3).current_list()
+    assert first.settings(NAME, 3).current_list() is in_first  # unchanged: not parsed again
+    in_second = second.settings(NAME, 3).current_list()
+    assert in_second is not in_first and in_second == in_first
+
+    write(path, SMALL.replace('"repair"]', '"repair", "tutoring"]'))
+    assert first.settings(NAME, 3).current_list().decide("tutoring").accepted
+    assert second.settings(NAME, 3).current_list().decide("tutoring").accepted

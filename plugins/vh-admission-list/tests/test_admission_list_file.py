@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from volunteer_hub.i18n import localize
+from volunteer_hub.plugin_api import localize
 
 from vh_admission_list import admission_list
-from vh_admission_list.admission_list import AdmissionListError, line_of, load, parse
+from vh_admission_list.admission_list import (
+    AdmissionListError,
+    AdmissionListFile,
+    line_of,
+    load,
+    parse,
+)
 from vh_admission_list.settings import AdmissionListSettings
 
 EXAMPLE = admission_list.example_path()
@@ -230,27 +236,28 @@ def test_a_missing_or_unreadable_file(tmp_path):
 
 def test_the_file_is_read_again_when_it_changes(tmp_path):
     path = write(tmp_path / "list.toml", SMALL)
-    first = load(path)
-    assert load(path) is first  # unchanged: not parsed again
+    file = AdmissionListFile(path)
+    first = file.load()
+    assert file.load() is first  # unchanged: not parsed again
     assert not first.decide("tutoring").accepted
 
     write(path, SMALL.replace('"repair"]', '"repair", "tutoring"]'))
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-    assert load(path).decide("tutoring").accepted
+    assert file.load().decide("tutoring").accepted
 
     # Saved by replacing the file (as editors do): same size, new inode.
     replacement = write(tmp_path / "new.toml", SMALL.replace('"errand"', '"others"'))
     os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     replacement.replace(path)
-    assert load(path).decide("others").accepted
+    assert file.load().decide("others").accepted
 
     # Broken by an edit: the error says so; fixed again: used again.
     write(path, SMALL.replace("blue = 0", "blue = -1"))
     with pytest.raises(AdmissionListError, match=r"line 5, .*blue: Input should be greater"):
-        load(path)
+        file.load()
     write(path, SMALL)
-    assert load(path).decide("errand").accepted
+    assert file.load().decide("errand").accepted
 
 
 # --- the plugin's settings ----------------------------------------------------------------------

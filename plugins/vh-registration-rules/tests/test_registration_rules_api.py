@@ -3,16 +3,19 @@ database, configured per community through the plugin settings file."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date
 from decimal import Decimal
 from importlib.metadata import entry_points
 
 import pytest
-from volunteer_hub.hub import Hub
-from volunteer_hub.plugins import PluginConfigError, create_plugin_manager
-from volunteer_hub.services import teams
-from volunteer_hub.testing import TestCommunity, configure_plugins, login
+from volunteer_hub.plugin_api import PluginConfigError
+from volunteer_hub.testing import (
+    TestCommunity,
+    configure_plugins,
+    load_plugins,
+    login,
+    party_progress,
+)
 
 import vh_registration_rules.plugin as rules_plugin
 
@@ -158,7 +161,7 @@ async def test_qualifications_with_expiry_from_joining_to_the_shift(
         join, {"qualifications": [{"kind": "counsellor", "expires_on": "2026-12-05"}]}, 201
     )
     assert membership["status"] == "pending"  # staff check the certificate first
-    await teams.approve_membership(vhub_hub, c.admin, membership["id"])
+    await c.approve(membership["id"])
 
     before_expiry = await task(staff, c, psychology, "04T14:00", "04T16:00", 3)
     assert (await counsellor.post(f"/tasks/{before_expiry}/signups", {}, 201))["status"] == (
@@ -199,7 +202,7 @@ async def test_minors_need_consent_and_finish_by_nine(vhub_hub, vhub_api, vhub_c
     }
     membership = await student.post(join, {"qualifications": [{"kind": "guardian_consent"}]}, 201)
     assert membership["status"] == "pending"
-    await teams.approve_membership(vhub_hub, c.admin, membership["id"])
+    await c.approve(membership["id"])
 
     late = await task(staff, c, elderly_care, "03T19:30", "03T21:30", 4)
     assert await student.refused(f"/tasks/{late}/signups", {}, "zh-CN") == {
@@ -240,15 +243,14 @@ async def test_party_reports_and_the_yearly_target(vhub_hub, vhub_api, vhub_comm
     ]
     filed = await li.post("/party-reports", report, 201)
     assert filed["status"] == "pending"  # until staff of the community accept it
-    await teams.accept_party_report(vhub_hub, a.admin, filed["id"])
+    await a.accept_report(filed["id"])
 
     # Community B switched the party rules off: no check, and the platform's default target.
     to_b = {**report, "community_id": b.id, "work_unit": "无"}
     filed = await li.post("/party-reports", to_b, 201)
-    await teams.accept_party_report(vhub_hub, b.admin, filed["id"])
+    await b.accept_report(filed["id"])
     targets = {
-        item["community_id"]: item["target"]
-        for item in (await teams.party_progress(vhub_hub, member))["items"]
+        item["community_id"]: item["target"] for item in await party_progress(vhub_hub, member)
     }
     assert targets == {a.id: Decimal(20), b.id: Decimal(12)}
 
@@ -281,16 +283,15 @@ async def test_each_rule_can_be_switched_off_per_community(vhub_hub, vhub_api, v
         assert (await in_b.post(f"/teams/{team_b.id}/members", {}, 201))["status"] == "pending"
 
 
-def test_wrong_settings_stop_the_start_up_naming_the_setting(vhub_settings, tmp_path):
+def test_wrong_settings_stop_the_start_up_naming_the_setting(tmp_path):
     config = tmp_path / "plugins.toml"
     config.write_text(
         "[vh-registration-rules]\nnight_ends = 19:00:00\n"
         "[vh-registration-rules.communities.3]\nsilver_patrol_min_age = 'sixty'\n",
         encoding="utf-8",
     )
-    settings = dataclasses.replace(vhub_settings, plugin_config=config)
     with pytest.raises(PluginConfigError) as caught:
-        Hub.create(settings, plugins=[(NAME, rules_plugin)])
+        load_plugins([(NAME, rules_plugin)], config_file=config)
     assert caught.value.problems == [
         f"{config}: [vh-registration-rules]: Value error, night_starts and night_ends must differ",
         f"{config}: [vh-registration-rules.communities.3] silver_patrol_min_age: "
@@ -302,7 +303,7 @@ def test_installed_it_loads_through_its_entry_point():
     (entry_point,) = [ep for ep in entry_points(group="volunteer_hub") if ep.name == NAME]
     assert entry_point.value == "vh_registration_rules.plugin"
     assert entry_point.dist.name == "volunteer-hub-registration-rules"
-    host = create_plugin_manager(autoload=True)
+    host = load_plugins(autoload=True)
     (status,) = [s for s in host.statuses() if s.name == NAME]
     assert (status.status, status.error, status.version) == ("enabled", None, "0.1.0")
     assert status.hooks == [

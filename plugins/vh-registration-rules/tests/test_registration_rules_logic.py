@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
-from volunteer_hub.hooktypes import PartyReportFacts, PersonFacts, SignupFacts
-from volunteer_hub.i18n import localize
-from volunteer_hub.plugins import PluginConfig, create_plugin_manager
+from volunteer_hub.plugin_api import PartyReportFacts, PersonFacts, SignupFacts, localize
+from volunteer_hub.testing import load_plugins
 
 import vh_registration_rules.plugin as rules_plugin
 from vh_registration_rules import rules
@@ -374,11 +373,7 @@ def test_the_documented_settings_are_valid_and_mean_what_the_page_says():
     (example,) = re.findall(
         r"^```toml\n(.*?)^```", DOCS_PAGE.read_text(encoding="utf-8"), re.M | re.S
     )
-    host = create_plugin_manager(
-        autoload=False,
-        plugins=[("vh-registration-rules", rules_plugin)],
-        config=PluginConfig.parse(example, str(DOCS_PAGE)),
-    )
+    host = load_plugins([("vh-registration-rules", rules_plugin)], config=example)
     everywhere = host.settings("vh-registration-rules", 1)
     assert (everywhere.silver_patrol_min_age, everywhere.silver_patrol_max_age) == (60, 80)
     assert everywhere.night_starts == time(19, 30)

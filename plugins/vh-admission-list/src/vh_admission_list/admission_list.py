@@ -1,8 +1,9 @@
 """The admission list file (准入清单): its format, its loading and what it decides.
 
-The file is TOML (see ``examples/admission-list.toml``). It is read again whenever it
-changes on disk, so staff edit it without a restart; a file that cannot be used raises
-`AdmissionListError`, whose message names the file, the line and key, and the problem.
+The file is TOML (see ``examples/admission-list.toml``). An `AdmissionListFile` reads it
+again whenever it changes on disk, so staff edit it without a restart; a file that cannot
+be used raises `AdmissionListError`, whose message names the file, the line and key, and
+the problem.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from volunteer_hub.hooktypes import AdmissionDecision, WishCategory
+from volunteer_hub.plugin_api import AdmissionDecision, WishCategory
 
 LEVELS = ("blue", "yellow", "red")  # the escalation levels (吹哨), lowest first
 RULE = "admission_list"
@@ -146,26 +147,46 @@ class AdmissionListError(ValueError):
 
 
 def load(path: Path) -> AdmissionList:
-    """The admission list at ``path``, parsed again only when the file has changed."""
-    try:
-        stat = path.stat()
-    except FileNotFoundError:
-        raise AdmissionListError(f"{path}: the admission list file does not exist") from None
-    except OSError as exc:
-        raise AdmissionListError(f"{path}: cannot be read: {exc.strerror}") from None
-    # A save that replaces the file (editors, atomic renames) changes the inode.
-    stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-    cached = _CACHE.get(path)
-    if cached is not None and cached[0] == stamp:
-        return cached[1]
-    admission_list = parse(_read(path), str(path))
-    _CACHE[path] = (stamp, admission_list)
-    return admission_list
+    """The admission list at ``path``, read and parsed now."""
+    return AdmissionListFile(path).load()
 
 
-# Parsed files by path, with the stamp they were read at. Shared by every Hub in the
-# process: a parse depends on nothing but the file's content.
-_CACHE: dict[Path, tuple[tuple[int, int, int], AdmissionList]] = {}
+class AdmissionListFile:
+    """One admission list file, parsed again only when it has changed on disk.
+
+    It keeps what it parsed: the plugin's settings for a community hold one, so the
+    parse belongs to the Hub whose settings they are, and two Hubs in one process never
+    share it. Two handles on the same file are equal (as settings naming it are).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._parsed: AdmissionList | None = None
+
+    def load(self) -> AdmissionList:
+        path = self.path
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise AdmissionListError(f"{path}: the admission list file does not exist") from None
+        except OSError as exc:
+            raise AdmissionListError(f"{path}: cannot be read: {exc.strerror}") from None
+        # A save that replaces the file (editors, atomic renames) changes the inode.
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if self._parsed is None or self._stamp != stamp:
+            self._parsed = parse(_read(path), str(path))
+            self._stamp = stamp
+        return self._parsed
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AdmissionListFile) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def __repr__(self) -> str:
+        return f"AdmissionListFile({str(self.path)!r})"
 
 
 def _read(path: Path) -> str:

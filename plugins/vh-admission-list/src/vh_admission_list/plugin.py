@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from volunteer_hub import hookimpl
-from volunteer_hub.hooktypes import AdmissionDecision, WishCategory, WishFacts
+from volunteer_hub.plugin_api import AdmissionDecision, WishCategory, WishFacts, hookimpl
 
-from vh_admission_list import admission_list
 from vh_admission_list.settings import AdmissionListSettings
 
 
@@ -18,13 +16,11 @@ def vh_plugin_settings() -> type[AdmissionListSettings]:
 def vh_admit_wish(
     wish: WishFacts, settings: AdmissionListSettings | None
 ) -> AdmissionDecision | None:
-    if settings is None or settings.admission_list is None:
-        return None
-    return admission_list.load(settings.admission_list).decide(wish.category)
+    current = settings.current_list() if settings is not None else None
+    return None if current is None else current.decide(wish.category)
 
 
 @hookimpl
 def vh_wish_categories(settings: AdmissionListSettings | None) -> list[WishCategory]:
-    if settings is None or settings.admission_list is None:
-        return []
-    return admission_list.load(settings.admission_list).wish_categories()
+    current = settings.current_list() if settings is not None else None
+    return [] if current is None else current.wish_categories()

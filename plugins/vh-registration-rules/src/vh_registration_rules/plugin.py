@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from volunteer_hub import hookimpl
-from volunteer_hub.hooktypes import (
+from volunteer_hub.plugin_api import (
     PartyReportFacts,
     PersonFacts,
     QualificationKind,
     SignupFacts,
     Violation,
+    hookimpl,
 )
 
 from vh_registration_rules import rules

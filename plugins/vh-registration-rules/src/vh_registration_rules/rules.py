@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from volunteer_hub.hooktypes import PartyReportFacts, PersonFacts, SignupFacts, Violation
+from volunteer_hub.plugin_api import PartyReportFacts, PersonFacts, SignupFacts, Violation
 
 from vh_registration_rules.settings import RegistrationRulesSettings
 
