@@ -47,9 +47,16 @@ M = TypeVar("M", bound=BaseModel)
 # --- shared request and response shapes --------------------------------------------------
 
 
-class Page(BaseModel, Generic[T]):
+class ListPage(BaseModel, Generic[T]):
+    """A page of a list (built by ``page``). ``ListPage[X]`` keeps the name the OpenAPI
+    document has always given it, ``Page[X]`` (``web.pages`` has the class named Page)."""
+
     items: list[T]
     next_cursor: str | None = None
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+        return "Page" + super().model_parametrized_name(params).removeprefix(cls.__name__)
 
 
 class ListQuery(Input):
