@@ -107,9 +107,9 @@ class RequestFilters:
 
 @dataclass(frozen=True)
 class ServiceRequestView:
-    """A service request as an integrator may see it. Without ``detailed`` (no key, or a
-    key whose scopes do not reach it) the description and the status notes' facts are
-    None. Never a name, a phone number or an address."""
+    """A service request as the caller may see it: the description and the facts of the
+    status notes only where its key's scopes reach (else None). Never a name, a phone
+    number or an address."""
 
     id: int
     status: GeoReportStatus
@@ -120,7 +120,6 @@ class ServiceRequestView:
     requested_at: datetime
     updated_at: datetime
     needed_by: date | None
-    detailed: bool
     description: str | None = None
     review_reason: str | None = None
     referral: str | None = None
@@ -296,7 +295,6 @@ async def _views(
                 requested_at=wish.created_at,
                 updated_at=max(wish.created_at, changed.get(wish.id, wish.created_at)),
                 needed_by=wish.needed_by,
-                detailed=detailed,
                 description=wish.description if detailed else None,
                 review_reason=(wish.review_reason or None) if detailed else None,
                 referral=(wish.referral or None) if detailed else None,

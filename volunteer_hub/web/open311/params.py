@@ -17,7 +17,7 @@ from pydantic_core import from_json
 from starlette.requests import Request
 
 from volunteer_hub.errors import InvalidInput, NotFound
-from volunteer_hub.services.open311 import RequestFilters
+from volunteer_hub.services.open311 import STATUSES_BY_NAME, GeoReportStatus, RequestFilters
 from volunteer_hub.web.api import bearer_token, read_body
 
 MAX_IDS = 100  # service_request_id values in one call
@@ -32,7 +32,6 @@ W3C_DATETIME = re.compile(
 ID = re.compile(r"[0-9]{1,10}")
 DIGITS = re.compile(r"[0-9]+")
 CODE = re.compile(r"[A-Za-z0-9_.-]{1,40}")
-GEOREPORT_STATUSES = ("open", "closed")
 
 
 def query_params(request: Request) -> dict[str, str]:
@@ -96,14 +95,15 @@ def request_filters(params: dict[str, str], timezone: str) -> RequestFilters:
         if not all(CODE.fullmatch(c) for c in raw_codes):
             raise InvalidInput.for_field("service_code", "This value is not valid.")
         codes = frozenset(raw_codes)
-    statuses = None
-    raw_statuses = _comma_list(params, "status", 100)
+    statuses: frozenset[GeoReportStatus] | None = None
+    raw_statuses = [s.lower() for s in _comma_list(params, "status", 100)]
     if raw_statuses:
-        if not all(s.lower() in GEOREPORT_STATUSES for s in raw_statuses):
+        known = [s for s in STATUSES_BY_NAME if s in raw_statuses]
+        if len(known) < len(set(raw_statuses)):
             raise InvalidInput.for_field(
-                "status", "Must be one of: {expected}.", expected=", ".join(GEOREPORT_STATUSES)
+                "status", "Must be one of: {expected}.", expected=", ".join(STATUSES_BY_NAME)
             )
-        statuses = frozenset(s.lower() for s in raw_statuses)
+        statuses = frozenset(known)
     dates = {}
     for name in ("start_date", "end_date"):
         raw = text_param(params, name, 40)
@@ -112,7 +112,7 @@ def request_filters(params: dict[str, str], timezone: str) -> RequestFilters:
     start, end = dates.get("start_date"), dates.get("end_date")
     if start is not None and end is not None and start > end:
         raise InvalidInput.for_field("end_date", "The start date must not be after the end date.")
-    return RequestFilters(ids, codes, statuses, start, end)  # type: ignore[arg-type]
+    return RequestFilters(ids, codes, statuses, start, end)
 
 
 def _comma_list(params: dict[str, str], name: str, max_length: int) -> list[str]:

@@ -49,10 +49,10 @@ def request_out(view: ServiceRequestView, locale: str) -> dict[str, Any]:
     return {
         "service_request_id": view.id,
         "status": view.status,
-        "status_notes": _status_notes(view, locale) if view.detailed else None,
+        "status_notes": _status_notes(view, locale),
         "service_name": localize(view.service_name, locale),
         "service_code": view.service_code,
-        "description": view.description if view.detailed else None,
+        "description": view.description,
         "agency_responsible": view.agency,
         "service_notice": None,
         "requested_datetime": _w3c(view.requested_at, view.timezone),
