@@ -48,8 +48,9 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class ListPage(BaseModel, Generic[T]):
-    """A page of a list (built by ``page``). ``ListPage[X]`` keeps the name the OpenAPI
-    document has always given it, ``Page[X]`` (``web.pages`` has the class named Page)."""
+    """A page of a list (built by ``page``); ``web.pages`` has the class named Page. The
+    OpenAPI document keeps calling it ``Page[X]``: here its title, in ``openapi``
+    (``DocumentSchema``) its definition's key."""
 
     items: list[T]
     next_cursor: str | None = None
