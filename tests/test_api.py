@@ -34,6 +34,11 @@ async def test_health_and_openapi(api):
     assert doc["openapi"] == "3.1.0"
     assert "/api/v1/wishes/{id}/claim" in doc["paths"]
     assert "post" in doc["paths"]["/api/v1/tasks/{id}/signups"]
+    # List pages keep their v1 schema names (the class is ListPage in the code).
+    schemas = doc["components"]["schemas"]
+    assert schemas["Page_WishOut_"]["title"] == "Page[WishOut]"
+    assert set(schemas["Page_WishOut_"]["properties"]) == {"items", "next_cursor"}
+    assert not [name for name in schemas if "ListPage" in name]
 
 
 async def test_register_login_me_logout(api, w):

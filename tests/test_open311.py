@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+import volunteer_hub
 from tests.factories import PASSWORD, World
 from volunteer_hub.models import AuditEntry, Open311Key, Role, Wish, WishStatus
-from volunteer_hub.services import wishes
+from volunteer_hub.services import open311, open311_keys, wishes
 from volunteer_hub.services.access import Actor
 
 BASE = "/open311/v2"
@@ -813,3 +817,44 @@ async def test_formats_paths_and_methods(api, s):
     )
     r = await api.get(f"{BASE}/services.json", params={"jurisdiction_id": "x"})
     assert "jurisdiction_id" in r.json()[0]["description"] and "整数" in r.text
+
+
+# --- the layers ----------------------------------------------------------------------------
+
+
+def test_open311_web_layer_does_not_import_models():
+    """The protocol, its parameters and its views take everything from the Open311 service."""
+    package = Path(volunteer_hub.__file__).parent / "web" / "open311"
+    modules = sorted(package.glob("*.py"))
+    assert {p.name for p in modules} >= {"protocol.py", "params.py", "views.py"}
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for name in names:
+                assert not name.startswith("volunteer_hub.models"), f"{path.name}: {name}"
+
+
+async def test_service_views_hold_what_the_caller_may_see(hub, s):
+    """The service's views: public facts for everyone, details only where a key reaches."""
+    where = await open311.jurisdiction(s.cid)
+    assert (where.name, where.timezone) == (s.w.community.name, s.w.community.timezone)
+    _, key = await open311_keys.create_key(hub, s.w.staff, s.cid, {"name": "热线", "scopes": BOTH})
+    holder = await open311.integrator(hub, where, key, required=True)
+    everything = open311.RequestFilters()
+    public = {v.id: v for v in await open311.list_requests(hub, where, None, everything)}
+    keyed = {v.id: v for v in await open311.list_requests(hub, where, holder, everything)}
+    assert set(public) == {s.open.id, s.claimed.id, s.confirmed.id}
+    assert set(keyed) == set(public)
+    assert all(v.description is None and v.review_reason is None for v in public.values())
+    assert "秘密描述甲" in (keyed[s.open.id].description or "")
+    assert keyed[s.confirmed.id].description is None  # closed: beyond requests:read
+    assert (public[s.open.id].status, public[s.confirmed.id].status) == ("open", "closed")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        public[s.open.id].description = "x"  # type: ignore[misc]
+    fields = {f.name for v in (*public.values(), where) for f in dataclasses.fields(v)}
+    assert not fields & {"resident", "resident_id", "phone", "address", "contact", "title"}

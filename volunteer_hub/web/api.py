@@ -35,19 +35,11 @@ from volunteer_hub.i18n import negotiate, translate
 from volunteer_hub.services import auth
 from volunteer_hub.services.access import Actor
 from volunteer_hub.validation import MAX_ID, Input, invalid_input, parse_json
+from volunteer_hub.web.errors import http_status
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-STATUS_BY_KIND = {
-    "invalid": 422,
-    "rule": 422,
-    "not_found": 404,
-    "forbidden": 403,
-    "conflict": 409,
-    "unauthenticated": 401,
-    "throttled": 429,
-}
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,9 +47,17 @@ M = TypeVar("M", bound=BaseModel)
 # --- shared request and response shapes --------------------------------------------------
 
 
-class Page(BaseModel, Generic[T]):
+class ListPage(BaseModel, Generic[T]):
+    """A page of a list (built by ``page``); ``web.pages`` has the class named Page. The
+    OpenAPI document keeps calling it ``Page[X]``: here its title, in ``openapi``
+    (``DocumentSchema``) its definition's key."""
+
     items: list[T]
     next_cursor: str | None = None
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[type[Any], ...]) -> str:
+        return "Page" + super().model_parametrized_name(params).removeprefix(cls.__name__)
 
 
 class ListQuery(Input):
@@ -370,7 +370,7 @@ def route_path(scope: Scope) -> str:
 
 
 def error_response(exc: VolunteerHubError, locale: str) -> JSONResponse:
-    status = STATUS_BY_KIND.get(exc.kind, 413 if exc.kind == "too_large" else 400)
+    status = http_status(exc)
     headers = {}
     if isinstance(exc, Throttled):
         headers["Retry-After"] = str(exc.retry_after)

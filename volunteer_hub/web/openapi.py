@@ -6,11 +6,11 @@ import re
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from volunteer_hub import __version__
 from volunteer_hub.validation import MAX_ID
-from volunteer_hub.web.api import Endpoint, ErrorResponse
+from volunteer_hub.web.api import Endpoint, ErrorResponse, ListPage
 
 REF = "#/components/schemas/{model}"
 _PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
@@ -29,6 +29,17 @@ _ERROR_TEXT = {
 }
 
 
+class DocumentSchema(GenerateJsonSchema):
+    """Schemas named as the contract has named them since v1: a list page ``ListPage[X]``
+    is ``Page_X_`` (the class was renamed in the code, apart from the pages' Page)."""
+
+    def normalize_name(self, name: str) -> str:
+        list_page = ListPage.__name__ + "["
+        if name.startswith(list_page):
+            name = "Page[" + name.removeprefix(list_page)
+        return super().normalize_name(name)
+
+
 def openapi_document(endpoints: list[Endpoint], prefix: str, extra: dict[str, Any]) -> dict:
     models: list[tuple[type[BaseModel], str]] = [(ErrorResponse, "serialization")]
     for e in endpoints:
@@ -38,7 +49,7 @@ def openapi_document(endpoints: list[Endpoint], prefix: str, extra: dict[str, An
             models.append((e.query, "validation"))
         if isinstance(e.response, type) and issubclass(e.response, BaseModel):
             models.append((e.response, "serialization"))
-    keys, components = models_json_schema(models, ref_template=REF)
+    keys, components = models_json_schema(models, ref_template=REF, schema_generator=DocumentSchema)
     schemas = components.get("$defs", {})
 
     paths: dict[str, dict] = {}
@@ -108,5 +119,7 @@ def _success(e: Endpoint, keys: dict) -> dict:
     if isinstance(e.response, type) and issubclass(e.response, BaseModel):
         schema = keys[(e.response, "serialization")]
     else:
-        schema = TypeAdapter(e.response).json_schema(ref_template=REF, mode="serialization")
+        schema = TypeAdapter(e.response).json_schema(
+            ref_template=REF, mode="serialization", schema_generator=DocumentSchema
+        )
     return {"description": "OK", "content": {e.media_type: {"schema": schema}}}

@@ -35,7 +35,7 @@ from volunteer_hub.models import Role
 from volunteer_hub.services import auth
 from volunteer_hub.services.access import Actor
 from volunteer_hub.validation import MAX_ID
-from volunteer_hub.web.api import STATUS_BY_KIND
+from volunteer_hub.web.errors import STATUS_BY_KIND
 
 SESSION_COOKIE = "vh_session"
 CSRF_COOKIE = "vh_csrf"

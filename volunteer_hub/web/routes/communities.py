@@ -7,7 +7,7 @@ from typing import Literal
 from volunteer_hub.models import MembershipStatus, PartyReport, PartyReportStatus
 from volunteer_hub.services import people, teams
 from volunteer_hub.validation import Id, Input
-from volunteer_hub.web.api import Call, Endpoint, ListQuery, Page, page
+from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 from volunteer_hub.web.schemas import (
     CommunityBrief,
     CommunityOut,
@@ -198,7 +198,7 @@ ENDPOINTS = [
         list_communities,
         "List communities",
         query=ListQuery,
-        response=Page[CommunityBrief],
+        response=ListPage[CommunityBrief],
         auth="none",
         errors=(422,),
         tag="communities",
@@ -252,7 +252,7 @@ ENDPOINTS = [
         list_teams,
         "List a community's teams",
         query=ListQuery,
-        response=Page[TeamOut],
+        response=ListPage[TeamOut],
         auth="none",
         errors=(404, 422),
         tag="teams",
@@ -285,7 +285,7 @@ ENDPOINTS = [
         list_memberships,
         "Memberships of the community's teams (staff; a team's leaders for their teams)",
         query=MembershipQuery,
-        response=Page[MembershipDetail],
+        response=ListPage[MembershipDetail],
         errors=(401, 403, 404, 422),
         tag="teams",
     ),
@@ -314,7 +314,7 @@ ENDPOINTS = [
         list_party_reports,
         "Party reports filed to the community (staff)",
         query=PartyReportQuery,
-        response=Page[PartyReportDetail],
+        response=ListPage[PartyReportDetail],
         errors=(401, 403, 404, 422),
         tag="teams",
     ),

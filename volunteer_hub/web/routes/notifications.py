@@ -11,7 +11,7 @@ from volunteer_hub.models import Delivery, PersonChannel
 from volunteer_hub.notifications import inbox, outbox
 from volunteer_hub.services import channels
 from volunteer_hub.validation import Input
-from volunteer_hub.web.api import Call, Endpoint, ListQuery, Page, page
+from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 
 
 class NotificationOut(BaseModel):
@@ -164,7 +164,7 @@ ENDPOINTS = [
         my_notifications,
         "Your in-app inbox, newest first",
         query=InboxQuery,
-        response=Page[NotificationOut],
+        response=ListPage[NotificationOut],
         errors=(401, 422),
         tag="notifications",
     ),
@@ -182,7 +182,7 @@ ENDPOINTS = [
         "/me/channels",
         my_channels,
         "Your addresses for the notification channels",
-        response=Page[AddressOut],
+        response=ListPage[AddressOut],
         errors=(401,),
         tag="notifications",
     ),
@@ -232,7 +232,7 @@ ENDPOINTS = [
         "/communities/{cid:int}/channels",
         list_channels,
         "The community's channels, secrets masked (staff)",
-        response=Page[ChannelOut],
+        response=ListPage[ChannelOut],
         errors=(401, 403, 404),
         tag="notifications",
     ),
@@ -242,7 +242,7 @@ ENDPOINTS = [
         dead_letters,
         "Messages that could not be delivered (staff)",
         query=DeadQuery,
-        response=Page[DeliveryOut],
+        response=ListPage[DeliveryOut],
         errors=(401, 403, 404, 422),
         tag="notifications",
     ),

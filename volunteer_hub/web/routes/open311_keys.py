@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from volunteer_hub.models import Open311Key
 from volunteer_hub.services import open311_keys
-from volunteer_hub.web.api import Call, Endpoint, ListQuery, Page, page
+from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 
 
 class Open311KeyOut(BaseModel):
@@ -82,7 +82,7 @@ ENDPOINTS = [
         list_keys,
         "List a community's Open311 keys, without the keys themselves (staff)",
         query=ListQuery,
-        response=Page[Open311KeyOut],
+        response=ListPage[Open311KeyOut],
         errors=(401, 403, 404, 422),
         tag="open311",
     ),

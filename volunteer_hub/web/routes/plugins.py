@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from volunteer_hub.errors import PermissionDenied
-from volunteer_hub.web.api import Call, Endpoint, Page
+from volunteer_hub.web.api import Call, Endpoint, ListPage
 
 
 class PluginSettingsOut(BaseModel):
@@ -48,7 +48,7 @@ ENDPOINTS = [
         "/plugins",
         list_plugins,
         "The plugins of this server: version, hooks, settings and status (admin)",
-        response=Page[PluginOut],
+        response=ListPage[PluginOut],
         errors=(401, 403),
         tag="plugins",
     ),

@@ -10,7 +10,7 @@ from volunteer_hub.i18n import localize
 from volunteer_hub.models import WishStatus
 from volunteer_hub.services import matching, people, wishes
 from volunteer_hub.validation import Id, Input
-from volunteer_hub.web.api import Call, Endpoint, ListQuery, Page, page
+from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 from volunteer_hub.web.schemas import (
     CandidateOut,
     CategoryOut,
@@ -116,7 +116,7 @@ ENDPOINTS = [
         list_wishes,
         "The community's wishes that the caller may see",
         query=WishListQuery,
-        response=Page[WishOut],
+        response=ListPage[WishOut],
         errors=(401, 404, 422),
         tag="wishes",
     ),
@@ -194,7 +194,7 @@ ENDPOINTS = [
         candidates,
         "Volunteers ranked for a wish (staff)",
         query=CandidatesQuery,
-        response=Page[CandidateOut],
+        response=ListPage[CandidateOut],
         errors=(401, 403, 404, 422),
         tag="wishes",
     ),
@@ -204,7 +204,7 @@ ENDPOINTS = [
         categories,
         "Wish categories",
         query=CategoriesQuery,
-        response=Page[CategoryOut],
+        response=ListPage[CategoryOut],
         auth="none",
         errors=(422,),
         tag="wishes",
