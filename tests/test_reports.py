@@ -120,7 +120,7 @@ async def test_review_queue_is_the_submitted_wishes_oldest_first(w):
     second = await post(w, await w.person("李大爷"))
     queue = await reports.review_queue(w.hub, w.staff, w.community.id)
     assert [q.id for q in queue] == [first.id, second.id]
-    assert queue[1].resident.name == "李大爷"
+    assert queue[1].resident_name == "李大爷"
 
 
 async def test_escalation_board_sorts_active_wishes_into_levels_and_overdue(w):
