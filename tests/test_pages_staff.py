@@ -582,3 +582,43 @@ async def test_dashboards_of_an_empty_community(w, browser):
     assert page.status_code == 200
     assert "本月还没有志愿者服务或认领" in page.text
     assert "0 (0%)" in page.text
+
+
+# --- the web layer only calls services ---------------------------------------------------------
+
+# Modules that format what services return; the rules and queries are the services'.
+FORMATTING_MODULES = (
+    "volunteer_hub/web/pages/staff.py",
+    "volunteer_hub/web/pages/accounts.py",
+    "volunteer_hub/web/pages/base.py",
+    "volunteer_hub/web/routes/communities.py",
+    "volunteer_hub/web/routes/notifications.py",
+    "volunteer_hub/web/routes/open311_keys.py",
+    "volunteer_hub/web/routes/accounts.py",
+    "volunteer_hub/web/routes/callouts.py",
+    "volunteer_hub/web/routes/calendars.py",
+    "volunteer_hub/cli.py",
+)
+
+
+@pytest.mark.parametrize("path", FORMATTING_MODULES)
+def test_the_module_imports_no_models_and_runs_no_queries(path):
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).parent.parent / path).read_text()
+    tree = ast.parse(source)
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    assert "volunteer_hub.models" not in imported
+    # A model's query or relation loading called here would be the web layer deciding.
+    calls = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert not calls & {"fetch_related", "select_related", "get_or_none", "refresh_from_db"}
