@@ -279,3 +279,14 @@ def test_demo_serves_the_community_at_a_local_address(tmp_path: Path):
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+@pytest.mark.parametrize("maker", ["13800138000", "12345", "not a phone"])
+def test_an_open311_key_needs_a_maker_who_exists(vhub, maker):
+    """No person has the phone (or it is no phone at all): a usage error, not a traceback."""
+    made = vhub(
+        *("open311-key", "create", "--community", "1", "--name", "12345热线"),
+        *("--scope", "requests:read", "--by", maker),
+    )
+    assert made.returncode == 2, made.stdout + made.stderr
+    assert "--by" in made.stderr and "Traceback" not in made.stderr

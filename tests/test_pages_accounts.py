@@ -8,6 +8,7 @@ import httpx
 
 from tests.factories import PASSWORD, World
 from tests.pages_support import csrf, log_in
+from volunteer_hub.models import AuditEntry, Person
 from volunteer_hub.web import create_app
 
 
@@ -152,3 +153,45 @@ async def test_unknown_paths_get_a_page_in_a_browser_and_json_elsewhere(hub, bro
     assert api.json()["error"]["code"] == "not_found"
     plain = await browser.get("/no-such-page")
     assert plain.json()["error"]["code"] == "not_found"
+
+
+async def test_the_language_a_person_chooses_is_saved_with_an_audit_entry(hub, browser):
+    world = await World(hub).build()
+    person = world.staff.person
+    await log_in(browser, person.phone)
+    home = await browser.get("/")
+    answer = await browser.post(
+        "/preferences", data={"lang": "en", "next": "/", "csrf_token": csrf(home.text)}
+    )
+    assert answer.status_code == 303
+    assert (await Person.get(id=person.id)).locale == "en"  # notifications follow it
+    (entry,) = await AuditEntry.filter(action="person.locale_changed", entity_id=person.id)
+    assert (entry.actor_id, entry.entity_type) == (person.id, "person")
+    assert (entry.before, entry.after) == ({"locale": "zh-CN"}, {"locale": "en"})
+    # The same choice again changes nothing, so it is not audited again.
+    await browser.post(
+        "/preferences", data={"lang": "en", "next": "/", "csrf_token": csrf(home.text)}
+    )
+    assert await AuditEntry.filter(action="person.locale_changed").count() == 1
+
+
+async def test_a_language_no_page_offers_is_neither_saved_nor_audited(hub, browser):
+    world = await World(hub).build()
+    person = world.staff.person
+    await log_in(browser, person.phone)
+    home = await browser.get("/")
+    await browser.post("/preferences", data={"lang": "fr", "csrf_token": csrf(home.text)})
+    assert (await Person.get(id=person.id)).locale == "zh-CN"
+    assert not await AuditEntry.filter(action="person.locale_changed").exists()
+
+
+async def test_each_app_builds_its_own_template_environment_once(hub, settings):
+    first = create_app(settings, hub=hub, manage_database=False)
+    second = create_app(settings, hub=hub, manage_database=False)
+    assert first.state.templates.env is not second.state.templates.env
+    built = first.state.templates.env
+    transport = httpx.ASGITransport(app=first)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for _ in range(2):
+            assert (await client.get("/login")).status_code == 200
+    assert first.state.templates.env is built

@@ -7,6 +7,7 @@ The ``clock`` fixture says 2026-12-01T01:00Z: 09:00 on a Tuesday in Shanghai.
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, date, datetime
 
@@ -17,7 +18,7 @@ from tests.factories import World
 from tests.pages_support import csrf, log_in
 from tests.test_reports import SHANGHAI, approved, post, serve_shift
 from volunteer_hub.models import AuditEntry, Task, Wish, WishStatus
-from volunteer_hub.services import tasks, wishes
+from volunteer_hub.services import tasks, teams, wishes
 from volunteer_hub.web.pages.staff import build_schedule
 
 CONSOLE_PAGES = (
@@ -582,3 +583,105 @@ async def test_dashboards_of_an_empty_community(w, browser):
     assert page.status_code == 200
     assert "本月还没有志愿者服务或认领" in page.text
     assert "0 (0%)" in page.text
+
+
+# --- the web layer only calls services ---------------------------------------------------------
+
+
+class _QueryCounter(logging.Handler):
+    """Counts the statements Tortoise's client logs (its public logger, at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+async def queries_for(browser: httpx.AsyncClient, path: str) -> int:
+    logger = logging.getLogger("tortoise.db_client")
+    counter, level = _QueryCounter(), logger.level
+    logger.addHandler(counter)
+    logger.setLevel(logging.DEBUG)
+    try:
+        answer = await browser.get(path)
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(level)
+    assert answer.status_code == 200, answer.text
+    return counter.count
+
+
+async def test_the_console_lists_cost_as_many_queries_for_one_item_as_for_many(w, browser):
+    resident = await w.person("王奶奶")
+    team = await w.team("repair")
+    serial = iter(range(100))
+
+    async def one_of_each() -> None:
+        """A wish to review, an escalated one, a membership and a party report waiting."""
+        await post(w, resident)
+        escalated = await approved(w)
+        await wishes.escalate(w.hub, w.staff, escalated.id, {"level": "blue"})
+        newcomer = await w.person(f"新人{next(serial)}")
+        await teams.join_team(w.hub, newcomer, team.id)
+        await teams.file_party_report(
+            w.hub,
+            newcomer,
+            {"community_id": w.community.id, "work_unit": "单位", "party_branch": "支部"},
+        )
+
+    await one_of_each()
+    await staff_browser(browser, w)
+    paths = [
+        f"/staff/{page}?community={w.community.id}"
+        for page in ("review", "escalations", "approvals")
+    ]
+    await browser.get(paths[0])  # anything read once per process is read now
+    for_one = {path: await queries_for(browser, path) for path in paths}
+    assert all(n > 2 for n in for_one.values()), for_one  # the counter sees the queries
+    for _ in range(3):
+        await one_of_each()
+    for_four = {path: await queries_for(browser, path) for path in paths}
+    assert for_four == for_one
+    approvals = await browser.get(paths[2])
+    assert approvals.text.count('name="membership_id"') == 2 * 4  # approve and refuse
+    assert approvals.text.count('name="report_id"') == 2 * 4
+
+
+# Modules that format what services return; the rules and queries are the services'.
+FORMATTING_MODULES = (
+    "volunteer_hub/web/pages/staff.py",
+    "volunteer_hub/web/pages/accounts.py",
+    "volunteer_hub/web/pages/base.py",
+    "volunteer_hub/web/routes/communities.py",
+    "volunteer_hub/web/routes/notifications.py",
+    "volunteer_hub/web/routes/open311_keys.py",
+    "volunteer_hub/web/routes/accounts.py",
+    "volunteer_hub/web/routes/callouts.py",
+    "volunteer_hub/web/routes/calendars.py",
+    "volunteer_hub/cli.py",
+)
+
+
+@pytest.mark.parametrize("path", FORMATTING_MODULES)
+def test_the_module_imports_no_models_and_runs_no_queries(path):
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).parent.parent / path).read_text()
+    tree = ast.parse(source)
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    assert "volunteer_hub.models" not in imported
+    # A model's query or relation loading called here would be the web layer deciding.
+    calls = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert not calls & {"fetch_related", "select_related", "get_or_none", "refresh_from_db"}

@@ -11,7 +11,7 @@ import pytest
 
 from tests.factories import World
 from volunteer_hub.errors import NotFound, PermissionDenied
-from volunteer_hub.models import Escalation, Team
+from volunteer_hub.models import Escalation, Team, Wish
 from volunteer_hub.services import reports, tasks, wishes
 from volunteer_hub.services.access import Actor
 
@@ -120,7 +120,29 @@ async def test_review_queue_is_the_submitted_wishes_oldest_first(w):
     second = await post(w, await w.person("李大爷"))
     queue = await reports.review_queue(w.hub, w.staff, w.community.id)
     assert [q.id for q in queue] == [first.id, second.id]
-    assert queue[1].resident.name == "李大爷"
+    assert queue[1].resident_name == "李大爷"
+    assert queue[1].typed_in_by is None  # the resident posted it
+
+
+async def test_review_queue_names_who_typed_a_wish_in_for_a_resident(w):
+    resident = await w.person("李大爷")
+    typed = await wishes.post(
+        w.hub, w.staff, w.community.id, {**ERRAND, "on_behalf_of": resident.id}
+    )
+    (queued,) = await reports.review_queue(w.hub, w.staff, w.community.id)
+    assert (queued.id, queued.resident_name) == (typed.id, "李大爷")
+    assert queued.typed_in_by == w.staff.person.name
+    assert queued.levels == ("blue", "yellow", "red")  # not escalated yet
+
+
+async def test_a_wish_may_be_raised_only_above_its_level_and_only_while_active(w):
+    wish = await approved(w)
+    await wishes.escalate(w.hub, w.staff, wish.id, {"level": "yellow"})
+    board = await reports.escalation_board(w.hub, w.staff, w.community.id)
+    assert [(x.id, x.levels) for x in board.wishes] == [(wish.id, ("red",))]
+    await wishes.cancel(w.hub, w.staff, wish.id, {"reason": "重复"})
+    row = await Wish.get(id=wish.id)
+    assert reports.higher_levels(row) == ()
 
 
 async def test_escalation_board_sorts_active_wishes_into_levels_and_overdue(w):

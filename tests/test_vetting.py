@@ -36,6 +36,7 @@ from volunteer_hub.models import (
 )
 from volunteer_hub.services import calendars, matching, people, tasks, teams, wishes
 from volunteer_hub.services.access import load_actor
+from volunteer_hub.services.views import PartyReportView
 
 API = "/api/v1"
 ERRAND = {"title": "帮忙取快递", "description": "腿脚不便，请帮忙取件", "category": "errand"}
@@ -429,7 +430,7 @@ async def test_two_staff_accepting_a_report_at_once_grant_one_role(w):
         teams.accept_party_report(w.hub, w.admin, report.id),
         return_exceptions=True,
     )
-    assert sum(isinstance(r, PartyReport) for r in results) == 1
+    assert sum(isinstance(r, PartyReportView) for r in results) == 1
     assert await RoleAssignment.filter(person_id=person.id, role=Role.PARTY_MEMBER).count() == 1
     assert await Notification.filter(person_id=person.id).count() == 1
 

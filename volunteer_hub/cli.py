@@ -129,7 +129,7 @@ def open311_key_group() -> None:
 
 
 def _scope_choices() -> list[str]:
-    from volunteer_hub.models import Open311Scope
+    from volunteer_hub.services.views import Open311Scope
 
     return [s.value for s in Open311Scope]
 
@@ -157,16 +157,14 @@ def open311_key_create(
     settings: Settings, community_id: int, name: str, scopes: tuple[str, ...], maker_phone: str
 ) -> None:
     """Make a key and print it, once: only its hash is kept."""
-    from volunteer_hub.models import Person
-    from volunteer_hub.services import open311_keys
+    from volunteer_hub.services import open311_keys, people
     from volunteer_hub.services.access import load_actor
-    from volunteer_hub.validation import normalize_phone
 
     async def work(hub: Hub) -> Any:
-        person = await Person.get_or_none(phone=normalize_phone(maker_phone))
-        if person is None:
+        maker_id = await people.person_id_for_phone(maker_phone)
+        if maker_id is None:
             raise click.BadParameter("nobody has this phone number", param_hint="--by")
-        maker = await load_actor(person.id)
+        maker = await load_actor(maker_id)
         return await open311_keys.create_key(
             hub, maker, community_id, {"name": name, "scopes": list(scopes)}
         )
@@ -199,7 +197,7 @@ def open311_key_list(settings: Settings, community_id: int, as_json: bool) -> No
         {
             "id": k.id,
             "name": k.name,
-            "scopes": k.scopes,
+            "scopes": list(k.scopes),
             "created_by": k.created_by_id,
             "created_at": k.created_at.isoformat(),
             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,

@@ -37,6 +37,7 @@ from volunteer_hub.services import wishes
 from volunteer_hub.services.access import Actor, load_actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import snapshot, unit_of_work
+from volunteer_hub.services.views import Open311KeyView
 from volunteer_hub.validation import Input, Line, parse
 
 PREFIX = "o311_"
@@ -73,9 +74,21 @@ def _require_staff(actor: Actor | None, community_id: int) -> None:
 # --- staff: make, list, revoke ---------------------------------------------------------------
 
 
+def _view(key: Open311Key) -> Open311KeyView:
+    return Open311KeyView(
+        id=key.id,
+        community_id=key.community_id,
+        name=key.name,
+        scopes=tuple(key.scopes),
+        created_by_id=key.created_by_id,
+        created_at=key.created_at,
+        revoked_at=key.revoked_at,
+    )
+
+
 async def create_key(
     hub: Hub, actor: Actor, community_id: int, data: KeyIn | dict
-) -> tuple[Open311Key, str]:
+) -> tuple[Open311KeyView, str]:
     """A new key for an integrator, and the key itself (shown this once, never stored)."""
     community = await get_community(community_id)
     _require_staff(actor, community.id)
@@ -97,7 +110,7 @@ async def create_key(
             community_id=community.id,
             after=snapshot(key, "name", "scopes", "created_by_id"),
         )
-    return key, secret
+    return _view(key), secret
 
 
 async def list_keys(
@@ -107,17 +120,19 @@ async def list_keys(
     *,
     after_id: int | None = None,
     limit: int = 50,
-) -> list[Open311Key]:
+) -> list[Open311KeyView]:
     """The community's keys (revoked ones too), oldest first; never a key itself."""
     community = await get_community(community_id)
     _require_staff(actor, community.id)
     query = Open311Key.filter(community_id=community.id)
     if after_id is not None:
         query = query.filter(id__gt=after_id)
-    return await query.order_by("id").limit(limit)
+    return [_view(k) for k in await query.order_by("id").limit(limit)]
 
 
-async def revoke_key(hub: Hub, actor: Actor | None, community_id: int, key_id: int) -> Open311Key:
+async def revoke_key(
+    hub: Hub, actor: Actor | None, community_id: int, key_id: int
+) -> Open311KeyView:
     """Revoke a key of the community: it is refused from now on. Revoking again changes nothing."""
     community = await get_community(community_id)
     _require_staff(actor, community.id)
@@ -134,7 +149,7 @@ async def revoke_key(hub: Hub, actor: Actor | None, community_id: int, key_id: i
                 after=snapshot(key, "name", "revoked_at"),
             )
     await key.refresh_from_db(fields=["revoked_at"])
-    return key
+    return _view(key)
 
 
 # --- integrators: use a key ------------------------------------------------------------------

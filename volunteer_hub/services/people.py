@@ -19,10 +19,12 @@ from volunteer_hub.errors import (
 )
 from volunteer_hub.hooktypes import age_on
 from volunteer_hub.hub import Hub
+from volunteer_hub.i18n import SUPPORTED_LOCALES
 from volunteer_hub.models import Community, Grid, Person, Role, RoleAssignment
 from volunteer_hub.services import throttle
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import snapshot, unit_of_work
+from volunteer_hub.services.views import AccountView, CommunityView
 from volunteer_hub.validation import (
     Id,
     IdNumber,
@@ -44,6 +46,9 @@ MAX_AGE = 130  # years: older than anyone alive, so a birth date before it is a 
 
 # Registrations from one client address (the setting's number per hour) count here.
 REGISTRATION_WINDOW = timedelta(hours=1)
+
+# A person without a home community sees times in this zone (the communities' default).
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 # Fields of a person that may appear in the audit trail: no phone, ID number or address.
 _PERSON_AUDIT = ("name", "community_id", "grid_id", "birth_date", "skills")
@@ -168,11 +173,26 @@ async def update_community(
     return community
 
 
-async def list_communities(*, after_id: int | None = None, limit: int = 50) -> list[Community]:
+def community_view(community: Community) -> CommunityView:
+    return CommunityView(
+        id=community.id,
+        name=community.name,
+        timezone=community.timezone,
+        approve_volunteers=community.approve_volunteers,
+    )
+
+
+async def list_communities(*, after_id: int | None = None, limit: int = 50) -> list[CommunityView]:
+    """Every community, by id (their names and settings are public)."""
     query = Community.all()
     if after_id is not None:
         query = query.filter(id__gt=after_id)
-    return await query.order_by("id").limit(limit)
+    return [community_view(c) for c in await query.order_by("id").limit(limit)]
+
+
+async def find_community(community_id: int) -> CommunityView:
+    """A community as callers see it; NotFound when there is none."""
+    return community_view(await get_community(community_id))
 
 
 async def get_community(community_id: int) -> Community:
@@ -429,6 +449,48 @@ async def change_password(hub: Hub, actor: Actor, data: PasswordChangeIn | dict)
     async with unit_of_work(hub, actor.id) as uow:
         await Person.filter(id=person.id).update(password_hash=person.password_hash)
         await uow.record("person.password_changed", person, community_id=person.community_id)
+
+
+async def set_locale(hub: Hub, actor: Actor, locale: str) -> None:
+    """A person's language, which their notifications follow too; audited like any
+    change to the person. Only a supported language is taken."""
+    if locale not in SUPPORTED_LOCALES:
+        raise InvalidInput.for_field(
+            "locale", "Must be one of: {expected}.", expected=", ".join(SUPPORTED_LOCALES)
+        )
+    person = await actor.load_person()
+    if person.locale == locale:
+        return
+    before = snapshot(person, "locale")
+    async with unit_of_work(hub, actor.id) as uow:
+        await Person.filter(id=person.id).update(locale=locale)
+        person.locale = locale
+        await uow.record(
+            "person.locale_changed",
+            person,
+            community_id=person.community_id,
+            before=before,
+            after={"locale": locale},
+        )
+
+
+async def account(actor: Actor) -> AccountView:
+    """What the pages show of the person logged in: their name and their time zone."""
+    person = await actor.load_person()
+    zone = None
+    if person.community_id is not None:
+        zone = (
+            await Community.filter(id=person.community_id)
+            .first()
+            .values_list("timezone", flat=True)
+        )
+    return AccountView(person_id=person.id, name=person.name, timezone=zone or DEFAULT_TIMEZONE)
+
+
+async def person_id_for_phone(phone: str) -> int | None:
+    """The id of the person with this phone (any spelling of a mainland mobile), if any."""
+    person = await person_for_login(login_phone(phone))
+    return person.id if person else None
 
 
 def can_see_person(actor: Actor, person: Person) -> bool:

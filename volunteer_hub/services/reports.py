@@ -34,6 +34,7 @@ from volunteer_hub.models import (
 )
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
+from volunteer_hub.services.views import StaffWish
 from volunteer_hub.services.wishes import ACTIVE_STATUSES
 
 #: The stages a wish passes, in order, and the ways out of them.
@@ -66,6 +67,35 @@ def _hours(value: object) -> Decimal:
 
 
 # --- the console's index, the review queue and the escalation board ----------------------
+
+
+def higher_levels(wish: Wish) -> tuple[str, ...]:
+    """The levels a wish may still be raised to (none once it is closed)."""
+    if wish.status not in ACTIVE_STATUSES:
+        return ()
+    order = [level.value for level in ESCALATION_LEVELS]
+    current = order.index(wish.escalation.value) if wish.escalation else -1
+    return tuple(order[current + 1 :])
+
+
+def staff_wish(wish: Wish) -> StaffWish:
+    """The console's view of a wish loaded with its resident and poster."""
+    return StaffWish(
+        id=wish.id,
+        community_id=wish.community_id,
+        title=wish.title,
+        description=wish.description,
+        category=wish.category,
+        status=wish.status,
+        escalation=wish.escalation,
+        escalated_at=wish.escalated_at,
+        referral=wish.referral,
+        needed_by=wish.needed_by,
+        created_at=wish.created_at,
+        resident_name=wish.resident.name,
+        typed_in_by=None if wish.posted_by_id == wish.resident_id else wish.posted_by.name,
+        levels=higher_levels(wish),
+    )
 
 
 @dataclass(frozen=True)
@@ -104,24 +134,29 @@ async def overview(hub: Hub, actor: Actor, community_id: int) -> Overview:
 
 async def review_queue(
     hub: Hub, actor: Actor, community_id: int, *, limit: int = 100
-) -> list[Wish]:
-    """Submitted wishes, oldest first, with their resident and poster loaded."""
+) -> list[StaffWish]:
+    """Submitted wishes, oldest first, in one query."""
     community = await _staff_community(actor, community_id)
-    return (
+    rows = (
         await Wish.filter(community_id=community.id, status=WishStatus.SUBMITTED)
         .select_related("resident", "posted_by")
         .order_by("id")
         .limit(limit)
     )
+    return [staff_wish(w) for w in rows]
 
 
 @dataclass(frozen=True)
 class Board:
     today: date  # in the community's zone: a wish needed before it is overdue
-    columns: dict[str, list[Wish]]  # blue, yellow, red: active wishes at that level
-    overdue: list[Wish]  # active, past the day needed, not escalated yet
+    columns: dict[str, list[StaffWish]]  # blue, yellow, red: active wishes at that level
+    overdue: list[StaffWish]  # active, past the day needed, not escalated yet
 
-    def is_overdue(self, wish: Wish) -> bool:
+    @property
+    def wishes(self) -> list[StaffWish]:
+        return [*self.overdue, *(w for column in self.columns.values() for w in column)]
+
+    def is_overdue(self, wish: StaffWish) -> bool:
         return wish.needed_by is not None and wish.needed_by < self.today
 
 
@@ -132,13 +167,13 @@ async def escalation_board(hub: Hub, actor: Actor, community_id: int, *, limit: 
     found = (
         await Wish.filter(community_id=community.id, status__in=list(ACTIVE_STATUSES))
         .filter(Q(escalation__isnull=False) | Q(needed_by__lt=today))
-        .select_related("resident")
+        .select_related("resident", "posted_by")
         .order_by("escalated_at", "needed_by", "id")
         .limit(limit)
     )
-    columns: dict[str, list[Wish]] = {level.value: [] for level in ESCALATION_LEVELS}
+    columns: dict[str, list[StaffWish]] = {level.value: [] for level in ESCALATION_LEVELS}
     overdue = []
-    for wish in found:
+    for wish in map(staff_wish, found):
         if wish.escalation is None:
             overdue.append(wish)
         else:

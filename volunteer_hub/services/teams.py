@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
@@ -39,6 +38,7 @@ from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
+from volunteer_hub.services.views import DeclaredQualification, MembershipView, PartyReportView
 from volunteer_hub.validation import Day, Id, Input, Line, parse
 
 log = logging.getLogger(__name__)
@@ -220,17 +220,6 @@ class RefuseIn(Input):
     reason: Annotated[Line, Field(min_length=1, max_length=500)]
 
 
-@dataclass(frozen=True)
-class MembershipView:
-    id: int
-    team_id: int
-    team_name: str
-    person_id: int
-    name: str
-    status: MembershipStatus
-    qualifications: list[Qualification]
-
-
 async def list_memberships(
     actor: Actor,
     community_id: int,
@@ -254,9 +243,11 @@ async def list_memberships(
     if after_id is not None:
         query = query.filter(id__gt=after_id)
     rows = await query.order_by("id").limit(limit).select_related("person", "team")
-    declared: dict[int, list[Qualification]] = {}
+    declared: dict[int, list[DeclaredQualification]] = {}
     for q in await Qualification.filter(membership_id__in=[m.id for m in rows]).order_by("id"):
-        declared.setdefault(q.membership_id, []).append(q)
+        declared.setdefault(q.membership_id, []).append(
+            DeclaredQualification(q.kind, q.expires_on, q.verified)
+        )
     return [
         MembershipView(
             m.id,
@@ -265,7 +256,7 @@ async def list_memberships(
             m.person_id,
             m.person.name,
             m.status,
-            declared.get(m.id, []),
+            tuple(declared.get(m.id, ())),
         )
         for m in rows
     ]
@@ -406,7 +397,21 @@ async def _grant(uow: UnitOfWork, person_id: int, community_id: int, role: Role)
 # --- in-service party members (在职党员到社区报到) ---------------------------------------
 
 
-async def file_party_report(hub: Hub, actor: Actor, data: PartyReportIn | dict) -> PartyReport:
+def _report_view(report: PartyReport, name: str) -> PartyReportView:
+    return PartyReportView(
+        id=report.id,
+        community_id=report.community_id,
+        person_id=report.person_id,
+        name=name,
+        status=report.status,
+        work_unit=report.work_unit,
+        party_branch=report.party_branch,
+        created_at=report.created_at,
+        yearly_hours_target=report.yearly_hours_target,
+    )
+
+
+async def file_party_report(hub: Hub, actor: Actor, data: PartyReportIn | dict) -> PartyReportView:
     data = parse(PartyReportIn, data)
     try:
         community = await get_community(data.community_id)
@@ -414,8 +419,9 @@ async def file_party_report(hub: Hub, actor: Actor, data: PartyReportIn | dict) 
         raise InvalidInput.for_field("community_id", "No such community.") from None
     if await PartyReport.exists(person_id=actor.id, community_id=community.id):
         raise Conflict("You have reported to this community already.", code="already_reported")
+    person = await actor.load_person()
     facts = PartyReportFacts(
-        person=await person_facts(await actor.load_person()),
+        person=await person_facts(person),
         community_id=community.id,
         work_unit=data.work_unit,
         party_branch=data.party_branch,
@@ -455,7 +461,7 @@ async def file_party_report(hub: Hub, actor: Actor, data: PartyReportIn | dict) 
         raise Conflict(
             "You have reported to this community already.", code="already_reported"
         ) from None
-    return report
+    return _report_view(report, person.name)
 
 
 async def list_party_reports(
@@ -465,8 +471,8 @@ async def list_party_reports(
     status: PartyReportStatus | None = None,
     after_id: int | None = None,
     limit: int = 50,
-) -> list[PartyReport]:
-    """The party reports filed to a community (its staff), oldest first, with the person."""
+) -> list[PartyReportView]:
+    """The party reports filed to a community (its staff), oldest first, with the person's name."""
     community = await get_community(community_id)
     if not actor.is_staff(community.id):
         raise PermissionDenied("Only staff of this community can do this.")
@@ -475,11 +481,12 @@ async def list_party_reports(
         query = query.filter(status=status)
     if after_id is not None:
         query = query.filter(id__gt=after_id)
-    return await query.order_by("id").limit(limit).select_related("person")
+    rows = await query.order_by("id").limit(limit).select_related("person")
+    return [_report_view(r, r.person.name) for r in rows]
 
 
 async def _decidable_report(actor: Actor, report_id: int) -> PartyReport:
-    report = await PartyReport.get_or_none(id=report_id)
+    report = await PartyReport.get_or_none(id=report_id).select_related("person")
     if report is None:
         raise NotFound("No such party report.", code="party_report_not_found")
     if actor.is_staff(report.community_id):
@@ -493,7 +500,7 @@ def _report_not_pending() -> Conflict:
     return Conflict("This party report is not waiting for a decision.", code="not_pending")
 
 
-async def accept_party_report(hub: Hub, actor: Actor, report_id: int) -> PartyReport:
+async def accept_party_report(hub: Hub, actor: Actor, report_id: int) -> PartyReportView:
     """Staff of the community accept a party member's report: they count as its party member."""
     report = await _decidable_report(actor, report_id)
     async with unit_of_work(hub, actor.id) as uow:
@@ -509,12 +516,12 @@ async def accept_party_report(hub: Hub, actor: Actor, report_id: int) -> PartyRe
             before={"status": "pending"},
             after={"status": "accepted"},
         )
-    return report
+    return _report_view(report, report.person.name)
 
 
 async def refuse_party_report(
     hub: Hub, actor: Actor, report_id: int, data: RefuseIn | dict
-) -> PartyReport:
+) -> PartyReportView:
     """Staff of the community refuse a party report, saying why (the reporter is told)."""
     report = await _decidable_report(actor, report_id)
     data = parse(RefuseIn, data)
@@ -530,7 +537,7 @@ async def refuse_party_report(
             before={"status": "pending"},
             after={"status": "refused", "reason": data.reason},
         )
-    return report
+    return _report_view(report, report.person.name)
 
 
 async def party_progress(hub: Hub, actor: Actor, year: int | None = None) -> dict:

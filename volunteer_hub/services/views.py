@@ -7,6 +7,10 @@ callers have one place to take them from.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
 from volunteer_hub.models import (
     DeliveryStatus,
     Escalation,
@@ -29,4 +33,109 @@ __all__ = [
     "Role",
     "SignupStatus",
     "WishStatus",
+    # staff, accounts and communities
+    "AccountView",
+    "CommunityView",
+    "DeclaredQualification",
+    "DeliveryView",
+    "MembershipView",
+    "Open311KeyView",
+    "PartyReportView",
+    "StaffWish",
 ]
+
+
+# --- staff, accounts and communities ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CommunityView:
+    id: int
+    name: str
+    timezone: str
+    approve_volunteers: bool
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """What the pages show of the person logged in."""
+
+    person_id: int
+    name: str
+    timezone: str  # their community's, else the default zone
+
+
+@dataclass(frozen=True)
+class StaffWish:
+    """A wish as the staff console shows it: in the review queue, on the escalation board,
+    on its own staff page. ``levels``: the escalation levels it may still be raised to."""
+
+    id: int
+    community_id: int
+    title: str
+    description: str
+    category: str
+    status: WishStatus
+    escalation: Escalation | None
+    escalated_at: datetime | None
+    referral: str | None
+    needed_by: date | None
+    created_at: datetime
+    resident_name: str
+    typed_in_by: str | None  # who posted it for the resident (None: the resident did)
+    levels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeclaredQualification:
+    kind: str
+    expires_on: date | None
+    verified: bool
+
+
+@dataclass(frozen=True)
+class MembershipView:
+    id: int
+    team_id: int
+    team_name: str
+    person_id: int
+    name: str
+    status: MembershipStatus
+    qualifications: tuple[DeclaredQualification, ...]
+
+
+@dataclass(frozen=True)
+class PartyReportView:
+    id: int
+    community_id: int
+    person_id: int
+    name: str  # the reporting party member's
+    status: PartyReportStatus
+    work_unit: str
+    party_branch: str
+    created_at: datetime
+    yearly_hours_target: Decimal
+
+
+@dataclass(frozen=True)
+class Open311KeyView:
+    """An integrator's key as staff see it: never the key itself."""
+
+    id: int
+    community_id: int
+    name: str
+    scopes: tuple[str, ...]
+    created_by_id: int
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    id: int
+    notification_id: int
+    channel: str  # the channel's code
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    created_at: datetime

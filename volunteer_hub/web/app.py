@@ -23,7 +23,7 @@ from volunteer_hub.web.middleware import SecurityHeaders
 from volunteer_hub.web.open311 import ROUTES as OPEN311_ROUTES
 from volunteer_hub.web.openapi import openapi_document
 from volunteer_hub.web.pages import ROUTES as PAGE_ROUTES
-from volunteer_hub.web.pages.base import error_page, wants_page
+from volunteer_hub.web.pages.base import build_templates, error_page, wants_page
 from volunteer_hub.web.routes import ENDPOINTS
 from volunteer_hub.web.routes import calendars as calendar_routes
 from volunteer_hub.web.routes import callouts as callout_routes
@@ -126,4 +126,5 @@ def create_app(
     )
     app.state.hub = hub
     app.state.settings = settings
+    app.state.templates = build_templates()  # the pages' Jinja environment, built once
     return app

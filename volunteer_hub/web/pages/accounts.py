@@ -7,7 +7,6 @@ from starlette.responses import Response
 
 from volunteer_hub.errors import Throttled, VolunteerHubError
 from volunteer_hub.i18n import SUPPORTED_LOCALES
-from volunteer_hub.models import Person
 from volunteer_hub.services import auth, people
 from volunteer_hub.web.api import client_address
 from volunteer_hub.web.pages.base import (
@@ -127,7 +126,7 @@ async def preferences(page: Page) -> Response:
     if form["lang"] in SUPPORTED_LOCALES:
         page.new_cookies[LANG_COOKIE] = form["lang"]
         if page.actor is not None:
-            await Person.filter(id=page.actor.id).update(locale=form["lang"])
+            await people.set_locale(page.hub, page.actor, form["lang"])
     if form["text"] in ("large", "normal"):
         page.new_cookies[TEXT_COOKIE] = form["text"]
     return page.redirect(safe_next(form["next"]))

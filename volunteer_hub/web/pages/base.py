@@ -14,7 +14,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -31,9 +30,9 @@ from starlette.templating import Jinja2Templates
 from volunteer_hub.errors import NotAuthenticated, NotFound, VolunteerHubError
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import SUPPORTED_LOCALES, negotiate, translations
-from volunteer_hub.models import Role
-from volunteer_hub.services import auth
+from volunteer_hub.services import auth, people
 from volunteer_hub.services.access import Actor
+from volunteer_hub.services.views import AccountView, Role
 from volunteer_hub.validation import MAX_ID
 from volunteer_hub.web.errors import STATUS_BY_KIND
 
@@ -52,8 +51,9 @@ class CsrfRefused(VolunteerHubError):
     default_code = "csrf_failed"
 
 
-@cache
-def _environment() -> Environment:
+def build_templates() -> Jinja2Templates:
+    """The pages' templates and their Jinja environment, built once per application
+    (``create_app`` keeps them on ``app.state.templates``): two apps share nothing."""
     env = Environment(
         loader=PackageLoader("volunteer_hub.web", "templates"),
         autoescape=select_autoescape(default=True),
@@ -64,11 +64,7 @@ def _environment() -> Environment:
     # The real gettext functions come with each page's context (its language).
     env.install_null_translations(newstyle=True)
     env.filters.update(when=_when, day=_day, clock=_clock)
-    return env
-
-
-def templates() -> Jinja2Templates:
-    return Jinja2Templates(env=_environment())
+    return Jinja2Templates(env=env)
 
 
 def _moment(context: Any, value: datetime | None, zone: str | None, style: str) -> str:
@@ -106,8 +102,10 @@ class Page:
 
     request: Request
     hub: Hub
+    templates: Jinja2Templates
     locale: str
     actor: Actor | None
+    account: AccountView | None  # what the page shows of the person logged in
     session_token: str | None
     csrf_seed: str
     large_text: bool
@@ -143,9 +141,7 @@ class Page:
 
     @property
     def timezone(self) -> str:
-        community = getattr(self.actor.person, "community", None) if self.actor else None
-        zone = getattr(community, "timezone", None)
-        return zone if isinstance(zone, str) else "Asia/Shanghai"
+        return self.account.timezone if self.account else people.DEFAULT_TIMEZONE
 
     # --- roles, for navigation (the services decide what is allowed) ---
 
@@ -197,7 +193,7 @@ class Page:
             ngettext=self.ngettext,
             done=self.request.query_params.get("done"),
         )
-        return templates().TemplateResponse(self.request, name, context, status_code=status)
+        return self.templates.TemplateResponse(self.request, name, context, status_code=status)
 
     def redirect(self, path: str, **query: str | int) -> Response:
         """303 after a form POST, so a reload does not post again."""
@@ -237,20 +233,22 @@ def choose_locale(request: Request) -> str:
 async def load_page(request: Request) -> Page:
     hub: Hub = request.app.state.hub
     token = request.cookies.get(SESSION_COOKIE) or None
-    actor = None
+    actor = account = None
     if token:
         try:
             actor = await auth.actor_for_token(hub, token, with_person=True)
         except NotAuthenticated:
             token = None  # expired or revoked: the browser is simply logged out
     if actor is not None:
-        await actor.person.fetch_related("community")
+        account = await people.account(actor)
     seed = request.cookies.get(CSRF_COOKIE) or ""
     page = Page(
         request=request,
         hub=hub,
+        templates=request.app.state.templates,
         locale=choose_locale(request),
         actor=actor,
+        account=account,
         session_token=token,
         csrf_seed=seed,
         large_text=request.cookies.get(TEXT_COOKIE) == "large",

@@ -17,22 +17,11 @@ from babel.dates import format_skeleton
 from babel.numbers import format_decimal
 from starlette.responses import Response
 
-from volunteer_hub.clock import local_day_start
-from volunteer_hub.errors import (
-    FieldProblem,
-    InvalidInput,
-    NotFound,
-    PermissionDenied,
-    VolunteerHubError,
-)
+from volunteer_hub.errors import FieldProblem, InvalidInput, NotFound, VolunteerHubError
 from volunteer_hub.i18n import localize
-from volunteer_hub.models import (
-    Community,
-    MembershipStatus,
-    PartyReportStatus,
-    Wish,
-)
-from volunteer_hub.services import matching, people, reports, tasks, teams, wishes
+from volunteer_hub.services import console as staff_console
+from volunteer_hub.services import people, reports, tasks, teams, wishes
+from volunteer_hub.services.views import CommunityView
 from volunteer_hub.validation import parse
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import all_values, given, values
@@ -59,7 +48,7 @@ CHART_VOLUNTEERS = 20
 # --- which community ---------------------------------------------------------------------
 
 
-async def _community(page: Page) -> Community | None:
+async def _community(page: Page) -> CommunityView | None:
     """The community the console is for: ``?community=`` (admins, staff of several), else
     the person's own. None when an admin has not chosen yet. Who may see it is the
     services' to decide."""
@@ -72,7 +61,7 @@ async def _community(page: Page) -> Community | None:
         community_id = int(raw)
     else:
         raise NotFound("No such community.", code="community_not_found")
-    return await people.get_community(community_id)
+    return await people.find_community(community_id)
 
 
 def _wish_id(raw: str | None) -> int:
@@ -94,9 +83,8 @@ async def console(page: Page) -> Response:
 
 async def _choose_community(page: Page) -> Response:
     """An administrator without a home community picks one."""
-    if not page.user.is_admin:
-        raise PermissionDenied("Only staff of this community can do this.")
-    return page.render("staff/choose.html", communities=await people.list_communities(limit=200))
+    communities = await staff_console.communities_to_choose(page.user)
+    return page.render("staff/choose.html", communities=communities)
 
 
 # --- the review queue -----------------------------------------------------------------------
@@ -119,7 +107,7 @@ async def review_queue(
     )
 
 
-async def _require_community(page: Page) -> Community:
+async def _require_community(page: Page) -> CommunityView:
     community = await _community(page)
     if community is None:
         raise NotFound("No such community.", code="community_not_found")
@@ -144,34 +132,24 @@ async def wish_page(
     status: int = 200,
 ) -> Response:
     """``errors``: the failed form's name (review, invite, escalate) → its field errors."""
-    actor = page.user
-    wish = await wishes.get_wish(page.hub, actor, page.path_id())
-    # Candidates are staff-only; asking first refuses everyone else before anything shows.
-    ranked = await matching.candidates(page.hub, actor, wish.id, limit=10)
-    await wish.fetch_related("resident", "posted_by", "claimer", "community")
-    candidates = [(c, [localize(reason, page.locale) for reason in c.reasons]) for c in ranked]
+    found = await staff_console.wish_for_staff(page.hub, page.user, page.path_id())
+    wish = found.wish
+    candidates = [
+        (c, [localize(reason, page.locale) for reason in c.reasons]) for c in found.candidates
+    ]
     return page.render(
         "staff/wish.html",
         status=status,
         wish=wish,
-        community=wish.community,
+        community=found.community,
         category=_category_names(page, wish.community_id).get(wish.category, wish.category),
         candidates=candidates,
-        invited=await wishes.invited_people(wish.id),
-        levels=_higher_levels(wish),
+        invited=found.invited,
+        levels=wish.levels,
         errors=errors or {},
         typed=typed or {},
         section="review",
     )
-
-
-def _higher_levels(wish: Wish) -> list[str]:
-    """The levels a wish may still be raised to (none once it is closed)."""
-    if wish.status not in wishes.ACTIVE_STATUSES:
-        return []
-    order = [level.value for level in reports.ESCALATION_LEVELS]
-    current = order.index(wish.escalation.value) if wish.escalation else -1
-    return order[current + 1 :]
 
 
 def _wish_action(name: str, service, *fields: str):
@@ -207,10 +185,7 @@ async def escalation_board(
         status=status,
         community=community,
         board=board,
-        levels={
-            w.id: _higher_levels(w)
-            for w in [*board.overdue, *(w for ws in board.columns.values() for w in ws)]
-        },
+        levels={w.id: w.levels for w in board.wishes},
         errors=errors or {},
         typed=typed or {},
         section="board",
@@ -246,20 +221,13 @@ async def approvals(
 ) -> Response:
     """Pending memberships (staff; a team's leaders see their teams') and party reports (staff)."""
     community = await _require_community(page)
-    memberships = await teams.list_memberships(
-        page.user, community.id, status=MembershipStatus.PENDING, limit=200
-    )
-    reports = []
-    if page.user.is_staff(community.id):
-        reports = await teams.list_party_reports(
-            page.user, community.id, status=PartyReportStatus.PENDING, limit=200
-        )
+    waiting = await staff_console.approvals(page.user, community.id)
     return page.render(
         "staff/approvals.html",
         status=status,
         community=community,
-        memberships=memberships,
-        reports=reports,
+        memberships=waiting.memberships,
+        reports=waiting.reports,
         qualification_names={
             code: localize(q.name, page.locale)
             for code, q in page.hub.qualification_kinds().items()
@@ -406,21 +374,18 @@ async def new_task_form(
     status: int = 200,
 ) -> Response:
     community = await _require_community(page)
-    # Only staff plan from the console (a team leader uses the API); refuse others here.
-    if not page.user.is_staff(community.id):
-        raise PermissionDenied("Only staff of this community can do this.")
-    team_list = await teams.list_teams(community.id, limit=200)
+    planning = await staff_console.task_planning(page.hub, page.user, community)
     return page.render(
         "staff/task_new.html",
         status=status,
         community=community,
         teams=[("", page.gettext("No team: open to every volunteer"))]
-        + [(str(t.id), t.name) for t in team_list],
+        + [(str(team_id), name) for team_id, name in planning.teams],
         weekdays=WEEKDAYS,
         errors=errors or {},
         form=form or {"repeat": "once", "capacity": "1"},
         days=days or [],
-        today=page.hub.today(community.timezone).isoformat(),
+        today=planning.today.isoformat(),
         created=page.request.query_params.get("task", ""),
         section="task",
     )
@@ -481,11 +446,8 @@ class Bar:
 
 async def dashboards(page: Page) -> Response:
     community = await _require_community(page)
-    actor = page.user
-    hours = await reports.hours_by_team(page.hub, actor, community.id, months=6)
-    since = local_day_start(hours.since, community.timezone)
-    funnel = await reports.wish_funnel(page.hub, actor, community.id, since=since)
-    load = await reports.workload(page.hub, actor, community.id)
+    found = await staff_console.dashboards(page.hub, page.user, community)
+    hours, funnel, load = found.hours, found.funnel, found.load
     months = [format_skeleton("yMMM", m, locale=page.babel_locale) for m in hours.months]
     team_names = {t.team_id: t.name or page.gettext("Wishes (no team)") for t in hours.teams}
     return page.render(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from volunteer_hub.models import MembershipStatus, PartyReport, PartyReportStatus
 from volunteer_hub.services import people, teams
+from volunteer_hub.services.views import MembershipStatus, PartyReportStatus, PartyReportView
 from volunteer_hub.validation import Id, Input
 from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 from volunteer_hub.web.schemas import (
@@ -140,7 +140,8 @@ async def refuse_membership(call: Call) -> MembershipDecision:
     return MembershipDecision(id=m.id, status=m.status.value)
 
 
-def _report(r: PartyReport) -> PartyReportOut:
+def _report(r: PartyReportView) -> PartyReportOut:
+    """A report as the API shows it (from the list's view, or the model a decision returns)."""
     return PartyReportOut(
         id=r.id,
         community_id=r.community_id,
@@ -153,7 +154,7 @@ def _report(r: PartyReport) -> PartyReportOut:
 async def list_party_reports(call: Call) -> dict:
     q: PartyReportQuery = call.query
     cid = call.path_int("cid")
-    community = await people.get_community(cid)
+    community = await people.find_community(cid)
     rows = await teams.list_party_reports(
         call.user, cid, status=q.status, after_id=q.after_id(), limit=q.limit + 1
     )
@@ -162,7 +163,7 @@ async def list_party_reports(call: Call) -> dict:
         PartyReportDetail(
             **_report(r).model_dump(),
             person_id=r.person_id,
-            name=r.person.name,
+            name=r.name,
             created_at=local(r.created_at, community.timezone),
         )
         for r in result["items"]

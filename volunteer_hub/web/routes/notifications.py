@@ -7,9 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from volunteer_hub.models import Delivery, PersonChannel
 from volunteer_hub.notifications import inbox, outbox
-from volunteer_hub.services import channels
+from volunteer_hub.services import channels, deliveries
+from volunteer_hub.services.views import DeliveryView
 from volunteer_hub.validation import Input
 from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 
@@ -60,11 +60,11 @@ class DeadQuery(Input):
     limit: Annotated[int, Field(ge=1, le=200)] = 100
 
 
-def _delivery(d: Delivery) -> DeliveryOut:
+def _delivery(d: DeliveryView) -> DeliveryOut:
     return DeliveryOut(
         id=d.id,
         notification_id=d.notification_id,
-        channel=d.channel.code,
+        channel=d.channel,
         status=d.status.value,
         attempts=d.attempts,
         last_error=d.last_error,
@@ -97,7 +97,8 @@ async def read_notification(call: Call) -> None:
     await inbox.mark_read(call.hub, call.user, call.path_int("id"))
 
 
-def _address(row: PersonChannel) -> AddressOut:
+def _address(row) -> AddressOut:
+    """An address the channels service hands back (its rows are read, never queried)."""
     return AddressOut(
         code=row.code,
         address=row.address,
@@ -148,13 +149,13 @@ async def list_channels(call: Call) -> dict:
 
 async def dead_letters(call: Call) -> dict:
     rows = await outbox.dead_letters(call.user, call.path_int("cid"), limit=call.query.limit)
-    return {"items": [_delivery(d) for d in rows]}
+    return {"items": [_delivery(d) for d in await deliveries.delivery_views(rows)]}
 
 
 async def retry_delivery(call: Call) -> DeliveryOut:
     delivery = await outbox.retry(call.hub, call.user, call.path_int("id"))
-    await delivery.fetch_related("channel")
-    return _delivery(delivery)
+    (view,) = await deliveries.delivery_views([delivery])
+    return _delivery(view)
 
 
 ENDPOINTS = [

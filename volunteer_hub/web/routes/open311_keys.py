@@ -9,8 +9,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from volunteer_hub.models import Open311Key
 from volunteer_hub.services import open311_keys
+from volunteer_hub.services.views import Open311KeyView
 from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 
 
@@ -28,12 +28,12 @@ class Open311KeyCreated(Open311KeyOut):
     key: str  # shown this once
 
 
-def _out(key: Open311Key) -> dict:
+def _out(key: Open311KeyView) -> dict:
     return {
         "id": key.id,
         "community_id": key.community_id,
         "name": key.name,
-        "scopes": key.scopes,
+        "scopes": list(key.scopes),
         "created_by": key.created_by_id,
         "created_at": key.created_at,
         "revoked_at": key.revoked_at,

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from volunteer_hub.errors import PermissionDenied
+from volunteer_hub.services import administration
 from volunteer_hub.web.api import Call, Endpoint, ListPage
 
 
@@ -36,10 +36,7 @@ class PluginOut(BaseModel):
 
 
 async def list_plugins(call: Call) -> dict:
-    # The settings of every community are shown here: only an administrator sees them.
-    if not call.user.is_admin:
-        raise PermissionDenied("Only an administrator can do this.")
-    return {"items": call.hub.plugins.report()}
+    return {"items": administration.plugin_report(call.hub, call.user)}
 
 
 ENDPOINTS = [
