@@ -16,7 +16,7 @@ from urllib3.exceptions import ProtocolError
 from tests.factories import World
 from tests.sinks import SmtpSink, WebhookSink, self_signed
 from volunteer_hub.default_plugins.channels import WebhookSettings, webhook_url
-from volunteer_hub.default_plugins.webhook import ConnectionPool
+from volunteer_hub.default_plugins.webhook import ConnectionPool, PrivateAddress
 from volunteer_hub.errors import InvalidInput, PermissionDenied
 from volunteer_hub.models import (
     ChannelConfig,
@@ -536,16 +536,17 @@ class AbruptServer:
                     answered = True
 
 
-def post_to(pool: ConnectionPool, port: int):
+def post_to(pool: ConnectionPool, port: int, *, host: str = "127.0.0.1", key: str = "", **options):
     return pool.request(
         "POST",
         secure=False,
-        host="127.0.0.1",
+        host=host,
         port=port,
         target="/hook",
         body=b"{}",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
         timeout=(2.0, 2.0),
+        **options,
     )
 
 
@@ -585,6 +586,36 @@ def test_connections_idle_too_long_are_closed_not_reused(monkeypatch):
     finally:
         pool.close()
     assert len(pool) == 0
+
+
+def test_many_messages_to_one_gateway_share_one_connection():
+    pool = ConnectionPool()
+    try:
+        with WebhookSink() as sink:
+            for number in range(20):
+                response = post_to(pool, sink.port, key=f"k-{number}")
+                assert response.status == 200
+            assert len(sink.accepted) == 20 and not sink.duplicates
+            assert (sink.connections, pool.connects, len(pool)) == (1, 1, 1)
+    finally:
+        pool.close()
+    assert len(pool) == 0
+
+
+def test_a_name_is_checked_on_the_address_it_resolves_to():
+    """``localhost`` is a name, not an address: it is resolved, the address checked, and
+    the connection made to that address, with the name in the Host header."""
+    pool = ConnectionPool()
+    try:
+        with WebhookSink() as sink:
+            with pytest.raises(PrivateAddress, match="private address"):
+                post_to(pool, sink.port, host="localhost", public_only=True)
+            assert (sink.attempts, sink.connections, pool.connects) == (0, 0, 0)
+            assert post_to(pool, sink.port, host="localhost").status == 200
+            [received] = sink.accepted.values()
+            assert received.host == f"localhost:{sink.port}"
+    finally:
+        pool.close()
 
 
 async def test_the_gateway_url_keeps_its_own_query(hub):
