@@ -10,14 +10,25 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
+import apprise
 import pytest
+from apprise import NotifyBase
 from urllib3.exceptions import ProtocolError
 
 from tests.factories import World
 from tests.sinks import SmtpSink, WebhookSink, self_signed
+from volunteer_hub import apprise_services, hookimpl
 from volunteer_hub.default_plugins.channels import WebhookSettings, webhook_url
-from volunteer_hub.default_plugins.webhook import ConnectionPool, PrivateAddress
+from volunteer_hub.default_plugins.webhook import (
+    WEBHOOK_SCHEME,
+    WEBHOOK_SECURE_SCHEME,
+    ConnectionPool,
+    NotifyKeepAliveJSON,
+    PrivateAddress,
+)
 from volunteer_hub.errors import InvalidInput, PermissionDenied
+from volunteer_hub.hooktypes import NotificationChannel
+from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
     ChannelConfig,
     Community,
@@ -342,8 +353,6 @@ async def test_channel_settings_are_encrypted_masked_and_validated(hub):
 
 async def test_private_network_refused_unless_allowed(hub):
     from dataclasses import replace
-
-    from volunteer_hub.hub import Hub
 
     strict = Hub(
         settings=replace(hub.settings, allow_private_network=False),
@@ -677,8 +686,6 @@ async def test_private_addresses_are_refused_where_only_public_ones_are_allowed(
     connection reaches (a name can come to resolve elsewhere after the check)."""
     from dataclasses import replace
 
-    from volunteer_hub.hub import Hub
-
     strict = Hub(
         settings=replace(hub.settings, allow_private_network=False),
         plugins=hub.plugins,
@@ -710,3 +717,68 @@ async def test_private_addresses_are_refused_where_only_public_ones_are_allowed(
             await notifier.send(replace(message, public_only=True))
         assert webhook.attempts == 1 and list(webhook.accepted) == ["key-1"]
         notifier.close()
+
+
+# --- channel services registered with apprise ----------------------------------------------
+
+
+class NotifyTestSink(NotifyBase):
+    """An apprise service that a test channel declares; it sends nothing."""
+
+    service_name = "test sink"
+    protocol = "vhtestsink"
+
+    def send(self, body, title="", **kwargs):
+        return True
+
+
+class NotifyImpostor(NotifyBase):
+    """Another service under the webhook's own schemes."""
+
+    protocol, secure_protocol = WEBHOOK_SCHEME, WEBHOOK_SECURE_SCHEME
+
+    def send(self, body, title="", **kwargs):
+        return False
+
+
+def channel_with(*services: type) -> NotificationChannel:
+    return NotificationChannel(
+        code="test_sink",
+        name={"en": "Test sink"},
+        address_kind="chat_id",
+        build_url=lambda settings, address, key: f"vhtestsink://{address}",
+        settings=WebhookSettings,
+        apprise_services=services,
+    )
+
+
+def test_the_hook_only_describes_channels_and_the_hub_registers_their_services(settings):
+    """Building the Hub makes apprise know a channel's services; the hook registers none."""
+
+    class TestSinkPlugin:
+        @hookimpl
+        def vh_notification_channels(self):
+            return [channel_with(NotifyTestSink)]
+
+    manager = apprise.NotificationManager()
+    if "vhtestsink" in manager:  # left by an earlier test of this process
+        manager.remove("vhtestsink")
+    plugin = TestSinkPlugin()
+    assert plugin.vh_notification_channels()[0].apprise_services == (NotifyTestSink,)
+    assert "vhtestsink" not in manager
+    hub = Hub.create(settings, plugins=[("test-sink", plugin)])
+    assert manager["vhtestsink"] is NotifyTestSink
+    assert manager[WEBHOOK_SCHEME] is manager[WEBHOOK_SECURE_SCHEME] is NotifyKeepAliveJSON
+    assert hub.notification_channels()["webhook"].apprise_services == (NotifyKeepAliveJSON,)
+
+
+def test_registering_again_changes_nothing_and_a_taken_scheme_is_left_alone(caplog):
+    manager = apprise.NotificationManager()
+    webhook = channel_with(NotifyKeepAliveJSON)
+    for _ in range(3):  # as many Hubs in one process
+        apprise_services.register([webhook, webhook])
+    assert manager[WEBHOOK_SCHEME] is manager[WEBHOOK_SECURE_SCHEME] is NotifyKeepAliveJSON
+    assert not [r for r in caplog.records if r.name == apprise_services.__name__]
+    apprise_services.register([channel_with(NotifyImpostor)])
+    assert manager[WEBHOOK_SCHEME] is manager[WEBHOOK_SECURE_SCHEME] is NotifyKeepAliveJSON
+    assert "NotifyImpostor is not registered" in caplog.text

@@ -381,6 +381,11 @@ def configure_plugins(hub: Hub, text: str) -> None:
 # A channel plugin's tests send through the real notifier, deliver with the real worker and
 # read what happened as plain values: nothing of the outbox's models or modules.
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from volunteer_hub.hooktypes import NotificationChannel
+
 
 @dataclass(frozen=True)
 class SendOutcome:
@@ -417,8 +422,8 @@ class DeliveryRecord:
 
 
 async def send_through_channel(
-    channel: Any,
-    settings: Any,
+    channel: NotificationChannel,
+    settings: BaseModel,
     address: str,
     *,
     key: str = "k-1",
