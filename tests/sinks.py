@@ -33,6 +33,7 @@ class Received:
     to: str
     raw: dict = field(default_factory=dict)
     path: str = ""  # with the query string, for webhooks
+    host: str = ""  # the Host header, for webhooks
     # E-mail attachments, in order: (content type, file name, decoded bytes).
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
 
@@ -107,6 +108,7 @@ class WebhookSink(_Sink):
                         to=payload.get("to", ""),
                         raw=payload,
                         path=self.path,
+                        host=self.headers.get("Host", ""),
                     )
                 )
                 self._answer(200)

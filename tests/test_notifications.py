@@ -10,12 +10,25 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
+import apprise
 import pytest
+from apprise import NotifyBase
+from urllib3.exceptions import ProtocolError
 
 from tests.factories import World
 from tests.sinks import SmtpSink, WebhookSink, self_signed
+from volunteer_hub import apprise_services, hookimpl
 from volunteer_hub.default_plugins.channels import WebhookSettings, webhook_url
+from volunteer_hub.default_plugins.webhook import (
+    WEBHOOK_SCHEME,
+    WEBHOOK_SECURE_SCHEME,
+    ConnectionPool,
+    NotifyKeepAliveJSON,
+    PrivateAddress,
+)
 from volunteer_hub.errors import InvalidInput, PermissionDenied
+from volunteer_hub.hooktypes import NotificationChannel
+from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
     ChannelConfig,
     Community,
@@ -26,7 +39,6 @@ from volunteer_hub.models import (
 )
 from volunteer_hub.notifications import outbox
 from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendError
-from volunteer_hub.notifications.webhook import ConnectionPool
 from volunteer_hub.notifications.worker import Worker
 from volunteer_hub.services import callouts, channels, tasks, wishes
 from volunteer_hub.testing import confirmed_address
@@ -342,8 +354,6 @@ async def test_channel_settings_are_encrypted_masked_and_validated(hub):
 async def test_private_network_refused_unless_allowed(hub):
     from dataclasses import replace
 
-    from volunteer_hub.hub import Hub
-
     strict = Hub(
         settings=replace(hub.settings, allow_private_network=False),
         plugins=hub.plugins,
@@ -535,16 +545,17 @@ class AbruptServer:
                     answered = True
 
 
-def post_to(pool: ConnectionPool, port: int):
+def post_to(pool: ConnectionPool, port: int, *, host: str = "127.0.0.1", key: str = "", **options):
     return pool.request(
         "POST",
         secure=False,
-        host="127.0.0.1",
+        host=host,
         port=port,
         target="/hook",
         body=b"{}",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
         timeout=(2.0, 2.0),
+        **options,
     )
 
 
@@ -559,15 +570,16 @@ def test_a_request_on_a_connection_the_server_just_closed_is_made_again():
                 assert (response.status, response.body) == (200, b"ok")
             assert pool.connects == 3 and server.requests == 5  # 2nd and 3rd: twice
         with AbruptServer(answer=False) as server:
-            with pytest.raises(http.client.RemoteDisconnected):
+            with pytest.raises(ProtocolError) as caught:
                 post_to(pool, server.port)
+            assert isinstance(caught.value.args[-1], http.client.RemoteDisconnected)
             assert pool.connects == 4 and server.requests == 1
     finally:
         pool.close()
 
 
 def test_connections_idle_too_long_are_closed_not_reused(monkeypatch):
-    monkeypatch.setattr("volunteer_hub.notifications.webhook.IDLE_REUSE", 0.3)
+    monkeypatch.setattr("volunteer_hub.default_plugins.webhook.IDLE_REUSE", 0.3)
     pool = ConnectionPool()
     try:
         with WebhookSink() as first, WebhookSink() as second:
@@ -583,6 +595,36 @@ def test_connections_idle_too_long_are_closed_not_reused(monkeypatch):
     finally:
         pool.close()
     assert len(pool) == 0
+
+
+def test_many_messages_to_one_gateway_share_one_connection():
+    pool = ConnectionPool()
+    try:
+        with WebhookSink() as sink:
+            for number in range(20):
+                response = post_to(pool, sink.port, key=f"k-{number}")
+                assert response.status == 200
+            assert len(sink.accepted) == 20 and not sink.duplicates
+            assert (sink.connections, pool.connects, len(pool)) == (1, 1, 1)
+    finally:
+        pool.close()
+    assert len(pool) == 0
+
+
+def test_a_name_is_checked_on_the_address_it_resolves_to():
+    """``localhost`` is a name, not an address: it is resolved, the address checked, and
+    the connection made to that address, with the name in the Host header."""
+    pool = ConnectionPool()
+    try:
+        with WebhookSink() as sink:
+            with pytest.raises(PrivateAddress, match="private address"):
+                post_to(pool, sink.port, host="localhost", public_only=True)
+            assert (sink.attempts, sink.connections, pool.connects) == (0, 0, 0)
+            assert post_to(pool, sink.port, host="localhost").status == 200
+            [received] = sink.accepted.values()
+            assert received.host == f"localhost:{sink.port}"
+    finally:
+        pool.close()
 
 
 async def test_the_gateway_url_keeps_its_own_query(hub):
@@ -644,8 +686,6 @@ async def test_private_addresses_are_refused_where_only_public_ones_are_allowed(
     connection reaches (a name can come to resolve elsewhere after the check)."""
     from dataclasses import replace
 
-    from volunteer_hub.hub import Hub
-
     strict = Hub(
         settings=replace(hub.settings, allow_private_network=False),
         plugins=hub.plugins,
@@ -677,3 +717,68 @@ async def test_private_addresses_are_refused_where_only_public_ones_are_allowed(
             await notifier.send(replace(message, public_only=True))
         assert webhook.attempts == 1 and list(webhook.accepted) == ["key-1"]
         notifier.close()
+
+
+# --- channel services registered with apprise ----------------------------------------------
+
+
+class NotifyTestSink(NotifyBase):
+    """An apprise service that a test channel declares; it sends nothing."""
+
+    service_name = "test sink"
+    protocol = "vhtestsink"
+
+    def send(self, body, title="", **kwargs):
+        return True
+
+
+class NotifyImpostor(NotifyBase):
+    """Another service under the webhook's own schemes."""
+
+    protocol, secure_protocol = WEBHOOK_SCHEME, WEBHOOK_SECURE_SCHEME
+
+    def send(self, body, title="", **kwargs):
+        return False
+
+
+def channel_with(*services: type) -> NotificationChannel:
+    return NotificationChannel(
+        code="test_sink",
+        name={"en": "Test sink"},
+        address_kind="chat_id",
+        build_url=lambda settings, address, key: f"vhtestsink://{address}",
+        settings=WebhookSettings,
+        apprise_services=services,
+    )
+
+
+def test_the_hook_only_describes_channels_and_the_hub_registers_their_services(settings):
+    """Building the Hub makes apprise know a channel's services; the hook registers none."""
+
+    class TestSinkPlugin:
+        @hookimpl
+        def vh_notification_channels(self):
+            return [channel_with(NotifyTestSink)]
+
+    manager = apprise.NotificationManager()
+    if "vhtestsink" in manager:  # left by an earlier test of this process
+        manager.remove("vhtestsink")
+    plugin = TestSinkPlugin()
+    assert plugin.vh_notification_channels()[0].apprise_services == (NotifyTestSink,)
+    assert "vhtestsink" not in manager
+    hub = Hub.create(settings, plugins=[("test-sink", plugin)])
+    assert manager["vhtestsink"] is NotifyTestSink
+    assert manager[WEBHOOK_SCHEME] is manager[WEBHOOK_SECURE_SCHEME] is NotifyKeepAliveJSON
+    assert hub.notification_channels()["webhook"].apprise_services == (NotifyKeepAliveJSON,)
+
+
+def test_registering_again_changes_nothing_and_a_taken_scheme_is_left_alone(caplog):
+    manager = apprise.NotificationManager()
+    webhook = channel_with(NotifyKeepAliveJSON)
+    for _ in range(3):  # as many Hubs in one process
+        apprise_services.register([webhook, webhook])
+    assert manager[WEBHOOK_SCHEME] is manager[WEBHOOK_SECURE_SCHEME] is NotifyKeepAliveJSON
+    assert not [r for r in caplog.records if r.name == apprise_services.__name__]
+    apprise_services.register([channel_with(NotifyImpostor)])
+    assert manager[WEBHOOK_SCHEME] is manager[WEBHOOK_SECURE_SCHEME] is NotifyKeepAliveJSON
+    assert "NotifyImpostor is not registered" in caplog.text

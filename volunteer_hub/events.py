@@ -29,6 +29,7 @@ EVENT_NAMES: tuple[str, ...] = (
     "person.registered",
     "person.admin_created",
     "person.password_changed",
+    "person.locale_changed",
     "person.channel_set",
     "person.channel_code_sent",
     "person.channel_confirmed",

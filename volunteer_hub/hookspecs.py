@@ -184,7 +184,8 @@ def vh_domain_event(event: DomainEvent, settings: BaseModel | None) -> Awaitable
     ``volunteer_hub.events.EVENT_NAMES``; a test holds this one to it):
     ``community.created``, ``community.updated``, ``grid.created``,
     ``person.registered``, ``person.admin_created``, ``person.password_changed``,
-    ``person.channel_set``, ``person.channel_code_sent``, ``person.channel_confirmed``,
+    ``person.locale_changed``, ``person.channel_set``, ``person.channel_code_sent``,
+    ``person.channel_confirmed``,
     ``role.assigned``, ``channel.configured``, ``delivery.retried``,
     ``open311_key.created``, ``open311_key.revoked``, ``calendar.revoked``,
     ``team.created``, ``team.joined``, ``team.membership_approved``,

@@ -172,6 +172,11 @@ class NotificationChannel:
     idempotency parameter where it has one, else in a header (delivery is at least once:
     a crashed worker's last few messages go again). No URL typed by a resident or
     volunteer ever reaches it.
+
+    ``apprise_services`` are the apprise services (``apprise.NotifyBase`` subclasses)
+    that the channel's URLs need beyond apprise's own: the Hub registers them with
+    apprise once, when it is built (``volunteer_hub.apprise_services``). The hook that
+    returns channels only describes them; it registers nothing.
     """
 
     code: str
@@ -181,6 +186,7 @@ class NotificationChannel:
     settings: type[BaseModel]
     secret_settings: tuple[str, ...] = ()
     html: bool = False
+    apprise_services: tuple[type, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from volunteer_hub import apprise_services
 from volunteer_hub.clock import as_utc, utcnow
 from volunteer_hub.config import Settings
 from volunteer_hub.events import EventDispatch
@@ -52,7 +53,8 @@ class Hub:
         plugins: Iterable[object | tuple[str, object]] = (),
         clock: Callable[[], datetime] = utcnow,
     ) -> Hub:
-        """Load the plugins and validate their settings (PluginConfigError if wrong).
+        """Load the plugins and validate their settings (PluginConfigError if wrong), and
+        make apprise know the services of their notification channels.
 
         The Hub has no event subscribers: to run the product, build it with
         ``volunteer_hub.bootstrap.build_hub``, which subscribes the notifications."""
@@ -61,7 +63,9 @@ class Hub:
             plugins=plugins,
             config=PluginConfig.load(settings.plugin_config),
         )
-        return cls(settings=settings, plugins=host, clock=clock)
+        hub = cls(settings=settings, plugins=host, clock=clock)
+        apprise_services.register(hub.notification_channels().values())
+        return hub
 
     def plugin_settings(self, name: str, community_id: int | None = None) -> BaseModel | None:
         """A plugin's settings for a community: its defaults merged with the community's

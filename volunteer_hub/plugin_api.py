@@ -104,3 +104,16 @@ __all__ = [
     "SUPPORTED_LOCALES",
     "localize",
 ]
+
+# --- notification channels ------------------------------------------------------------------
+# A channel (``NotificationChannel``) names the apprise services its URLs need in
+# ``apprise_services``; volunteer_hub registers them with apprise when it builds its Hub, so
+# a plugin's ``vh_notification_channels`` only returns its channels. A channel that posts
+# JSON may build URLs of the core's webhook service: apprise's ``json://`` options, sent on
+# the notifier's kept-alive connections, with the private-address policy applied.
+from volunteer_hub.default_plugins.webhook import (
+    WEBHOOK_SCHEME,
+    WEBHOOK_SECURE_SCHEME,
+)
+
+__all__ += ["WEBHOOK_SCHEME", "WEBHOOK_SECURE_SCHEME"]

@@ -46,6 +46,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -535,3 +536,161 @@ def load_plugins(
         raise TypeError("give the settings as text (config) or as a file (config_file)")
     parsed = PluginConfig.load(config_file) if config is None else PluginConfig.parse(config)
     return create_plugin_manager(autoload=autoload, plugins=plugins, config=parsed)
+
+
+# --- notifications in plugin tests ----------------------------------------------------------
+# A channel plugin's tests send through the real notifier, deliver with the real worker and
+# read what happened as plain values: nothing of the outbox's models or modules.
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from volunteer_hub.hooktypes import NotificationChannel
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What became of one message sent through a channel."""
+
+    sent: bool
+    error: str | None = None  # the service's or provider's answer, when not sent
+    permanent: bool = False  # a failure that retrying cannot mend (the outbox gives up)
+
+
+@dataclass(frozen=True)
+class DeliveryRun:
+    """What one run of the worker did with the deliveries that were due."""
+
+    sent: int
+    failed: int
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One message in the outbox, for one person through one channel."""
+
+    id: int
+    person_id: int
+    channel: str  # the channel's code
+    address: str
+    subject: str
+    status: str  # "pending", "sent" or "dead"
+    attempts: int
+    last_error: str | None
+    idempotency_key: str
+    not_before: datetime  # when it is (or was) due: a failed one is retried from then
+
+
+async def send_through_channel(
+    channel: NotificationChannel,
+    settings: BaseModel,
+    address: str,
+    *,
+    key: str = "k-1",
+    subject: str = "活动提醒：巡逻",
+    body: str = "请按时签到。",
+) -> SendOutcome:
+    """Send one message through ``channel`` (a ``NotificationChannel``) with staff
+    ``settings`` to a person's ``address``, as the outbox does: the channel's URL with
+    idempotency ``key``, its apprise services registered as the Hub registers them."""
+    from volunteer_hub import apprise_services
+    from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendError
+
+    apprise_services.register([channel])
+    url = channel.build_url(settings, address, key)
+    notifier = AppriseNotifier(threads=1)
+    try:
+        await notifier.send(Outgoing(delivery_id=1, url=url, subject=subject, body=body))
+    except SendError as exc:
+        return SendOutcome(sent=False, error=str(exc), permanent=exc.permanent)
+    finally:
+        notifier.close()
+    return SendOutcome(sent=True)
+
+
+async def deliver_due(hub: Hub) -> DeliveryRun:
+    """Deliver what is due at the hub's time: the real worker, run once, sending through
+    the real notifier (as ``vhub worker --once`` does)."""
+    from volunteer_hub.notifications.senders import AppriseNotifier
+    from volunteer_hub.notifications.worker import Worker
+
+    notifier = AppriseNotifier()
+    try:
+        report = await Worker(hub, notifier).run_once()
+    finally:
+        notifier.close()
+    return DeliveryRun(sent=report.sent, failed=report.failed, errors=tuple(report.errors))
+
+
+async def deliveries(
+    *, channel: str | None = None, person: Actor | None = None
+) -> list[DeliveryRecord]:
+    """The outbox's messages, oldest first: all, or those through ``channel`` (a code),
+    or those to ``person``."""
+    from volunteer_hub.models import Delivery
+
+    query = Delivery.all()
+    if channel is not None:
+        query = query.filter(channel__code=channel)
+    if person is not None:
+        query = query.filter(notification__person_id=person.id)
+    rows = await query.order_by("id").values(
+        "id",
+        "address",
+        "status",
+        "attempts",
+        "last_error",
+        "idempotency_key",
+        "not_before",
+        person_id="notification__person_id",
+        channel_code="channel__code",
+        subject="notification__subject",
+    )
+    return [
+        DeliveryRecord(
+            id=row["id"],
+            person_id=row["person_id"],
+            channel=row["channel_code"],
+            address=row["address"],
+            subject=row["subject"],
+            status=str(getattr(row["status"], "value", row["status"])),
+            attempts=row["attempts"],
+            last_error=row["last_error"],
+            idempotency_key=row["idempotency_key"],
+            not_before=row["not_before"],
+        )
+        for row in rows
+    ]
+
+
+def max_delivery_attempts() -> int:
+    """How many times the outbox tries a message before it gives up on it ("dead")."""
+    from volunteer_hub.notifications import outbox
+
+    return outbox.MAX_ATTEMPTS
+
+
+async def prefer_language(hub: Hub, actor: Actor, locale: str) -> None:
+    """Have ``actor``'s messages written in ``locale`` (``zh-CN`` or ``en``), as their
+    language choice on the preferences page does."""
+    from volunteer_hub.services import people
+
+    await people.set_locale(hub, actor, locale)
+
+
+@asynccontextmanager
+async def api_client(hub: Hub, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An API client of the web application on ``hub``'s database, plugins and event
+    subscribers, with some settings changed: e.g. ``allow_private_network=False``, as in
+    production."""
+    from volunteer_hub.hub import Hub
+
+    changed = Hub(
+        settings=replace(hub.settings, **settings),
+        plugins=hub.plugins,
+        clock=hub.clock,
+        events=hub.events,
+    )
+    async with web_client(changed) as client:
+        yield client

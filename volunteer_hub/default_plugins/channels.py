@@ -1,7 +1,8 @@
 """Core notification channels: e-mail over SMTP and a JSON webhook (e.g. an SMS gateway).
 
 E-mail is apprise's own SMTP service; the webhook is apprise's JSON post on kept-alive
-connections (``notifications.webhook``). Staff configure them per community.
+connections (``default_plugins.webhook``, which the channel declares so that the Hub
+registers it with apprise). Staff configure them per community.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from volunteer_hub import hookimpl
+from volunteer_hub.default_plugins.webhook import (
+    WEBHOOK_SCHEME,
+    WEBHOOK_SECURE_SCHEME,
+    NotifyKeepAliveJSON,
+)
 from volunteer_hub.hooktypes import NotificationChannel
 from volunteer_hub.validation import http_address
-
-# Apprise's JSON post on kept-alive connections, registered by ``notifications.webhook``.
-WEBHOOK_SCHEME, WEBHOOK_SECURE_SCHEME = "vhubjson", "vhubjsons"
 
 _RECIPIENT_SEPARATORS = re.compile(r'[\s,;<>\[\]()"]')
 
@@ -65,7 +68,7 @@ def email_url(settings: EmailSettings, address: str, key: str) -> str:
 
 
 def webhook_url(settings: WebhookSettings, address: str, key: str) -> str:
-    """Apprise's JSON post on kept-alive connections (``notifications.webhook``).
+    """Apprise's JSON post on kept-alive connections (``default_plugins.webhook``).
 
     The staff URL's own query (an API key) goes along as GET parameters (``-name``);
     the idempotency key as a header (``+``), the address in the body (``:to``).
@@ -96,15 +99,11 @@ CHANNELS = [
         build_url=webhook_url,
         settings=WebhookSettings,
         secret_settings=("url",),
+        apprise_services=(NotifyKeepAliveJSON,),
     ),
 ]
 
 
 @hookimpl
 def vh_notification_channels() -> list[NotificationChannel]:
-    # As a third-party channel would, make its apprise service known (imported here: a
-    # process that never deals with channels need not load apprise).
-    from volunteer_hub.notifications import webhook
-
-    webhook.register()
     return CHANNELS

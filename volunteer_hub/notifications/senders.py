@@ -11,9 +11,8 @@ from typing import Any, Protocol
 
 import apprise
 from apprise.attachment.memory import AttachMemory
-from apprise.manager_plugins import NotificationManager
 
-from volunteer_hub.notifications.webhook import ConnectionPool, PooledAsset
+from volunteer_hub.default_plugins.webhook import ConnectionPool, PooledAsset
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ class Notifier(Protocol):
 class AppriseNotifier:
     """Sends through apprise; retries are the outbox's, so apprise makes one attempt.
 
-    Apprise's services block (``requests``, ``smtplib``, the webhook's ``http.client``),
+    Apprise's services block (``requests``, ``smtplib``, the webhook's urllib3),
     so each message is sent in one of ``threads`` threads: synchronously there, through
     an ``Apprise`` object that the thread keeps (apprise's own async path hands every
     message to its thread pool and back, with more bookkeeping per message than the send
@@ -81,7 +80,7 @@ class AppriseNotifier:
     def __init__(self, timeout: float = 10.0, *, threads: int = 16) -> None:
         self.timeout = timeout
         # Kept-alive connections for the services that take them (the webhook's).
-        self.pool = ConnectionPool()
+        self.pool = ConnectionPool(maxsize=threads)
         # Send in the calling thread: not in apprise's pool (async_mode), and without the
         # service deadline that hands each send to that pool to be waited for; each
         # request is still bounded by the service's socket timeouts (4 s by default).
@@ -95,7 +94,7 @@ class AppriseNotifier:
         self._parsed: dict[str, dict[str, Any] | None] = {}  # template URL → its parts
         # Apprise imports its ~100 service modules on the first URL it parses (0.5 s
         # here): do it now, beside the caller, not in the first emergency's messages.
-        self._threads.submit(NotificationManager().load_modules)
+        self._threads.submit(apprise.NotificationManager().load_modules)
 
     async def send(self, message: Outgoing) -> None:
         await asyncio.get_running_loop().run_in_executor(self._threads, self._send, message)

@@ -48,7 +48,7 @@ class RobotSink:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                answer = sink._answer(self.path, dict(self.headers), json.loads(body or b"{}"))
+                answer = sink.answer(self.path, dict(self.headers), json.loads(body or b"{}"))
                 data = json.dumps(answer).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -77,7 +77,8 @@ class RobotSink:
         digest = hmac.new(secret, f"{timestamp}\n{self.dingtalk_secret}".encode(), hashlib.sha256)
         return quote_plus(base64.b64encode(digest.digest()))
 
-    def _answer(self, target: str, headers: dict[str, str], payload: dict) -> dict:
+    def answer(self, target: str, headers: dict[str, str], payload: dict) -> dict:
+        """What the robot answers a post to ``target`` (path and query), recording it."""
         parts = urlsplit(target)
         query = parse_qs(parts.query)
         errcode, errmsg = 0, "ok"

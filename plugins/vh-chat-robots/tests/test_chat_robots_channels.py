@@ -3,26 +3,29 @@ refusals, and notifications in both languages through the real outbox and worker
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
 import pytest
 from chat_robot_sink import RobotSink
 from pydantic import ValidationError
-from vh_chat_robots import plugin, services
+from vh_chat_robots import plugin
 from vh_chat_robots.plugin import DingTalkRobotSettings, WeComRobotSettings
 
-from volunteer_hub.errors import InvalidInput
-from volunteer_hub.hub import Hub
-from volunteer_hub.models import Delivery, DeliveryStatus, Role
-from volunteer_hub.notifications import outbox
-from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendError
-from volunteer_hub.notifications.worker import Worker
-from volunteer_hub.services import callouts, channels, teams, wishes
-from volunteer_hub.testing import TestCommunity, confirmed_address
-from volunteer_hub.validation import invalid_input
+from volunteer_hub.plugin_api import invalid_input
+from volunteer_hub.testing import (
+    TestCommunity,
+    api_client,
+    confirmed_address,
+    deliver_due,
+    deliveries,
+    login,
+    prefer_language,
+    send_through_channel,
+)
 
 ERRAND = {"title": "帮忙取快递", "description": "腿脚不便", "category": "errand"}
+MASK = "••••••"  # what the API shows of a secret setting
+WECOM, DINGTALK = plugin.CHANNELS
 
 
 PLUGIN = ("vh-chat-robots", plugin)
@@ -35,21 +38,13 @@ def vhub_plugins():
 
 @pytest.fixture
 async def staff(vhub_community: TestCommunity):
-    return await vhub_community.person("社区干部", roles=(Role.STAFF,))
+    return await vhub_community.person("社区干部", roles=("staff",))
 
 
 @pytest.fixture
 def sink():
     with RobotSink() as running:
         yield running
-
-
-@pytest.fixture
-async def notifier():
-    services.register()  # what the hook does in a process that uses the channels
-    sender = AppriseNotifier()
-    yield sender
-    sender.close()
 
 
 def wecom(sink: RobotSink, **changes) -> WeComRobotSettings:
@@ -65,8 +60,13 @@ def dingtalk(sink: RobotSink, **changes) -> DingTalkRobotSettings:
     return DingTalkRobotSettings(**values | changes)
 
 
-async def send(notifier, url: str, subject: str = "活动提醒：巡逻", body: str = "请按时签到。"):
-    await notifier.send(Outgoing(delivery_id=1, url=url, subject=subject, body=body))
+async def configure(api, staff, community_id: int, code: str, settings):
+    """Staff configure the community's robot channel over the API."""
+    config = {"code": code, "name": "志愿队群", "settings": settings.model_dump()}
+    headers = await login(api, staff) | {"Accept-Language": "en"}
+    return await api.post(
+        f"/api/v1/communities/{community_id}/channels", json=config, headers=headers
+    )
 
 
 # --- settings -------------------------------------------------------------------------
@@ -116,23 +116,22 @@ def test_bad_settings_name_their_field(model, values, field, msgid):
 
 
 async def test_a_robot_on_a_private_address_needs_allow_private_network(
-    vhub_hub, vhub_community, staff, sink
+    vhub_hub, vhub_api, vhub_community, staff, sink
 ):
-    settings = dataclasses.replace(vhub_hub.settings, allow_private_network=False)
-    strict = Hub.create(settings, plugins=[PLUGIN], clock=vhub_hub.clock)  # as in production
-    config = {"code": "wecom_robot", "name": "反诈队群", "settings": wecom(sink).model_dump()}
-    with pytest.raises(InvalidInput) as caught:
-        await channels.configure(strict, staff, vhub_community.id, config)
-    assert caught.value.details[0].msgid.startswith("This address is on a private network")
-    view = await channels.configure(vhub_hub, staff, vhub_community.id, config)
-    assert view.settings["key"] == channels.MASK
+    async with api_client(vhub_hub, allow_private_network=False) as strict:  # as in production
+        refused = await configure(strict, staff, vhub_community.id, "wecom_robot", wecom(sink))
+    assert refused.status_code == 422
+    [problem] = refused.json()["error"]["details"]
+    assert problem["message"].startswith("This address is on a private network")
+    configured = await configure(vhub_api, staff, vhub_community.id, "wecom_robot", wecom(sink))
+    assert configured.status_code == 201 and configured.json()["settings"]["key"] == MASK
 
 
 # --- what the robots receive ----------------------------------------------------------
 
 
-async def test_wecom_gets_markdown_that_mentions_the_person(sink, notifier):
-    await send(notifier, plugin.wecom_url(wecom(sink), "ZhangSan", "k-1"))
+async def test_wecom_gets_markdown_that_mentions_the_person(sink):
+    assert (await send_through_channel(WECOM, wecom(sink), "ZhangSan", key="k-1")).sent
     [post] = sink.posts
     assert post.errcode == 0 and post.headers["X-Idempotency-Key"] == "k-1"
     assert post.payload == {
@@ -141,8 +140,8 @@ async def test_wecom_gets_markdown_that_mentions_the_person(sink, notifier):
     }
 
 
-async def test_dingtalk_gets_a_signed_markdown_post_that_mentions_the_mobile(sink, notifier):
-    await send(notifier, plugin.dingtalk_url(dingtalk(sink), "13800138000", "k-2"))
+async def test_dingtalk_gets_a_signed_markdown_post_that_mentions_the_mobile(sink):
+    assert (await send_through_channel(DINGTALK, dingtalk(sink), "13800138000", key="k-2")).sent
     [post] = sink.posts
     assert post.errcode == 0, "the sink re-computed a different signature"
     assert post.payload == {
@@ -163,61 +162,64 @@ async def test_dingtalk_gets_a_signed_markdown_post_that_mentions_the_mobile(sin
         ("dingtalk", {"access_token": "othertoken"}, "300001"),
     ],
 )
-async def test_a_refusal_with_http_200_is_a_failure_with_the_errcode(
-    sink, notifier, robot, changes, errcode
-):
+async def test_a_refusal_with_http_200_is_a_failure_with_the_errcode(sink, robot, changes, errcode):
     if robot == "wecom":
-        url = plugin.wecom_url(wecom(sink, **changes), "ZhangSan", "k-3")
+        outcome = await send_through_channel(WECOM, wecom(sink, **changes), "ZhangSan", key="k-3")
     else:
-        url = plugin.dingtalk_url(dingtalk(sink, **changes), "13800138000", "k-3")
-    with pytest.raises(SendError) as caught:
-        await send(notifier, url)
-    assert f"errcode {errcode}" in str(caught.value) and not caught.value.permanent
+        settings = dingtalk(sink, **changes)
+        outcome = await send_through_channel(DINGTALK, settings, "13800138000", key="k-3")
+    assert not outcome.sent
+    assert f"errcode {errcode}" in outcome.error and not outcome.permanent
     assert not sink.accepted
 
 
-async def test_an_address_the_robot_cannot_mention_is_a_permanent_failure(sink, notifier):
-    for url in (
-        plugin.wecom_url(wecom(sink), "张三", "k-4"),
-        plugin.dingtalk_url(dingtalk(sink), "12345", "k-5"),
+async def test_an_address_the_robot_cannot_mention_is_a_permanent_failure(sink):
+    for channel, settings, address in (
+        (WECOM, wecom(sink), "张三"),
+        (DINGTALK, dingtalk(sink), "12345"),
     ):
-        with pytest.raises(SendError) as caught:
-            await send(notifier, url)
-        assert caught.value.permanent
+        outcome = await send_through_channel(channel, settings, address)
+        assert not outcome.sent and outcome.permanent
     assert not sink.posts
 
 
 # --- through the outbox ---------------------------------------------------------------
 
 
-async def approve_wishes(community: TestCommunity, staff, code: str, settings, people) -> None:
+async def post_wish(api, community_id: int, person, wish: dict) -> int:
+    headers = await login(api, person)
+    response = await api.post(
+        f"/api/v1/communities/{community_id}/wishes", json=wish, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def approve(api, staff, wish_id: int) -> None:
+    headers = await login(api, staff)
+    response = await api.post(
+        f"/api/v1/wishes/{wish_id}/review", json={"decision": "approve"}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def approve_wishes(api, community: TestCommunity, staff, code: str, settings, people):
     """Each (person, address) gets an address for the channel, posts a wish; staff approve."""
-    config = {"code": code, "name": "志愿队群", "settings": settings.model_dump()}
-    await channels.configure(community.hub, staff, community.id, config)
+    assert (await configure(api, staff, community.id, code, settings)).status_code == 201
     for person, address in people:
         await confirmed_address(community.hub, person, code, address)
-        wish = await wishes.post(community.hub, person, community.id, ERRAND)
-        await wishes.review(community.hub, staff, wish.id, {"decision": "approve"})
-
-
-async def run_worker(hub):
-    notifier = AppriseNotifier()
-    try:
-        return await Worker(hub, notifier).run_once()
-    finally:
-        notifier.close()
+        await approve(api, staff, await post_wish(api, community.id, person, ERRAND))
 
 
 async def test_wecom_posts_each_persons_message_in_their_language(
-    vhub_hub, vhub_community, staff, sink
+    vhub_hub, vhub_api, vhub_community, staff, sink
 ):
     wang = await vhub_community.person("王奶奶")
     anna = await vhub_community.person("Anna")
-    anna.person.locale = "en"
-    await anna.person.save()
+    await prefer_language(vhub_hub, anna, "en")
     people = [(wang, "wangnainai"), (anna, "anna.w")]
-    await approve_wishes(vhub_community, staff, "wecom_robot", wecom(sink), people)
-    report = await run_worker(vhub_hub)
+    await approve_wishes(vhub_api, vhub_community, staff, "wecom_robot", wecom(sink), people)
+    report = await deliver_due(vhub_hub)
     assert (report.sent, report.failed) == (2, 0)
     contents = sorted(p["markdown"]["content"] for p in sink.accepted.values())
     assert contents == [
@@ -227,27 +229,25 @@ async def test_wecom_posts_each_persons_message_in_their_language(
         "**您的心愿已通过审核：帮忙取快递**\n王奶奶，您好！\n\n"
         "您的心愿“帮忙取快递”已通过社区审核，正在等待志愿者认领。\n\n幸福里社区\n<@wangnainai>",
     ]
-    keys = set(
-        await Delivery.filter(channel__code="wecom_robot").values_list("idempotency_key", flat=True)
-    )
-    assert set(sink.accepted) == keys and not sink.duplicates
-    assert await Delivery.filter(status=DeliveryStatus.SENT).count() == 2
+    sent = await deliveries(channel="wecom_robot")
+    assert set(sink.accepted) == {d.idempotency_key for d in sent} and not sink.duplicates
+    assert [d.status for d in await deliveries()].count("sent") == 2
 
 
 async def test_dingtalk_through_the_outbox_and_its_refusals_retried(
-    vhub_hub, vhub_community, staff, sink, vhub_clock
+    vhub_hub, vhub_api, vhub_community, staff, sink, vhub_clock
 ):
     li = await vhub_community.person("李志愿")
     sink.fail = 130101  # "send too fast, exceed 20 times per minute"
     people = [(li, "+86 138 0013 8000")]
-    await approve_wishes(vhub_community, staff, "dingtalk_robot", dingtalk(sink), people)
-    report = await run_worker(vhub_hub)
+    await approve_wishes(vhub_api, vhub_community, staff, "dingtalk_robot", dingtalk(sink), people)
+    report = await deliver_due(vhub_hub)
     assert (report.sent, report.failed) == (0, 1)
-    [delivery] = await Delivery.filter(channel__code="dingtalk_robot")
-    assert delivery.status is DeliveryStatus.PENDING and "errcode 130101" in delivery.last_error
+    [delivery] = await deliveries(channel="dingtalk_robot")
+    assert delivery.status == "pending" and "errcode 130101" in delivery.last_error
     sink.fail = None
-    vhub_clock.now += outbox.backoff(1) + timedelta(seconds=1)
-    assert (await run_worker(vhub_hub)).sent == 1
+    vhub_clock.now = delivery.not_before + timedelta(seconds=1)  # when it is tried again
+    assert (await deliver_due(vhub_hub)).sent == 1
     [payload] = sink.accepted.values()
     assert payload["at"]["atMobiles"] == ["13800138000"]
     assert payload["markdown"]["text"] == (
@@ -290,33 +290,30 @@ def markup_left(text: str, own: tuple[str, ...]) -> list[str]:
     ],
 )
 async def test_nothing_anyone_writes_becomes_markup_in_the_group(
-    vhub_hub, vhub_community, staff, sink, code, address, own
+    vhub_hub, vhub_api, vhub_community, staff, sink, code, address, own
 ):
     """A hostile wish title, person's name and call-out message, through the outbox to the
     robot's stand-in: only the robot's own heading and mention are markup."""
     settings = wecom(sink) if code == "wecom_robot" else dingtalk(sink)
-    config = {"code": code, "name": "志愿队群", "settings": settings.model_dump()}
-    await channels.configure(vhub_hub, staff, vhub_community.id, config)
+    assert (await configure(vhub_api, staff, vhub_community.id, code, settings)).status_code == 201
     resident = await vhub_community.person("[王](http://evil.example) @all")
     await confirmed_address(vhub_hub, resident, code, address)
-    wish = await wishes.post(
-        vhub_hub,
-        resident,
-        vhub_community.id,
-        {"title": HOSTILE_TITLE, "description": HOSTILE_MESSAGE, "category": "errand"},
-    )
-    await wishes.review(vhub_hub, staff, wish.id, {"decision": "approve"})
+    hostile = {"title": HOSTILE_TITLE, "description": HOSTILE_MESSAGE, "category": "errand"}
+    await approve(vhub_api, staff, await post_wish(vhub_api, vhub_community.id, resident, hostile))
     team = await vhub_community.team("elderly_care")
-    membership = await teams.join_team(vhub_hub, resident, team.id)
-    await vhub_community.approve(membership.id)  # the community vets its new volunteers
-    await callouts.call_out(
-        vhub_hub,
-        staff,
-        vhub_community.id,
-        {"title": HOSTILE_TITLE, "message": HOSTILE_MESSAGE, "target": {"kind": "everyone"}},
+    joined = await vhub_api.post(
+        f"/api/v1/teams/{team.id}/members", json={}, headers=await login(vhub_api, resident)
     )
+    assert joined.status_code == 201, joined.text
+    await vhub_community.approve(joined.json()["id"])  # the community vets its new volunteers
+    callout = await vhub_api.post(
+        f"/api/v1/communities/{vhub_community.id}/callouts",
+        json={"title": HOSTILE_TITLE, "message": HOSTILE_MESSAGE, "target": {"kind": "everyone"}},
+        headers=await login(vhub_api, staff),
+    )
+    assert callout.status_code == 201, callout.text
     # The wish's approval, the membership's approval and the call-out.
-    assert (await run_worker(vhub_hub)).sent == 3
+    assert (await deliver_due(vhub_hub)).sent == 3
     assert len(sink.accepted) == 3
     texts = [
         p["markdown"]["content" if code == "wecom_robot" else "text"]

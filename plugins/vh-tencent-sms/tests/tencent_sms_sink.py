@@ -72,7 +72,7 @@ class TencentSmsSink:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                status, answer = sink._answer(self.headers, body)
+                status, answer = sink.answer(self.headers, body)
                 data = json.dumps(answer).encode() if answer is not None else b"gateway error"
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -96,7 +96,8 @@ class TencentSmsSink:
         self.server.shutdown()
         self.server.server_close()
 
-    def _answer(self, headers, body: bytes) -> tuple[int, dict | None]:
+    def answer(self, headers, body: bytes) -> tuple[int, dict | None]:
+        """The HTTP status and JSON answer to a SendSms request, recording it."""
         request_id = str(uuid.uuid4())
         payload = json.loads(body or b"{}")
         auth = _AUTHORIZATION.fullmatch(headers.get("Authorization", ""))

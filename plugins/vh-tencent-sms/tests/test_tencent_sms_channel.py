@@ -3,29 +3,31 @@ failures, and a notification going through the real outbox and worker."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
 from tencent_sms_sink import TencentSmsSink
 from vh_tencent_sms import plugin
-from vh_tencent_sms.plugin import TencentSmsSettings, sms_url
+from vh_tencent_sms.plugin import TencentSmsSettings
 from vh_tencent_sms.service import template_params
 
-from volunteer_hub.errors import InvalidInput
-from volunteer_hub.hub import Hub
-from volunteer_hub.models import Delivery, DeliveryStatus, Role
-from volunteer_hub.notifications import outbox
-from volunteer_hub.notifications.senders import AppriseNotifier, Outgoing, SendError
-from volunteer_hub.notifications.worker import Worker
-from volunteer_hub.services import channels, wishes
-from volunteer_hub.testing import TestCommunity, confirmed_address
-from volunteer_hub.validation import invalid_input
+from volunteer_hub.plugin_api import invalid_input
+from volunteer_hub.testing import (
+    TestCommunity,
+    api_client,
+    confirmed_address,
+    deliver_due,
+    deliveries,
+    login,
+    max_delivery_attempts,
+    send_through_channel,
+)
 
 SECRET_ID = "AKIDtestSecretId0123456789"
 SECRET_KEY = "testSecretKey0123456789abcdef"
 ERRAND = {"title": "帮忙取快递", "description": "腿脚不便", "category": "errand"}
+MASK = "••••••"  # what the API shows of a secret setting
 
 
 def account(endpoint: str = plugin.DEFAULT_ENDPOINT, **changes) -> dict:
@@ -49,7 +51,7 @@ def vhub_plugins():
 
 @pytest.fixture
 async def staff(vhub_community: TestCommunity):
-    return await vhub_community.person("社区干部", roles=(Role.STAFF,))
+    return await vhub_community.person("社区干部", roles=("staff",))
 
 
 @pytest.fixture
@@ -58,17 +60,18 @@ def sink():
         yield running
 
 
-@pytest.fixture
-async def notifier():
-    plugin.service.register()  # what the hook does in a process that uses the channel
-    sender = AppriseNotifier()
-    yield sender
-    sender.close()
+async def send(settings: TencentSmsSettings, *, to: str = "13800138000", **message):
+    """One message through the channel, as the outbox sends it; what became of it."""
+    return await send_through_channel(plugin.CHANNEL, settings, to, **message)
 
 
-async def send(notifier: AppriseNotifier, settings: TencentSmsSettings, **message) -> None:
-    url = sms_url(settings, message.pop("to", "13800138000"), message.pop("key", "k-1"))
-    await notifier.send(Outgoing(delivery_id=1, url=url, **message))
+async def configure(api, staff, community_id: int, settings: dict):
+    """Staff configure the community's Tencent SMS channel over the API."""
+    config = {"code": "tencent_sms", "name": "腾讯云短信", "settings": settings}
+    headers = await login(api, staff) | {"Accept-Language": "en"}
+    return await api.post(
+        f"/api/v1/communities/{community_id}/channels", json=config, headers=headers
+    )
 
 
 # --- settings -------------------------------------------------------------------------
@@ -117,17 +120,18 @@ def test_plain_http_is_allowed_only_to_a_private_address():
 
 
 async def test_a_private_endpoint_needs_allow_private_network(
-    vhub_hub, vhub_community, staff, sink
+    vhub_hub, vhub_api, vhub_community, staff, sink
 ):
-    settings = dataclasses.replace(vhub_hub.settings, allow_private_network=False)
-    strict = Hub.create(settings, plugins=[PLUGIN], clock=vhub_hub.clock)  # as in production
-    config = {"code": "tencent_sms", "name": "短信", "settings": account(sink.endpoint)}
-    with pytest.raises(InvalidInput) as caught:
-        await channels.configure(strict, staff, vhub_community.id, config)
-    assert caught.value.details[0].msgid.startswith("This address is on a private network")
-    view = await channels.configure(vhub_hub, staff, vhub_community.id, config)
-    assert view.settings["secret_id"] == view.settings["secret_key"] == channels.MASK
-    assert view.settings["sdk_app_id"] == "1400006666"
+    async with api_client(vhub_hub, allow_private_network=False) as strict:  # as in production
+        refused = await configure(strict, staff, vhub_community.id, account(sink.endpoint))
+    assert refused.status_code == 422
+    [problem] = refused.json()["error"]["details"]
+    assert problem["message"].startswith("This address is on a private network")
+    configured = await configure(vhub_api, staff, vhub_community.id, account(sink.endpoint))
+    assert configured.status_code == 201, configured.text
+    view = configured.json()
+    assert view["settings"]["secret_id"] == view["settings"]["secret_key"] == MASK
+    assert view["settings"]["sdk_app_id"] == "1400006666"
 
 
 # --- what is sent ---------------------------------------------------------------------
@@ -161,9 +165,9 @@ def test_template_parameters_come_from_the_subject(subject, sources, limit, expe
     assert template_params(subject, sources, limit) == expected
 
 
-async def test_a_message_arrives_signed_as_tencent_checks_it(sink, notifier):
+async def test_a_message_arrives_signed_as_tencent_checks_it(sink):
     settings = TencentSmsSettings.model_validate(account(sink.endpoint, region="ap-beijing"))
-    await send(notifier, settings, subject="活动提醒：银发巡逻", body="……", to="13800138000")
+    assert (await send(settings, subject="活动提醒：银发巡逻", body="……", to="13800138000")).sent
     [request] = sink.requests
     assert request.verified, "the sink re-computed a different signature"
     assert request.signed_headers == "content-type;host;x-tc-action"
@@ -178,12 +182,11 @@ async def test_a_message_arrives_signed_as_tencent_checks_it(sink, notifier):
     }
 
 
-async def test_a_wrong_secret_is_refused_by_the_provider(sink, notifier):
+async def test_a_wrong_secret_is_refused_by_the_provider(sink):
     settings = TencentSmsSettings.model_validate(account(sink.endpoint, secret_key="wrong0key"))
-    with pytest.raises(SendError) as caught:
-        await send(notifier, settings, subject="s：t", body="b")
-    assert "AuthFailure.SignatureFailure" in str(caught.value)
-    assert not caught.value.permanent  # the outbox retries, then dead-letters
+    outcome = await send(settings, subject="s：t", body="b")
+    assert not outcome.sent and "AuthFailure.SignatureFailure" in outcome.error
+    assert not outcome.permanent  # the outbox retries, then dead-letters
     assert not sink.requests[0].verified and not sink.accepted
 
 
@@ -195,101 +198,104 @@ async def test_a_wrong_secret_is_refused_by_the_provider(sink, notifier):
         (("http", 502), "HTTP 502"),
     ],
 )
-async def test_provider_error_answers_are_failures_with_the_code(sink, notifier, fail, in_error):
+async def test_provider_error_answers_are_failures_with_the_code(sink, fail, in_error):
     sink.fail = fail
     settings = TencentSmsSettings.model_validate(account(sink.endpoint))
-    with pytest.raises(SendError) as caught:
-        await send(notifier, settings, subject="s：t", body="b")
-    assert in_error in str(caught.value)
-    assert "13800138000" not in str(caught.value)  # the number is masked in the error
+    outcome = await send(settings, subject="s：t", body="b")
+    assert not outcome.sent and in_error in outcome.error
+    assert "13800138000" not in outcome.error  # the number is masked in the error
     assert not sink.accepted
 
 
-async def test_a_number_that_is_not_a_mainland_mobile_is_a_permanent_failure(sink, notifier):
+async def test_a_number_that_is_not_a_mainland_mobile_is_a_permanent_failure(sink):
     settings = TencentSmsSettings.model_validate(account(sink.endpoint))
-    with pytest.raises(SendError) as caught:
-        await send(notifier, settings, subject="s：t", body="b", to="02012345678")
-    assert caught.value.permanent and not sink.requests
+    outcome = await send(settings, subject="s：t", body="b", to="02012345678")
+    assert not outcome.sent and outcome.permanent and not sink.requests
 
 
 # --- through the outbox ---------------------------------------------------------------
 
 
-async def approved_wish_for(community: TestCommunity, staff, sink) -> None:
+async def post_and_approve_wish(api, community: TestCommunity, staff, resident) -> None:
+    headers = await login(api, resident)
+    posted = await api.post(
+        f"/api/v1/communities/{community.id}/wishes", json=ERRAND, headers=headers
+    )
+    assert posted.status_code == 201, posted.text
+    reviewed = await api.post(
+        f"/api/v1/wishes/{posted.json()['id']}/review",
+        json={"decision": "approve"},
+        headers=await login(api, staff),
+    )
+    assert reviewed.status_code == 200, reviewed.text
+
+
+async def approved_wish_for(api, community: TestCommunity, staff, sink):
     """The resident 王奶奶 gets a channel address, posts a wish, and staff approve it."""
-    hub = community.hub
-    config = {"code": "tencent_sms", "name": "腾讯云短信", "settings": account(sink.endpoint)}
-    await channels.configure(hub, staff, community.id, config)
+    assert (await configure(api, staff, community.id, account(sink.endpoint))).status_code == 201
     resident = await community.person("王奶奶")
-    await confirmed_address(hub, resident, "tencent_sms", "+86 139 0013 9000")
-    wish = await wishes.post(hub, resident, community.id, ERRAND)
-    await wishes.review(hub, staff, wish.id, {"decision": "approve"})
+    await confirmed_address(community.hub, resident, "tencent_sms", "+86 139 0013 9000")
+    await post_and_approve_wish(api, community, staff, resident)
+    return resident
 
 
 async def test_a_notification_goes_out_through_the_outbox_and_worker(
-    vhub_hub, vhub_community, staff, sink
+    vhub_hub, vhub_api, vhub_community, staff, sink
 ):
-    await approved_wish_for(vhub_community, staff, sink)
-    [delivery] = await Delivery.filter(channel__code="tencent_sms")
-    notifier = AppriseNotifier()
-    try:
-        report = await Worker(vhub_hub, notifier).run_once()
-        assert (report.sent, report.failed) == (1, 0)
-        assert (await Worker(vhub_hub, notifier).run_once()).sent == 0  # sent once
-    finally:
-        notifier.close()
+    resident = await approved_wish_for(vhub_api, vhub_community, staff, sink)
+    [delivery] = await deliveries(channel="tencent_sms", person=resident)
+    report = await deliver_due(vhub_hub)
+    assert (report.sent, report.failed) == (1, 0)
+    assert (await deliver_due(vhub_hub)).sent == 0  # sent once
     [payload] = sink.accepted.values()
     assert payload["PhoneNumberSet"] == ["+8613900139000"]
     assert payload["TemplateParamSet"] == ["您的心愿已通", "帮忙取快递"]
     assert payload["SessionContext"] == delivery.idempotency_key
     assert all(r.verified for r in sink.requests) and not sink.duplicates
-    await delivery.refresh_from_db()
-    assert delivery.status is DeliveryStatus.SENT
+    [delivery] = await deliveries(channel="tencent_sms", person=resident)
+    assert delivery.status == "sent"
 
 
 async def test_provider_errors_are_retried_then_dead_lettered_with_the_code(
-    vhub_hub, vhub_community, staff, sink, vhub_clock
+    vhub_hub, vhub_api, vhub_community, staff, sink, vhub_clock
 ):
     sink.fail = ("status", "FailedOperation.TemplateIncorrectOrUnapproved")
-    await approved_wish_for(vhub_community, staff, sink)
-    notifier = AppriseNotifier()
-    try:
-        for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
-            report = await Worker(vhub_hub, notifier).run_once()
-            assert (report.sent, report.failed) == (0, 1)
-            [delivery] = await Delivery.filter(channel__code="tencent_sms")
-            assert delivery.attempts == attempt
-            assert "FailedOperation.TemplateIncorrectOrUnapproved" in delivery.last_error
-            vhub_clock.now += outbox.backoff(attempt) + timedelta(seconds=1)
-    finally:
-        notifier.close()
-    assert delivery.status is DeliveryStatus.DEAD
-    assert len(sink.requests) == outbox.MAX_ATTEMPTS and not sink.accepted
+    await approved_wish_for(vhub_api, vhub_community, staff, sink)
+    for attempt in range(1, max_delivery_attempts() + 1):
+        report = await deliver_due(vhub_hub)
+        assert (report.sent, report.failed) == (0, 1)
+        [delivery] = await deliveries(channel="tencent_sms")
+        assert delivery.attempts == attempt
+        assert "FailedOperation.TemplateIncorrectOrUnapproved" in delivery.last_error
+        vhub_clock.now = delivery.not_before + timedelta(seconds=1)  # when it is tried again
+    assert delivery.status == "dead"
+    assert len(sink.requests) == max_delivery_attempts() and not sink.accepted
 
 
 async def test_the_code_that_confirms_a_number_arrives_by_sms_and_nothing_before(
-    vhub_hub, vhub_community, staff, sink
+    vhub_hub, vhub_api, vhub_community, staff, sink
 ):
     """A number given by a person gets its code, in the template's parameters, and nothing
     else until the code is typed in; then the person's messages follow."""
-    hub = vhub_hub
-    config = {"code": "tencent_sms", "name": "腾讯云短信", "settings": account(sink.endpoint)}
-    await channels.configure(hub, staff, vhub_community.id, config)
+    assert (
+        await configure(vhub_api, staff, vhub_community.id, account(sink.endpoint))
+    ).status_code == 201
     resident = await vhub_community.person("王奶奶")
-    await channels.set_address(hub, resident, "tencent_sms", {"address": "+86 139 0013 9000"})
-    wish = await wishes.post(hub, resident, vhub_community.id, ERRAND)
-    await wishes.review(hub, staff, wish.id, {"decision": "approve"})  # not for the number yet
-    notifier = AppriseNotifier()
-    try:
-        assert (await Worker(hub, notifier).run_once()).sent == 1
-        [payload] = sink.accepted.values()
-        assert payload["PhoneNumberSet"] == ["+8613900139000"]
-        topic, code = payload["TemplateParamSet"]
-        assert topic == "验证码" and len(code) == 6 and code.isdigit()
-        await channels.confirm_address(hub, resident, "tencent_sms", {"code": code})
-        wish = await wishes.post(hub, resident, vhub_community.id, ERRAND)
-        await wishes.review(hub, staff, wish.id, {"decision": "approve"})
-        assert (await Worker(hub, notifier).run_once()).sent == 1
-    finally:
-        notifier.close()
+    headers = await login(vhub_api, resident)
+    given = await vhub_api.put(
+        "/api/v1/me/channels/tencent_sms", json={"address": "+86 139 0013 9000"}, headers=headers
+    )
+    assert given.status_code == 200, given.text
+    await post_and_approve_wish(vhub_api, vhub_community, staff, resident)  # not for the number yet
+    assert (await deliver_due(vhub_hub)).sent == 1
+    [payload] = sink.accepted.values()
+    assert payload["PhoneNumberSet"] == ["+8613900139000"]
+    topic, code = payload["TemplateParamSet"]
+    assert topic == "验证码" and len(code) == 6 and code.isdigit()
+    confirmed = await vhub_api.post(
+        "/api/v1/me/channels/tencent_sms/confirm", json={"code": code}, headers=headers
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    await post_and_approve_wish(vhub_api, vhub_community, staff, resident)
+    assert (await deliver_due(vhub_hub)).sent == 1
     assert [p["TemplateParamSet"][0] for p in sink.accepted.values()] == ["验证码", "您的心愿已通"]

@@ -20,9 +20,7 @@ from pydantic import (
 )
 
 from vh_chat_robots import services
-from volunteer_hub import hookimpl
-from volunteer_hub.hooktypes import NotificationChannel
-from volunteer_hub.validation import ProviderUrl, custom_error
+from volunteer_hub.plugin_api import NotificationChannel, ProviderUrl, custom_error, hookimpl
 
 WECOM_HOST = "https://qyapi.weixin.qq.com"
 DINGTALK_HOST = "https://oapi.dingtalk.com"
@@ -102,6 +100,7 @@ CHANNELS = [
         build_url=wecom_url,
         settings=WeComRobotSettings,
         secret_settings=("key",),
+        apprise_services=(services.NotifyWeComRobot,),
     ),
     NotificationChannel(
         code="dingtalk_robot",
@@ -110,11 +109,11 @@ CHANNELS = [
         build_url=dingtalk_url,
         settings=DingTalkRobotSettings,
         secret_settings=("access_token", "secret"),
+        apprise_services=(services.NotifyDingTalkRobot,),
     ),
 ]
 
 
 @hookimpl
 def vh_notification_channels() -> list[NotificationChannel]:
-    services.register()
     return CHANNELS

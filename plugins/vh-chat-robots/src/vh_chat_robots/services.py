@@ -13,7 +13,8 @@ What the subclasses change, and why:
   (apprise 2.2 quotes it and then lets ``requests`` quote it again).
 
 The URLs are built by the channels (``plugin``) from staff settings and a person's
-address; nobody types them. ``register()`` makes the services known to apprise.
+address; nobody types them. The channels declare these services (``apprise_services``),
+and volunteer_hub registers them with apprise when it builds its Hub.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ import time
 from json import dumps
 
 import requests
-from apprise import NotifyFormat, NotifyType
+from apprise import NotifyBase, NotifyFormat, NotifyType
 from apprise.exception import AppriseImproperlyConfigured
-from apprise.manager_plugins import NotificationManager
-from apprise.plugins.base import NotifyBase
 from apprise.plugins.dingtalk import NotifyDingTalk
 from apprise.plugins.wecombot import NotifyWeComBot
 
@@ -204,11 +203,3 @@ class NotifyDingTalkRobot(_RobotPost, NotifyDingTalk):
     @staticmethod
     def parse_url(url: str):
         return _RobotPost._parse(url, "token", "secret", "to", "ik")
-
-
-def register() -> None:
-    """Make both services known to apprise (once per process; later calls do nothing)."""
-    manager = NotificationManager()
-    for service in (NotifyWeComRobot, NotifyDingTalkRobot):
-        if service.secure_protocol not in manager:
-            manager.add(service)

@@ -14,9 +14,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from vh_tencent_sms import service
-from volunteer_hub import hookimpl
-from volunteer_hub.hooktypes import NotificationChannel
-from volunteer_hub.validation import ProviderUrl, custom_error
+from volunteer_hub.plugin_api import NotificationChannel, ProviderUrl, custom_error, hookimpl
 
 DEFAULT_ENDPOINT = "https://sms.tencentcloudapi.com"
 
@@ -90,10 +88,10 @@ CHANNEL = NotificationChannel(
     build_url=sms_url,
     settings=TencentSmsSettings,
     secret_settings=("secret_id", "secret_key"),
+    apprise_services=(service.NotifyTencentSms,),
 )
 
 
 @hookimpl
 def vh_notification_channels() -> list[NotificationChannel]:
-    service.register()
     return [CHANNEL]

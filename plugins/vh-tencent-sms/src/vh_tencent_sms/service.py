@@ -4,9 +4,9 @@ Its URL is built by the channel (``plugin.sms_url``) from staff settings and a p
 number; nobody types it. ``vhtencents://`` posts over https, ``vhtencent://`` over plain http
 (the channel allows that only for a private network address: a test sink, a LAN relay).
 
-Apprise has no entry-point discovery: ``register()`` adds the service to apprise's
-registry, and the plugin's ``vh_notification_channels`` calls it, so the service is known
-in every process that uses the channel.
+Apprise has no entry-point discovery: the channel declares this service
+(``apprise_services``), and volunteer_hub registers it with apprise when it builds its Hub,
+so the service is known in every process that uses the channel.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import re
 import time
 
 import requests
-from apprise import NotifyType
+from apprise import NotifyBase, NotifyType
 from apprise.exception import AppriseImproperlyConfigured
-from apprise.manager_plugins import NotificationManager
-from apprise.plugins.base import NotifyBase
 
 from vh_tencent_sms.signing import sign
 
@@ -252,10 +250,3 @@ class NotifyTencentSms(NotifyBase):
         results["params"] = tuple(p for p in query.get("params", "").split(",") if p)
         results["maxlen"] = int(query["maxlen"]) if query.get("maxlen", "").isdigit() else 6
         return results
-
-
-def register() -> None:
-    """Make the service known to apprise (once per process; later calls do nothing)."""
-    manager = NotificationManager()
-    if SECURE_SCHEME not in manager:
-        manager.add(NotifyTencentSms)
