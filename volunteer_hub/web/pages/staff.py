@@ -32,7 +32,7 @@ from volunteer_hub.models import (
     PartyReportStatus,
     Wish,
 )
-from volunteer_hub.services import matching, people, reports, tasks, teams, wishes
+from volunteer_hub.services import invitations, matching, people, reports, tasks, teams, wishes
 from volunteer_hub.validation import parse
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import all_values, given, values
@@ -157,7 +157,7 @@ async def wish_page(
         community=wish.community,
         category=_category_names(page, wish.community_id).get(wish.category, wish.category),
         candidates=candidates,
-        invited=await wishes.invited_people(wish.id),
+        invited=await invitations.invited_people(wish.id),
         levels=_higher_levels(wish),
         errors=errors or {},
         typed=typed or {},
@@ -169,7 +169,7 @@ def _higher_levels(wish: Wish) -> list[str]:
     """The levels a wish may still be raised to (none once it is closed)."""
     if wish.status not in wishes.ACTIVE_STATUSES:
         return []
-    order = [level.value for level in reports.ESCALATION_LEVELS]
+    order = [level.value for level in wishes.ESCALATION_ORDER]
     current = order.index(wish.escalation.value) if wish.escalation else -1
     return order[current + 1 :]
 
@@ -552,7 +552,7 @@ ROUTES = [
     _listed_action(wishes.review, review_queue, "/staff/review", None, "decision", "reason"),
     page_route("/staff/wishes/{id:int}", wish_page),
     _wish_action("review", wishes.review, "decision", "reason"),
-    _wish_action("invite", wishes.invite, "person_id"),
+    _wish_action("invite", invitations.invite_to_wish, "person_id"),
     _wish_action("escalate", wishes.escalate, "level", "referral"),
     page_route("/staff/escalations", escalation_board),
     _listed_action(
