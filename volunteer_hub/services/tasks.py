@@ -4,6 +4,10 @@ Capacity holds under any concurrency because every signup change on an occurrenc
 starts by writing that occurrence's row (``lock_version + 1``). The write takes the
 row lock on PostgreSQL and the database write lock on SQLite *before* anything is
 read, so changes to one occurrence run one after the other, in arrival order.
+
+Callers that show a signup or hours get views (``signup_view``, ``service_records``,
+``record_view``, ``my_signups`` with the buttons allowed now). Inviting people to a shift is
+``services.invitations``.
 """
 
 from __future__ import annotations

@@ -2,6 +2,11 @@
 
 State changes are conditional UPDATEs (``WHERE status = <expected>``): whatever the
 concurrency, one change wins and the others see that the state moved (409).
+
+Callers that show a wish get it as the actor may see it (``view``, ``list_wishes``,
+``as_seen_by``: a ``services.views.WishView``, with the resident's contact only where
+``can_see_contact`` allows and the actions the actor may take now). The actions return the
+stored wish, for the other services. Inviting volunteers is ``services.invitations``.
 """
 
 from __future__ import annotations
