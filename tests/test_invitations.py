@@ -27,7 +27,15 @@ from volunteer_hub.errors import Conflict, RuleViolation, Violation
 from volunteer_hub.models import AuditEntry, Delivery, Notification, Occurrence
 from volunteer_hub.notifications.senders import AppriseNotifier
 from volunteer_hub.notifications.worker import Worker
-from volunteer_hub.services import calendars, channels, matching, tasks, teams, wishes
+from volunteer_hub.services import (
+    calendars,
+    channels,
+    invitations,
+    matching,
+    tasks,
+    teams,
+    wishes,
+)
 from volunteer_hub.testing import confirmed_address
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -220,16 +228,19 @@ async def test_inviting_twice_is_a_conflict_even_at_the_same_moment(hub, story: 
     w, wish = story.w, story.wish
     volunteer = story.volunteers[0]
     results = await asyncio.gather(
-        *(wishes.invite(hub, w.staff, wish.id, {"person_id": volunteer.id}) for _ in range(4)),
+        *(
+            invitations.invite_to_wish(hub, w.staff, wish.id, {"person_id": volunteer.id})
+            for _ in range(4)
+        ),
         return_exceptions=True,
     )
     conflicts = [r for r in results if isinstance(r, Conflict)]
     assert len(conflicts) == 3 and {c.code for c in conflicts} == {"already_invited"}
     assert await Notification.filter(person_id=volunteer.id, event="wish.invited").count() == 1
-    assert await wishes.invited_people(wish.id) == {volunteer.id}
+    assert await invitations.invited_people(wish.id) == {volunteer.id}
     # Another volunteer may still be invited.
-    await wishes.invite(hub, w.staff, wish.id, {"person_id": story.volunteers[1].id})
-    assert await wishes.invited_people(wish.id) == {v.id for v in story.volunteers[:2]}
+    await invitations.invite_to_wish(hub, w.staff, wish.id, {"person_id": story.volunteers[1].id})
+    assert await invitations.invited_people(wish.id) == {v.id for v in story.volunteers[:2]}
 
 
 async def test_wish_invitation_refusals_write_nothing(hub, api, story: Story):
@@ -251,7 +262,7 @@ async def test_wish_invitation_refusals_write_nothing(hub, api, story: Story):
     )
     await wishes.review(hub, w.staff, claimed.id, {"decision": "approve"})
     await wishes.claim(hub, story.volunteers[1], claimed.id)
-    await wishes.invite(hub, w.staff, wish.id, {"person_id": story.volunteers[0].id})
+    await invitations.invite_to_wish(hub, w.staff, wish.id, {"person_id": story.volunteers[0].id})
 
     staff = await login(api, w.staff)
     volunteer = await login(api, story.volunteers[2])
@@ -314,9 +325,9 @@ async def test_restricted_wishes_invite_only_qualified_members(hub, story: Story
     ranked = await matching.candidates(hub, w.staff, wish.id)
     assert [c.person_id for c in ranked] == [counsellor.id]
     with pytest.raises(RuleViolation) as refused:
-        await wishes.invite(hub, w.staff, wish.id, {"person_id": unqualified.id})
+        await invitations.invite_to_wish(hub, w.staff, wish.id, {"person_id": unqualified.id})
     assert refused.value.code == "not_eligible" and refused.value.rules == ["not_qualified"]
-    await wishes.invite(hub, w.staff, wish.id, {"person_id": counsellor.id})
+    await invitations.invite_to_wish(hub, w.staff, wish.id, {"person_id": counsellor.id})
     [note] = await Notification.filter(person_id=counsellor.id, event="wish.invited")
     assert "孩子学习压力大" in note.subject and "需要心理疏导" not in note.body
 
@@ -330,7 +341,7 @@ async def test_an_invitation_that_no_longer_stands_goes_without_a_calendar_file(
         await with_channels(w, smtp, webhook)
         invited = await reachable(w, story.volunteers[0], 0)
         clock.now = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
-        await wishes.invite(hub, w.staff, wish.id, {"person_id": invited.id})
+        await invitations.invite_to_wish(hub, w.staff, wish.id, {"person_id": invited.id})
         worker = Worker(hub, AppriseNotifier())
         assert (await worker.run_once()).sent == 0  # held until 07:00
         await wishes.claim(hub, story.volunteers[1], wish.id)
@@ -345,7 +356,7 @@ async def test_english_invitation_and_a_file_without_a_sender_is_published(hub, 
     volunteer = story.volunteers[0]
     volunteer.person.locale = "en"
     await volunteer.person.save()
-    await wishes.invite(hub, w.staff, wish.id, {"person_id": volunteer.id})
+    await invitations.invite_to_wish(hub, w.staff, wish.id, {"person_id": volunteer.id})
     [note] = await Notification.filter(person_id=volunteer.id, event="wish.invited")
     assert note.subject == "Could you help with a wish? 陪同去医院复查"
     assert note.body.startswith("Hello 李志愿") and "When: 2026-12-03" in note.body
@@ -508,7 +519,7 @@ async def test_task_invitation_refusals_write_nothing(hub, api, patrol: Patrol):
     neighbour = await w.person("邻居", birth_date=SENIOR)  # of the community, not of the team
     await tasks.sign_up(hub, patrol.li, task.id, {})
     await tasks.cancel_occurrence(hub, w.staff, task.id, datetime(2026, 12, 8, 19, tzinfo=SH))
-    await tasks.invite(hub, w.staff, task.id, {"person_id": patrol.zhang.id})
+    await invitations.invite_to_task(hub, w.staff, task.id, {"person_id": patrol.zhang.id})
 
     staff = await login(api, w.staff)
     member = await login(api, patrol.li)
@@ -580,7 +591,9 @@ async def test_registration_rules_refuse_an_invitation_as_they_would_a_signup(hu
     try:
         before = await counts()
         with pytest.raises(RuleViolation) as refused:
-            await tasks.invite(hub, patrol.w.staff, patrol.task.id, {"person_id": patrol.zhang.id})
+            await invitations.invite_to_task(
+                hub, patrol.w.staff, patrol.task.id, {"person_id": patrol.zhang.id}
+            )
         assert refused.value.code == "registration_refused"
         assert refused.value.rules == ["no_night_walks"]
         assert await counts() == before

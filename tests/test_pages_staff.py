@@ -18,7 +18,7 @@ from tests.factories import World
 from tests.pages_support import csrf, log_in
 from tests.test_reports import SHANGHAI, approved, post, serve_shift
 from volunteer_hub.models import AuditEntry, Task, Wish, WishStatus
-from volunteer_hub.services import tasks, teams, wishes
+from volunteer_hub.services import invitations, tasks, teams, wishes
 from volunteer_hub.web.pages.staff import build_schedule
 
 CONSOLE_PAGES = (
@@ -228,7 +228,7 @@ async def test_wish_page_ranks_candidates_with_reasons_and_invites(w, browser):
     assert "邀请已发出" in after.text
     assert "已邀请" in section(after.text, 'id="candidates-h"')
     assert "邀请 近邻老张" not in after.text and "邀请 远处小王" in after.text
-    assert await wishes.invited_people(wish.id) == {near.id}
+    assert await invitations.invited_people(wish.id) == {near.id}
 
     # Twice is a conflict; someone who may not claim it is refused with the rule named.
     again = await browser.post(

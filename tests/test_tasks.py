@@ -1012,8 +1012,8 @@ async def test_staff_check_in_and_out_for_a_volunteer(hub, clock):
         action__in=["signup.checked_in", "signup.checked_out"]
     ).values_list("actor_id", flat=True)
     assert list(actors) == [w.staff.id, w.staff.id]
-    assert (await tasks.service_records(elder))["total_hours"] == Decimal("2.00")
-    assert (await tasks.service_records(w.staff))["total_hours"] == Decimal("0")
+    assert (await tasks.service_records(elder)).total_hours == Decimal("2.00")
+    assert (await tasks.service_records(w.staff)).total_hours == Decimal("0")
 
 
 async def test_service_records_total_hours_sums(hub, clock):
@@ -1023,7 +1023,7 @@ async def test_service_records_total_hours_sums(hub, clock):
     saturday = await new_task(hub, w, title="周六清扫", starts_at=at(5, 9), ends_at=at(5, 10))
     volunteer, other = await w.person("甲"), await w.person("乙")
     empty = await tasks.service_records(volunteer)
-    assert empty["total_hours"] == Decimal("0") and list(empty["items"]) == []
+    assert empty.total_hours == Decimal("0") and list(empty.items) == []
 
     signups = [await tasks.sign_up(hub, volunteer, t.id) for t in (thursday, friday, saturday)]
     other_signup = await tasks.sign_up(hub, other, thursday.id)
@@ -1039,16 +1039,16 @@ async def test_service_records_total_hours_sums(hub, clock):
         await tasks.check_out(hub, volunteer, signup.id)
     clock.now = at(5, 12)
     result = await tasks.service_records(volunteer)
-    assert [r.hours for r in result["items"]] == [
+    assert [r.hours for r in result.items] == [
         Decimal("0.25"),
         Decimal("1.90"),
         Decimal("2.00"),
     ]  # newest first
-    assert result["total_hours"] == Decimal("4.15")
-    assert isinstance(result["total_hours"], Decimal)
+    assert result.total_hours == Decimal("4.15")
+    assert isinstance(result.total_hours, Decimal)
     # Someone else's hours are not counted.
     assert other_signup.person_id == other.id
-    assert (await tasks.service_records(other))["total_hours"] == Decimal("0")
+    assert (await tasks.service_records(other)).total_hours == Decimal("0")
 
 
 # --- audit trail and domain events ------------------------------------------------------
@@ -1194,7 +1194,7 @@ async def test_story_3_the_silver_patrol(hub, clock):
         clock.now = at(8, 21, 5)
         record = await tasks.check_out(hub, walkers[6], signups[6].id)
         assert record.hours == Decimal("2.00") and record.team_id == patrol.id
-        assert (await tasks.service_records(walkers[6]))["total_hours"] == Decimal("2.00")
+        assert (await tasks.service_records(walkers[6])).total_hours == Decimal("2.00")
 
     names = log.names()
     assert names.count("signup.confirmed") == 6

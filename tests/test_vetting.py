@@ -34,7 +34,15 @@ from volunteer_hub.models import (
     Wish,
     WishStatus,
 )
-from volunteer_hub.services import calendars, matching, people, tasks, teams, wishes
+from volunteer_hub.services import (
+    calendars,
+    invitations,
+    matching,
+    people,
+    tasks,
+    teams,
+    wishes,
+)
 from volunteer_hub.services.access import load_actor
 from volunteer_hub.services.views import PartyReportView
 
@@ -219,7 +227,7 @@ async def test_an_unapproved_person_cannot_claim_see_be_invited_or_sign_up(w):
     ranked = await matching.candidates(w.hub, w.staff, care_wish.id)
     assert [c.person_id for c in ranked] == [approved.id]
     with pytest.raises(RuleViolation) as caught:
-        await wishes.invite(w.hub, w.staff, care_wish.id, {"person_id": newcomer.id})
+        await invitations.invite_to_wish(w.hub, w.staff, care_wish.id, {"person_id": newcomer.id})
     assert caught.value.rules[0] == "volunteer_not_approved"
 
     task = await tasks.create_task(

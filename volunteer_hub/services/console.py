@@ -15,7 +15,7 @@ from volunteer_hub.clock import local_day_start
 from volunteer_hub.errors import NotFound, PermissionDenied
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Wish
-from volunteer_hub.services import matching, people, reports, teams, wishes
+from volunteer_hub.services import invitations, matching, people, reports, teams
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.views import (
     CommunityView,
@@ -64,7 +64,7 @@ async def wish_for_staff(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 1
         wish=reports.staff_wish(row),
         community=people.community_view(row.community),
         candidates=candidates,
-        invited=frozenset(await wishes.invited_people(wish_id)),
+        invited=frozenset(await invitations.invited_people(wish_id)),
     )
 
 

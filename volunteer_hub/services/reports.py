@@ -22,7 +22,6 @@ from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
     AuditEntry,
     Community,
-    Escalation,
     Role,
     RoleAssignment,
     ServiceRecord,
@@ -35,7 +34,7 @@ from volunteer_hub.models import (
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.views import StaffWish
-from volunteer_hub.services.wishes import ACTIVE_STATUSES
+from volunteer_hub.services.wishes import ACTIVE_STATUSES, ESCALATION_ORDER
 
 #: The stages a wish passes, in order, and the ways out of them.
 FUNNEL_STAGES = ("submitted", "open", "claimed", "fulfilled", "confirmed")
@@ -51,7 +50,6 @@ _STAGE_ACTIONS = {
     "wish.cancelled": "cancelled",
     "wish.expired": "expired",
 }
-ESCALATION_LEVELS = (Escalation.BLUE, Escalation.YELLOW, Escalation.RED)
 _CENT = Decimal("0.01")
 
 
@@ -73,7 +71,7 @@ def higher_levels(wish: Wish) -> tuple[str, ...]:
     """The levels a wish may still be raised to (none once it is closed)."""
     if wish.status not in ACTIVE_STATUSES:
         return ()
-    order = [level.value for level in ESCALATION_LEVELS]
+    order = [level.value for level in ESCALATION_ORDER]
     current = order.index(wish.escalation.value) if wish.escalation else -1
     return tuple(order[current + 1 :])
 
@@ -118,7 +116,7 @@ async def overview(hub: Hub, actor: Actor, community_id: int) -> Overview:
         "overdue": Count("id", _filter=active & Q(needed_by__lt=hub.today(community.timezone))),
         **{
             f"level_{level.value}": Count("id", _filter=active & Q(escalation=level))
-            for level in ESCALATION_LEVELS
+            for level in ESCALATION_ORDER
         },
     }
     rows = await Wish.filter(community_id=community.id).annotate(**counts).values(*counts)
@@ -128,7 +126,7 @@ async def overview(hub: Hub, actor: Actor, community_id: int) -> Overview:
         open=row.get("open_count", 0),
         claimed=row.get("claimed", 0),
         overdue=row.get("overdue", 0),
-        escalated={lv.value: row.get(f"level_{lv.value}", 0) for lv in ESCALATION_LEVELS},
+        escalated={lv.value: row.get(f"level_{lv.value}", 0) for lv in ESCALATION_ORDER},
     )
 
 
@@ -171,7 +169,7 @@ async def escalation_board(hub: Hub, actor: Actor, community_id: int, *, limit: 
         .order_by("escalated_at", "needed_by", "id")
         .limit(limit)
     )
-    columns: dict[str, list[StaffWish]] = {level.value: [] for level in ESCALATION_LEVELS}
+    columns: dict[str, list[StaffWish]] = {level.value: [] for level in ESCALATION_ORDER}
     overdue = []
     for wish in map(staff_wish, found):
         if wish.escalation is None:

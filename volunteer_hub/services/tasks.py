@@ -4,6 +4,10 @@ Capacity holds under any concurrency because every signup change on an occurrenc
 starts by writing that occurrence's row (``lock_version + 1``). The write takes the
 row lock on PostgreSQL and the database write lock on SQLite *before* anything is
 read, so changes to one occurrence run one after the other, in arrival order.
+
+Callers that show a signup or hours get views (``signup_view``, ``service_records``,
+``record_view``, ``my_signups`` with the buttons allowed now). Inviting people to a shift is
+``services.invitations``.
 """
 
 from __future__ import annotations
@@ -30,16 +34,12 @@ from volunteer_hub.errors import (
     NotFound,
     PermissionDenied,
     RuleViolation,
-    Violation,
 )
 from volunteer_hub.hooktypes import SignupFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
-    AuditEntry,
     MembershipStatus,
     Occurrence,
-    Person,
-    RoleAssignment,
     ServiceRecord,
     Signup,
     SignupStatus,
@@ -54,6 +54,7 @@ from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.teams import check_rules
 from volunteer_hub.services.uow import snapshot, unit_of_work
+from volunteer_hub.services.views import ServiceRecordsView, ServiceRecordView, SignupView
 from volunteer_hub.validation import Id, Input, Line, Moment, Text, custom_error, parse
 
 # How early a volunteer may check in before the shift starts.
@@ -219,7 +220,7 @@ def _occurrence_dict(
     }
 
 
-async def _resolve_start(hub: Hub, task: Task, start: datetime | None) -> datetime:
+async def resolve_start(hub: Hub, task: Task, start: datetime | None) -> datetime:
     """The occurrence start (UTC) a signup is for: the given one, or the next upcoming."""
     timezone = task.community.timezone
     if start is None:
@@ -240,7 +241,7 @@ async def _resolve_start(hub: Hub, task: Task, start: datetime | None) -> dateti
     return as_utc(start)
 
 
-async def _lock_occurrence(task: Task, start: datetime) -> Occurrence:
+async def lock_occurrence(task: Task, start: datetime) -> Occurrence:
     """Inside a transaction: write the occurrence's row first (making it if need be), then read.
 
     The first statement is a write, so concurrent signups queue on the row lock
@@ -277,29 +278,12 @@ async def sign_up(
         team_id=task.team_id, person_id=actor.id, status=MembershipStatus.ACTIVE
     ):
         raise PermissionDenied("This task is for members of its team.", code="not_team_member")
-    start = await _resolve_start(hub, task, data.occurrence_start)
+    start = await resolve_start(hub, task, data.occurrence_start)
     existing = await Occurrence.get_or_none(task_id=task.id, start=start)
     if existing is not None and existing.cancelled:
         raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
-    confirmed = []
-    if existing is not None:
-        confirmed = await Signup.filter(
-            occurrence_id=existing.id,
-            status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
-        ).values_list("person_id", flat=True)
-    zone = ZoneInfo(task.community.timezone)
-    team_kind = (await Team.get(id=task.team_id)).kind if task.team_id else None
-    facts = SignupFacts(
-        task_id=task.id,
-        task_title=task.title,
-        team_id=task.team_id,
-        team_kind=team_kind,
-        community_id=task.community_id,
-        local_start=start.astimezone(zone),
-        local_end=(start + (task.ends_at - task.starts_at)).astimezone(zone),
-        capacity=existing.capacity if existing else task.capacity,
-        confirmed_people=tuple(confirmed),
-    )
+    team = await Team.get(id=task.team_id) if task.team_id else None
+    facts = await signup_facts(task, team, start, existing)
     violations = check_rules(
         hub, "vh_check_signup", person=await person_facts(await actor.load_person()), signup=facts
     )
@@ -309,7 +293,7 @@ async def sign_up(
         )
 
     async with unit_of_work(hub, actor.id) as uow:
-        occurrence = await _lock_occurrence(task, start)
+        occurrence = await lock_occurrence(task, start)
         if occurrence.cancelled:
             raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
         if await Signup.exists(
@@ -367,7 +351,7 @@ async def cancel_signup(hub: Hub, actor: Actor, signup_id: int) -> Signup | None
     async with unit_of_work(hub, actor.id) as uow:
         await _lock(occurrence)
         current = await Signup.get(id=signup.id)
-        if current.status not in (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED):
+        if not _may_cancel(current.status):
             raise Conflict(
                 "This signup is {status} and cannot be cancelled.",
                 code="invalid_state",
@@ -412,11 +396,35 @@ async def cancel_signup(hub: Hub, actor: Actor, signup_id: int) -> Signup | None
     return promoted
 
 
+def _may_cancel(status: SignupStatus) -> bool:
+    """A signup may be cancelled while it waits for its shift (not once checked in)."""
+    return status in (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED)
+
+
+def _check_in_open(start: datetime, end: datetime, now: datetime) -> bool:
+    """Check-in is open from ``CHECK_IN_EARLY`` before the start until the end."""
+    return start - CHECK_IN_EARLY <= now <= end
+
+
+async def signup_view(actor: Actor, signup_id: int) -> SignupView:
+    """A signup (the actor's, or any for staff) as they see it."""
+    signup = await get_signup(actor, signup_id)
+    occurrence = signup.occurrence
+    return SignupView(
+        id=signup.id,
+        status=signup.status,
+        occurrence_start=occurrence.start,
+        task_id=occurrence.task_id,
+        person_id=signup.person_id,
+        timezone=occurrence.task.community.timezone,
+    )
+
+
 async def check_in(hub: Hub, actor: Actor, signup_id: int) -> Signup:
     signup = await get_signup(actor, signup_id)
     occurrence = signup.occurrence
     now = hub.now()
-    if now < occurrence.start - CHECK_IN_EARLY or now > occurrence.end:
+    if not _check_in_open(occurrence.start, occurrence.end, now):
         raise Conflict(
             "Check-in is open from an hour before the start until the end.",
             code="outside_check_in_window",
@@ -482,11 +490,37 @@ async def check_out(hub: Hub, actor: Actor, signup_id: int) -> ServiceRecord:
     return record
 
 
-async def service_records(actor: Actor, *, limit: int = 200) -> dict:
-    """The actor's own service records and their total hours."""
+async def service_records(actor: Actor, *, limit: int = 200) -> ServiceRecordsView:
+    """The actor's own service records and their total hours, in the time zone of the
+    actor's community (Asia/Shanghai for someone of none)."""
     total = await ServiceRecord.filter(person_id=actor.id).annotate(t=Sum("hours")).values("t")
     items = await ServiceRecord.filter(person_id=actor.id).order_by("-started_at").limit(limit)
-    return {"total_hours": Decimal(total[0]["t"] or 0) if total else Decimal(0), "items": items}
+    timezone = "Asia/Shanghai"
+    if actor.community_id:
+        timezone = (await get_community(actor.community_id)).timezone
+    return ServiceRecordsView(
+        total_hours=Decimal(total[0]["t"] or 0) if total else Decimal(0),
+        items=[_record_view(r, timezone) for r in items],
+    )
+
+
+async def record_view(record: ServiceRecord) -> ServiceRecordView:
+    """A service record as its person sees it, in its community's time zone."""
+    return _record_view(record, (await get_community(record.community_id)).timezone)
+
+
+def _record_view(record: ServiceRecord, timezone: str) -> ServiceRecordView:
+    return ServiceRecordView(
+        id=record.id,
+        description=record.description,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        hours=record.hours,
+        team_id=record.team_id,
+        wish_id=record.wish_id,
+        signup_id=record.signup_id,
+        timezone=timezone,
+    )
 
 
 # --- cancelling an occurrence ------------------------------------------------------------
@@ -517,7 +551,7 @@ async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetim
     if start <= hub.now():
         raise InvalidInput.for_field("start", "This occurrence has already started.")
     async with unit_of_work(hub, actor.id) as uow:
-        occurrence = await _lock_occurrence(task, start)
+        occurrence = await lock_occurrence(task, start)
         if occurrence.cancelled:
             raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
         taken_before = occurrence.taken
@@ -559,90 +593,7 @@ async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetim
     return occurrence
 
 
-# --- invitations ------------------------------------------------------------------------------
-
-
-class TaskInviteIn(Input):
-    person_id: Id
-    occurrence_start: Moment | None = None
-
-
-async def invite(hub: Hub, actor: Actor, task_id: int, data: TaskInviteIn | dict) -> Occurrence:
-    """Staff, or the leader of the task's team, invite a person to one occurrence of a task.
-
-    The occurrence is the given one, or the next upcoming (as for a signup). The person must
-    be of the task's community (422 in ``person_id`` otherwise), an active member of the
-    task's team for a team task, and pass the registration rules a signup would (422 with
-    the rules named). Someone signed up already is not invited (409 ``already_signed_up``),
-    nor anyone twice to one occurrence (409 ``already_invited``). The invitation is an audit
-    entry of the occurrence and the event ``task.invited`` with data
-    ``{task_id, person_id, occurrence_start}``. Nothing is written when it is refused.
-    """
-    task = await get_task(actor, task_id)
-    team = await Team.get_or_none(id=task.team_id) if task.team_id is not None else None
-    is_leader = team is not None and team.leader_id == actor.id
-    if not (actor.is_staff(task.community_id) or is_leader):
-        raise PermissionDenied("Only staff and team leaders can invite volunteers.")
-    data = parse(TaskInviteIn, data)
-    person = await Person.get_or_none(id=data.person_id)
-    if person is None or not (
-        person.community_id == task.community_id
-        or await RoleAssignment.exists(person_id=person.id, community_id=task.community_id)
-    ):
-        raise InvalidInput.for_field("person_id", "No such person in this community.")
-    if team is not None and not await TeamMembership.exists(
-        team_id=team.id, person_id=person.id, status=MembershipStatus.ACTIVE
-    ):
-        raise RuleViolation(
-            "This person may not sign up for this task.",
-            code="not_eligible",
-            details=[
-                Violation(
-                    "not_team_member",
-                    {
-                        "zh-CN": "此人不是该志愿服务队的队员",
-                        "en": "Not a member of the task's team",
-                    },
-                )
-            ],
-        )
-    start = await _resolve_start(hub, task, data.occurrence_start)
-    existing = await Occurrence.get_or_none(task_id=task.id, start=start)
-    if existing is not None and existing.cancelled:
-        raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
-    violations = check_rules(
-        hub,
-        "vh_check_signup",
-        person=await person_facts(person),
-        signup=await _signup_facts(task, team, start, existing),
-    )
-    if violations:
-        raise RuleViolation(
-            "A registration rule refuses this.", code="registration_refused", details=violations
-        )
-    async with unit_of_work(hub, actor.id) as uow:
-        occurrence = await _lock_occurrence(task, start)  # rolled back if refused below
-        if occurrence.cancelled:
-            raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
-        if await Signup.exists(
-            occurrence_id=occurrence.id, person_id=person.id, status__in=ACTIVE_SIGNUP
-        ):
-            raise Conflict("This person has signed up for this already.", code="already_signed_up")
-        invited = await AuditEntry.filter(
-            entity_type="occurrence", entity_id=occurrence.id, action="task.invited"
-        ).values_list("after", flat=True)
-        if any(isinstance(a, dict) and a.get("person_id") == person.id for a in invited):
-            raise Conflict("This person has been invited already.", code="already_invited")
-        await uow.record(
-            "task.invited",
-            occurrence,
-            community_id=task.community_id,
-            after={"task_id": task.id, "person_id": person.id, "occurrence_start": start},
-        )
-    return occurrence
-
-
-async def _signup_facts(
+async def signup_facts(
     task: Task, team: Team | None, start: datetime, existing: Occurrence | None
 ) -> SignupFacts:
     """What the registration rules see of a signup to the occurrence at ``start``."""
@@ -687,6 +638,10 @@ class MySignup:
     start: datetime
     end: datetime
     waitlist_position: int | None
+    # The buttons to offer now; the services check again when one is pressed.
+    may_cancel: bool
+    may_check_in: bool
+    may_check_out: bool
 
 
 async def open_occurrences(hub: Hub, task: Task) -> list[dict]:
@@ -754,16 +709,36 @@ async def my_signups(hub: Hub, actor: Actor, *, task_id: int | None = None) -> l
     signups = await query.select_related(
         "occurrence", "occurrence__task", "occurrence__task__community"
     )
+    waiting = [s.occurrence_id for s in signups if s.status is SignupStatus.WAITLISTED]
+    queues: dict[int, list[int]] = {}  # each waiting list in arrival (id) order, in one query
+    if waiting:
+        for occurrence_id, signup_id in (
+            await Signup.filter(
+                occurrence_id__in=sorted(set(waiting)), status=SignupStatus.WAITLISTED
+            )
+            .order_by("id")
+            .values_list("occurrence_id", "id")
+        ):
+            queues.setdefault(occurrence_id, []).append(signup_id)
+    now = hub.now()
     mine = []
     for signup in sorted(signups, key=lambda s: (s.occurrence.start, s.id)):
         position = None
-        if signup.status is SignupStatus.WAITLISTED:  # the queue is in arrival (id) order
-            ahead = await Signup.filter(
-                occurrence_id=signup.occurrence_id,
-                status=SignupStatus.WAITLISTED,
-                id__lt=signup.id,
-            ).count()
-            position = ahead + 1
+        if signup.status is SignupStatus.WAITLISTED:
+            position = queues[signup.occurrence_id].index(signup.id) + 1
         o = signup.occurrence
-        mine.append(MySignup(signup.id, signup.status, o.task, o.start, o.end, position))
+        mine.append(
+            MySignup(
+                signup.id,
+                signup.status,
+                o.task,
+                o.start,
+                o.end,
+                position,
+                may_cancel=_may_cancel(signup.status),
+                may_check_in=signup.status is SignupStatus.CONFIRMED
+                and _check_in_open(o.start, o.end, now),
+                may_check_out=signup.status is SignupStatus.CHECKED_IN,
+            )
+        )
     return mine

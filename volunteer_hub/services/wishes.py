@@ -2,12 +2,17 @@
 
 State changes are conditional UPDATEs (``WHERE status = <expected>``): whatever the
 concurrency, one change wins and the others see that the state moved (409).
+
+Callers that show a wish get it as the actor may see it (``view``, ``list_wishes``,
+``as_seen_by``: a ``services.views.WishView``, with the resident's contact only where
+``can_see_contact`` allows and the actions the actor may take now). The actions return the
+stored wish, for the other services. Inviting volunteers is ``services.invitations``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -23,7 +28,7 @@ from volunteer_hub.errors import (
     RuleViolation,
     Violation,
 )
-from volunteer_hub.hooktypes import AdmissionDecision, WishCategory, WishFacts
+from volunteer_hub.hooktypes import AdmissionDecision, PersonFacts, WishCategory, WishFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import localize
 from volunteer_hub.models import (
@@ -38,14 +43,16 @@ from volunteer_hub.models import (
     Wish,
     WishStatus,
 )
-from volunteer_hub.services.access import Actor, awaiting_approval, load_actor
+from volunteer_hub.services.access import Actor, awaiting_approval
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
+from volunteer_hub.services.views import Contact, PersonName, WishView
 from volunteer_hub.validation import Day, Id, Input, Line, Text, parse
 
 _AUDIT_FIELDS = ("status", "escalation", "claimer_id", "category", "title")
-_ESCALATION_ORDER = [Escalation.BLUE, Escalation.YELLOW, Escalation.RED]
+# Lowest first: the levels in the order the enum defines them, the one place for it.
+ESCALATION_ORDER = tuple(Escalation)
 ACTIVE_STATUSES = (WishStatus.SUBMITTED, WishStatus.OPEN, WishStatus.CLAIMED)
 
 
@@ -103,7 +110,8 @@ async def can_see(hub: Hub, actor: Actor, wish: Wish) -> bool:
         return False
     category = category_of(hub, wish.community_id, wish.category)
     if category.restricted:
-        return await _qualified_for(hub, actor, wish.community_id, category)
+        standing = await _Standing.load(hub, actor, wish.community_id)
+        return await standing.qualified_for(category)
     return True
 
 
@@ -133,8 +141,9 @@ async def list_wishes(
     grid_id: int | None = None,
     after_id: int | None = None,
     limit: int = 50,
-) -> list[Wish]:
-    """The wishes of a community that the actor may see, oldest first, from ``after_id``."""
+) -> list[WishView]:
+    """The wishes of a community that the actor may see, as they may see them, oldest
+    first, from ``after_id``."""
     await get_community(community_id)
     query = Wish.filter(community_id=community_id)
     if category is not None:
@@ -154,17 +163,20 @@ async def list_wishes(
         visible = Q(resident_id=actor.id) | Q(posted_by_id=actor.id) | Q(claimer_id=actor.id)
         if actor.has_role(community_id, Role.VOLUNTEER):
             categories = hub.wish_categories(community_id)
-            hidden = [
-                code
-                for code, c in categories.items()
-                if c.restricted and not await _qualified_for(hub, actor, community_id, c)
-            ]
+            hidden = []
+            if any(c.restricted for c in categories.values()):
+                standing = await _Standing.load(hub, actor, community_id)
+                hidden = [
+                    code
+                    for code, c in categories.items()
+                    if c.restricted and not await standing.qualified_for(c)
+                ]
             in_progress = Q(status__in=[WishStatus.OPEN, WishStatus.CLAIMED])
             visible |= in_progress & ~Q(category__in=hidden) if hidden else in_progress
         query = query.filter(visible)
     if after_id is not None:
         query = query.filter(id__gt=after_id)
-    return await query.order_by("id").limit(limit)
+    return await views_of(hub, actor, await query.order_by("id").limit(limit))
 
 
 PUBLIC_STATUSES = frozenset(
@@ -405,7 +417,7 @@ _CLAIM_REFUSALS = {
 
 async def fulfil(hub: Hub, actor: Actor, wish_id: int, data: FulfilIn | dict | None = None) -> Wish:
     wish = await get_wish(hub, actor, wish_id)
-    if wish.claimer_id != actor.id:
+    if not _is_claimer(actor, wish):
         raise PermissionDenied("Only the claimer can mark this wish fulfilled.")
     data = parse(FulfilIn, data or {})
     return await _transition(
@@ -427,7 +439,7 @@ async def confirm(hub: Hub, actor: Actor, wish_id: int, data: ConfirmIn | dict) 
     The claimer's hours are recorded in the same transaction.
     """
     wish = await get_wish(hub, actor, wish_id)
-    if not (actor.id in (wish.resident_id, wish.posted_by_id) or actor.is_staff(wish.community_id)):
+    if not _speaks_for_resident(actor, wish):
         raise PermissionDenied("Only the resident or staff can confirm this wish.")
     data = parse(ConfirmIn, data)
     if wish.status is WishStatus.CONFIRMED:
@@ -463,7 +475,7 @@ async def _record_hours(uow: UnitOfWork, wish: Wish) -> None:
 
 async def cancel(hub: Hub, actor: Actor, wish_id: int, data: CancelIn | dict) -> Wish:
     wish = await get_wish(hub, actor, wish_id)
-    if not (actor.id in (wish.resident_id, wish.posted_by_id) or actor.is_staff(wish.community_id)):
+    if not _speaks_for_resident(actor, wish):
         raise PermissionDenied("Only the resident or staff can cancel this wish.")
     data = parse(CancelIn, data)
     if wish.status not in ACTIVE_STATUSES:
@@ -524,7 +536,7 @@ async def advance_escalations(hub: Hub) -> int:
     now = hub.now()
     for wish in await Wish.filter(status__in=list(ACTIVE_STATUSES), escalation_plan__isnull=False):
         due = None
-        for level in _ESCALATION_ORDER:
+        for level in ESCALATION_ORDER:
             hours = (wish.escalation_plan or {}).get(level.value)
             if hours is not None and wish.created_at + timedelta(hours=hours) <= now:
                 due = level
@@ -538,7 +550,7 @@ async def advance_escalations(hub: Hub) -> int:
 
 
 def _level_index(level: Escalation | None) -> int:
-    return -1 if level is None else _ESCALATION_ORDER.index(level)
+    return -1 if level is None else ESCALATION_ORDER.index(level)
 
 
 async def _raise_level(
@@ -552,7 +564,7 @@ async def _raise_level(
         )
     if _level_index(level) <= _level_index(wish.escalation):
         raise Conflict("The wish is at this level or higher already.", code="already_escalated")
-    lower = [e for e in _ESCALATION_ORDER if _level_index(e) < _level_index(level)]
+    lower = [e for e in ESCALATION_ORDER if _level_index(e) < _level_index(level)]
     before = snapshot(wish, *_AUDIT_FIELDS)
     async with unit_of_work(hub, actor.id if actor else None) as uow:
         changes = {"escalation": level, "escalated_at": uow.now, "updated_at": uow.now}
@@ -624,92 +636,65 @@ def category_of(hub: Hub, community_id: int, code: str) -> WishCategory:
     return categories.get(code) or WishCategory(code, code, served=False, restricted=True)
 
 
-async def _in_team_of_kind(person_id: int, community_id: int, kind: str) -> bool:
-    return await TeamMembership.exists(
-        person_id=person_id,
-        status=MembershipStatus.ACTIVE,
-        team__community_id=community_id,
-        team__kind=kind,
-    )
+class _Standing:
+    """What the serving rules need to know of a person in one community: read once (a
+    query or two, and their facts if a restricted category asks for qualifications), so
+    that a whole list of wishes is judged without a query per wish."""
 
+    def __init__(
+        self, hub: Hub, person: Actor, community_id: int, team_kinds: frozenset[str]
+    ) -> None:
+        self.hub = hub
+        self.person = person
+        self.community_id = community_id
+        self.team_kinds = team_kinds
+        self._awaiting: bool | None = None
+        self._facts: PersonFacts | None = None
+        self._today: date | None = None
 
-async def _qualified_for(hub: Hub, actor: Actor, community_id: int, category: WishCategory) -> bool:
-    """Restricted categories: a member of a serving team with a valid qualification."""
-    if actor.is_staff(community_id):
-        return True
-    if category.team_kind and not await _in_team_of_kind(
-        actor.id, community_id, category.team_kind
-    ):
-        return False
-    if not category.qualifications:
-        return True
-    community = await get_community(community_id)
-    facts = await person_facts(await actor.load_person())
-    today = hub.today(community.timezone)
-    return any(
-        facts.valid_qualification(kind, today, verified_only=True)
-        for kind in category.qualifications
-    )
+    @classmethod
+    async def load(cls, hub: Hub, person: Actor, community_id: int) -> _Standing:
+        kinds = await TeamMembership.filter(
+            person_id=person.id, status=MembershipStatus.ACTIVE, team__community_id=community_id
+        ).values_list("team__kind", flat=True)
+        return cls(hub, person, community_id, frozenset(kinds))
 
+    async def awaiting_approval(self) -> bool:
+        if self._awaiting is None:
+            self._awaiting = await awaiting_approval(self.person, self.community_id)
+        return self._awaiting
 
-# --- invitations (the staff console's invite button) -------------------------------------------
-
-
-class InviteIn(Input):
-    person_id: Id
-
-
-async def invite(hub: Hub, actor: Actor, wish_id: int, data: InviteIn | dict) -> Wish:
-    """Staff of the wish's community invite a volunteer to claim an open wish.
-
-    The person must be one who may claim it, by the rules of ``claim``: a volunteer of the
-    community, not the wish's resident, in a team of the serving kind, qualified for a
-    restricted category. A person of the community who may not is refused with the rules
-    named (422 ``not_eligible``); a person who is not of the community is not found in
-    ``person_id`` (422). Each person is invited to a wish once: asking again is 409
-    ``already_invited``, so nobody is pestered. The invitation is an audit entry of the
-    wish and the event ``wish.invited`` with data ``{person_id}``.
-    """
-    wish = await get_wish(hub, actor, wish_id)
-    if not actor.is_staff(wish.community_id):
-        raise PermissionDenied("Only staff of this community can do this.")
-    data = parse(InviteIn, data)
-    invitee = await _person_of_community(wish.community_id, data.person_id)
-    if wish.status is not WishStatus.OPEN:
-        raise _not_open(wish.status)
-    violations = await serving_violations(hub, invitee, wish)
-    if violations:
-        raise RuleViolation(
-            "This person may not claim this wish.", code="not_eligible", details=violations
+    async def qualified_for(self, category: WishCategory) -> bool:
+        """Restricted categories: a member of a serving team with a valid qualification."""
+        if self.person.is_staff(self.community_id):
+            return True
+        if category.team_kind and category.team_kind not in self.team_kinds:
+            return False
+        if not category.qualifications:
+            return True
+        if self._facts is None:
+            community = await get_community(self.community_id)
+            self._facts = await person_facts(await self.person.load_person())
+            self._today = self.hub.today(community.timezone)
+        return any(
+            self._facts.valid_qualification(kind, self._today, verified_only=True)
+            for kind in category.qualifications
         )
-    async with unit_of_work(hub, actor.id) as uow:
-        # Write the wish's row first (changing nothing): invitations to one wish queue on
-        # its row lock (PostgreSQL) or the write lock (SQLite), and it must still be open.
-        if not await Wish.filter(id=wish.id, status=WishStatus.OPEN).update(status=WishStatus.OPEN):
-            raise _not_open((await Wish.get(id=wish.id)).status)
-        if invitee.id in await invited_people(wish.id):
-            raise Conflict("This person has been invited already.", code="already_invited")
-        await uow.record(
-            "wish.invited", wish, community_id=wish.community_id, after={"person_id": invitee.id}
-        )
-    return wish
-
-
-async def invited_people(wish_id: int) -> set[int]:
-    """The people invited to claim the wish (from its audit trail)."""
-    rows = await AuditEntry.filter(
-        entity_type="wish", entity_id=wish_id, action="wish.invited"
-    ).values_list("after", flat=True)
-    return {row["person_id"] for row in rows if isinstance(row, dict) and "person_id" in row}
 
 
 async def serving_violations(hub: Hub, person: Actor, wish: Wish) -> list[Violation]:
     """Why ``person`` may not claim ``wish`` (the rules of ``claim``); empty if they may."""
+    return await _serving_violations(await _Standing.load(hub, person, wish.community_id), wish)
+
+
+async def _serving_violations(standing: _Standing, wish: Wish) -> list[Violation]:
+    """``serving_violations`` for a person whose standing in the wish's community is read."""
+    person = standing.person
     if person.id == wish.resident_id:
         return [
             Violation("own_wish", {"zh-CN": "这是此人自己的心愿", "en": "It is their own wish"})
         ]
-    category = category_of(hub, wish.community_id, wish.category)
+    category = category_of(standing.hub, wish.community_id, wish.category)
     if not category.served:
         return [
             Violation(
@@ -719,7 +704,7 @@ async def serving_violations(hub: Hub, person: Actor, wish: Wish) -> list[Violat
         ]
     violations = []
     if not person.has_role(wish.community_id, Role.VOLUNTEER):
-        if await awaiting_approval(person, wish.community_id):
+        if await standing.awaiting_approval():
             violations.append(
                 Violation(
                     "volunteer_not_approved",
@@ -736,9 +721,7 @@ async def serving_violations(hub: Hub, person: Actor, wish: Wish) -> list[Violat
                     {"zh-CN": "此人不是本社区的志愿者", "en": "Not a volunteer of this community"},
                 )
             )
-    if category.team_kind and not await _in_team_of_kind(
-        person.id, wish.community_id, category.team_kind
-    ):
+    if category.team_kind and category.team_kind not in standing.team_kinds:
         violations.append(
             Violation(
                 "not_in_serving_team",
@@ -748,7 +731,7 @@ async def serving_violations(hub: Hub, person: Actor, wish: Wish) -> list[Violat
                 },
             )
         )
-    elif category.restricted and not await _qualified_for(hub, person, wish.community_id, category):
+    elif category.restricted and not await standing.qualified_for(category):
         violations.append(
             Violation(
                 "not_qualified",
@@ -761,33 +744,109 @@ async def serving_violations(hub: Hub, person: Actor, wish: Wish) -> list[Violat
     return violations
 
 
-async def _person_of_community(community_id: int, person_id: int) -> Actor:
-    """The person (with their roles) if they live in or hold a role in the community."""
-    person = await Person.get_or_none(id=person_id)
-    if person is not None:
-        found = await load_actor(person.id)
-        if person.community_id == community_id or any(
-            g.community_id == community_id for g in found.grants
-        ):
-            return found
-    raise InvalidInput.for_field("person_id", "No such person in this community.")
+# --- what a caller may see: views ----------------------------------------------------------
 
 
-def _not_open(status: WishStatus) -> Conflict:
-    return Conflict(
-        "This wish is {status} and cannot change that way.",
-        code="invalid_state",
-        status=status.value,
+def _speaks_for_resident(actor: Actor, wish: Wish) -> bool:
+    """The resident, whoever posted for them, and staff: they confirm and cancel."""
+    return actor.id in (wish.resident_id, wish.posted_by_id) or actor.is_staff(wish.community_id)
+
+
+def _is_claimer(actor: Actor, wish: Wish) -> bool:
+    """The claimer: they mark the wish fulfilled."""
+    return wish.claimer_id is not None and wish.claimer_id == actor.id
+
+
+def _may_escalate_to(wish: Wish, level: Escalation) -> bool:
+    """Whether the wish is still active and below ``level``."""
+    return wish.status in ACTIVE_STATUSES and _level_index(level) > _level_index(wish.escalation)
+
+
+async def as_seen_by(hub: Hub, actor: Actor, wish: Wish) -> WishView:
+    """The wish (one ``actor`` may see) as they see it."""
+    return (await views_of(hub, actor, [wish]))[0]
+
+
+async def view(hub: Hub, actor: Actor, wish_id: int) -> WishView:
+    """``get_wish`` as the actor sees it."""
+    return await as_seen_by(hub, actor, await get_wish(hub, actor, wish_id))
+
+
+async def views_of(hub: Hub, actor: Actor, rows: list[Wish]) -> list[WishView]:
+    """Wishes the actor may see, as they see them, in a fixed number of queries however
+    many there are: their people in one, their communities' time zones in one, and the
+    actor's standing once per community with an open wish (for the claim button)."""
+    if not rows:
+        return []
+    people_ids = {w.resident_id for w in rows} | {w.claimer_id for w in rows if w.claimer_id}
+    people = {p.id: p for p in await Person.filter(id__in=sorted(people_ids))}
+    zones = dict(
+        await Community.filter(id__in=sorted({w.community_id for w in rows})).values_list(
+            "id", "timezone"
+        )
+    )
+    standings: dict[int, _Standing] = {}
+    views = []
+    for wish in rows:
+        may_claim = False
+        if wish.status is WishStatus.OPEN:
+            if wish.community_id not in standings:
+                standings[wish.community_id] = await _Standing.load(hub, actor, wish.community_id)
+            may_claim = not await _serving_violations(standings[wish.community_id], wish)
+        views.append(_view(actor, wish, people, zones[wish.community_id], may_claim))
+    return views
+
+
+def _view(
+    actor: Actor, wish: Wish, people: dict[int, Person], timezone: str, may_claim: bool
+) -> WishView:
+    resident = people[wish.resident_id]
+    contact = None
+    if can_see_contact(actor, wish, resident):
+        contact = Contact(name=resident.name, phone=resident.phone, address=resident.address)
+    claimer_name = None
+    if wish.claimer_id is not None and (contact is not None or _is_claimer(actor, wish)):
+        claimer_name = people[wish.claimer_id].name
+    staff = actor.is_staff(wish.community_id)
+    speaks = _speaks_for_resident(actor, wish)
+    return WishView(
+        id=wish.id,
+        community_id=wish.community_id,
+        grid_id=wish.grid_id,
+        title=wish.title,
+        description=wish.description,
+        category=wish.category,
+        status=wish.status,
+        escalation=wish.escalation,
+        referral=wish.referral,
+        needed_by=wish.needed_by,
+        resident=PersonName(id=resident.id, name=resident.name),
+        posted_by_id=wish.posted_by_id,
+        claimer_id=wish.claimer_id,
+        review_reason=wish.review_reason,
+        rating=wish.rating,
+        thanks=wish.thanks,
+        created_at=wish.created_at,
+        timezone=timezone,
+        contact=contact,
+        claimer_name=claimer_name,
+        may_claim=may_claim,
+        may_fulfil=wish.status is WishStatus.CLAIMED and _is_claimer(actor, wish),
+        may_confirm=wish.status is WishStatus.FULFILLED and speaks,
+        may_cancel=wish.status in ACTIVE_STATUSES and speaks,
+        may_review=staff and wish.status is WishStatus.SUBMITTED,
+        may_escalate=staff and _may_escalate_to(wish, ESCALATION_ORDER[-1]),
+        may_manage=staff,
     )
 
 
 # --- what a resident (or the grid worker posting for them) follows -----------------------
 
 
-async def my_wishes(actor: Actor, *, limit: int = 100) -> list[Wish]:
+async def my_wishes(hub: Hub, actor: Actor, *, limit: int = 100) -> list[WishView]:
     """The wishes the actor posted or that were posted for them, newest first."""
     query = Wish.filter(Q(resident_id=actor.id) | Q(posted_by_id=actor.id))
-    return await query.order_by("-id").limit(limit)
+    return await views_of(hub, actor, await query.order_by("-id").limit(limit))
 
 
 async def timeline(hub: Hub, actor: Actor, wish_id: int) -> list[AuditEntry]:
@@ -796,7 +855,8 @@ async def timeline(hub: Hub, actor: Actor, wish_id: int) -> list[AuditEntry]:
     return await AuditEntry.filter(entity_type="wish", entity_id=wish.id).order_by("id")
 
 
-async def my_claims(actor: Actor, *, limit: int = 100) -> list[Wish]:
+async def my_claims(hub: Hub, actor: Actor, *, limit: int = 100) -> list[WishView]:
     """The wishes the actor claimed and has still to fulfil, the soonest needed first."""
     claimed = await Wish.filter(claimer_id=actor.id, status=WishStatus.CLAIMED).limit(limit)
-    return sorted(claimed, key=lambda w: (w.needed_by is None, w.needed_by, w.id))
+    claimed.sort(key=lambda w: (w.needed_by is None, w.needed_by, w.id))
+    return await views_of(hub, actor, claimed)

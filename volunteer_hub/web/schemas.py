@@ -1,26 +1,32 @@
 """Response shapes of the JSON API, and the functions that fill them.
 
-The personal-data rules of API.md are applied here: a phone number is masked unless the
-caller is the person or staff of their community; the full phone and the address of a
-wish's resident appear (as ``contact``) only for those the wish service's
-``can_see_contact`` allows; an ID number never appears.
+The personal-data rules of API.md: a phone number is masked unless the caller is the
+person or staff of their community; the full phone and the address of a wish's resident
+appear (as ``contact``) only when the wish service put them in the caller's view of the
+wish; an ID number never appears. Wishes, signups and service records come as the
+services' views (``volunteer_hub.services.views``) and are only mapped here.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, TypeAdapter
 
 from volunteer_hub.hooktypes import age_on
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import Community, Person, ServiceRecord, Signup, Task, Wish
 from volunteer_hub.services import people as people_service
-from volunteer_hub.services import wishes as wish_service
 from volunteer_hub.services.access import Actor, load_actor
 from volunteer_hub.services.reads import TaskRow
+from volunteer_hub.services.views import (
+    ServiceRecordsView,
+    ServiceRecordView,
+    SignupView,
+    WishView,
+)
 from volunteer_hub.validation import mask_phone
 
 
@@ -224,7 +230,8 @@ def local(moment: datetime | None, timezone: str) -> datetime | None:
     return None if moment is None else moment.astimezone(ZoneInfo(timezone))
 
 
-async def person_out(hub: Hub, viewer: Actor, person: Person) -> PersonOut:
+async def person_out(hub: Hub, viewer: Actor, person: Any) -> PersonOut:
+    """``person``: a stored person, as ``services.people`` and ``services.auth`` give it."""
     subject = await load_actor(person.id)
     community = await person.community if person.community_id else None
     timezone = community.timezone if community else "Asia/Shanghai"
@@ -243,12 +250,8 @@ async def person_out(hub: Hub, viewer: Actor, person: Person) -> PersonOut:
     )
 
 
-async def wish_out(viewer: Actor, wish: Wish, community: Community | None = None) -> WishOut:
-    community = community or await wish.community
-    resident = await wish.resident
-    contact = None
-    if wish_service.can_see_contact(viewer, wish, resident):
-        contact = Contact(name=resident.name, phone=resident.phone, address=resident.address)
+def wish_out(wish: WishView) -> WishOut:
+    contact = wish.contact
     return WishOut(
         id=wish.id,
         community_id=wish.community_id,
@@ -260,21 +263,24 @@ async def wish_out(viewer: Actor, wish: Wish, community: Community | None = None
         escalation=wish.escalation.value if wish.escalation else None,
         referral=wish.referral,
         needed_by=wish.needed_by,
-        resident=PersonBrief(id=resident.id, name=resident.name),
+        resident=PersonBrief(id=wish.resident.id, name=wish.resident.name),
         posted_by_id=wish.posted_by_id,
         claimer_id=wish.claimer_id,
         review_reason=wish.review_reason,
         rating=wish.rating,
         thanks=wish.thanks,
-        created_at=local(wish.created_at, community.timezone),
-        contact=contact,
+        created_at=local(wish.created_at, wish.timezone),
+        contact=None
+        if contact is None
+        else Contact(name=contact.name, phone=contact.phone, address=contact.address),
     )
 
 
 _TASK_OUT = TypeAdapter(TaskOut)
 
 
-def task_out(task: Task | TaskRow, occurrences: list[dict]) -> TaskOut:
+def task_out(task: TaskRow, occurrences: list[dict]) -> TaskOut:
+    """``task``: a ``TaskRow``, or a stored task (the same attributes)."""
     # Plain values checked in one pass: a fifth (one occurrence) to a third (eight)
     # cheaper than building the models one by one, and every task read answers here.
     zone = ZoneInfo(task.community.timezone)
@@ -304,25 +310,30 @@ def task_out(task: Task | TaskRow, occurrences: list[dict]) -> TaskOut:
     )
 
 
-def signup_out(signup: Signup, timezone: str) -> SignupOut:
-    occurrence = signup.occurrence
+def signup_out(signup: SignupView) -> SignupOut:
     return SignupOut(
         id=signup.id,
         status=signup.status.value,
-        occurrence_start=local(occurrence.start, timezone),
-        task_id=occurrence.task_id,
+        occurrence_start=local(signup.occurrence_start, signup.timezone),
+        task_id=signup.task_id,
         person_id=signup.person_id,
     )
 
 
-def record_out(record: ServiceRecord, timezone: str) -> ServiceRecordOut:
+def record_out(record: ServiceRecordView) -> ServiceRecordOut:
     return ServiceRecordOut(
         id=record.id,
         description=record.description,
-        started_at=local(record.started_at, timezone),
-        ended_at=local(record.ended_at, timezone),
+        started_at=local(record.started_at, record.timezone),
+        ended_at=local(record.ended_at, record.timezone),
         hours=record.hours,
         team_id=record.team_id,
         wish_id=record.wish_id,
         signup_id=record.signup_id,
+    )
+
+
+def records_out(records: ServiceRecordsView) -> ServiceRecordsOut:
+    return ServiceRecordsOut(
+        total_hours=records.total_hours, items=[record_out(r) for r in records.items]
     )

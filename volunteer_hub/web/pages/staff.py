@@ -20,7 +20,7 @@ from starlette.responses import Response
 from volunteer_hub.errors import FieldProblem, InvalidInput, NotFound, VolunteerHubError
 from volunteer_hub.i18n import localize
 from volunteer_hub.services import console as staff_console
-from volunteer_hub.services import people, reports, tasks, teams, wishes
+from volunteer_hub.services import invitations, people, reports, tasks, teams, wishes
 from volunteer_hub.services.views import CommunityView
 from volunteer_hub.validation import parse
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
@@ -514,7 +514,7 @@ ROUTES = [
     _listed_action(wishes.review, review_queue, "/staff/review", None, "decision", "reason"),
     page_route("/staff/wishes/{id:int}", wish_page),
     _wish_action("review", wishes.review, "decision", "reason"),
-    _wish_action("invite", wishes.invite, "person_id"),
+    _wish_action("invite", invitations.invite_to_wish, "person_id"),
     _wish_action("escalate", wishes.escalate, "level", "referral"),
     page_route("/staff/escalations", escalation_board),
     _listed_action(

@@ -15,9 +15,9 @@ from starlette.responses import Response
 
 from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.i18n import localize
-from volunteer_hub.models import MembershipStatus, Role, SignupStatus, WishStatus
 from volunteer_hub.services import calendars, people, tasks, teams, wishes
 from volunteer_hub.services.access import active_team_ids, awaiting_approval
+from volunteer_hub.services.views import MembershipStatus, Role, WishStatus
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, safe_next, status_of
 from volunteer_hub.web.pages.forms import given, values
 from volunteer_hub.web.routes.calendars import personal_feed, team_feed
@@ -205,28 +205,26 @@ def _signup_action(name: str, service, done: str):
 # --- my schedule, calendar and hours ---------------------------------------------------------
 
 
-def _signup_actions(signup: tasks.MySignup, now: datetime) -> set[str]:
-    """The buttons to offer now; the services check again on submit."""
-    if signup.status is SignupStatus.CHECKED_IN:
-        return {"check-out"}
-    actions = {"cancel"}
-    opens = signup.start - tasks.CHECK_IN_EARLY
-    if signup.status is SignupStatus.CONFIRMED and opens <= now <= signup.end:
-        actions.add("check-in")
-    return actions
+def _signup_actions(signup: tasks.MySignup) -> set[str]:
+    """The buttons the signup allows now; the services check again on submit."""
+    allowed = {
+        "cancel": signup.may_cancel,
+        "check-in": signup.may_check_in,
+        "check-out": signup.may_check_out,
+    }
+    return {name for name, may in allowed.items() if may}
 
 
 async def schedule(page: Page, *, problem: dict | None = None, status: int = 200) -> Response:
     actor = page.user
     mine = await tasks.my_signups(page.hub, actor)
-    now = page.hub.now()
     return _render(
         page,
         "volunteer/schedule.html",
         status=status,
         signups=mine,
-        actions={s.id: _signup_actions(s, now) for s in mine},
-        claims=await wishes.my_claims(actor),
+        actions={s.id: _signup_actions(s) for s in mine},
+        claims=await wishes.my_claims(page.hub, actor),
         problem=problem,
     )
 
@@ -281,9 +279,7 @@ async def revoke_calendar(page: Page) -> Response:
 
 async def my_hours(page: Page) -> Response:
     records = await tasks.service_records(page.user)
-    return _render(
-        page, "volunteer/hours.html", total=records["total_hours"], records=records["items"]
-    )
+    return _render(page, "volunteer/hours.html", total=records.total_hours, records=records.items)
 
 
 # --- teams -----------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ from starlette.responses import Response
 
 from volunteer_hub.errors import NotFound, VolunteerHubError
 from volunteer_hub.i18n import localize
-from volunteer_hub.models import Wish, WishStatus
 from volunteer_hub.services import people, wishes
+from volunteer_hub.services.views import WishView
 from volunteer_hub.validation import mask_phone
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import given, values
@@ -61,11 +61,11 @@ async def post_wish(page: Page) -> Response:
 
 
 async def my_wishes(page: Page) -> Response:
-    items = await wishes.my_wishes(page.user)
+    items = await wishes.my_wishes(page.hub, page.user)
     return page.render("wishes/mine.html", wishes=items, categories=_names(page, items))
 
 
-def _names(page: Page, items: list[Wish]) -> dict[str, str]:
+def _names(page: Page, items: list[WishView]) -> dict[str, str]:
     names: dict[str, str] = {}
     for wish in items:
         if wish.category not in names:
@@ -74,38 +74,30 @@ def _names(page: Page, items: list[Wish]) -> dict[str, str]:
     return names
 
 
-async def _actions(page: Page, wish: Wish) -> set[str]:
-    """The buttons this person may press now; the services check again on submit."""
-    actor = page.user
-    mine = actor.id in (wish.resident_id, wish.posted_by_id) or actor.is_staff(wish.community_id)
-    actions = set()
-    if await wishes.may_claim(page.hub, actor, wish):
-        actions.add("claim")
-    if wish.status is WishStatus.CLAIMED and wish.claimer_id == actor.id:
-        actions.add("fulfil")
-    if wish.status is WishStatus.FULFILLED and mine:
-        actions.add("confirm")
-    if wish.status in wishes.ACTIVE_STATUSES and mine:
-        actions.add("cancel")
-    return actions
+def _actions(wish: WishView) -> set[str]:
+    """The buttons the wish's view allows this person now; the services check again."""
+    allowed = {
+        "claim": wish.may_claim,
+        "fulfil": wish.may_fulfil,
+        "confirm": wish.may_confirm,
+        "cancel": wish.may_cancel,
+    }
+    return {name for name, may in allowed.items() if may}
 
 
 async def wish_page(page: Page, *, errors=None, status: int = 200) -> Response:
     actor = page.user
-    wish = await wishes.get_wish(page.hub, actor, page.path_id())
-    await wish.fetch_related("resident", "claimer", "community")
+    wish = await wishes.view(page.hub, actor, page.path_id())
     history = await wishes.timeline(page.hub, actor, wish.id)
     return page.render(
         "wishes/detail.html",
         status=status,
         wish=wish,
         category=_names(page, [wish])[wish.category],
-        contact=wishes.can_see_contact(actor, wish, wish.resident),
-        actions=await _actions(page, wish),
-        staff=actor.is_staff(wish.community_id),
+        actions=_actions(wish),
         history=history,
         errors=errors or {},
-        zone=wish.community.timezone,
+        zone=wish.timezone,
     )
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from volunteer_hub.services import tasks, wishes
+from volunteer_hub.services import invitations, tasks
 from volunteer_hub.web.api import Call, Endpoint
 from volunteer_hub.web.schemas import local
 
@@ -27,15 +27,15 @@ class TaskInvitationOut(BaseModel):
 
 
 async def invite_to_wish(call: Call) -> WishInvitationOut:
-    data: wishes.InviteIn = call.body
-    wish = await wishes.invite(call.hub, call.user, call.path_int("id"), data)
+    data: invitations.InviteIn = call.body
+    wish = await invitations.invite_to_wish(call.hub, call.user, call.path_int("id"), data)
     return WishInvitationOut(wish_id=wish.id, person_id=data.person_id)
 
 
 async def invite_to_task(call: Call) -> TaskInvitationOut:
-    data: tasks.TaskInviteIn = call.body
+    data: invitations.TaskInviteIn = call.body
     task_id = call.path_int("id")
-    occurrence = await tasks.invite(call.hub, call.user, task_id, data)
+    occurrence = await invitations.invite_to_task(call.hub, call.user, task_id, data)
     task = await tasks.get_task(call.user, task_id)
     return TaskInvitationOut(
         task_id=task_id,
@@ -52,7 +52,7 @@ ENDPOINTS = [
         "/wishes/{id:int}/invitations",
         invite_to_wish,
         "Invite a volunteer who may claim it to claim an open wish (staff)",
-        body=wishes.InviteIn,
+        body=invitations.InviteIn,
         response=WishInvitationOut,
         status=201,
         errors=ERRORS,
@@ -63,7 +63,7 @@ ENDPOINTS = [
         "/tasks/{id:int}/invitations",
         invite_to_task,
         "Invite a person to an occurrence of a task (staff, team leaders)",
-        body=tasks.TaskInviteIn,
+        body=invitations.TaskInviteIn,
         response=TaskInvitationOut,
         status=201,
         errors=ERRORS,

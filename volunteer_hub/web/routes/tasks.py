@@ -10,6 +10,7 @@ from volunteer_hub.web.schemas import (
     SignupOut,
     TaskOut,
     record_out,
+    records_out,
     signup_out,
     task_out,
 )
@@ -26,8 +27,7 @@ async def get_task(call: Call) -> TaskOut:
 
 async def sign_up(call: Call) -> SignupOut:
     signup = await tasks.sign_up(call.hub, call.user, call.path_int("id"), call.body)
-    task = await tasks.get_task(call.user, call.path_int("id"))
-    return signup_out(signup, task.community.timezone)
+    return signup_out(await tasks.signup_view(call.user, signup.id))
 
 
 async def cancel_signup(call: Call) -> None:
@@ -36,25 +36,16 @@ async def cancel_signup(call: Call) -> None:
 
 async def check_in(call: Call) -> SignupOut:
     signup = await tasks.check_in(call.hub, call.user, call.path_int("id"))
-    signup = await tasks.get_signup(call.user, signup.id)
-    return signup_out(signup, signup.occurrence.task.community.timezone)
+    return signup_out(await tasks.signup_view(call.user, signup.id))
 
 
 async def check_out(call: Call) -> ServiceRecordOut:
     record = await tasks.check_out(call.hub, call.user, call.path_int("id"))
-    community = await record.community
-    return record_out(record, community.timezone)
+    return record_out(await tasks.record_view(record))
 
 
 async def my_records(call: Call) -> ServiceRecordsOut:
-    result = await tasks.service_records(call.user)
-    timezone = "Asia/Shanghai"
-    if call.user.community_id:
-        timezone = (await (await call.user.load_person()).community).timezone
-    return ServiceRecordsOut(
-        total_hours=result["total_hours"],
-        items=[record_out(r, timezone) for r in result["items"]],
-    )
+    return records_out(await tasks.service_records(call.user))
 
 
 ERRORS = (401, 403, 404, 409, 422)

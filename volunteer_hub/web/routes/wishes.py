@@ -7,8 +7,8 @@ from typing import Annotated
 from pydantic import Field
 
 from volunteer_hub.i18n import localize
-from volunteer_hub.models import WishStatus
-from volunteer_hub.services import matching, people, wishes
+from volunteer_hub.services import matching, wishes
+from volunteer_hub.services.views import WishStatus
 from volunteer_hub.validation import Id, Input
 from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 from volunteer_hub.web.schemas import (
@@ -39,27 +39,28 @@ async def post_wish(call: Call) -> WishCreated:
 
 async def list_wishes(call: Call) -> dict:
     q: WishListQuery = call.query
-    cid = call.path_int("cid")
-    community = await people.get_community(cid)
     rows = await wishes.list_wishes(
-        call.hub, call.user, cid, status=q.status, after_id=q.after_id(), limit=q.limit + 1
+        call.hub,
+        call.user,
+        call.path_int("cid"),
+        status=q.status,
+        after_id=q.after_id(),
+        limit=q.limit + 1,
     )
     result = page(rows, q.limit, lambda w: w.id)
-    result["items"] = [await wish_out(call.user, w, community) for w in result["items"]]
+    result["items"] = [wish_out(w) for w in result["items"]]
     return result
 
 
 async def get_wish(call: Call) -> WishOut:
-    return await wish_out(
-        call.user, await wishes.get_wish(call.hub, call.user, call.path_int("id"))
-    )
+    return wish_out(await wishes.view(call.hub, call.user, call.path_int("id")))
 
 
 def _action(service, with_body: bool = True):
     async def endpoint(call: Call) -> WishOut:
         args = (call.body,) if with_body else ()
         wish = await service(call.hub, call.user, call.path_int("id"), *args)
-        return await wish_out(call.user, wish)
+        return wish_out(await wishes.as_seen_by(call.hub, call.user, wish))
 
     endpoint.__name__ = f"wish_{service.__name__}"
     return endpoint
