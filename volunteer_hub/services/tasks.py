@@ -136,8 +136,8 @@ async def create_task(hub: Hub, actor: Actor, community_id: int, data: TaskIn | 
     return task
 
 
-async def get_task(actor: Actor, task_id: int) -> Task:
-    """A task of a community the actor belongs to (others are not found)."""
+async def get_task(actor: Actor, task_id: int) -> reads.TaskRow:
+    """A task of a community the actor belongs to (others are not found), as plain values."""
     task = await reads.task_with_community(task_id)
     _check_visible(actor, task)
     return task
@@ -159,7 +159,11 @@ def _check_visible(actor: Actor, task: Task | reads.TaskRow | None) -> None:
 
 
 async def occurrences(
-    hub: Hub, task: Task, *, start: datetime | None = None, end: datetime | None = None
+    hub: Hub,
+    task: Task | reads.TaskRow,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> list[dict]:
     """The task's upcoming occurrences: a one-off task's only one, or a recurring task's.
 
@@ -219,7 +223,7 @@ def _occurrence_dict(
     }
 
 
-async def _resolve_start(hub: Hub, task: Task, start: datetime | None) -> datetime:
+async def _resolve_start(hub: Hub, task: Task | reads.TaskRow, start: datetime | None) -> datetime:
     """The occurrence start (UTC) a signup is for: the given one, or the next upcoming."""
     timezone = task.community.timezone
     if start is None:
@@ -240,7 +244,7 @@ async def _resolve_start(hub: Hub, task: Task, start: datetime | None) -> dateti
     return as_utc(start)
 
 
-async def _lock_occurrence(task: Task, start: datetime) -> Occurrence:
+async def _lock_occurrence(task: Task | reads.TaskRow, start: datetime) -> Occurrence:
     """Inside a transaction: write the occurrence's row first (making it if need be), then read.
 
     The first statement is a write, so concurrent signups queue on the row lock
@@ -689,7 +693,7 @@ class MySignup:
     waitlist_position: int | None
 
 
-async def open_occurrences(hub: Hub, task: Task) -> list[dict]:
+async def open_occurrences(hub: Hub, task: Task | reads.TaskRow) -> list[dict]:
     """The task's upcoming occurrences (see ``occurrences``) without the cancelled ones, each
     also with ``places_left`` and ``waitlisted`` (how many are on its waiting list)."""
     now = hub.now()
