@@ -2,8 +2,9 @@
 requests it serves.
 
 Starlette serves a ``Mount`` of many routes by walking them in order, each trying its
-pattern, and wraps each endpoint in a ``Request``/``Response`` pair; at the API's rate that
-walk and wrapping is a tenth of a request's cost (benchmarks/README.md). ``ApiRoutes``
+pattern, and wraps each endpoint in a ``Request``/``Response`` pair: finding the route of
+``GET /api/v1/tasks/{id}`` among the API's 60 takes 30 µs, where the whole request takes 70
+and this 4 (benchmarks/README.md). ``ApiRoutes``
 looks up the few routes that can match (by method and first path segment), asks them
 through Starlette's public ``matches`` (the ``Mount`` first, for the scope it would set),
 and serves the endpoint as a plain ASGI call. Whatever it does not serve itself goes to
