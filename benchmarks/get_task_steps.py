@@ -60,9 +60,12 @@ async def steps(repeat: int, rounds: int) -> None:
     from volunteer_hub import db
     from volunteer_hub.config import Settings, sqlite_url
     from volunteer_hub.hub import Hub
-    from volunteer_hub.models import Person
+    from volunteer_hub.models import Person, Task
     from volunteer_hub.services import auth, reads, tasks
     from volunteer_hub.web import create_app
+    from volunteer_hub.web.app import API_PREFIX
+    from volunteer_hub.web.fastpath import ApiRoutes
+    from volunteer_hub.web.routes import ENDPOINTS
     from volunteer_hub.web.schemas import TaskOut, task_out
 
     workdir = Path(tempfile.mkdtemp(prefix="vhub-steps-"))
@@ -100,17 +103,28 @@ async def steps(repeat: int, rounds: int) -> None:
         adapter = TypeAdapter(TaskOut)
         conn = get_connection(db.connection_name(url))
         now = hub.now()
-        person_row = (await db.read(reads._person_sql(), reader.id))[0]
-        person_columns = reads._columns(Person, "p")
+        api_routes = ApiRoutes(API_PREFIX, ENDPOINTS)
+        scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
 
         async def person_model() -> object:
-            return person_columns.load(person_row)
+            return await Person.get(id=reader.id)
+
+        async def route() -> object:
+            return api_routes.matches(scope)
+
+        async def mount_route() -> object:
+            # What a Starlette router does with a plain Mount: its match, then the walk.
+            _, child = api_routes.mount.matches(scope)
+            inner = {**scope, **child}
+            for candidate in api_routes.mount.routes:
+                if candidate.matches(inner)[0].name == "FULL":
+                    return candidate
 
         async def serialise() -> object:
             return adapter.dump_json(task_out(task, occurrences))
 
         async def models() -> object:
-            model = await tasks.get_task(reader, seeded.task_id)
+            model = await Task.get(id=seeded.task_id).prefetch_related("community")
             return task_out(model, await tasks.occurrences(hub, model))
 
         print(f"{'per call, microseconds':<62}{'wall':>9}{'CPU':>9}")
@@ -128,13 +142,15 @@ async def steps(repeat: int, rounds: int) -> None:
         )
         await timed(
             "      db.read: token + person's ids + roles",
-            lambda: db.read(reads._token_sql(False), digest),
+            lambda: db.read(reads._TOKEN_SQL, digest),
         )
         await timed(
             "  (instead) auth.actor_for_token(with_person=True), the pages'",
             lambda: auth.actor_for_token(hub, token, with_person=True),
         )
-        await timed("    the Person model from its row", person_model)
+        await timed("    the Person model (an ORM query)", person_model)
+        await timed("  ApiRoutes.matches (web/fastpath.py)", route)
+        await timed("  (instead) Mount.matches, then walking its routes", mount_route)
         await timed(
             "  tasks.task_view (one statement, plain rows)",
             lambda: tasks.task_view(hub, reader, seeded.task_id),

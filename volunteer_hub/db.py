@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import re
 import sqlite3
-import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -14,17 +13,19 @@ from typing import Any
 
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.backends.base.config_generator import expand_db_url
-from tortoise.backends.sqlite.client import SqliteClient as TortoiseSqliteClient
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext, require_context
 from tortoise.exceptions import OperationalError
 from tortoise.migrations.api import migrate as migrate_api
+from tortoise.models import Model
 
 from volunteer_hub.clock import as_utc
+from volunteer_hub.sqlite_engine import SqliteClientWithReader
 
 APP_LABEL = "models"
 MODELS_MODULE = "volunteer_hub.models"
 MIGRATIONS_MODULE = "volunteer_hub.migrations"
+SQLITE_ENGINE = "volunteer_hub.sqlite_engine"
 
 
 def connection_name(database_url: str) -> str:
@@ -48,8 +49,15 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 
 def _config(database_url: str) -> dict[str, Any]:
     name = connection_name(database_url)
+    connection: str | dict[str, Any] = database_url
+    if database_url.startswith("sqlite://"):
+        # Tortoise's SQLite client plus a read-only connection for ``read``.
+        connection = {
+            "engine": SQLITE_ENGINE,
+            "credentials": expand_db_url(database_url)["credentials"],
+        }
     return {
-        "connections": {name: database_url},
+        "connections": {name: connection},
         "apps": {
             APP_LABEL: {
                 "models": [MODELS_MODULE],
@@ -93,17 +101,19 @@ async def read(sql: str, *params: Any) -> Sequence[Sequence[Any]]:
     """Run a short hand-written SELECT (``?`` placeholders): a lookup by key, not a scan.
 
     The rows are sequences of the selected columns, in order. On SQLite, outside a
-    transaction, the statement runs at once in the calling thread on a read-only
-    connection of the client's own (see ``_reader``), blocking the event loop for as
-    long as SQLite takes: microseconds for an indexed lookup. Inside ``in_transaction()``
-    (which must see its own writes) and on PostgreSQL it runs on the current connection,
-    as ``fetch`` does.
+    transaction, the statement runs at once in the calling thread on the client's
+    read-only connection (``sqlite_engine``), blocking the event loop for as long as
+    SQLite takes: microseconds for an indexed lookup. Inside ``in_transaction()`` (which
+    must see its own writes) and on PostgreSQL it runs on the current connection, as
+    ``fetch`` does.
     """
     connection, sql, values = _prepare(sql, params)
-    if isinstance(connection, TortoiseSqliteClient) and not isinstance(
+    # Inside in_transaction() the current connection is the transaction's (a
+    # TransactionalDBClient), never the client itself.
+    if isinstance(connection, SqliteClientWithReader) and not isinstance(
         connection, TransactionalDBClient
     ):
-        reader = _reader(connection)
+        reader = connection.reader
         if reader is not None:
             connection.log.debug("%s: %s", sql, values)
             try:
@@ -114,39 +124,6 @@ async def read(sql: str, *params: Any) -> Sequence[Sequence[Any]]:
                 # Busy (WAL recovery, or a journal mode where readers wait): the shared
                 # connection below waits for its turn.
     return (await connection.execute_query(sql, values))[1]
-
-
-def _reader(client: TortoiseSqliteClient) -> sqlite3.Connection | None:
-    """A read-only connection beside a Tortoise SQLite client's own, opened on first use
-    and closed when that connection goes (a reconnection gets a new one).
-
-    Tortoise's client has one connection, driven from aiosqlite's worker thread: each
-    statement is a hand-off to that thread and back (about 20 µs of CPU here, more than
-    an indexed lookup costs SQLite itself), and it waits while any transaction of the
-    process is open. In WAL mode (Tortoise's default) this reader sees the last
-    committed state without waiting for a writer. None for an in-memory database
-    (which only its own connection sees) and while the client is not connected.
-    """
-    shared = client._connection
-    if shared is None or client.filename == ":memory:":
-        return None
-    reader = _READERS.get(shared)
-    if reader is None:
-        # mode=rw: never create a file; query_only: never write; no busy wait.
-        reader = sqlite3.connect(
-            Path(client.filename).resolve().as_uri() + "?mode=rw",
-            uri=True,
-            timeout=0,
-            isolation_level=None,  # autocommit: no read transaction outlives its statement
-            check_same_thread=False,
-        )
-        reader.execute("PRAGMA query_only = ON")
-        _READERS[shared] = reader
-        weakref.finalize(shared, reader.close)
-    return reader
-
-
-_READERS: weakref.WeakKeyDictionary[Any, sqlite3.Connection] = weakref.WeakKeyDictionary()
 
 
 async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
@@ -226,19 +203,26 @@ async def _insert_unnest(
 
 
 async def _column_types(table: str) -> dict[str, str]:
-    """A table's column types on PostgreSQL (from the catalogue, once per process)."""
-    if table not in _COLUMN_TYPES:
-        rows = await fetch(
-            "SELECT column_name, udt_name FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = ?",
-            table,
-        )
-        _COLUMN_TYPES[table] = {r["column_name"]: r["udt_name"] for r in rows}
-    return _COLUMN_TYPES[table]
+    """A table's column types on PostgreSQL, from the catalogue of the database at hand.
+
+    Asked once per ``insert_rows`` call (one small query beside thousands of rows), not
+    cached for the process: one process may open databases at different migrations.
+    """
+    rows = await fetch(
+        "SELECT column_name, udt_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = ?",
+        table,
+    )
+    return {r["column_name"]: r["udt_name"] for r in rows}
 
 
-_COLUMN_TYPES: dict[str, dict[str, str]] = {}  # the schema is the migrations': the same anywhere
 _UNNEST_ROWS = 50_000
+
+
+def table_name(model: type[Model]) -> str:
+    """The table a model of ours is stored in, as its ``Meta.table`` declares (every model
+    in ``volunteer_hub.models`` declares one): also the ``entity_type`` of audit entries."""
+    return model.Meta.table  # type: ignore[attr-defined]
 
 
 def is_postgres() -> bool:

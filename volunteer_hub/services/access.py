@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from volunteer_hub.errors import NotAuthenticated
 from volunteer_hub.models import MembershipStatus, Person, Role, RoleAssignment, TeamMembership
-from volunteer_hub.services import reads
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,10 @@ class Actor:
         return self._person
 
     async def load_person(self) -> Person:
-        """The person's model, read once per actor."""
+        """The person's model, read once per actor (an ORM query: only the services that
+        need more than the actor's ids come here)."""
         if self._person is None:
-            person = await reads.person_by_id(self.id)
+            person = await Person.get_or_none(id=self.id)
             if person is None:  # deleted since the token was checked
                 raise NotAuthenticated("You need to log in.")
             self._person = person

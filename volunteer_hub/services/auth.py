@@ -62,16 +62,19 @@ async def login(hub: Hub, phone: str, password: str, address: str) -> Login:
 async def actor_for_token(hub: Hub, token: str, *, with_person: bool = False) -> Actor:
     """The actor a bearer token stands for; an unknown, expired or revoked token is refused.
 
-    Every request comes through here: one SQL statement (services/reads.py), which
-    reads the person's model too only ``with_person`` (else ``actor.load_person()``).
+    Every request comes through here: one SQL statement (services/reads.py) for the
+    person's ids and role grants. Their ``Person`` model is read (with the ORM) only
+    ``with_person``, for the pages; services that need it call ``actor.load_person()``.
     """
-    found = await reads.token_holder(secret_digest(token), hub.now(), with_person=with_person)
+    found = await reads.token_holder(secret_digest(token), hub.now())
     if found is None:
         raise NotAuthenticated("You need to log in.", code="invalid_token")
-    grants = _grants(found.grants)
-    if found.person is not None:
-        return Actor(found.person, grants)
-    return Actor.unloaded(found.person_id, found.community_id, found.grid_id, grants)
+    actor = Actor.unloaded(
+        found.person_id, found.community_id, found.grid_id, _grants(found.grants)
+    )
+    if with_person:
+        await actor.load_person()
+    return actor
 
 
 @lru_cache(maxsize=4096)

@@ -137,8 +137,8 @@ async def create_task(hub: Hub, actor: Actor, community_id: int, data: TaskIn | 
     return task
 
 
-async def get_task(actor: Actor, task_id: int) -> Task:
-    """A task of a community the actor belongs to (others are not found)."""
+async def get_task(actor: Actor, task_id: int) -> reads.TaskRow:
+    """A task of a community the actor belongs to (others are not found), as plain values."""
     task = await reads.task_with_community(task_id)
     _check_visible(actor, task)
     return task
@@ -160,7 +160,11 @@ def _check_visible(actor: Actor, task: Task | reads.TaskRow | None) -> None:
 
 
 async def occurrences(
-    hub: Hub, task: Task, *, start: datetime | None = None, end: datetime | None = None
+    hub: Hub,
+    task: Task | reads.TaskRow,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> list[dict]:
     """The task's upcoming occurrences: a one-off task's only one, or a recurring task's.
 
@@ -220,7 +224,7 @@ def _occurrence_dict(
     }
 
 
-async def resolve_start(hub: Hub, task: Task, start: datetime | None) -> datetime:
+async def resolve_start(hub: Hub, task: Task | reads.TaskRow, start: datetime | None) -> datetime:
     """The occurrence start (UTC) a signup is for: the given one, or the next upcoming."""
     timezone = task.community.timezone
     if start is None:
@@ -241,7 +245,7 @@ async def resolve_start(hub: Hub, task: Task, start: datetime | None) -> datetim
     return as_utc(start)
 
 
-async def lock_occurrence(task: Task, start: datetime) -> Occurrence:
+async def lock_occurrence(task: Task | reads.TaskRow, start: datetime) -> Occurrence:
     """Inside a transaction: write the occurrence's row first (making it if need be), then read.
 
     The first statement is a write, so concurrent signups queue on the row lock
@@ -644,7 +648,7 @@ class MySignup:
     may_check_out: bool
 
 
-async def open_occurrences(hub: Hub, task: Task) -> list[dict]:
+async def open_occurrences(hub: Hub, task: Task | reads.TaskRow) -> list[dict]:
     """The task's upcoming occurrences (see ``occurrences``) without the cancelled ones, each
     also with ``places_left`` and ``waitlisted`` (how many are on its waiting list)."""
     now = hub.now()

@@ -10,18 +10,15 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
-from starlette.datastructures import URLPath
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Match, Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import Route
 
 from volunteer_hub.errors import (
     InvalidInput,
@@ -267,103 +264,6 @@ class BodyTooLarge(VolunteerHubError):
 
 def _too_large() -> BodyTooLarge:
     return BodyTooLarge("The request body is too large (at most {limit} KiB).", limit=64)
-
-
-class ApiRoutes(BaseRoute):
-    """The API's endpoints under ``prefix``, as one route of the application's router.
-
-    A request for an endpoint, with its method, is matched here by its first path
-    segment and the few patterns that share it, and served by the endpoint as a plain
-    ASGI call: no ``Mount``, no inner ``Router`` walking the API's routes, no per-route
-    request wrapper. Everything else under the prefix (no such path, wrong method,
-    HEAD, a trailing slash to redirect) goes to an ordinary ``Mount`` of the same
-    routes, so Starlette answers exactly as it would.
-    """
-
-    def __init__(self, prefix: str, endpoints: Sequence[Endpoint]) -> None:
-        self.prefix = prefix
-        self.fallback = Mount(prefix, routes=[e.route() for e in endpoints])
-        # (method, first path segment) -> the patterns there, in the order of the routes.
-        self._groups: dict[tuple[str, str], list[tuple[re.Pattern[str], dict, Endpoint]]] = {}
-        for endpoint, route in zip(endpoints, self.fallback.routes, strict=True):
-            assert isinstance(route, Route)
-            key = (endpoint.method, endpoint.path.split("/", 2)[1])
-            self._groups.setdefault(key, []).append(
-                (route.path_regex, route.param_convertors, endpoint)
-            )
-
-    @property
-    def routes(self) -> list[BaseRoute]:
-        return self.fallback.routes
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http":
-            path = route_path(scope)
-            prefix = self.prefix
-            if path.startswith(prefix):
-                rest = path[len(prefix) :]  # "/tasks/1": split gives "", "tasks", "1"
-                segments = rest.split("/", 2)
-                if segments[0] == "" and len(segments) > 1:
-                    for regex, convertors, endpoint in self._groups.get(
-                        (scope["method"], segments[1]), ()
-                    ):
-                        found = regex.match(rest)
-                        if found is not None:
-                            return Match.FULL, self._child_scope(scope, endpoint, found, convertors)
-        return self.fallback.matches(scope)
-
-    def _child_scope(
-        self, scope: Scope, endpoint: Endpoint, found: re.Match[str], convertors: dict
-    ) -> Scope:
-        params = dict(scope.get("path_params", {}))
-        for key, value in found.groupdict().items():
-            params[key] = convertors[key].convert(value)
-        root_path = scope.get("root_path", "")
-        return {  # what the Mount and its Route would set
-            "path_params": params,
-            "app_root_path": scope.get("app_root_path", root_path),
-            "root_path": root_path + self.prefix,
-            "endpoint": endpoint.asgi,
-            _ENDPOINT: endpoint,
-        }
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = scope.pop(_ENDPOINT, None)
-        if endpoint is None:
-            await self.fallback.handle(scope, receive, send)
-        else:
-            answer = await endpoint.answer(Request(scope, receive, send))
-            if isinstance(answer, bytes):
-                # The two messages a Response(answer, media_type="application/json") sends,
-                # with its headers in its order, without building one (every API answer).
-                headers = [
-                    (b"content-length", str(len(answer)).encode("latin-1")),
-                    (b"content-type", b"application/json"),
-                ]
-                await send(
-                    {"type": "http.response.start", "status": endpoint.status, "headers": headers}
-                )
-                await send({"type": "http.response.body", "body": answer})
-            else:
-                await answer(scope, receive, send)
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        return self.fallback.url_path_for(name, **path_params)
-
-
-_ENDPOINT = "volunteer_hub.endpoint"  # the scope key that carries a matched Endpoint
-
-
-def route_path(scope: Scope) -> str:
-    """The path the app routes on: ``path`` without the ASGI ``root_path`` it is mounted at
-    (the ASGI spec's keys; what Starlette's routing matches on)."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if not root_path or not path.startswith(root_path):
-        return path
-    if path == root_path:
-        return ""
-    return path[len(root_path) :] if path[len(root_path)] == "/" else path
 
 
 # --- errors ---------------------------------------------------------------------------------

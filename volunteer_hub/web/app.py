@@ -18,7 +18,8 @@ from volunteer_hub import db
 from volunteer_hub.bootstrap import build_hub
 from volunteer_hub.config import Settings
 from volunteer_hub.hub import Hub
-from volunteer_hub.web.api import ApiRoutes, http_exception, server_error
+from volunteer_hub.web.api import http_exception, server_error
+from volunteer_hub.web.fastpath import ApiRoutes
 from volunteer_hub.web.middleware import SecurityHeaders
 from volunteer_hub.web.open311 import ROUTES as OPEN311_ROUTES
 from volunteer_hub.web.openapi import openapi_document
