@@ -42,7 +42,7 @@ from volunteer_hub.services.uow import unit_of_work
 from volunteer_hub.validation import MAX_ID, Id, Input, Line, Text, custom_error, parse
 
 EVENT = "emergency.callout"
-ENTITY_TYPE = CallOut._meta.db_table
+ENTITY_TYPE = db.table_name(CallOut)
 TOKEN_BYTES = 16  # 22 characters in the link: short enough for a text message
 MAX_TOKEN_LENGTH = 100
 # The key of {person id: ack token} in the secret of the ``emergency.callout`` event.
@@ -155,7 +155,7 @@ async def call_out(hub: Hub, actor: Actor, community_id: int, data: CallOutIn | 
         )
         tokens = {person_id: secrets.token_urlsafe(TOKEN_BYTES) for person_id in person_ids}
         await db.insert_rows(
-            CallOutRecipient._meta.db_table,
+            db.table_name(CallOutRecipient),
             ("callout_id", "person_id", "ack_hash", "acked_at"),
             [(callout.id, pid, secret_digest(token), None) for pid, token in tokens.items()],
         )

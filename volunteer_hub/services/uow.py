@@ -19,6 +19,7 @@ from typing import Any
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from volunteer_hub.db import table_name
 from volunteer_hub.errors import Conflict
 from volunteer_hub.events import EVENT_NAMES, PendingEvent
 from volunteer_hub.hooktypes import DomainEvent
@@ -94,7 +95,7 @@ class UnitOfWork:
         """
         if action not in _KNOWN_EVENTS:
             raise ValueError(f"unknown event {action!r}: add it to volunteer_hub.events")
-        entity_type = entity._meta.db_table
+        entity_type = table_name(type(entity))
         await AuditEntry.create(
             community_id=community_id,
             actor_id=self.actor_id,
