@@ -20,7 +20,16 @@ Hooks and the values they take and return:
 - `NotificationChannel`: a way to reach people that a plugin adds
   (`vh_notification_channels`).
 - `DomainEvent`: what happened, as `vh_domain_event` receives it.
+- `EVENT_NAMES`: the name of every domain event the core publishes.
 - `age_on`: a person's age on a day, as the rules count it (whole years; None if unknown).
+
+Notification channels (a channel names the apprise services its URLs need in
+`NotificationChannel.apprise_services`; volunteer_hub registers them with apprise once,
+when it builds its Hub, so `vh_notification_channels` only describes channels):
+
+- `WEBHOOK_SCHEME`, `WEBHOOK_SECURE_SCHEME`: the URL schemes of the core's webhook
+  service, for a channel that posts JSON: apprise's `json://` options, sent on kept-alive
+  connections, with the private-address policy applied.
 
 Plugin settings (`vh_plugin_settings` returns a pydantic model; the host validates the
 plugin settings file against it at start-up):
@@ -53,7 +62,9 @@ Text in the reader's language:
 from __future__ import annotations
 
 from volunteer_hub import hookimpl
+from volunteer_hub.default_plugins.webhook import WEBHOOK_SCHEME, WEBHOOK_SECURE_SCHEME
 from volunteer_hub.errors import InvalidInput
+from volunteer_hub.events import EVENT_NAMES
 from volunteer_hub.hooktypes import (
     AdmissionDecision,
     CandidateFacts,
@@ -81,6 +92,7 @@ __all__ = [
     "AdmissionDecision",
     "CandidateFacts",
     "DomainEvent",
+    "EVENT_NAMES",
     "MatchScore",
     "NotificationChannel",
     "PartyReportFacts",
@@ -92,6 +104,9 @@ __all__ = [
     "WishCategory",
     "WishFacts",
     "age_on",
+    # --- notification channels
+    "WEBHOOK_SCHEME",
+    "WEBHOOK_SECURE_SCHEME",
     # --- plugin settings
     "PluginConfigError",
     # --- validation helpers and the error they raise
@@ -104,16 +119,3 @@ __all__ = [
     "SUPPORTED_LOCALES",
     "localize",
 ]
-
-# --- notification channels ------------------------------------------------------------------
-# A channel (``NotificationChannel``) names the apprise services its URLs need in
-# ``apprise_services``; volunteer_hub registers them with apprise when it builds its Hub, so
-# a plugin's ``vh_notification_channels`` only returns its channels. A channel that posts
-# JSON may build URLs of the core's webhook service: apprise's ``json://`` options, sent on
-# the notifier's kept-alive connections, with the private-address policy applied.
-from volunteer_hub.default_plugins.webhook import (
-    WEBHOOK_SCHEME,
-    WEBHOOK_SECURE_SCHEME,
-)
-
-__all__ += ["WEBHOOK_SCHEME", "WEBHOOK_SECURE_SCHEME"]
