@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import sqlite3
 import tomllib
@@ -822,14 +821,6 @@ async def test_a_failing_listener_never_undoes_the_change(hub):
 # --- the public surface for plugins ------------------------------------------------------------
 
 REFERENCE_PAGE = ROOT / "docs" / "plugins" / "reference.md"
-# The first-party plugins that keep to the public surface (each plugin of plugins/ does, once
-# converted; the import contracts hold the whole tree to it).
-PUBLIC_ONLY_PLUGINS = [
-    "vh-admission-list",
-    "vh-chat-robots",
-    "vh-registration-rules",
-    "vh-tencent-sms",
-]
 
 
 def test_every_public_name_is_importable_and_explained():
@@ -853,32 +844,3 @@ def test_the_reference_page_is_generated_from_the_public_surface():
     assert "plugins/reference.md" in nav
     for linking in ("index.md", "hooks.md"):
         assert "(reference.md)" in (ROOT / "docs" / "plugins" / linking).read_text("utf-8")
-
-
-def imported_modules(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-        elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-    return {m for m in found if m.split(".")[0] == "volunteer_hub"}
-
-
-@pytest.mark.parametrize("plugin", PUBLIC_ONLY_PLUGINS)
-@pytest.mark.parametrize(
-    ("part", "allowed"),
-    [
-        ("src", {"volunteer_hub.plugin_api"}),
-        ("tests", {"volunteer_hub.plugin_api", "volunteer_hub.testing"}),
-    ],
-)
-def test_first_party_plugins_use_only_the_public_surface(plugin, part, allowed):
-    files = sorted((ROOT / "plugins" / plugin / part).rglob("*.py"))
-    assert files
-    used = {
-        str(path.relative_to(ROOT)): imported_modules(path) - allowed
-        for path in files
-        if imported_modules(path) - allowed
-    }
-    assert used == {}
