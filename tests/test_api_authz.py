@@ -374,31 +374,12 @@ class Matrix:
         grid=None,
     ) -> Person:
         """Register a person with an address of their own, then give them roles."""
-        community = community or self.w.community
-        if grid is None and community is self.w.community:
-            grid = self.w.grid
-        person = await people.register(
-            self.hub,
-            {
-                "name": name,
-                "phone": next_phone(),
-                "password": PASSWORD,
-                "community_id": community.id,
-                "grid_id": grid.id if grid else None,
-                "address": address,
-            },
+        actor = await self.w.person(
+            name, roles=roles, grid=grid, community=community, address=address
         )
-        for role in roles:
-            await people.assign_role(
-                self.hub,
-                None,
-                community.id,
-                person.id,
-                role,
-                grid_id=grid.id if role is Role.GRID_WORKER else None,
-            )
+        person = await actor.load_person()
         self.people[key] = person
-        self.subjects.append(Subject(key, person.id, person.phone, address, community.id))
+        self.subjects.append(Subject(key, person.id, person.phone, address, person.community_id))
         return person
 
     async def _register_resident(self) -> None:

@@ -364,9 +364,11 @@ class TestCommunity:
         birth_date: date | None = None,
         grid: Grid | None = None,
         community: Community | None = None,
+        address: str = "幸福里3号楼2单元501",
     ) -> Actor:
         """Register a resident (password ``PASSWORD``) of this community (or ``community``),
-        in its first grid unless ``grid`` names another, and give them ``roles``."""
+        in its first grid unless ``grid`` names another, at ``address``, and give them
+        ``roles``."""
         from volunteer_hub.models import Role
         from volunteer_hub.services import people
         from volunteer_hub.services.access import load_actor
@@ -382,7 +384,7 @@ class TestCommunity:
                 "community_id": community.id,
                 "grid_id": grid.id if grid else None,
                 "birth_date": birth_date,
-                "address": "幸福里3号楼2单元501",
+                "address": address,
             },
         )
         for role in roles:
