@@ -61,7 +61,7 @@ async def steps(repeat: int, rounds: int) -> None:
     from volunteer_hub.config import Settings, sqlite_url
     from volunteer_hub.hub import Hub
     from volunteer_hub.models import Person, Task
-    from volunteer_hub.services import auth, reads, tasks
+    from volunteer_hub.services import auth, people, reads, tasks
     from volunteer_hub.web import create_app
     from volunteer_hub.web.app import API_PREFIX
     from volunteer_hub.web.fastpath import ApiRoutes
@@ -145,8 +145,8 @@ async def steps(repeat: int, rounds: int) -> None:
             lambda: db.read(reads._TOKEN_SQL, digest),
         )
         await timed(
-            "  (instead) auth.actor_for_token(with_person=True), the pages'",
-            lambda: auth.actor_for_token(hub, token, with_person=True),
+            "  (beside it) people.account: what the pages show (one statement)",
+            lambda: people.account(reader),
         )
         await timed("    the Person model (an ORM query)", person_model)
         await timed("  ApiRoutes.matches (web/fastpath.py)", route)

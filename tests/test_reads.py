@@ -110,6 +110,13 @@ async def test_the_reads_say_what_the_orm_reads(hub, w, clock):
     await ApiToken.filter(person_id=volunteer.id).update(revoked_at=clock.now)
     assert await reads.token_holder(secret_digest(login.token), clock.now) is None
 
+    for actor in (volunteer, w.staff, w.admin):  # what every page shows of who is logged in
+        person = await actor.load_person()
+        community = await models.Community.get_or_none(id=person.community_id or 0)
+        timezone = community.timezone if community else None
+        assert await reads.name_and_timezone(actor.id) == (person.name, timezone)
+    assert await reads.name_and_timezone(volunteer.id + 10_000) is None
+
 
 async def test_reads_run_on_the_reader_outside_a_transaction(hub, w, database_url):
     """On SQLite, outside a transaction, ``db.read`` runs on the client's read-only

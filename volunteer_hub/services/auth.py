@@ -59,12 +59,12 @@ async def login(hub: Hub, phone: str, password: str, address: str) -> Login:
     return Login(token, person, expires_at)
 
 
-async def actor_for_token(hub: Hub, token: str, *, with_person: bool = False) -> Actor:
+async def actor_for_token(hub: Hub, token: str) -> Actor:
     """The actor a bearer token stands for; an unknown, expired or revoked token is refused.
 
     Every request comes through here: one SQL statement (services/reads.py) for the
-    person's ids and role grants. Their ``Person`` model is read (with the ORM) only
-    ``with_person``, for the pages; services that need it call ``actor.load_person()``.
+    person's ids and role grants. Services that need their ``Person`` model call
+    ``actor.load_person()`` (an ORM query).
     """
     found = await reads.token_holder(secret_digest(token), hub.now())
     if found is None:
@@ -72,8 +72,6 @@ async def actor_for_token(hub: Hub, token: str, *, with_person: bool = False) ->
     actor = Actor.unloaded(
         found.person_id, found.community_id, found.grid_id, _grants(found.grants)
     )
-    if with_person:
-        await actor.load_person()
     return actor
 
 

@@ -21,7 +21,7 @@ from volunteer_hub.hooktypes import age_on
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import SUPPORTED_LOCALES
 from volunteer_hub.models import Community, Grid, Person, Role, RoleAssignment
-from volunteer_hub.services import throttle
+from volunteer_hub.services import reads, throttle
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import snapshot, unit_of_work
 from volunteer_hub.services.views import AccountView, CommunityView
@@ -475,16 +475,13 @@ async def set_locale(hub: Hub, actor: Actor, locale: str) -> None:
 
 
 async def account(actor: Actor) -> AccountView:
-    """What the pages show of the person logged in: their name and their time zone."""
-    person = await actor.load_person()
-    zone = None
-    if person.community_id is not None:
-        zone = (
-            await Community.filter(id=person.community_id)
-            .first()
-            .values_list("timezone", flat=True)
-        )
-    return AccountView(person_id=person.id, name=person.name, timezone=zone or DEFAULT_TIMEZONE)
+    """What the pages show of the person logged in: their name and their time zone (one hot
+    read, on every page)."""
+    found = await reads.name_and_timezone(actor.id)
+    if found is None:  # deleted since the token was checked
+        raise NotAuthenticated("You need to log in.")
+    name, zone = found
+    return AccountView(person_id=actor.id, name=name, timezone=zone or DEFAULT_TIMEZONE)
 
 
 async def person_id_for_phone(phone: str) -> int | None:

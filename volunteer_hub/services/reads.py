@@ -1,8 +1,10 @@
 """Hot reads in hand-written SQL, answered as plain values: who a token stands for, a task
-with its community's time zone, the stored occurrences of a task.
+with its community's time zone, the stored occurrences of a task, the name and time zone
+every page shows.
 
-Every API request authenticates and most read a task. Building a query with the ORM
-costs about 200 µs of CPU here, running one on SQLite's read connection a few µs
+Every API request authenticates, most read a task, every page shows who is logged in.
+Building a query with the ORM costs about 200 µs of CPU here, running one on SQLite's read
+connection a few µs
 (benchmarks/README.md), so these few statements are written once, run with ``db.read``
 and their rows become NamedTuples of the columns their callers use: no model instances,
 no query machinery. The columns each statement selects are listed once, below, in the
@@ -175,6 +177,20 @@ async def task_with_occurrences(
         return None, []
     task = _task_row(rows[0][:_TASK_WIDTH])
     return task, [_stored(row[_TASK_WIDTH:]) for row in rows if row[_TASK_WIDTH] is not None]
+
+
+_ACCOUNT_SQL = (
+    "SELECT p.name, c.timezone FROM person p LEFT JOIN community c ON c.id = p.community_id"
+    " WHERE p.id = ?"
+)
+
+
+async def name_and_timezone(person_id: int) -> tuple[str, str | None] | None:
+    """A person's name and their community's time zone (None without a community), in one
+    statement: what every page shows of the person logged in. None if there is no such
+    person."""
+    rows = await read(_ACCOUNT_SQL, person_id)
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 _OCCURRENCES_SQL = (

@@ -236,11 +236,10 @@ async def load_page(request: Request) -> Page:
     actor = account = None
     if token:
         try:
-            actor = await auth.actor_for_token(hub, token, with_person=True)
+            actor = await auth.actor_for_token(hub, token)
+            account = await people.account(actor)
         except NotAuthenticated:
-            token = None  # expired or revoked: the browser is simply logged out
-    if actor is not None:
-        account = await people.account(actor)
+            actor = token = None  # expired or revoked: the browser is simply logged out
     seed = request.cookies.get(CSRF_COOKIE) or ""
     page = Page(
         request=request,
