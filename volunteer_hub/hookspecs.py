@@ -182,20 +182,25 @@ def vh_domain_event(event: DomainEvent, settings: BaseModel | None) -> Awaitable
 
     Every audited change is an event, named like its audit action (the full list is
     ``volunteer_hub.events.EVENT_NAMES``; a test holds this one to it):
-    ``community.created``, ``community.updated``, ``grid.created``,
+    ``community.created``, ``community.updated``, ``community.emergency_started``,
+    ``community.emergency_ended``, ``grid.created``, ``grid.updated``,
     ``person.registered``, ``person.admin_created``, ``person.password_changed``,
     ``person.locale_changed``, ``person.channel_set``, ``person.channel_code_sent``,
-    ``person.channel_confirmed``,
-    ``role.assigned``, ``channel.configured``, ``delivery.retried``,
+    ``person.channel_confirmed``, ``person.updated``, ``person.deactivated``,
+    ``person.reactivated``, ``person.reset_code_issued``, ``person.password_reset``,
+    ``role.assigned``, ``role.revoked``, ``channel.configured``, ``delivery.retried``,
     ``open311_key.created``, ``open311_key.revoked``, ``calendar.revoked``,
-    ``team.created``, ``team.joined``, ``team.membership_approved``,
-    ``team.membership_started``, ``team.membership_refused``, ``party_report.filed``,
+    ``team.created``, ``team.updated``, ``team.joined``, ``team.membership_approved``,
+    ``team.membership_started``, ``team.membership_refused``,
+    ``qualification.verified``, ``qualification.expiring``, ``party_report.filed``,
     ``party_report.accepted``, ``party_report.refused``, ``wish.posted``,
     ``wish.approved``, ``wish.rejected``, ``wish.claimed``, ``wish.fulfilled``,
     ``wish.confirmed``, ``wish.cancelled``, ``wish.expired``, ``wish.escalated``,
-    ``wish.invited``, ``task.created``, ``task.invited``, ``occurrence.cancelled``,
-    ``signup.confirmed``, ``signup.waitlisted``, ``signup.promoted``,
-    ``signup.cancelled``, ``signup.checked_in``, ``signup.checked_out``,
+    ``wish.invited``, ``wish.handed_back``, ``task.created``, ``task.invited``,
+    ``task.updated``, ``task.cancelled``, ``occurrence.cancelled``,
+    ``occurrence.messaged``, ``signup.confirmed``, ``signup.waitlisted``,
+    ``signup.promoted``, ``signup.cancelled``, ``signup.checked_in``,
+    ``signup.checked_out``, ``signup.no_show``, ``signup.excused``,
     ``emergency.callout`` and ``emergency.acknowledged``.
 
     What the core does inside the transaction (the notifications it plans) is done by

@@ -68,6 +68,10 @@ class SignupStatus(StrEnum):
     CHECKED_IN = "checked_in"
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    # Attendance that staff or team leaders record for a confirmed place: the volunteer did
+    # not come (a no-show), or did not come for a reason staff accept (excused).
+    NO_SHOW = "no_show"
+    EXCUSED = "excused"
 
 
 class Community(Model):
@@ -80,6 +84,17 @@ class Community(Model):
     quiet_end = fields.CharField(max_length=5, default="07:00")
     # Staff approve a person once before they serve here (claim wishes, see contacts).
     approve_volunteers = fields.BooleanField(default=True, db_default=True)
+    # Wish categories whose candidates staff pick by hand (no automatic invitations).
+    manual_dispatch_categories = fields.JSONField(default=list, db_default="[]")
+    # Emergency mode: on while emergency_started_at is set. Wishes in the chosen categories
+    # are approved without review; every page shows the reason; the call-out is the one
+    # sent when it was switched on.
+    emergency_reason = fields.CharField(max_length=200, null=True)
+    emergency_started_at = fields.DatetimeField(null=True)
+    emergency_categories = fields.JSONField(default=list, db_default="[]")
+    emergency_callout: fields.ForeignKeyNullableRelation[CallOut] = fields.ForeignKeyField(
+        "models.CallOut", related_name="emergencies", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -121,6 +136,14 @@ class Person(Model):
     # Bumped to revoke the secret calendar feed address (it is derived from this).
     calendar_version = fields.IntField(default=0)
     locale = fields.CharField(max_length=10, default="zh-CN")  # for messages sent to them
+    # A deactivated person cannot log in; their tokens are revoked; history stays.
+    active = fields.BooleanField(default=True, db_default=True)
+    # A resident without a phone of their own: their messages go to their grid worker.
+    reached_through_grid_worker = fields.BooleanField(default=False, db_default=False)
+    # A pending password reset: a keyed hash of the one-time code, never the code itself.
+    reset_code_hash = fields.CharField(max_length=64, null=True)
+    reset_code_expires_at = fields.DatetimeField(null=True)
+    reset_code_attempts = fields.IntField(default=0, db_default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -176,7 +199,13 @@ class Qualification(Model):
     )
     kind = fields.CharField(max_length=40)
     expires_on = fields.DateField(null=True)
+    certificate_number = fields.CharField(max_length=50, null=True)
     verified = fields.BooleanField(default=False)
+    verified_at = fields.DatetimeField(null=True)
+    verified_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="qualifications_verified", null=True,
+        on_delete=fields.SET_NULL,
+    )
     # The membership it was declared for; staff verify it when approving that membership.
     membership: fields.ForeignKeyNullableRelation[TeamMembership] = fields.ForeignKeyField(
         "models.TeamMembership",
@@ -301,6 +330,9 @@ class Task(Model):
     created_by: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
         "models.Person", related_name="tasks_created", on_delete=fields.RESTRICT
     )
+    # A cancelled task offers no more places; its volunteers were told.
+    cancelled_at = fields.DatetimeField(null=True)
+    cancel_reason = fields.CharField(max_length=200, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -342,6 +374,8 @@ class Signup(Model):
     cancelled_at = fields.DatetimeField(null=True)
     checked_in_at = fields.DatetimeField(null=True)
     checked_out_at = fields.DatetimeField(null=True)
+    # Why a place was excused (SignupStatus.EXCUSED), in the words of whoever excused it.
+    attendance_note = fields.CharField(max_length=200, null=True)
 
     class Meta:
         table = "signup"
@@ -543,6 +577,12 @@ class PersonChannel(Model):
     code_expires_at = fields.DatetimeField(null=True)
     code_attempts = fields.IntField(default=0)  # tries at the pending code
     code_sent_at = fields.DatetimeField(null=True)
+    # Staff or a grid worker who set this address for the person (assisted mode); None when
+    # the person set it themselves.
+    set_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="channels_set_for_others", null=True,
+        on_delete=fields.SET_NULL,
+    )
 
     class Meta:
         table = "person_channel"
