@@ -142,6 +142,17 @@ async def test_switching_off_ends_it_with_a_note(hub, w):
     assert again.active and again.callout_id != started.callout_id
 
 
+async def test_those_called_are_told_to_stand_down_when_it_ends(hub, w):
+    await emergency.start(hub, w.staff, w.community.id, STORM)
+    await emergency.end(hub, w.staff, w.community.id, {"note": "积水已排，辛苦了"})
+    told = await Notification.filter(event="community.emergency_ended").order_by("person_id")
+    assert [n.person_id for n in told] == sorted([w.v1.id, w.v2.id])
+    assert {n.priority.value for n in told} == {"urgent"}  # some may be on their way
+    [first] = told[:1]
+    assert "解除紧急状态" in first.subject and STORM["reason"] in first.subject
+    assert "积水已排，辛苦了" in first.body and w.community.name in first.body
+
+
 async def test_only_staff_of_the_community_and_admins_switch_it(hub, w):
     other = await World(hub).build_other(w)
     for outsider in (w.v1, w.resident, w.grid_worker, other.staff):

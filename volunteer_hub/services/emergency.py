@@ -178,6 +178,8 @@ async def end(
                 "callout_id": before.callout_id,
             },
             after={"note": data.note},
+            # What the call-out's recipients are told (the planner): stand down.
+            data={"reason": before.reason, "callout_id": before.callout_id, "note": data.note},
         )
     return _state(community, staff=True)
 
