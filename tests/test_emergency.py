@@ -360,7 +360,8 @@ async def test_staff_switch_it_on_and_off_on_the_page_and_everyone_sees_the_bann
     assert sent.status_code == 303, sent.text
     shown = await browser.get(sent.headers["location"])
     assert "Emergency mode is on" in shown.text and STORM["reason"] in shown.text
-    assert "0 of 2 acknowledged" in shown.text
+    assert 'data-field="acknowledged">0</span> / <span data-field="recipients">2<' in shown.text
+    assert '<script src="/static/emergency.js" defer></script>' in shown.text
     state = await emergency.state(w.staff, cid)
     assert state.active and state.categories == ("errand", "elderly_care")
     callout = await CallOut.get(id=state.callout_id)

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from tests.browser_support import DESKTOP, PHONE, build, live_server, screenshot
@@ -67,7 +68,9 @@ def ack_link(settings, person_id: int) -> str:
 
 
 def photograph(browser, base: str, phone: str, path: str, name: str) -> None:  # noqa: F811
-    """The page at ``path`` as ``phone`` sees it, in both languages at both widths."""
+    """The page at ``path`` as ``phone`` sees it, in both languages at both widths; axe-core
+    finds no serious or critical violation."""
+    problems = []
     for viewport, width in ((PHONE, "phone"), (DESKTOP, "desktop")):
         for locale, lang in (("zh-CN", "zh"), ("en", "en")):
             page = new_page(browser, base, viewport=viewport, locale=locale)
@@ -76,8 +79,13 @@ def photograph(browser, base: str, phone: str, path: str, name: str) -> None:  #
             expect(page.locator("h1")).to_be_visible()
             # Nothing is wider than the screen.
             assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            assert page.locator("main h1").count() == 1
+            for v in Axe().run(page).response["violations"]:
+                if v["impact"] in ("serious", "critical"):
+                    problems.append(f"{width} {locale} {path} {v['id']}: {v['help']}")
             screenshot(page, f"{width}-{lang}-{name}")
             page.context.close()
+    assert not problems, "\n".join(problems)
 
 
 def test_emergency_mode_on_and_off(settings, browser):  # noqa: F811
@@ -116,7 +124,9 @@ def test_emergency_mode_on_and_off(settings, browser):  # noqa: F811
         expect(resident.locator(".meta strong")).to_have_text("已通过，等待志愿者认领")
 
         # The call-out page counts acknowledgements as they come, without a reload.
-        staff.get_by_role("link", name=re.compile("Call-out: 0 of 2 acknowledged")).click()
+        on_emergency_page = staff.locator("[data-headcount] strong [data-field=acknowledged]")
+        expect(on_emergency_page).to_have_text("0")
+        staff.get_by_role("link", name="The call-out's acknowledgements").click()
         counted = staff.locator(".count [data-field=acknowledged]")
         expect(counted).to_have_text("0")
         volunteer = new_page(browser, base, viewport=PHONE)
