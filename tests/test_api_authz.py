@@ -39,6 +39,7 @@ from volunteer_hub.models import (
 from volunteer_hub.services import (
     callouts,
     channels,
+    emergency,
     open311_keys,
     people,
     tasks,
@@ -142,6 +143,11 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
     "callouts": {
         ("POST", "/communities/{cid:int}/callouts"),
         ("GET", "/callouts/{id:int}"),
+    },
+    "emergency": {
+        ("GET", "/communities/{cid:int}/emergency"),
+        ("POST", "/communities/{cid:int}/emergency"),
+        ("DELETE", "/communities/{cid:int}/emergency"),
     },
     "plugins": {("GET", "/plugins")},
     "open311_keys": {
@@ -1473,6 +1479,89 @@ async def test_callouts_matrix(m: Matrix):
                 check=headcount_check,
             ),
             Row("GET", "/callouts/{id:int}", who(404), fixed({"id": 999999}), "no such call-out"),
+        ],
+    )
+
+
+async def test_emergency_matrix(m: Matrix):
+    """Anyone logged in sees whether a community is in emergency mode (its banner is a public
+    notice), only its staff see the call-out it sent; staff and admins switch it on and off."""
+    staff = await m.actor("staff")
+    body = {"reason": "暴雨红色预警", "message": "请到社区服务站集合。", "categories": ["errand"]}
+
+    async def off(caller: str) -> Req:
+        if (await emergency.state(staff, m.a)).active:
+            await emergency.end(m.hub, staff, m.a)
+        return fixed({"cid": m.a}, body)
+
+    async def on(caller: str) -> Req:
+        if not (await emergency.state(staff, m.a)).active:
+            await emergency.start(m.hub, staff, m.a, body)
+        return fixed({"cid": m.a}, {"note": "雨停了"})
+
+    async def state_check(caller: str, r: httpx.Response) -> list[str]:
+        state = r.json()
+        sees_callout = caller in ("staff", "admin")
+        if state["active"] and (state["callout_id"] is not None) != sees_callout:
+            return [f"the call-out shown to the wrong people: {r.text[:200]}"]
+        return [] if state["reason"] == body["reason"] else [f"not the state: {r.text[:200]}"]
+
+    async def started_check(caller: str, r: httpx.Response) -> list[str]:
+        state = r.json()
+        ok = state["active"] and state["categories"] == ["errand"] and state["callout_id"]
+        return [] if ok else [f"not switched on: {r.text[:200]}"]
+
+    async def ended_check(caller: str, r: httpx.Response) -> list[str]:
+        return [] if not r.json()["active"] else [f"still on: {r.text[:200]}"]
+
+    await m.run(
+        "emergency",
+        [
+            Row(
+                "POST",
+                "/communities/{cid:int}/emergency",
+                who(403, staff=201, admin=201),
+                off,
+                "community A, off",
+                check=started_check,
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/emergency",
+                who(404),
+                fixed({"cid": 999999}, body),
+                "no such community",
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/emergency",
+                LOGGED_IN,
+                on,
+                "community A, on",
+                check=state_check,
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/emergency",
+                who(404),
+                fixed({"cid": 999999}),
+                "no such community",
+            ),
+            Row(
+                "DELETE",
+                "/communities/{cid:int}/emergency",
+                who(403, staff=200, admin=200),
+                on,
+                "community A, on",
+                check=ended_check,
+            ),
+            Row(
+                "DELETE",
+                "/communities/{cid:int}/emergency",
+                who(404),
+                fixed({"cid": 999999}),
+                "no such community",
+            ),
         ],
     )
 

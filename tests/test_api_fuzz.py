@@ -770,6 +770,13 @@ def valid_bodies(fx: Fixture) -> dict[str, dict[str, Any]]:
             "message": "今晚8点前到社区服务站集合。",
             "target": {"kind": "team", "value": tid},
         },
+        "POST /api/v1/communities/{cid}/emergency": {
+            "reason": "暴雨红色预警",
+            "message": "今晚8点前到社区服务站集合。",
+            "target": {"kind": "team", "value": tid},
+            "categories": ["errand"],
+        },
+        "DELETE /api/v1/communities/{cid}/emergency": {"note": "雨停了"},
     }
 
 

@@ -114,8 +114,9 @@ async def test_the_reads_say_what_the_orm_reads(hub, w, clock):
         person = await actor.load_person()
         community = await models.Community.get_or_none(id=person.community_id or 0)
         timezone = community.timezone if community else None
-        assert await reads.name_and_timezone(actor.id) == (person.name, timezone)
-    assert await reads.name_and_timezone(volunteer.id + 10_000) is None
+        row = await reads.account_row(actor.id)
+        assert row == (person.name, person.community_id, timezone, None, None)
+    assert await reads.account_row(volunteer.id + 10_000) is None
 
 
 async def test_reads_run_on_the_reader_outside_a_transaction(hub, w, database_url):

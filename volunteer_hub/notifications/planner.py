@@ -408,6 +408,32 @@ async def _callout(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     )
 
 
+async def _emergency_ended(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """Emergency mode is over: everyone its call-out called is told to stand down (urgent:
+    some may be on their way), with the note staff left."""
+    event = pending.event
+    callout_id = event.data.get("callout_id")
+    if callout_id is None:
+        return
+    community = await Community.get(id=event.entity_id)
+    rows = await db.fetch(
+        "SELECT p.id, p.name, p.locale FROM callout_recipient r"
+        " JOIN person p ON p.id = r.person_id WHERE r.callout_id = ? ORDER BY p.id",
+        callout_id,
+    )
+    await notify_many(
+        planner.templates,
+        event.occurred_at,
+        recipients=[Recipient(id=r["id"], name=r["name"], locale=r["locale"]) for r in rows],
+        community=community,
+        event=event.name,
+        entity_type=event.entity_type,
+        entity_id=community.id,
+        context={"reason": event.data.get("reason") or "", "note": event.data.get("note")},
+        priority=NotificationPriority.URGENT,
+    )
+
+
 async def _inviter(event: DomainEvent) -> Person | None:
     return await Person.get_or_none(id=event.actor_id) if event.actor_id else None
 
@@ -432,4 +458,5 @@ PLANS: dict[str, Plan] = {
     "person.channel_code_sent": _code_message,
     "person.channel_confirmed": _address_confirmed,
     callouts.EVENT: _callout,
+    "community.emergency_ended": _emergency_ended,
 }

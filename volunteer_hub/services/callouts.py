@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
@@ -29,6 +29,7 @@ from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
     CallOut,
     CallOutRecipient,
+    Community,
     DeliveryStatus,
     Grid,
     MembershipStatus,
@@ -38,7 +39,7 @@ from volunteer_hub.models import (
 from volunteer_hub.security import secret_digest
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
-from volunteer_hub.services.uow import unit_of_work
+from volunteer_hub.services.uow import UnitOfWork, unit_of_work
 from volunteer_hub.validation import MAX_ID, Id, Input, Line, Text, custom_error, parse
 
 EVENT = "emergency.callout"
@@ -129,6 +130,16 @@ def ack_url(hub: Hub, token: str) -> str:
 
 async def call_out(hub: Hub, actor: Actor, community_id: int, data: CallOutIn | dict) -> CallOut:
     """Staff call volunteers out; each gets an urgent message with their own ack link."""
+    community, data = await check_call_out(actor, community_id, data)
+    async with unit_of_work(hub, actor.id) as uow:
+        return await write_call_out(uow, actor, community, data)
+
+
+async def check_call_out(
+    actor: Actor, community_id: int, data: CallOutIn | dict
+) -> tuple[Community, CallOutIn]:
+    """The community and the parsed call-out, once the actor may call out there and the
+    target names a team or grid of that community."""
     community = await get_community(community_id)
     if not actor.is_staff(community.id):
         raise PermissionDenied("Only staff of this community can do this.")
@@ -138,39 +149,47 @@ async def call_out(hub: Hub, actor: Actor, community_id: int, data: CallOutIn | 
         raise InvalidInput.for_field("target.value", "No such team in this community.")
     if target.kind == "grid" and not await Grid.exists(id=target.value, community_id=community.id):
         raise InvalidInput.for_field("target.value", "No such grid in this community.")
+    return community, data
 
-    async with unit_of_work(hub, actor.id) as uow:
-        person_ids = await _recipients(community.id, target.kind, target.value)
-        if not person_ids:
-            raise InvalidInput.for_field("target", "No volunteer matches this target.")
-        callout = await CallOut.create(
-            community_id=community.id,
-            created_by_id=actor.id,
-            title=data.title,
-            message=data.message,
-            target_kind=target.kind,
-            target_value=None if target.value is None else str(target.value),
-            recipients=len(person_ids),
-            created_at=uow.now,
-        )
-        tokens = {person_id: secrets.token_urlsafe(TOKEN_BYTES) for person_id in person_ids}
-        await db.insert_rows(
-            db.table_name(CallOutRecipient),
-            ("callout_id", "person_id", "ack_hash", "acked_at"),
-            [(callout.id, pid, secret_digest(token), None) for pid, token in tokens.items()],
-        )
-        await uow.record(
-            EVENT,
-            callout,
-            community_id=community.id,
-            after={
-                "title": callout.title,
-                "target_kind": callout.target_kind,
-                "target_value": callout.target_value,
-                "recipients": callout.recipients,
-            },
-            secret={ACK_TOKENS: tokens},
-        )
+
+async def write_call_out(
+    uow: UnitOfWork, actor: Actor, community: Community, data: CallOutIn
+) -> CallOut:
+    """Write a checked call-out (``check_call_out``) in the caller's unit of work: the
+    call-out, its recipients and its event. Emergency mode sends its call-out this way, in
+    the transaction that switches it on."""
+    target = data.target
+    person_ids = await _recipients(community.id, target.kind, target.value)
+    if not person_ids:
+        raise InvalidInput.for_field("target", "No volunteer matches this target.")
+    callout = await CallOut.create(
+        community_id=community.id,
+        created_by_id=actor.id,
+        title=data.title,
+        message=data.message,
+        target_kind=target.kind,
+        target_value=None if target.value is None else str(target.value),
+        recipients=len(person_ids),
+        created_at=uow.now,
+    )
+    tokens = {person_id: secrets.token_urlsafe(TOKEN_BYTES) for person_id in person_ids}
+    await db.insert_rows(
+        db.table_name(CallOutRecipient),
+        ("callout_id", "person_id", "ack_hash", "acked_at"),
+        [(callout.id, pid, secret_digest(token), None) for pid, token in tokens.items()],
+    )
+    await uow.record(
+        EVENT,
+        callout,
+        community_id=community.id,
+        after={
+            "title": callout.title,
+            "target_kind": callout.target_kind,
+            "target_value": callout.target_value,
+            "recipients": callout.recipients,
+        },
+        secret={ACK_TOKENS: tokens},
+    )
     return callout
 
 
@@ -289,3 +308,56 @@ async def headcount(hub: Hub, actor: Actor, callout_id: int) -> Headcount:
         acknowledged=counts["acknowledged"],
         delivered=reached["delivered"],
     )
+
+
+@dataclass(frozen=True)
+class CallOutSummary:
+    """One call-out in the list staff see: what was sent, to whom, how many answered."""
+
+    id: int
+    title: str
+    message: str
+    target_kind: str
+    target_value: str | None
+    created_at: datetime
+    recipients: int
+    acknowledged: int
+
+
+MAX_LISTED = 200
+
+
+async def list_callouts(
+    actor: Actor, community_id: int, *, limit: int = 50
+) -> list[CallOutSummary]:
+    """The community's call-outs, newest first, each with its acknowledgements (staff)."""
+    community = await get_community(community_id)
+    if not actor.is_staff(community.id):
+        raise PermissionDenied("Only staff of this community can do this.")
+    rows = await db.fetch(
+        "SELECT c.id, c.title, c.message, c.target_kind, c.target_value, c.created_at,"
+        " c.recipients, (SELECT count(r.acked_at) FROM callout_recipient r"
+        " WHERE r.callout_id = c.id) AS acknowledged"
+        " FROM callout c WHERE c.community_id = ? ORDER BY c.id DESC LIMIT ?",
+        community.id,
+        max(1, min(limit, MAX_LISTED)),
+    )
+    return [
+        CallOutSummary(
+            id=r["id"],
+            title=r["title"],
+            message=r["message"],
+            target_kind=r["target_kind"],
+            target_value=r["target_value"],
+            created_at=_aware(r["created_at"]),
+            recipients=r["recipients"],
+            acknowledged=r["acknowledged"],
+        )
+        for r in rows
+    ]
+
+
+def _aware(value: Any) -> datetime:
+    """A timestamp from a hand-written read: SQLite answers text, PostgreSQL a datetime."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

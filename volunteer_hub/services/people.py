@@ -475,13 +475,19 @@ async def set_locale(hub: Hub, actor: Actor, locale: str) -> None:
 
 
 async def account(actor: Actor) -> AccountView:
-    """What the pages show of the person logged in: their name and their time zone (one hot
-    read, on every page)."""
-    found = await reads.name_and_timezone(actor.id)
+    """What the pages show of the person logged in: their name, their time zone and their
+    community's emergency mode (one hot read, on every page)."""
+    found = await reads.account_row(actor.id)
     if found is None:  # deleted since the token was checked
         raise NotAuthenticated("You need to log in.")
-    name, zone = found
-    return AccountView(person_id=actor.id, name=name, timezone=zone or DEFAULT_TIMEZONE)
+    return AccountView(
+        person_id=actor.id,
+        name=found.name,
+        timezone=found.timezone or DEFAULT_TIMEZONE,
+        community_id=found.community_id,
+        emergency_reason=found.emergency_reason if found.emergency_started_at else None,
+        emergency_since=found.emergency_started_at,
+    )
 
 
 async def person_id_for_phone(phone: str) -> int | None:

@@ -70,6 +70,10 @@ class AccountView:
     person_id: int
     name: str
     timezone: str  # their community's, else the default zone
+    # Their community's emergency mode, for the banner every page shows while it is on.
+    community_id: int | None = None
+    emergency_reason: str | None = None
+    emergency_since: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from volunteer_hub.models import (
     Wish,
     WishStatus,
 )
+from volunteer_hub.services import emergency
 from volunteer_hub.services.access import Actor, awaiting_approval
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
@@ -291,7 +292,28 @@ async def post(
         if open311_key_id is not None:
             after["open311_key_id"] = open311_key_id
         await uow.record("wish.posted", wish, community_id=community.id, after=after)
+        if emergency.approves_automatically(community, wish.category):
+            await _approve_for_emergency(uow, wish)
     return wish
+
+
+async def _approve_for_emergency(uow: UnitOfWork, wish: Wish) -> None:
+    """Emergency mode chose this category: the wish is open at once, approved by the system
+    (no actor in the audit trail), and ``wish.approved`` tells whoever reacts to it."""
+    before = snapshot(wish, *_AUDIT_FIELDS)
+    await Wish.filter(id=wish.id).update(status=WishStatus.OPEN, updated_at=uow.now)
+    wish.status, wish.updated_at = WishStatus.OPEN, uow.now
+    poster, uow.actor_id = uow.actor_id, None
+    try:
+        await uow.record(
+            "wish.approved",
+            wish,
+            community_id=wish.community_id,
+            before=before,
+            after={**snapshot(wish, *_AUDIT_FIELDS), "approved_by": "emergency_mode"},
+        )
+    finally:
+        uow.actor_id = poster
 
 
 def admission(hub: Hub, facts: WishFacts) -> AdmissionDecision:

@@ -1,4 +1,5 @@
-"""Emergency call-outs: staff call volunteers out and watch the headcount; volunteers acknowledge.
+"""Emergency call-outs and emergency mode: staff switch a community's emergency mode on (with
+its call-out) and off, call volunteers out and watch the headcount; volunteers acknowledge.
 
 ``ENDPOINTS`` are served under /api/v1. ``ACK`` is served at the site's root: the link
 arrives by text message and must work with one tap, without logging in, so a GET records
@@ -16,7 +17,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from volunteer_hub.errors import NotFound
 from volunteer_hub.i18n import translate
-from volunteer_hub.services import callouts
+from volunteer_hub.services import callouts, emergency
 from volunteer_hub.web.api import Call, Endpoint, error_response
 
 # The link carries a secret: no caching, no referrer, no indexing.
@@ -71,6 +72,41 @@ async def get_headcount(call: Call) -> HeadcountOut:
     )
 
 
+class EmergencyOut(BaseModel):
+    community_id: int
+    active: bool
+    reason: str | None
+    started_at: datetime | None
+    categories: list[str]
+    callout_id: int | None  # the call-out it sent (staff only)
+
+
+def _emergency_out(state: emergency.EmergencyState) -> EmergencyOut:
+    zone = ZoneInfo(state.timezone)
+    return EmergencyOut(
+        community_id=state.community_id,
+        active=state.active,
+        reason=state.reason,
+        started_at=state.started_at.astimezone(zone) if state.started_at else None,
+        categories=list(state.categories),
+        callout_id=state.callout_id,
+    )
+
+
+async def get_emergency(call: Call) -> EmergencyOut:
+    return _emergency_out(await emergency.state(call.user, call.path_int("cid")))
+
+
+async def start_emergency(call: Call) -> EmergencyOut:
+    state = await emergency.start(call.hub, call.user, call.path_int("cid"), call.body)
+    return _emergency_out(state)
+
+
+async def end_emergency(call: Call) -> EmergencyOut:
+    state = await emergency.end(call.hub, call.user, call.path_int("cid"), call.body)
+    return _emergency_out(state)
+
+
 def _wants_json(call: Call) -> bool:
     return "application/json" in call.request.headers.get("accept", "")
 
@@ -112,6 +148,37 @@ def _page(locale: str, message: str, detail: str) -> str:
 
 
 ENDPOINTS = [
+    Endpoint(
+        "GET",
+        "/communities/{cid:int}/emergency",
+        get_emergency,
+        "Whether the community is in emergency mode, why and since when",
+        response=EmergencyOut,
+        errors=(401, 404),
+        tag="callouts",
+    ),
+    Endpoint(
+        "POST",
+        "/communities/{cid:int}/emergency",
+        start_emergency,
+        "Switch emergency mode on: a reason, the call-out it sends and the wish categories "
+        "approved without review (staff); 409 when it is on already",
+        body=emergency.EmergencyIn,
+        response=EmergencyOut,
+        status=201,
+        errors=(401, 403, 404, 409, 422),
+        tag="callouts",
+    ),
+    Endpoint(
+        "DELETE",
+        "/communities/{cid:int}/emergency",
+        end_emergency,
+        "Switch emergency mode off, with an optional note (staff); 409 when it is not on",
+        body=emergency.EmergencyEndIn,
+        response=EmergencyOut,
+        errors=(401, 403, 404, 409, 422),
+        tag="callouts",
+    ),
     Endpoint(
         "POST",
         "/communities/{cid:int}/callouts",
