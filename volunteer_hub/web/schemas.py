@@ -90,9 +90,13 @@ class MembershipOut(BaseModel):
 
 
 class QualificationOut(BaseModel):
+    id: int
     kind: str
     expires_on: date | None
     verified: bool
+    # Only staff of the community and the team's leaders list memberships: they may see it.
+    certificate_number: str | None
+    verified_at: datetime | None
 
 
 class MembershipDetail(BaseModel):

@@ -109,9 +109,11 @@ async def file_party_report(call: Call) -> PartyReportOut:
 
 async def list_memberships(call: Call) -> dict:
     q: MembershipQuery = call.query
+    cid = call.path_int("cid")
     rows = await teams.list_memberships(
-        call.user, call.path_int("cid"), status=q.status, after_id=q.after_id(), limit=q.limit + 1
+        call.user, cid, status=q.status, after_id=q.after_id(), limit=q.limit + 1
     )
+    community = await people.find_community(cid)
     result = page(rows, q.limit, lambda m: m.id)
     result["items"] = [
         MembershipDetail(
@@ -121,7 +123,14 @@ async def list_memberships(call: Call) -> dict:
             name=m.name,
             status=m.status.value,
             qualifications=[
-                QualificationOut(kind=x.kind, expires_on=x.expires_on, verified=x.verified)
+                QualificationOut(
+                    id=x.id,
+                    kind=x.kind,
+                    expires_on=x.expires_on,
+                    verified=x.verified,
+                    certificate_number=x.certificate_number,
+                    verified_at=local(x.verified_at, community.timezone),
+                )
                 for x in m.qualifications
             ],
         )
