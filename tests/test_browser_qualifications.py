@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser_support import CHROMIUM_FLAGS, DESKTOP, PHONE, build, chromium_path, live_server
@@ -114,6 +115,16 @@ def log_in(page: Page, phone: str) -> None:
     expect(page.get_by_role("button", name="退出登录")).to_be_visible()
 
 
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core finds serious or critical on the page."""
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{page.url} {v['id']}: {v['help']}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def shoot(page: Page, name: str) -> None:
     DOCS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
@@ -147,13 +158,16 @@ def test_staff_approve_a_counsellor_who_then_claims_a_psychology_wish(settings, 
                 request = staff.locator("li.card", has_text="林晓雯")
                 expect(request).to_contain_text(NUMBER)
                 expect(request).to_contain_text("2027")
+                assert not serious_violations(staff)
                 shoot(staff, f"{width}-{lang}-approvals")
                 staff.context.close()
 
         staff = new_page(chromium, base, viewport=DESKTOP)
         log_in(staff, cast.staff)
         staff.goto("/staff/approvals")
-        staff.locator("li.card", has_text="林晓雯").get_by_role("button", name="通过", exact=True).click()
+        staff.locator("li.card", has_text="林晓雯").get_by_role(
+            "button", name="通过", exact=True
+        ).click()
         expect(staff.get_by_text("已审核通过")).to_be_visible()
         expect(staff.locator("li.card", has_text="林晓雯")).to_have_count(0)
 
@@ -162,6 +176,7 @@ def test_staff_approve_a_counsellor_who_then_claims_a_psychology_wish(settings, 
         expect(mine.get_by_text("您是该队队员。")).to_be_visible()
         expect(mine).to_contain_text(NUMBER)
         expect(mine).to_contain_text("已核验")
+        assert not serious_violations(counsellor)
         shoot(counsellor, "phone-zh-teams")
         counsellor.goto("/wishes")
         counsellor.get_by_role("link", name=WISH_TITLE).click()
