@@ -8,6 +8,7 @@ fixture); the reminders run on the worker with the fake ``clock``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from volunteer_hub.models import (
     Notification,
     PartyReportStatus,
     Qualification,
+    Role,
     TeamMembership,
 )
 from volunteer_hub.notifications.senders import AppriseNotifier
@@ -360,6 +362,15 @@ async def test_the_approvals_page_shows_certificates_and_verifies_a_renewal(w, b
     told = await Notification.get(person_id=person.id, event="party_report.refused")
     assert "支部信息有误" in told.body
     assert (await teams.list_party_reports(w.staff, w.id))[0].status is PartyReportStatus.REFUSED
+    member = await w.person("周党员")
+    accepted = await teams.file_party_report(
+        w.hub, member, {"community_id": w.id, "work_unit": "区教育局", "party_branch": "机关党支部"}
+    )
+    r = await browser.post(
+        "/staff/approvals/accept-report", data={"report_id": accepted.id, "csrf_token": token}
+    )
+    assert r.status_code == 303
+    assert await Notification.exists(person_id=member.id, event="party_report.accepted")
     english = await browser.get("/staff/approvals", headers={"Accept-Language": "en"})
     assert '<html lang="en"' in english.text
     assert "Certificates to check" in english.text and "Certificate number" in english.text
@@ -454,3 +465,55 @@ async def test_joining_on_the_teams_page_keeps_the_certificate_number(w, browser
     )
     assert r.status_code == 303
     assert (await Qualification.get(person_id=person.id)).certificate_number == "XL-9"
+
+
+# --- one winner, whatever the concurrency -----------------------------------------------------
+
+
+async def test_verifying_and_refusing_a_renewal_at_once_make_one_decision(w):
+    person, team = await member_with_certificate(w, TODAY + timedelta(days=200))
+    second_staff = await w.person("另一位干部", roles=[Role.STAFF])
+    renewal = await teams.declare_qualification(w.hub, person, team.id, COUNSELLOR)
+    results = await asyncio.gather(
+        *[
+            teams.verify_qualification(w.hub, s, renewal.id)
+            for s in (w.staff, second_staff, w.admin)
+        ],
+        teams.refuse_qualification(w.hub, w.staff, renewal.id, {"reason": "查无此证"}),
+        return_exceptions=True,
+    )
+    lost = [r for r in results if isinstance(r, BaseException)]
+    assert len(lost) == 3 and all(isinstance(r, Conflict) for r in lost), lost
+    decided = await AuditEntry.filter(
+        action__in=["qualification.verified", "qualification.refused"], entity_id=renewal.id
+    ).count()
+    assert decided == 1
+    told = await Notification.filter(
+        person_id=person.id, event__in=["qualification.verified", "qualification.refused"]
+    ).count()
+    assert told == 1
+
+
+async def test_declaring_the_same_renewal_at_once_keeps_one(w):
+    person, team = await member_with_certificate(w, TODAY + timedelta(days=200))
+    results = await asyncio.gather(
+        *[teams.declare_qualification(w.hub, person, team.id, COUNSELLOR) for _ in range(5)],
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))
+    assert await Qualification.filter(person_id=person.id, verified=False).count() == 1
+
+
+async def test_two_workers_flag_an_expiring_certificate_once(w, clock):
+    person, _ = await member_with_certificate(w, TODAY + timedelta(days=30))
+    flagged = await asyncio.gather(
+        teams.flag_expiring_qualifications(w.hub), teams.flag_expiring_qualifications(w.hub)
+    )
+    assert sum(flagged) >= 1
+    assert (
+        await Notification.filter(person_id=person.id, event="qualification.expiring").count() == 1
+    )
+    assert (
+        await Notification.filter(person_id=w.staff.id, event="qualification.expiring").count() == 1
+    )

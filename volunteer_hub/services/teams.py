@@ -699,12 +699,13 @@ async def declare_qualification(
         raise PermissionDenied("Only members of this team can declare a qualification for it.")
     community = await get_community(team.community_id)
     _check_qualification(hub, data, hub.today(community.timezone))
-    if await Qualification.exists(membership_id=membership.id, kind=data.kind, verified=False):
-        raise Conflict(
-            "A qualification of this kind is waiting to be checked already.",
-            code="qualification_pending",
-        )
     async with unit_of_work(hub, actor.id) as uow:
+        await _lock_person(actor.id)  # one declaration of a kind at a time, whatever the races
+        if await Qualification.exists(membership_id=membership.id, kind=data.kind, verified=False):
+            raise Conflict(
+                "A qualification of this kind is waiting to be checked already.",
+                code="qualification_pending",
+            )
         q = await Qualification.create(
             created_at=uow.now,
             person_id=actor.id,
