@@ -517,3 +517,47 @@ async def test_two_workers_flag_an_expiring_certificate_once(w, clock):
     assert (
         await Notification.filter(person_id=w.staff.id, event="qualification.expiring").count() == 1
     )
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+
+async def test_a_renewal_through_the_api(w, api):
+    person, team = await member_with_certificate(w, TODAY + timedelta(days=20))
+    mine = await login(api, person)
+    bad = await api.post(
+        f"{API}/teams/{team.id}/qualifications",
+        json={"kind": "counsellor", "certificate_number": "X" * 51},
+        headers=mine,
+    )
+    assert bad.status_code == 422
+    assert [d["field"] for d in bad.json()["error"]["details"]] == ["certificate_number"]
+    r = await api.post(
+        f"{API}/teams/{team.id}/qualifications",
+        json={"kind": "counsellor", "expires_on": "2029-12-31", "certificate_number": "XL-API"},
+        headers=mine,
+    )
+    assert r.status_code == 201, r.text
+    declared = r.json()
+    assert declared["verified"] is False and declared["certificate_number"] == "XL-API"
+    again = await api.post(
+        f"{API}/teams/{team.id}/qualifications", json={"kind": "counsellor"}, headers=mine
+    )
+    assert again.status_code == 409
+
+    staff = await login(api, w.staff)
+    listed = (await api.get(f"{API}/communities/{w.id}/qualifications", headers=staff)).json()
+    assert [(i["id"], i["previous_expires_on"]) for i in listed["items"]] == [
+        (declared["id"], (TODAY + timedelta(days=20)).isoformat())
+    ]
+    r = await api.get(f"{API}/communities/{w.id}/qualifications", headers=mine)
+    assert r.status_code == 403 and "XL-API" not in r.text
+    r = await api.post(f"{API}/qualifications/{declared['id']}/verify", headers=staff)
+    assert r.status_code == 200
+    assert r.json()["verified"] is True and r.json()["verified_at"].endswith("+08:00")
+    r = await api.post(
+        f"{API}/qualifications/{declared['id']}/refuse", json={"reason": "晚了"}, headers=staff
+    )
+    assert r.status_code == 409
+    listed = (await api.get(f"{API}/communities/{w.id}/qualifications", headers=staff)).json()
+    assert listed["items"] == []

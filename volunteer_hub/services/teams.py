@@ -744,7 +744,7 @@ def _qualification_view(
 
 
 async def pending_qualifications(
-    actor: Actor, community_id: int, *, limit: int = 50
+    actor: Actor, community_id: int, *, after_id: int | None = None, limit: int = 50
 ) -> list[QualificationView]:
     """Qualifications that members of active memberships declared later (renewals), still
     to be checked: all of the community's for its staff, their own teams' for leaders.
@@ -760,6 +760,8 @@ async def pending_qualifications(
         if not led:
             raise PermissionDenied("Only staff of this community or a team's leaders can do this.")
         query = query.filter(membership__team_id__in=led)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
     rows = await query.order_by("id").limit(limit).select_related("person", "membership__team")
     previous = await _verified_until({q.person_id for q in rows}, {q.kind for q in rows})
     return [
