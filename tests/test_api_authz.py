@@ -91,6 +91,10 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("GET", "/communities/{cid:int}/memberships"),
         ("POST", "/memberships/{id:int}/approve"),
         ("POST", "/memberships/{id:int}/refuse"),
+        ("POST", "/teams/{tid:int}/qualifications"),
+        ("GET", "/communities/{cid:int}/qualifications"),
+        ("POST", "/qualifications/{id:int}/verify"),
+        ("POST", "/qualifications/{id:int}/refuse"),
         ("GET", "/communities/{cid:int}/party-reports"),
         ("POST", "/party-reports/{id:int}/accept"),
         ("POST", "/party-reports/{id:int}/refuse"),
@@ -831,6 +835,27 @@ async def test_teams_matrix(m: Matrix):
 
         return req
 
+    def pending_renewal(body: dict | None = None):
+        """A certificate that an approved member of the leader's team declared later."""
+
+        async def req(caller: str) -> Req:
+            member = await newcomer(m.a)
+            membership = await teams.join_team(m.hub, member, m.led_team.id)
+            await teams.approve_membership(m.hub, await m.actor("staff"), membership.id)
+            renewal = await teams.declare_qualification(
+                m.hub, member, m.led_team.id, {"kind": "first_aid", "certificate_number": "JJ-1"}
+            )
+            return fixed({"id": renewal.id}, body)
+
+        return req
+
+    async def renewals_listed(caller: str, r: httpx.Response) -> list[str]:
+        items = r.json()["items"]
+        wrong = [i for i in items if i["verified"]]
+        if caller == "team_leader":  # a leader sees their own team's only
+            wrong += [i for i in items if i["team_id"] != m.led_team.id]
+        return [f"unexpected items: {wrong}"] if wrong else []
+
     def pending_report(body: dict | None = None):
         async def req(caller: str) -> Req:
             filed = await teams.file_party_report(
@@ -876,6 +901,29 @@ async def test_teams_matrix(m: Matrix):
             ),
             Row("POST", "/memberships/{id:int}/approve", deciders, pending_membership()),
             Row("POST", "/memberships/{id:int}/refuse", deciders, pending_membership(reason)),
+            Row(
+                "POST",
+                "/teams/{tid:int}/qualifications",
+                who(403, volunteer=201, other_staff=404),
+                fixed({"tid": m.care_team.id}, {"kind": "first_aid", "expires_on": "2030-01-01"}),
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/qualifications",
+                who(403, staff=200, admin=200, team_leader=200),
+                fixed({"cid": m.a}),
+                "community A",
+                check=renewals_listed,
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/qualifications",
+                who(403, other_staff=200, admin=200, team_leader=403),
+                fixed({"cid": m.b}),
+                "community B",
+            ),
+            Row("POST", "/qualifications/{id:int}/verify", deciders, pending_renewal()),
+            Row("POST", "/qualifications/{id:int}/refuse", deciders, pending_renewal(reason)),
             Row(
                 "GET",
                 "/communities/{cid:int}/party-reports",

@@ -35,6 +35,7 @@ from volunteer_hub.models import (
     PartyReport,
     Person,
     PersonChannel,
+    Qualification,
     Role,
     RoleAssignment,
     Signup,
@@ -347,6 +348,64 @@ async def _party_report_decided(planner: Planner, hub: Hub, pending: PendingEven
     )
 
 
+def _kind_name(hub: Hub, kind: str, locale: str) -> str:
+    found = hub.qualification_kinds().get(kind)
+    return localize(found.name, locale) if found else kind
+
+
+async def _qualification_decided(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """Staff or a leader verified or refused a qualification declared later (a renewal):
+    the holder hears (and why). One verified with its membership is told by that approval."""
+    event = pending.event
+    if event.data.get("with_membership"):
+        return
+    person = await Person.get(id=event.data["person_id"])
+    await planner.notify(
+        event.occurred_at,
+        person=person,
+        community=await Community.get(id=event.community_id),
+        event=event.name,
+        entity_type="qualification",
+        entity_id=event.entity_id,
+        context={
+            "kind_name": _kind_name(hub, event.data["kind"], person.locale),
+            "expires_on": event.data.get("expires_on"),
+            "reason": event.data.get("reason"),
+        },
+    )
+
+
+async def _qualification_expiring(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A qualification ends within 30 days: the holder and the community's staff hear, each
+    once per qualification and expiry date (the dedupe keys)."""
+    event = pending.event
+    q = await Qualification.get(id=event.entity_id).select_related("person", "membership__team")
+    community = await Community.get(id=event.community_id)
+    staff_ids = await RoleAssignment.filter(community_id=community.id, role=Role.STAFF).values_list(
+        "person_id", flat=True
+    )
+    staff = await Person.filter(id__in=list(set(staff_ids) - {q.person_id}), active=True)
+    expires_on = event.data["expires_on"]
+    for person in [q.person, *sorted(staff, key=lambda p: p.id)]:
+        await planner.notify(
+            event.occurred_at,
+            person=person,
+            community=community,
+            event=event.name,
+            entity_type="qualification",
+            entity_id=q.id,
+            context={
+                "for_staff": person.id != q.person_id,
+                "holder": q.person,
+                "kind_name": _kind_name(hub, q.kind, person.locale),
+                "expires_on": expires_on,
+                "days_left": event.data["days_left"],
+                "team_name": q.membership.team.name if q.membership else None,
+            },
+            dedupe_key=f"{event.name}:{q.id}:{expires_on}:{person.id}",
+        )
+
+
 async def _code_message(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     """A new code for an address (the event's secret): to that address alone. An earlier
     code's message, if not sent yet, is not sent: one code works at a time."""
@@ -452,6 +511,9 @@ PLANS: dict[str, Plan] = {
     "task.invited": _task_invited,
     "team.membership_approved": _membership_decided,
     "team.membership_refused": _membership_decided,
+    "qualification.verified": _qualification_decided,
+    "qualification.refused": _qualification_decided,
+    "qualification.expiring": _qualification_expiring,
     "party_report.accepted": _party_report_decided,
     "party_report.refused": _party_report_decided,
     "person.channel_set": _code_message,

@@ -23,6 +23,7 @@ from volunteer_hub.services.views import (
     MembershipView,
     PartyReportStatus,
     PartyReportView,
+    QualificationView,
     StaffWish,
 )
 
@@ -73,22 +74,28 @@ async def wish_for_staff(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 1
 
 @dataclass(frozen=True)
 class Approvals:
-    memberships: list[MembershipView]  # pending, oldest first
+    memberships: list[MembershipView]  # pending, oldest first, with their declared qualifications
+    qualifications: list[QualificationView]  # declared later by members (renewals), to check
     reports: list[PartyReportView] | None  # pending; None: not for this actor (staff only)
+    staff: bool  # the actor is staff here (else a team's leader, who sees their teams only)
 
 
 async def approvals(actor: Actor, community_id: int) -> Approvals:
-    """Pending memberships (staff; a team's leaders see their teams') and, for staff,
-    pending party reports."""
+    """Pending memberships and qualifications to check (staff: all; a team's leaders: their
+    teams') and, for staff, pending party reports."""
     memberships = await teams.list_memberships(
         actor, community_id, status=MembershipStatus.PENDING, limit=PAGE_LIMIT
     )
+    renewals = await teams.pending_qualifications(actor, community_id, limit=PAGE_LIMIT)
+    staff = actor.is_staff(community_id)
     reports_waiting = None
-    if actor.is_staff(community_id):
+    if staff:
         reports_waiting = await teams.list_party_reports(
             actor, community_id, status=PartyReportStatus.PENDING, limit=PAGE_LIMIT
         )
-    return Approvals(memberships=memberships, reports=reports_waiting)
+    return Approvals(
+        memberships=memberships, qualifications=renewals, reports=reports_waiting, staff=staff
+    )
 
 
 # --- a new task --------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from tortoise.exceptions import IntegrityError
 from tortoise.functions import Sum
 
@@ -22,6 +23,7 @@ from volunteer_hub.errors import (
 from volunteer_hub.hooktypes import PartyReportFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
+    AuditEntry,
     Community,
     MembershipStatus,
     PartyReport,
@@ -38,8 +40,13 @@ from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
-from volunteer_hub.services.views import DeclaredQualification, MembershipView, PartyReportView
-from volunteer_hub.validation import Day, Id, Input, Line, parse
+from volunteer_hub.services.views import (
+    DeclaredQualification,
+    MembershipView,
+    PartyReportView,
+    QualificationView,
+)
+from volunteer_hub.validation import Day, Id, Input, Line, custom_error, parse
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +59,20 @@ class TeamIn(Input):
     leader_id: Id | None = None
 
 
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise custom_error("text", "Must contain printable characters only.")
+    return value
+
+
+# A certificate's or licence's number as printed on it: 1 to 50 printable characters.
+CertificateNumber = Annotated[Line, Field(min_length=1, max_length=50), AfterValidator(_printable)]
+
+
 class QualificationIn(Input):
     kind: Code
     expires_on: Day | None = None
+    certificate_number: CertificateNumber | None = None
 
 
 class JoinIn(Input):
@@ -133,18 +151,8 @@ async def join_team(
         raise PermissionDenied("You can only join teams of your own community.")
     community = await get_community(team.community_id)
     today = hub.today(community.timezone)
-    known = hub.qualification_kinds()
     for index, q in enumerate(data.qualifications):
-        if q.kind not in known:
-            raise InvalidInput.for_field(
-                f"qualifications.{index}.kind",
-                "Unknown qualification kind. Known kinds: {expected}.",
-                expected=", ".join(known),
-            )
-        if q.expires_on is not None and q.expires_on < today:
-            raise InvalidInput.for_field(
-                f"qualifications.{index}.expires_on", "This qualification has expired."
-            )
+        _check_qualification(hub, q, today, f"qualifications.{index}.")
     if await TeamMembership.exists(team_id=team.id, person_id=actor.id):
         raise Conflict("You are a member of this team already.", code="already_member")
 
@@ -179,6 +187,7 @@ async def join_team(
                     person_id=actor.id,
                     kind=q.kind,
                     expires_on=q.expires_on,
+                    certificate_number=q.certificate_number,
                     verified=False,
                     membership_id=membership.id,
                 )
@@ -198,6 +207,19 @@ async def join_team(
     except IntegrityError:
         raise Conflict("You are a member of this team already.", code="already_member") from None
     return membership
+
+
+def _check_qualification(hub: Hub, q: QualificationIn, today: date, prefix: str = "") -> None:
+    """A known kind, and an expiry not in the past (in the community's zone)."""
+    known = hub.qualification_kinds()
+    if q.kind not in known:
+        raise InvalidInput.for_field(
+            f"{prefix}kind",
+            "Unknown qualification kind. Known kinds: {expected}.",
+            expected=", ".join(known),
+        )
+    if q.expires_on is not None and q.expires_on < today:
+        raise InvalidInput.for_field(f"{prefix}expires_on", "This qualification has expired.")
 
 
 async def needs_approval(actor: Actor, community: Community) -> bool:
@@ -246,7 +268,9 @@ async def list_memberships(
     declared: dict[int, list[DeclaredQualification]] = {}
     for q in await Qualification.filter(membership_id__in=[m.id for m in rows]).order_by("id"):
         declared.setdefault(q.membership_id, []).append(
-            DeclaredQualification(q.kind, q.expires_on, q.verified)
+            DeclaredQualification(
+                q.kind, q.expires_on, q.verified, q.id, q.certificate_number, q.verified_at
+            )
         )
     return [
         MembershipView(
@@ -290,9 +314,8 @@ async def approve_membership(hub: Hub, actor: Actor, membership_id: int) -> Team
     async with unit_of_work(hub, actor.id) as uow:
         await _lock_person(membership.person_id)
         await uow.move(membership, MembershipStatus.PENDING, MembershipStatus.ACTIVE, not_pending)
-        await Qualification.filter(membership_id=membership.id, verified=False).update(
-            verified=True
-        )
+        for q in await Qualification.filter(membership_id=membership.id, verified=False):
+            await _verify(uow, q, community_id, with_membership=True)
         first = await _grant(uow, membership.person_id, community_id, Role.VOLUNTEER)
         membership.status = MembershipStatus.ACTIVE
         also = await _start_waiting(uow, membership, community_id) if first else []
@@ -613,3 +636,281 @@ def qualifications_by_team_kind(hub: Hub, community_id: int) -> dict[str, tuple[
             extra = tuple(q for q in category.qualifications if q not in known)
             needed[category.team_kind] = known + extra
     return needed
+
+
+# --- qualifications: declared, verified, renewed, reminded ----------------------------------
+
+# Holders and the community's staff are reminded this many days before a qualification ends.
+EXPIRY_REMINDER_DAYS = 30
+
+
+async def _verify(
+    uow: UnitOfWork, q: Qualification, community_id: int, *, with_membership: bool
+) -> bool:
+    """Verify one declared qualification (if still unverified: one conditional UPDATE);
+    whether this call did. ``with_membership``: as part of approving its membership (whose
+    message already tells the volunteer)."""
+    done = await Qualification.filter(id=q.id, verified=False).update(
+        verified=True, verified_at=uow.now, verified_by_id=uow.actor_id
+    )
+    if not done:
+        return False
+    q.verified, q.verified_at, q.verified_by_id = True, uow.now, uow.actor_id
+    await uow.record(
+        "qualification.verified",
+        q,
+        community_id=community_id,
+        before={"verified": False},
+        after={
+            "verified": True,
+            "person_id": q.person_id,
+            "kind": q.kind,
+            "expires_on": q.expires_on,
+            "membership_id": q.membership_id,
+            "with_membership": with_membership,
+        },
+    )
+    return True
+
+
+async def _led_team_ids(actor: Actor, community_id: int) -> list[int]:
+    return list(
+        await Team.filter(community_id=community_id, leader_id=actor.id).values_list(
+            "id", flat=True
+        )
+    )
+
+
+async def declare_qualification(
+    hub: Hub, actor: Actor, team_id: int, data: QualificationIn | dict
+) -> QualificationView:
+    """A member of a team declares a qualification for it later: a new certificate, or the
+    renewal of one that expires. It waits for staff (or the team's leader) to verify it;
+    until then the qualification held before still counts."""
+    data = parse(QualificationIn, data)
+    team = await get_team(team_id)
+    membership = await TeamMembership.get_or_none(team_id=team.id, person_id=actor.id)
+    if membership is None or membership.status not in (
+        MembershipStatus.ACTIVE,
+        MembershipStatus.PENDING,
+    ):
+        if not actor.belongs_to(team.community_id):
+            raise NotFound("No such team.", code="team_not_found")
+        raise PermissionDenied("Only members of this team can declare a qualification for it.")
+    community = await get_community(team.community_id)
+    _check_qualification(hub, data, hub.today(community.timezone))
+    async with unit_of_work(hub, actor.id) as uow:
+        await _lock_person(actor.id)  # one declaration of a kind at a time, whatever the races
+        if await Qualification.exists(membership_id=membership.id, kind=data.kind, verified=False):
+            raise Conflict(
+                "A qualification of this kind is waiting to be checked already.",
+                code="qualification_pending",
+            )
+        q = await Qualification.create(
+            created_at=uow.now,
+            person_id=actor.id,
+            kind=data.kind,
+            expires_on=data.expires_on,
+            certificate_number=data.certificate_number,
+            verified=False,
+            membership_id=membership.id,
+        )
+        await uow.record(
+            "qualification.declared",
+            q,
+            community_id=community.id,
+            after={"team_id": team.id, "kind": q.kind, "expires_on": q.expires_on},
+        )
+    person = await actor.load_person()
+    return _qualification_view(q, person.name, team)
+
+
+def _qualification_view(
+    q: Qualification, name: str, team: Team | None, previous: date | None = None
+) -> QualificationView:
+    return QualificationView(
+        id=q.id,
+        person_id=q.person_id,
+        name=name,
+        team_id=team.id if team else None,
+        team_name=team.name if team else None,
+        kind=q.kind,
+        expires_on=q.expires_on,
+        certificate_number=q.certificate_number,
+        verified=q.verified,
+        verified_at=q.verified_at,
+        previous_expires_on=previous,
+    )
+
+
+async def pending_qualifications(
+    actor: Actor, community_id: int, *, after_id: int | None = None, limit: int = 50
+) -> list[QualificationView]:
+    """Qualifications that members of active memberships declared later (renewals), still
+    to be checked: all of the community's for its staff, their own teams' for leaders.
+    (Those declared with a request to join are decided with the request.)"""
+    community = await get_community(community_id)
+    query = Qualification.filter(
+        verified=False,
+        membership__status=MembershipStatus.ACTIVE,
+        membership__team__community_id=community.id,
+    )
+    if not actor.is_staff(community.id):
+        led = await _led_team_ids(actor, community.id)
+        if not led:
+            raise PermissionDenied("Only staff of this community or a team's leaders can do this.")
+        query = query.filter(membership__team_id__in=led)
+    if after_id is not None:
+        query = query.filter(id__gt=after_id)
+    rows = await query.order_by("id").limit(limit).select_related("person", "membership__team")
+    previous = await _verified_until({q.person_id for q in rows}, {q.kind for q in rows})
+    return [
+        _qualification_view(
+            q, q.person.name, q.membership.team, previous.get((q.person_id, q.kind))
+        )
+        for q in rows
+    ]
+
+
+async def _verified_until(
+    person_ids: set[int], kinds: set[str]
+) -> dict[tuple[int, str], date | None]:
+    """(person, kind) → the latest expiry of their verified qualifications of that kind
+    (None: one that never expires), for those who hold one."""
+    found: dict[tuple[int, str], date | None] = {}
+    rows = await Qualification.filter(
+        person_id__in=list(person_ids), kind__in=list(kinds), verified=True
+    ).values_list("person_id", "kind", "expires_on")
+    for person_id, kind, expires_on in rows:
+        key = (person_id, kind)
+        if key in found and (found[key] is None or (expires_on and expires_on <= found[key])):
+            continue
+        found[key] = expires_on
+    return found
+
+
+async def my_qualifications(actor: Actor) -> list[QualificationView]:
+    """The actor's own qualifications (with their numbers), newest first."""
+    person = await actor.load_person()
+    rows = await Qualification.filter(person_id=actor.id).select_related("membership__team")
+    rows.sort(key=lambda q: q.id, reverse=True)
+    return [
+        _qualification_view(q, person.name, q.membership.team if q.membership else None)
+        for q in rows
+    ]
+
+
+async def _decidable_qualification(
+    actor: Actor, qualification_id: int
+) -> tuple[Qualification, int]:
+    """A qualification the actor may verify or refuse, and its community: staff of the
+    community; the leader of the team it was declared for (not their own)."""
+    q = await Qualification.get_or_none(id=qualification_id).select_related(
+        "person", "membership__team"
+    )
+    if q is None:
+        raise NotFound("No such qualification.", code="qualification_not_found")
+    team = q.membership.team if q.membership else None
+    community_id = team.community_id if team else q.person.community_id
+    if actor.is_staff(community_id):
+        return q, community_id
+    if team is not None and team.leader_id == actor.id and q.person_id != actor.id:
+        return q, community_id
+    if actor.belongs_to(community_id) or q.person_id == actor.id:
+        raise PermissionDenied("Only staff of this community or the team's leader can do this.")
+    raise NotFound("No such qualification.", code="qualification_not_found")
+
+
+def _not_waiting() -> Conflict:
+    return Conflict("This qualification is not waiting to be checked.", code="not_pending")
+
+
+async def verify_qualification(hub: Hub, actor: Actor, qualification_id: int) -> QualificationView:
+    """Staff (or the team's leader) verify a qualification declared later: it counts from
+    now on; the holder is told."""
+    q, community_id = await _decidable_qualification(actor, qualification_id)
+    async with unit_of_work(hub, actor.id) as uow:
+        if not await _verify(uow, q, community_id, with_membership=False):
+            raise _not_waiting()
+    return _qualification_view(q, q.person.name, q.membership.team if q.membership else None)
+
+
+async def refuse_qualification(
+    hub: Hub, actor: Actor, qualification_id: int, data: RefuseIn | dict
+) -> None:
+    """Staff (or the team's leader) refuse a declared qualification, saying why: it is
+    removed (the audit trail keeps what it said) and the holder is told why."""
+    q, community_id = await _decidable_qualification(actor, qualification_id)
+    data = parse(RefuseIn, data)
+    async with unit_of_work(hub, actor.id) as uow:
+        if not await Qualification.filter(id=q.id, verified=False).delete():
+            raise _not_waiting()
+        await uow.record(
+            "qualification.refused",
+            q,
+            community_id=community_id,
+            before=snapshot(q, "kind", "expires_on", "membership_id"),
+            after={"person_id": q.person_id, "kind": q.kind, "reason": data.reason},
+        )
+
+
+async def flag_expiring_qualifications(hub: Hub) -> int:
+    """``qualification.expiring`` for each verified qualification that ends within
+    ``EXPIRY_REMINDER_DAYS`` (in its community's zone), once per qualification and expiry
+    date; the planner tells the holder and the community's staff. A holder who has declared
+    a renewal (a qualification of the same kind that ends later) is not reminded. The
+    worker runs this every round; how many were flagged."""
+    today_utc = hub.now().date()
+    rows = await Qualification.filter(
+        verified=True,
+        expires_on__gte=today_utc - timedelta(days=1),
+        expires_on__lte=today_utc + timedelta(days=EXPIRY_REMINDER_DAYS + 1),
+    ).select_related("person__community", "membership__team")
+    if not rows:
+        return 0
+    entries = await AuditEntry.filter(
+        action="qualification.expiring",
+        entity_type="qualification",
+        entity_id__in=[q.id for q in rows],
+    ).values_list("entity_id", "after")
+    flagged = {(entity_id, (after or {}).get("expires_on")) for entity_id, after in entries}
+    later = await Qualification.filter(
+        person_id__in=list({q.person_id for q in rows}), kind__in=list({q.kind for q in rows})
+    ).values_list("id", "person_id", "kind", "expires_on")
+    made = 0
+    for q in rows:
+        community = q.person.community
+        team = q.membership.team if q.membership else None
+        community_id = team.community_id if team else community.id
+        today = hub.today(community.timezone)
+        days_left = (q.expires_on - today).days
+        if not 0 <= days_left <= EXPIRY_REMINDER_DAYS:
+            continue
+        if (q.id, q.expires_on.isoformat()) in flagged:
+            continue
+        renewed = any(
+            other_id != q.id
+            and person_id == q.person_id
+            and kind == q.kind
+            and (expires_on is None or expires_on > q.expires_on)
+            for other_id, person_id, kind, expires_on in later
+        )
+        if renewed:
+            continue
+        try:
+            async with unit_of_work(hub, None) as uow:
+                await uow.record(
+                    "qualification.expiring",
+                    q,
+                    community_id=community_id,
+                    after={
+                        "person_id": q.person_id,
+                        "kind": q.kind,
+                        "expires_on": q.expires_on,
+                        "days_left": days_left,
+                    },
+                )
+        except IntegrityError:  # flagged meanwhile by another worker (the messages' dedupe keys)
+            continue
+        made += 1
+    return made

@@ -41,6 +41,7 @@ __all__ = [
     "MembershipView",
     "Open311KeyView",
     "PartyReportView",
+    "QualificationView",
     "StaffWish",
     # wishes and tasks
     "Contact",
@@ -99,9 +100,34 @@ class StaffWish:
 
 @dataclass(frozen=True)
 class DeclaredQualification:
+    """A qualification declared with a membership, as staff and the team's leaders see it
+    (the certificate's number is for them and the holder only)."""
+
     kind: str
     expires_on: date | None
     verified: bool
+    id: int
+    certificate_number: str | None
+    verified_at: datetime | None
+
+
+@dataclass(frozen=True)
+class QualificationView:
+    """A qualification with its holder and team: for the holder, staff of the community
+    and the team's leaders (who alone see the certificate's number). ``previous_expires_on``:
+    when the holder's verified qualification of the same kind ends (a renewal replaces it)."""
+
+    id: int
+    person_id: int
+    name: str  # the holder's
+    team_id: int | None
+    team_name: str | None
+    kind: str
+    expires_on: date | None
+    certificate_number: str | None
+    verified: bool
+    verified_at: datetime | None
+    previous_expires_on: date | None = None
 
 
 @dataclass(frozen=True)

@@ -90,9 +90,13 @@ class MembershipOut(BaseModel):
 
 
 class QualificationOut(BaseModel):
+    id: int
     kind: str
     expires_on: date | None
     verified: bool
+    # Only staff of the community and the team's leaders list memberships: they may see it.
+    certificate_number: str | None
+    verified_at: datetime | None
 
 
 class MembershipDetail(BaseModel):
@@ -107,6 +111,27 @@ class MembershipDetail(BaseModel):
 class MembershipDecision(BaseModel):
     id: int
     status: str
+
+
+class QualificationDetail(BaseModel):
+    """A qualification with its holder: for the holder, staff of the community and the
+    team's leaders (the only callers that get one)."""
+
+    id: int
+    person_id: int
+    name: str
+    team_id: int | None
+    kind: str
+    expires_on: date | None
+    certificate_number: str | None
+    verified: bool
+    verified_at: datetime | None
+    previous_expires_on: date | None  # when the verified one of the same kind ends
+
+
+class QualificationDecision(BaseModel):
+    id: int
+    status: str  # "refused"
 
 
 class PartyReportOut(BaseModel):

@@ -219,7 +219,8 @@ def _listed_action(service, show, path: str, done: str | None, *fields: str):
 async def approvals(
     page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
 ) -> Response:
-    """Pending memberships (staff; a team's leaders see their teams') and party reports (staff)."""
+    """Pending memberships and qualifications to check (staff; a team's leaders see their
+    teams') and party reports (staff)."""
     community = await _require_community(page)
     waiting = await staff_console.approvals(page.user, community.id)
     return page.render(
@@ -227,7 +228,9 @@ async def approvals(
         status=status,
         community=community,
         memberships=waiting.memberships,
+        qualifications=waiting.qualifications,
         reports=waiting.reports,
+        is_staff=waiting.staff,
         qualification_names={
             code: localize(q.name, page.locale)
             for code, q in page.hub.qualification_kinds().items()
@@ -529,6 +532,16 @@ ROUTES = [
     page_route(
         "/staff/approvals/refuse",
         _decision(teams.refuse_membership, "membership_id", "refused", "reason"),
+        methods=["POST"],
+    ),
+    page_route(
+        "/staff/approvals/verify-qualification",
+        _decision(teams.verify_qualification, "qualification_id", "verified"),
+        methods=["POST"],
+    ),
+    page_route(
+        "/staff/approvals/refuse-qualification",
+        _decision(teams.refuse_qualification, "qualification_id", "not_verified", "reason"),
         methods=["POST"],
     ),
     page_route(

@@ -5,7 +5,7 @@ handlers read the request, call them, and show the answer or the refusal in plai
 from __future__ import annotations
 
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,13 @@ WISHES_SHOWN = 100
 JOIN_FIELDS = {
     "qualifications.0.kind": "qualification",
     "qualifications.0.expires_on": "expires_on",
+    "qualifications.0.certificate_number": "certificate_number",
+}
+# The same fields when a member declares a qualification later (a renewal).
+DECLARE_FIELDS = {
+    "kind": "qualification",
+    "expires_on": "expires_on",
+    "certificate_number": "certificate_number",
 }
 JOINED = {MembershipStatus.ACTIVE: "joined", MembershipStatus.PENDING: "pending"}
 
@@ -49,6 +56,10 @@ def _notices(page: Page) -> dict[str, str]:
         ),
         "revoked": page.gettext(
             "The old address no longer works. Subscribe again with the new one below."
+        ),
+        "declared": page.gettext(
+            "Thank you. Staff will check the certificate; until then the one checked "
+            "before still counts."
         ),
         "reported": page.gettext(
             "Thank you for reporting to the community. Its staff will confirm your report."
@@ -289,13 +300,16 @@ async def team_list(
     page: Page,
     *,
     failed: int | None = None,
+    action: str = "join",
     problem: dict | None = None,
     errors: dict | None = None,
     form: dict | None = None,
     status: int = 200,
 ) -> Response:
-    """The community's teams, each with a join form; ``failed`` is the team whose join was
-    refused, shown with ``problem``, ``errors`` beside its fields and what was typed."""
+    """The community's teams, each with a join form (or, for a member, their qualifications
+    and a form to declare a new or renewed one); ``failed`` is the team whose ``action``
+    (join, declare) was refused, shown with ``problem``, ``errors`` beside its fields and
+    what was typed."""
     community_id = page.community_id
     if community_id is None:
         return page.redirect("/")
@@ -303,6 +317,10 @@ async def team_list(
     qualification_names = {
         code: localize(q.name, page.locale) for code, q in page.hub.qualification_kinds().items()
     }
+    held: dict[int | None, list] = {}
+    for q in await teams.my_qualifications(page.user):
+        held.setdefault(q.team_id, []).append(q)
+    today = page.hub.today(page.timezone)
     return _render(
         page,
         "volunteer/teams.html",
@@ -310,26 +328,33 @@ async def team_list(
         teams=await teams.list_teams(community_id, limit=200),
         kind_names={code: localize(k.name, page.locale) for code, k in kinds.items()},
         memberships=await teams.my_memberships(page.user),
+        held=held,
+        soon=today + timedelta(days=teams.EXPIRY_REMINDER_DAYS),
         needed={
             kind: [qualification_names.get(q, q) for q in codes]
             for kind, codes in teams.qualifications_by_team_kind(page.hub, community_id).items()
         },
         qualifications=qualification_names,
-        today=page.hub.today(page.timezone).isoformat(),
+        today=today.isoformat(),
+        today_date=today,
         failed=failed,
+        action=action,
         problem=problem,
         errors=errors or {},
         form=form or {},
     )
 
 
+QUALIFICATION_FORM = ("qualification", "certificate_number", "expires_on")
+
+
 async def join_team(page: Page) -> Response:
     team_id = page.path_id()
-    form = values(await page.read_form(), "qualification", "expires_on")
+    form = values(await page.read_form(), *QUALIFICATION_FORM)
     data = {}
-    if form["qualification"] or form["expires_on"]:
-        # A date without a kind goes on to the service, which asks for the kind.
-        data["qualifications"] = [{"kind": form["qualification"], "expires_on": form["expires_on"]}]
+    if any(form.values()):
+        # A date or number without a kind goes on to the service, which asks for the kind.
+        data["qualifications"] = [_qualification(form)]
     try:
         membership = await teams.join_team(page.hub, page.user, team_id, data)
     except VolunteerHubError as exc:
@@ -346,6 +371,39 @@ async def join_team(page: Page) -> Response:
             status=status_of(exc),
         )
     return page.redirect("/teams", done=JOINED[membership.status])
+
+
+def _qualification(form: dict[str, str | None]) -> dict:
+    return given(
+        {
+            "kind": form["qualification"],
+            "expires_on": form["expires_on"],
+            "certificate_number": form["certificate_number"],
+        }
+    )
+
+
+async def declare_qualification(page: Page) -> Response:
+    """A member declares a new or renewed certificate for a team; staff check it."""
+    team_id = page.path_id()
+    form = values(await page.read_form(), *QUALIFICATION_FORM)
+    try:
+        await teams.declare_qualification(page.hub, page.user, team_id, _qualification(form))
+    except VolunteerHubError as exc:
+        if exc.kind in ("not_found", "forbidden"):
+            raise
+        fields = form_errors(exc, page.locale)
+        errors = {DECLARE_FIELDS[k]: v for k, v in fields.items() if k in DECLARE_FIELDS}
+        return await team_list(
+            page,
+            failed=team_id,
+            action="declare",
+            problem=None if errors and exc.kind == "invalid" else _problem(page, exc),
+            errors=errors,
+            form=form,
+            status=status_of(exc),
+        )
+    return page.redirect("/teams", done="declared")
 
 
 # --- in-service party members ----------------------------------------------------------------
@@ -406,6 +464,7 @@ ROUTES = [
     page_route("/hours", my_hours),
     page_route("/teams", team_list),
     page_route("/teams/{id:int}/join", join_team, methods=["POST"]),
+    page_route("/teams/{id:int}/qualifications", declare_qualification, methods=["POST"]),
     page_route("/party", party),
     page_route("/party", file_party_report, methods=["POST"]),
 ]

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from volunteer_hub.services import people, teams
-from volunteer_hub.services.views import MembershipStatus, PartyReportStatus, PartyReportView
+from volunteer_hub.services.views import (
+    MembershipStatus,
+    PartyReportStatus,
+    PartyReportView,
+    QualificationView,
+)
 from volunteer_hub.validation import Id, Input
 from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 from volunteer_hub.web.schemas import (
@@ -17,6 +22,8 @@ from volunteer_hub.web.schemas import (
     MembershipOut,
     PartyReportDetail,
     PartyReportOut,
+    QualificationDecision,
+    QualificationDetail,
     QualificationOut,
     StaffOut,
     TeamOut,
@@ -109,9 +116,11 @@ async def file_party_report(call: Call) -> PartyReportOut:
 
 async def list_memberships(call: Call) -> dict:
     q: MembershipQuery = call.query
+    cid = call.path_int("cid")
     rows = await teams.list_memberships(
-        call.user, call.path_int("cid"), status=q.status, after_id=q.after_id(), limit=q.limit + 1
+        call.user, cid, status=q.status, after_id=q.after_id(), limit=q.limit + 1
     )
+    community = await people.find_community(cid)
     result = page(rows, q.limit, lambda m: m.id)
     result["items"] = [
         MembershipDetail(
@@ -121,7 +130,14 @@ async def list_memberships(call: Call) -> dict:
             name=m.name,
             status=m.status.value,
             qualifications=[
-                QualificationOut(kind=x.kind, expires_on=x.expires_on, verified=x.verified)
+                QualificationOut(
+                    id=x.id,
+                    kind=x.kind,
+                    expires_on=x.expires_on,
+                    verified=x.verified,
+                    certificate_number=x.certificate_number,
+                    verified_at=local(x.verified_at, community.timezone),
+                )
                 for x in m.qualifications
             ],
         )
@@ -138,6 +154,56 @@ async def approve_membership(call: Call) -> MembershipDecision:
 async def refuse_membership(call: Call) -> MembershipDecision:
     m = await teams.refuse_membership(call.hub, call.user, call.path_int("id"), call.body)
     return MembershipDecision(id=m.id, status=m.status.value)
+
+
+def _qualification(q: QualificationView, timezone: str) -> QualificationDetail:
+    return QualificationDetail(
+        id=q.id,
+        person_id=q.person_id,
+        name=q.name,
+        team_id=q.team_id,
+        kind=q.kind,
+        expires_on=q.expires_on,
+        certificate_number=q.certificate_number,
+        verified=q.verified,
+        verified_at=local(q.verified_at, timezone),
+        previous_expires_on=q.previous_expires_on,
+    )
+
+
+async def _zone_of_team(team_id: int | None) -> str:
+    if team_id is None:  # declared with no team (none is, through the services)
+        return people.DEFAULT_TIMEZONE
+    team = await teams.get_team(team_id)
+    return (await people.find_community(team.community_id)).timezone
+
+
+async def declare_qualification(call: Call) -> QualificationDetail:
+    q = await teams.declare_qualification(call.hub, call.user, call.path_int("tid"), call.body)
+    return _qualification(q, await _zone_of_team(q.team_id))
+
+
+async def list_qualifications(call: Call) -> dict:
+    q: ListQuery = call.query
+    cid = call.path_int("cid")
+    rows = await teams.pending_qualifications(
+        call.user, cid, after_id=q.after_id(), limit=q.limit + 1
+    )
+    community = await people.find_community(cid)
+    result = page(rows, q.limit, lambda x: x.id)
+    result["items"] = [_qualification(x, community.timezone) for x in result["items"]]
+    return result
+
+
+async def verify_qualification(call: Call) -> QualificationDetail:
+    q = await teams.verify_qualification(call.hub, call.user, call.path_int("id"))
+    return _qualification(q, await _zone_of_team(q.team_id))
+
+
+async def refuse_qualification(call: Call) -> QualificationDecision:
+    qid = call.path_int("id")
+    await teams.refuse_qualification(call.hub, call.user, qid, call.body)
+    return QualificationDecision(id=qid, status="refused")
 
 
 def _report(r: PartyReportView) -> PartyReportOut:
@@ -306,6 +372,47 @@ ENDPOINTS = [
         "Refuse a pending membership, saying why (staff, the team's leader)",
         body=teams.RefuseIn,
         response=MembershipDecision,
+        errors=(401, 403, 404, 409, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "POST",
+        "/teams/{tid:int}/qualifications",
+        declare_qualification,
+        "Declare a new or renewed qualification for a team you are a member of",
+        body=teams.QualificationIn,
+        response=QualificationDetail,
+        status=201,
+        errors=(401, 403, 404, 409, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "GET",
+        "/communities/{cid:int}/qualifications",
+        list_qualifications,
+        "Qualifications members declared later, waiting to be checked (staff; a team's "
+        "leaders for their teams)",
+        query=ListQuery,
+        response=ListPage[QualificationDetail],
+        errors=(401, 403, 404, 422),
+        tag="teams",
+    ),
+    Endpoint(
+        "POST",
+        "/qualifications/{id:int}/verify",
+        verify_qualification,
+        "Verify a declared qualification (staff, the team's leader)",
+        response=QualificationDetail,
+        errors=(401, 403, 404, 409),
+        tag="teams",
+    ),
+    Endpoint(
+        "POST",
+        "/qualifications/{id:int}/refuse",
+        refuse_qualification,
+        "Refuse a declared qualification, saying why (staff, the team's leader)",
+        body=teams.RefuseIn,
+        response=QualificationDecision,
         errors=(401, 403, 404, 409, 422),
         tag="teams",
     ),

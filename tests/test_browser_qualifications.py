@@ -1,0 +1,202 @@
+"""Story 2 made possible (issue 12, point 1), in Debian's Chromium against a live server
+with the installed plugins (the registration rules among them): a counsellor asks to join
+the psychology team with her certificate's number and expiry, staff check and approve her
+on the approvals page, and she then claims a parent's psychology wish.
+
+Screenshots of the approvals page in zh-CN and English at phone and desktop width go to
+``docs/screenshots/`` (``{phone|desktop}-{zh|en}-approvals.png``), and of the volunteer's
+teams page with the certificate.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.browser_support import CHROMIUM_FLAGS, DESKTOP, PHONE, build, chromium_path, live_server
+from tests.factories import PASSWORD, World
+from volunteer_hub.clock import utcnow
+from volunteer_hub.config import sqlite_url
+from volunteer_hub.hub import Hub
+from volunteer_hub.services import teams, wishes
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+WISH_TITLE = "孩子学习压力很大"
+NUMBER = "XL-2024-0815"
+
+
+@pytest.fixture
+def vhub_database_url(tmp_path, sqlite_template) -> str:
+    """Browser tests run on the embedded default only (the flows beneath run on both)."""
+    path = tmp_path / "vhub.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return sqlite_url(path)
+
+
+@pytest.fixture
+def chromium():
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@dataclass
+class Cast:
+    staff: str
+    counsellor: str
+    others: list[str]
+
+
+async def psychology(hub: Hub) -> Cast:
+    """A community with a psychology team, a parent's open psychology wish, a counsellor
+    to be, and two more requests waiting (so that the page shows what it holds)."""
+    world = await World(hub).build()
+    team = await world.team("psychology", "心理服务队")
+    parent = await world.person("周女士")
+    wish = await wishes.post(
+        hub,
+        parent,
+        world.id,
+        {
+            "title": WISH_TITLE,
+            "description": "初三，最近睡不好，想找心理老师聊聊",
+            "category": "psychology",
+        },
+    )
+    await wishes.review(hub, world.staff, wish.id, {"decision": "approve"})
+    counsellor = await world.person("林晓雯", birth_date=date(1990, 4, 2))
+    repair = await world.team("repair", "维修服务队")
+    newcomer = await world.person("赵师傅")
+    await teams.join_team(hub, newcomer, repair.id)
+    member = await world.person("钱老师")
+    await teams.join_team(
+        hub,
+        member,
+        team.id,
+        {"qualifications": [{"kind": "counsellor", "expires_on": "2026-12-20"}]},
+    )
+    approved = await teams.list_memberships(world.staff, world.id)
+    await teams.approve_membership(hub, world.staff, approved[-1].id)
+    await teams.declare_qualification(
+        hub,
+        member,
+        team.id,
+        {"kind": "counsellor", "expires_on": "2029-12-31", "certificate_number": "XL-2026-0103"},
+    )
+    reporter = await world.person("孙党员")
+    await teams.file_party_report(
+        hub,
+        reporter,
+        {"community_id": world.id, "work_unit": "区税务局", "party_branch": "第三党支部"},
+    )
+    return Cast(world.staff.person.phone, counsellor.person.phone, [newcomer.person.phone])
+
+
+def new_page(chromium, base: str, viewport=PHONE, locale: str = "zh-CN") -> Page:
+    context = chromium.new_context(base_url=base, viewport=viewport, locale=locale)
+    context.set_default_timeout(15_000)
+    return context.new_page()
+
+
+def log_in(page: Page, phone: str) -> None:
+    page.goto("/login")
+    page.get_by_label("手机号码").fill(phone)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("button", name="退出登录")).to_be_visible()
+
+
+def serious_violations(page: Page) -> list[str]:
+    """What axe-core finds serious or critical on the page."""
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{page.url} {v['id']}: {v['help']}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def shoot(page: Page, name: str) -> None:
+    DOCS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+
+
+def test_staff_approve_a_counsellor_who_then_claims_a_psychology_wish(settings, chromium):
+    cast = build(settings, utcnow, psychology)
+    with live_server(settings, autoload=True) as base:
+        counsellor = new_page(chromium, base)
+        log_in(counsellor, cast.counsellor)
+        counsellor.goto("/wishes")
+        expect(counsellor.get_by_text(WISH_TITLE)).to_have_count(0)  # not for her yet
+
+        # Joining without an expiry: the registration rules want one.
+        counsellor.goto("/teams")
+        card = counsellor.locator("li.card", has_text="心理服务队")
+        card.get_by_label("资质", exact=True).select_option("counsellor")
+        card.get_by_label("证书编号").fill(NUMBER)
+        card.get_by_role("button", name="加入心理服务队").click()
+        card = counsellor.locator("li.card", has_text="心理服务队")
+        expect(card.get_by_role("alert")).to_contain_text("有效期")
+        card.get_by_label("有效期至").fill("2027-06-30")
+        card.get_by_role("button", name="加入心理服务队").click()
+        expect(counsellor.get_by_text("申请已提交")).to_be_visible()
+
+        for locale, lang in (("zh-CN", "zh"), ("en", "en")):
+            for width, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+                staff = new_page(chromium, base, viewport=viewport, locale=locale)
+                log_in_any(staff, cast.staff)
+                staff.goto("/staff/approvals")
+                request = staff.locator("li.card", has_text="林晓雯")
+                expect(request).to_contain_text(NUMBER)
+                expect(request).to_contain_text("2027")
+                assert not serious_violations(staff)
+                shoot(staff, f"{width}-{lang}-approvals")
+                staff.context.close()
+
+        staff = new_page(chromium, base, viewport=DESKTOP)
+        log_in(staff, cast.staff)
+        staff.goto("/staff/approvals")
+        staff.locator("li.card", has_text="林晓雯").get_by_role(
+            "button", name="通过", exact=True
+        ).click()
+        expect(staff.get_by_text("已审核通过")).to_be_visible()
+        expect(staff.locator("li.card", has_text="林晓雯")).to_have_count(0)
+
+        counsellor.goto("/teams")
+        mine = counsellor.locator("li.card", has_text="心理服务队")
+        expect(mine.get_by_text("您是该队队员。")).to_be_visible()
+        expect(mine).to_contain_text(NUMBER)
+        expect(mine).to_contain_text("已核验")
+        assert not serious_violations(counsellor)
+        shoot(counsellor, "phone-zh-teams")
+        counsellor.goto("/wishes")
+        counsellor.get_by_role("link", name=WISH_TITLE).click()
+        counsellor.get_by_role("button", name="我来认领").click()
+        expect(counsellor.get_by_text("您已认领这个心愿")).to_be_visible()
+
+
+LOGIN_WORDS = {
+    "zh-CN": ("手机号码", "密码", "登录", "退出登录"),
+    "en": ("Mobile phone number", "Password", "Log in", "Log out"),
+}
+
+
+def log_in_any(page: Page, phone: str) -> None:
+    """Log in in whichever language the page speaks."""
+    page.goto("/login")
+    phone_label, password_label, submit, log_out = LOGIN_WORDS[
+        page.locator("html").get_attribute("lang")
+    ]
+    page.get_by_label(phone_label).fill(phone)
+    page.get_by_label(password_label).fill(PASSWORD)
+    page.get_by_role("button", name=submit).click()
+    expect(page.get_by_role("button", name=log_out)).to_be_visible()
