@@ -37,7 +37,7 @@ from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDen
 from volunteer_hub.hooktypes import NotificationChannel
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import ChannelConfig, Person, PersonChannel
-from volunteer_hub.services import people
+from volunteer_hub.services import people, throttle
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
@@ -628,7 +628,14 @@ async def send_test(
     if not row.enabled:
         raise Conflict("This address is switched off.", code="switched_off")
     await _community_channel_of(person.community_id, code)
-    await _claim_sending(hub, row)
+    try:  # counted apart from codes: right after confirming, a test is what one wants
+        await throttle.take(
+            hub.now(), [(throttle.key("channel-test", str(row.id)), 1)], RESEND_AFTER
+        )
+    except throttle.Refused:
+        raise TooManyTries(
+            "Wait a minute before asking for another test message.", code="test_sent"
+        ) from None
     async with unit_of_work(hub, actor.id) as uow:
         await uow.record(
             "person.channel_tested",
