@@ -68,14 +68,16 @@ def build(settings: Settings, clock, scenario: Callable[[Hub], Awaitable[object]
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[str]:
+def live_server(settings: Settings, *, autoload: bool = False) -> Iterator[str]:
+    """The app in a uvicorn subprocess; ``autoload`` loads the installed plugins (the
+    first-party ones here), as a real installation does."""
     port = free_port()
     env = {
         **os.environ,
         "VHUB_DATABASE_URL": settings.database_url,
         "VHUB_SECRET_KEY": settings.secret_key,
         "VHUB_DATA_DIR": str(settings.data_dir),
-        "VHUB_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "VHUB_DISABLE_PLUGIN_AUTOLOAD": "" if autoload else "1",
         "VHUB_PASSWORD_PROFILE": settings.password_profile,
     }
     log = (Path(settings.data_dir) / "server.log").open("wb")

@@ -360,7 +360,7 @@ async def test_at_claim_the_resident_hears_who_is_coming_and_when_not_their_numb
     await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
     await wishes.claim(hub, volunteer, wish.id)
     note = await Notification.filter(person_id=wang.id, event="wish.claimed").get()
-    assert note.subject == "志愿者李志愿会来帮您：帮忙取快递"
+    assert note.subject == "李志愿会来帮您：帮忙取快递"
     assert f"{needed_by.month}月{needed_by.day}日" in note.body
     assert f"尾号是 {volunteer.person.phone[-4:]}" in note.body
     assert volunteer.person.phone not in note.body + (note.html or "")
