@@ -41,7 +41,7 @@ async def mark_all_read(hub: Hub, actor: Actor) -> int:
 
 # One indexed COUNT (the notification index starts with person_id), on every page the
 # person sees: the unread number in the header. Codes are not counted, as they are not shown.
-_UNREAD_SQL = (
+UNREAD_SQL = (
     f"SELECT COUNT(*) FROM {table_name(Notification)}"
     " WHERE person_id = ? AND read_at IS NULL AND event <> ?"
 )
@@ -49,5 +49,5 @@ _UNREAD_SQL = (
 
 async def unread_count(person_id: int) -> int:
     """How many notifications the person has not read (the header's number)."""
-    rows = await read(_UNREAD_SQL, person_id, CODE_EVENT)
+    rows = await read(UNREAD_SQL, person_id, CODE_EVENT)
     return int(rows[0][0]) if rows else 0

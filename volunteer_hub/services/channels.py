@@ -221,10 +221,10 @@ async def set_address(hub: Hub, actor: Actor, code: str, data: AddressIn | dict)
             except IntegrityError:  # the same person's request at the same moment
                 raise Conflict("This address was just given: try again.") from None
         else:
-            if row.address != address:
-                row.address, row.confirmed_at = address, None
+            if row.address != address:  # their own now, to be confirmed with its code
+                row.address, row.confirmed_at, row.set_by_id = address, None, None
             row.enabled = data.enabled
-            await row.save(update_fields=["address", "enabled", "confirmed_at"])
+            await row.save(update_fields=["address", "enabled", "confirmed_at", "set_by_id"])
         secret = None
         if needs_code and row.confirmed_at is None:
             secret = {CODE_SECRET: await _new_code(hub, uow, row)}
@@ -396,6 +396,10 @@ async def get_config(community_id: int, config_id: int) -> ChannelConfig:
 
 
 # --- text messages at registration (issue 12: reach) -----------------------------------
+
+
+# What residents call a text-message channel, whichever gateway sends it.
+TEXT_MESSAGE_NAME = {"zh-CN": "短信", "en": "Text message"}
 
 
 def is_text_message(kind: NotificationChannel) -> bool:
@@ -729,7 +733,7 @@ async def _choices(hub: Hub, person: Person) -> list[ChannelChoice]:
         result.append(
             ChannelChoice(
                 code=config.code,
-                name=kind.name,
+                name=TEXT_MESSAGE_NAME if is_text_message(kind) else kind.name,
                 address_kind=kind.address_kind,
                 address=row.address if row else None,
                 enabled=bool(row and row.enabled),
