@@ -202,7 +202,8 @@ async def screenshot_world(hub) -> dict:
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_screenshots_of_the_reach_pages(settings, chromium, lang):
-    """The new pages at phone and desktop width, in both languages, for docs/pages.md."""
+    """The new pages at phone and desktop width, in both languages, checked with axe-core
+    and photographed for docs/pages.md."""
     people = run(settings, screenshot_world)
     locale = "zh-CN" if lang == "zh" else "en"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -225,4 +226,12 @@ def test_screenshots_of_the_reach_pages(settings, chromium, lang):
 
 
 def _shoot(page, width: str, lang: str, name: str) -> None:
+    """Check the page with axe-core (no serious or critical violation), then photograph it."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, f"{name} ({width}, {lang}): " + "; ".join(
+        f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
+    )
     page.screenshot(path=str(SCREENSHOTS / f"{width}-{lang}-{name}.png"), full_page=True)
