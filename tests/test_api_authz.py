@@ -135,6 +135,8 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("PUT", "/me/channels/{code:str}"),
         ("POST", "/me/channels/{code:str}/code"),
         ("POST", "/me/channels/{code:str}/confirm"),
+        ("GET", "/people/{id:int}/channels"),
+        ("PUT", "/people/{id:int}/channels/{code:str}"),
         ("POST", "/communities/{cid:int}/channels"),
         ("GET", "/communities/{cid:int}/channels"),
         ("GET", "/communities/{cid:int}/deliveries"),
@@ -1389,6 +1391,15 @@ async def test_notifications_matrix(m: Matrix):
         )
 
     staff_only = who(403, staff=200, admin=200)
+    neighbour = m.people["neighbour"]  # in grid 1 of community A, as the grid worker's grid
+    serving = who(404, staff=200, admin=200, grid_worker=200)
+
+    def serving_viewer(caller: str, r: httpx.Response) -> Viewer | None:
+        """The neighbour's grid worker may see their full phone (API.md), as staff may."""
+        if caller == "grid_worker":
+            return Viewer(person_id=neighbour.id)
+        return m.viewers[caller]
+
     await m.run(
         "notifications",
         [
@@ -1409,6 +1420,22 @@ async def test_notifications_matrix(m: Matrix):
             ),
             Row("POST", "/me/channels/{code:str}/code", who(200, admin=404), code_req),
             Row("POST", "/me/channels/{code:str}/confirm", who(200, admin=404), confirm_req),
+            Row(
+                "GET",
+                "/people/{id:int}/channels",
+                serving,
+                fixed({"id": neighbour.id}),
+                "a resident of grid 1",
+                viewer=serving_viewer,
+            ),
+            Row(
+                "PUT",
+                "/people/{id:int}/channels/{code:str}",
+                serving,
+                fixed({"id": neighbour.id, "code": "webhook"}, {"address": neighbour.phone}),
+                "a resident of grid 1",
+                viewer=serving_viewer,
+            ),
             Row(
                 "POST",
                 "/communities/{cid:int}/channels",

@@ -107,7 +107,7 @@ async def test_claim_reaches_the_inbox_sms_gateway_and_email(hub):
         assert texts == sorted(n.subject for n in inbox)
         assert {r.to for r in webhook.accepted.values()} == {"13800138000"}
         assert {r.to for r in smtp.accepted.values()} == {"wang@example.com"}
-        assert any("认领" in r.subject for r in smtp.accepted.values())
+        assert any("会来帮您" in r.subject for r in smtp.accepted.values())
         assert not webhook.duplicates and not smtp.duplicates
         assert await Delivery.filter(status=DeliveryStatus.SENT).count() == 4
         assert (await Worker(hub, AppriseNotifier()).run_once()).sent == 0

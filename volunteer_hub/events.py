@@ -36,6 +36,7 @@ EVENT_NAMES: tuple[str, ...] = (
     "person.channel_set",
     "person.channel_code_sent",
     "person.channel_confirmed",
+    "person.channel_tested",
     "person.updated",
     "person.deactivated",
     "person.reactivated",

@@ -12,17 +12,19 @@ The planner holds the message templates; the services know nothing of it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Collection
+from datetime import date, datetime
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
 
 from volunteer_hub import db
 from volunteer_hub.events import EventDispatch, PendingEvent
 from volunteer_hub.hooktypes import DomainEvent
 from volunteer_hub.hub import Hub
-from volunteer_hub.i18n import localize
+from volunteer_hub.i18n import localize, normalize_locale
 from volunteer_hub.models import (
     CallOut,
     ChannelConfig,
@@ -45,8 +47,9 @@ from volunteer_hub.models import (
 )
 from volunteer_hub.notifications.bulk import Recipient, notify_many
 from volunteer_hub.notifications.quiet_hours import after_quiet_hours
-from volunteer_hub.notifications.render import Templates
+from volunteer_hub.notifications.render import Rendered, Templates
 from volunteer_hub.services import callouts, channels
+from volunteer_hub.validation import mask_phone
 
 __all__ = ["CODE_EVENT", "PLANS", "Planner", "after_quiet_hours"]
 
@@ -57,6 +60,8 @@ _LEVEL_NAMES = {
 }
 
 CODE_EVENT = "channel.code"  # the one message an unconfirmed address receives
+RESIDENT_ESCALATION_TEMPLATE = "wish.escalated.resident"  # in a resident's words
+RELAY_TEMPLATE = "relay"  # a resident's message as their grid worker receives it
 
 
 class Planner:
@@ -84,31 +89,68 @@ class Planner:
         priority: NotificationPriority = NotificationPriority.NORMAL,
         not_before: datetime | None = None,
         dedupe_key: str | None = None,
+        template: str | None = None,
+        not_relayed_to: Collection[int] = (),
     ) -> Notification:
         """Write one notification (the inbox entry) and its outbox deliveries, now.
 
         Deliveries go to the person's confirmed addresses only (an unconfirmed one may be
-        someone else's).
+        someone else's). ``template`` names the message's templates when they are not the
+        event's. A resident reached through their grid worker
+        (``Person.reached_through_grid_worker``) is told through the grid worker(s) of
+        their grid too, but those in ``not_relayed_to``: each gets the message in their
+        own inbox and channels, saying whom it is for.
         """
+        template = template or event
         notification = await self._notification(
-            now, person, community, event, entity_type, entity_id, context, priority, dedupe_key
-        )
+            now, person, community, event, entity_type, entity_id, context, priority,
+            dedupe_key, template,
+        )  # fmt: skip
         start = not_before or now
         if priority is NotificationPriority.NORMAL:
             start = after_quiet_hours(start, community)
-        chosen = {
-            pc.code: pc
-            for pc in await PersonChannel.filter(
-                person_id=person.id, enabled=True, confirmed_at__isnull=False
-            )
-        }
-        if chosen:
-            configs = await ChannelConfig.filter(
-                community_id=community.id, enabled=True, code__in=list(chosen)
-            )
-            for config in configs:
-                await _deliver(notification, config, chosen[config.code].address, start, now)
+        await _deliver_to_channels(notification, person.id, community.id, start, now)
+        if person.reached_through_grid_worker and person.grid_id is not None:
+            for worker in await _grid_workers(person, exclude=not_relayed_to):
+                relayed = await self._relayed(
+                    now, worker, person, community, event, entity_type, entity_id, context,
+                    priority, template,
+                )  # fmt: skip
+                await _deliver_to_channels(relayed, worker.id, community.id, start, now)
         return notification
+
+    async def _relayed(
+        self,
+        now: datetime,
+        worker: Person,
+        resident: Person,
+        community: Community,
+        event: str,
+        entity_type: str,
+        entity_id: int,
+        context: dict[str, Any],
+        priority: NotificationPriority,
+        template: str,
+    ) -> Notification:
+        """The resident's message, in the grid worker's language, wrapped in a note
+        saying whom it is for (their name and masked phone: the grid worker knows them)."""
+        inner = self.templates.render(
+            template, worker.locale, {**context, "person": resident, "community": community}
+        )
+        rendered = self.templates.render(
+            RELAY_TEMPLATE,
+            worker.locale,
+            {
+                "person": worker,
+                "resident": resident,
+                "resident_phone": mask_phone(resident.phone),
+                "inner": inner,
+                "community": community,
+            },
+        )
+        return await _store(
+            now, worker, community, event, entity_type, entity_id, priority, rendered, None
+        )
 
     async def notify_code(
         self,
@@ -134,6 +176,26 @@ class Planner:
             NotificationPriority.URGENT,
             None,
         )
+        await _deliver(notification, config, address.address, now, now)
+        return notification
+
+    async def notify_address(
+        self,
+        now: datetime,
+        *,
+        person: Person,
+        community: Community,
+        config: ChannelConfig,
+        address: PersonChannel,
+        event: str,
+        context: dict[str, Any],
+    ) -> Notification:
+        """A message about one address (a test message): to that address alone, at once,
+        and in the inbox."""
+        notification = await self._notification(
+            now, person, community, event, "person_channel", address.id, context,
+            NotificationPriority.URGENT, None,
+        )  # fmt: skip
         await _deliver(notification, config, address.address, now, now)
         return notification
 
@@ -167,24 +229,68 @@ class Planner:
         context: dict[str, Any],
         priority: NotificationPriority,
         dedupe_key: str | None,
+        template: str | None = None,
     ) -> Notification:
         rendered = self.templates.render(
-            event, person.locale, {**context, "person": person, "community": community}
+            template or event, person.locale, {**context, "person": person, "community": community}
         )
-        return await Notification.create(
-            person_id=person.id,
-            community_id=community.id,
-            event=event,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            priority=priority,
-            locale=person.locale,
-            subject=rendered.subject,
-            body=rendered.body,
-            html=rendered.html,
-            dedupe_key=dedupe_key,
-            created_at=now,
+        return await _store(
+            now, person, community, event, entity_type, entity_id, priority, rendered, dedupe_key
         )
+
+
+async def _store(
+    now: datetime,
+    person: Person,
+    community: Community,
+    event: str,
+    entity_type: str,
+    entity_id: int,
+    priority: NotificationPriority,
+    rendered: Rendered,
+    dedupe_key: str | None,
+) -> Notification:
+    return await Notification.create(
+        person_id=person.id,
+        community_id=community.id,
+        event=event,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        priority=priority,
+        locale=person.locale,
+        subject=rendered.subject,
+        body=rendered.body,
+        html=rendered.html,
+        dedupe_key=dedupe_key,
+        created_at=now,
+    )
+
+
+async def _deliver_to_channels(
+    notification: Notification, person_id: int, community_id: int, start: datetime, now: datetime
+) -> None:
+    """Deliveries to the person's enabled, confirmed addresses on the community's channels."""
+    chosen = {
+        pc.code: pc
+        for pc in await PersonChannel.filter(
+            person_id=person_id, enabled=True, confirmed_at__isnull=False
+        )
+    }
+    if chosen:
+        configs = await ChannelConfig.filter(
+            community_id=community_id, enabled=True, code__in=list(chosen)
+        )
+        for config in configs:
+            await _deliver(notification, config, chosen[config.code].address, start, now)
+
+
+async def _grid_workers(resident: Person, exclude: Collection[int]) -> list[Person]:
+    """The grid workers of the resident's grid (never the resident), by id."""
+    ids = await RoleAssignment.filter(
+        community_id=resident.community_id, role=Role.GRID_WORKER, grid_id=resident.grid_id
+    ).values_list("person_id", flat=True)
+    wanted = set(ids) - set(exclude) - {resident.id}
+    return await Person.filter(id__in=sorted(wanted)).order_by("id") if wanted else []
 
 
 async def _deliver(
@@ -211,12 +317,12 @@ Plan = Callable[["Planner", Hub, PendingEvent], Awaitable[None]]
 
 
 async def _wish_to_resident(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """The resident hears what became of their wish, and so does whoever posted it for
+    them (a grid worker, staff); when they are told through a grid worker, the one who
+    posted it is not told twice."""
     event = pending.event
     wish = await Wish.get(id=event.entity_id).select_related("community", "resident", "claimer")
-    recipients = [wish.resident]
-    if wish.posted_by_id != wish.resident_id:  # the grid worker who posts for someone hears too
-        recipients.append(await Person.get(id=wish.posted_by_id))
-    for person in recipients:
+    for person, template in await _wish_recipients(wish, event.name):
         await planner.notify(
             event.occurred_at,
             person=person,
@@ -224,13 +330,43 @@ async def _wish_to_resident(planner: Planner, hub: Hub, pending: PendingEvent) -
             event=event.name,
             entity_type="wish",
             entity_id=wish.id,
-            context={"wish": wish, "claimer": wish.claimer},
+            context=_wish_context(wish, person.locale),
+            template=template,
+            not_relayed_to=(wish.posted_by_id,),
         )
 
 
+async def _wish_recipients(wish: Wish, event: str) -> list[tuple[Person, str]]:
+    """The resident, with the event's templates, and (if someone else posted the wish)
+    its poster, with the same templates."""
+    recipients = [(wish.resident, event)]
+    if wish.posted_by_id != wish.resident_id:  # the grid worker who posts for someone hears too
+        recipients.append((await Person.get(id=wish.posted_by_id), event))
+    return recipients
+
+
+def _wish_context(wish: Wish, locale: str) -> dict[str, Any]:
+    """What a resident's message about their wish may say: who claimed it (their name and
+    the last four digits of their phone, so that the resident knows the call; never the
+    full number, which API.md keeps from the resident) and when it is needed, in words."""
+    claimer = wish.claimer if wish.claimer_id else None
+    return {
+        "wish": wish,
+        "claimer": claimer,
+        "claimer_phone_tail": claimer.phone[-4:] if claimer else None,
+        "needed_by": _long_date(wish.needed_by, locale) if wish.needed_by else None,
+    }
+
+
+def _long_date(day: date, locale: str) -> str:
+    return format_date(day, "full", locale=normalize_locale(locale).replace("-", "_"))
+
+
 async def _wish_escalated(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """Staff act on an escalated wish; the resident (and whoever posted it for them) is
+    told, in plain words, that it was passed on and is being followed up."""
     event = pending.event
-    wish = await Wish.get(id=event.entity_id).select_related("community")
+    wish = await Wish.get(id=event.entity_id).select_related("community", "resident", "claimer")
     staff_ids = await RoleAssignment.filter(
         community_id=wish.community_id, role=Role.STAFF
     ).values_list("person_id", flat=True)
@@ -248,6 +384,22 @@ async def _wish_escalated(planner: Planner, hub: Hub, pending: PendingEvent) -> 
                 "level_name": localize(_LEVEL_NAMES[wish.escalation], person.locale),
             },
             priority=NotificationPriority.URGENT if urgent else NotificationPriority.NORMAL,
+        )
+    told = set(staff_ids)
+    for person, _ in await _wish_recipients(wish, event.name):
+        if person.id in told:  # staff who posted it have their own message
+            continue
+        await planner.notify(
+            event.occurred_at,
+            person=person,
+            community=wish.community,
+            event=event.name,
+            entity_type="wish",
+            entity_id=wish.id,
+            context=_wish_context(wish, person.locale)
+            | {"first": wish.escalation is Escalation.BLUE},
+            template=RESIDENT_ESCALATION_TEMPLATE,
+            not_relayed_to=(wish.posted_by_id,),
         )
 
 
@@ -431,6 +583,27 @@ async def _code_message(planner: Planner, hub: Hub, pending: PendingEvent) -> No
     )
 
 
+async def _test_message(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A test message, asked for on the channels page: to that address alone, at once."""
+    event = pending.event
+    address = await PersonChannel.get(id=event.entity_id).select_related("person")
+    community = await Community.get(id=event.community_id)
+    config = await ChannelConfig.get_or_none(
+        community_id=community.id, code=address.code, enabled=True
+    )
+    if config is None:
+        return
+    await planner.notify_address(
+        event.occurred_at,
+        person=address.person,
+        community=community,
+        config=config,
+        address=address,
+        event=event.name,
+        context={"channel": config.name},
+    )
+
+
 async def _address_confirmed(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     await _forget_codes(pending.event.entity_id)
 
@@ -502,6 +675,7 @@ PLANS: dict[str, Plan] = {
     "wish.rejected": _wish_to_resident,
     "wish.claimed": _wish_to_resident,
     "wish.fulfilled": _wish_to_resident,
+    "wish.expired": _wish_to_resident,
     "wish.escalated": _wish_escalated,
     "signup.confirmed": _signup,
     "signup.waitlisted": _signup,
@@ -519,6 +693,7 @@ PLANS: dict[str, Plan] = {
     "person.channel_set": _code_message,
     "person.channel_code_sent": _code_message,
     "person.channel_confirmed": _address_confirmed,
+    "person.channel_tested": _test_message,
     callouts.EVENT: _callout,
     "community.emergency_ended": _emergency_ended,
 }

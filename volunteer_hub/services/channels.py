@@ -17,10 +17,18 @@ import secrets
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+)
 from pydantic_core import to_json
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
@@ -28,10 +36,11 @@ from tortoise.expressions import F, Q
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TooManyTries
 from volunteer_hub.hooktypes import NotificationChannel
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import ChannelConfig, PersonChannel
+from volunteer_hub.models import ChannelConfig, Person, PersonChannel
+from volunteer_hub.services import people, throttle
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
-from volunteer_hub.services.uow import UnitOfWork, unit_of_work
+from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
 from volunteer_hub.validation import (
     Input,
     Line,
@@ -212,10 +221,10 @@ async def set_address(hub: Hub, actor: Actor, code: str, data: AddressIn | dict)
             except IntegrityError:  # the same person's request at the same moment
                 raise Conflict("This address was just given: try again.") from None
         else:
-            if row.address != address:
-                row.address, row.confirmed_at = address, None
+            if row.address != address:  # their own now, to be confirmed with its code
+                row.address, row.confirmed_at, row.set_by_id = address, None, None
             row.enabled = data.enabled
-            await row.save(update_fields=["address", "enabled", "confirmed_at"])
+            await row.save(update_fields=["address", "enabled", "confirmed_at", "set_by_id"])
         secret = None
         if needs_code and row.confirmed_at is None:
             secret = {CODE_SECRET: await _new_code(hub, uow, row)}
@@ -384,3 +393,388 @@ async def get_config(community_id: int, config_id: int) -> ChannelConfig:
     if config is None:
         raise NotFound("No such channel.", code="channel_not_found")
     return config
+
+
+# --- text messages at registration (issue 12: reach) -----------------------------------
+
+
+# What residents call a text-message channel, whichever gateway sends it.
+TEXT_MESSAGE_NAME = {"zh-CN": "短信", "en": "Text message"}
+
+
+def is_text_message(kind: NotificationChannel) -> bool:
+    """A channel that sends text messages to a phone: the core's SMS gateway (``webhook``)
+    or a channel whose code says SMS (``tencent_sms``); not a chat robot that mentions a
+    phone number in a group."""
+    return kind.address_kind == "phone" and ("sms" in kind.code.lower() or kind.code == "webhook")
+
+
+async def text_message_config(hub: Hub, community_id: int) -> ChannelConfig | None:
+    """The community's enabled text-message channel (SMS before the generic gateway)."""
+    kinds = hub.notification_channels()
+    configs = [
+        c
+        for c in await ChannelConfig.filter(community_id=community_id, enabled=True)
+        if c.code in kinds and is_text_message(kinds[c.code])
+    ]
+    configs.sort(key=lambda c: (c.code == "webhook", c.code))
+    return configs[0] if configs else None
+
+
+async def register(
+    hub: Hub, data: dict | bytes, *, actor: Actor | None = None, address: str | None = None
+) -> Person:
+    """Register a person (``people.register``); with ``sms_consent`` their phone becomes
+    their text-message address in the same transaction.
+
+    By themselves: the address waits for the code sent to it, as any new address does.
+    Registered in person by staff or a grid worker (assisted): their assertion confirms
+    it, and the address names them (``set_by``). A community without a text-message
+    channel enrols nothing: the person chooses their channels later.
+    """
+    return await people.register(
+        hub, data, actor=actor, address=address, on_registered=partial(_enrol_phone, hub, actor)
+    )
+
+
+async def _enrol_phone(
+    hub: Hub, actor: Actor | None, uow: UnitOfWork, person: Person, data: people.PersonIn
+) -> None:
+    if not data.sms_consent or person.community_id is None:
+        return
+    config = await text_message_config(hub, person.community_id)
+    if config is None:
+        return
+    assisted = actor is not None and actor.id != person.id and serves(actor, person)
+    row = await PersonChannel.create(
+        person_id=person.id,
+        code=config.code,
+        address=person.phone,
+        enabled=True,
+        confirmed_at=uow.now if assisted else None,
+        set_by_id=actor.id if assisted and actor else None,
+    )
+    secret = None if assisted else {CODE_SECRET: await _new_code(hub, uow, row)}
+    await uow.record(
+        "person.channel_set",
+        row,
+        community_id=person.community_id,
+        after={
+            "code": config.code,
+            "enabled": True,
+            "confirmed": assisted,
+            "set_by": row.set_by_id,
+            "at_registration": True,
+        },
+        secret=secret,
+    )
+
+
+# --- assisted mode: staff and grid workers for the residents they serve ----------------
+
+
+def serves(actor: Actor, person: Person) -> bool:
+    """Staff of the person's community (admins too) and grid workers of their grid."""
+    if person.community_id is None:
+        return False
+    if actor.is_staff(person.community_id):
+        return True
+    return person.grid_id is not None and person.grid_id in actor.grids_worked(person.community_id)
+
+
+async def served_person(actor: Actor, person_id: int) -> Person:
+    """A resident the actor serves; NotFound for anyone else (they may not see them)."""
+    person = await Person.get_or_none(id=person_id)
+    if person is None or person.id == actor.id or not serves(actor, person):
+        raise NotFound("No such person.", code="person_not_found")
+    return person
+
+
+async def addresses_of(actor: Actor, person_id: int) -> tuple[Person, list[PersonChannel]]:
+    """A served resident and their addresses (staff, their grid worker)."""
+    person = await served_person(actor, person_id)
+    return person, await PersonChannel.filter(person_id=person.id).order_by("code")
+
+
+async def set_address_for(
+    hub: Hub, actor: Actor, person_id: int, code: str, data: AddressIn | dict
+) -> PersonChannel:
+    """Staff or a grid worker give a resident's address for a channel, with the resident
+    beside them: their assertion confirms it (no code is sent), and the address names
+    them (``set_by``), as does the audit entry."""
+    person = await served_person(actor, person_id)
+    kind = channel_kind(hub, code)
+    data = parse(AddressIn, data)
+    address = _normalize_address(kind, data.address)
+    await _community_channel_of(person.community_id, code)
+    async with unit_of_work(hub, actor.id) as uow:
+        row = await PersonChannel.get_or_none(person_id=person.id, code=code)
+        before = None
+        if row is None:
+            try:
+                row = await PersonChannel.create(
+                    person_id=person.id,
+                    code=code,
+                    address=address,
+                    enabled=data.enabled,
+                    confirmed_at=uow.now,
+                    set_by_id=actor.id,
+                )
+            except IntegrityError:
+                raise Conflict("This address was just given: try again.") from None
+        else:
+            before = {"enabled": row.enabled, "confirmed": row.confirmed_at is not None}
+            if row.address != address or row.confirmed_at is None:
+                row.address, row.confirmed_at = address, uow.now
+                row.code_hash, row.code_expires_at = None, None
+            row.enabled, row.set_by_id = data.enabled, actor.id
+            await row.save(
+                update_fields=[
+                    "address",
+                    "enabled",
+                    "confirmed_at",
+                    "code_hash",
+                    "code_expires_at",
+                    "set_by_id",
+                ]
+            )
+        await uow.record(
+            "person.channel_set",
+            row,
+            community_id=person.community_id,
+            before=before,
+            after={
+                "code": code,
+                "enabled": data.enabled,
+                "confirmed": True,
+                "set_by": actor.id,
+                "person_id": person.id,
+            },
+        )
+    return row
+
+
+async def switch_off_for(hub: Hub, actor: Actor, person_id: int, code: str) -> PersonChannel:
+    """Staff or a grid worker switch a resident's address off (it stays, unused)."""
+    person = await served_person(actor, person_id)
+    return await _switch_off(hub, actor, person, code)
+
+
+async def switch_off(hub: Hub, actor: Actor, code: str) -> PersonChannel:
+    """A person switches their own address off: nothing goes there until they switch it on."""
+    return await _switch_off(hub, actor, await actor.load_person(), code)
+
+
+async def _switch_off(hub: Hub, actor: Actor, person: Person, code: str) -> PersonChannel:
+    channel_kind(hub, code)
+    row = await PersonChannel.get_or_none(person_id=person.id, code=code)
+    if row is None:
+        raise NotFound("There is no address for this channel.", code="address_not_found")
+    if not row.enabled:
+        return row
+    async with unit_of_work(hub, actor.id) as uow:
+        await PersonChannel.filter(id=row.id).update(enabled=False)
+        row.enabled = False
+        await uow.record(
+            "person.channel_set",
+            row,
+            community_id=person.community_id,
+            before={"enabled": True},
+            after={"code": code, "enabled": False, "person_id": person.id},
+        )
+    return row
+
+
+class ReachedThroughIn(Input):
+    reached_through_grid_worker: StrictBool
+
+
+async def set_reached_through_grid_worker(
+    hub: Hub, actor: Actor, person_id: int, data: ReachedThroughIn | dict
+) -> Person:
+    """Staff or the resident's grid worker mark a resident without a phone of their own:
+    their messages go to their grid worker(s) too, saying whom they are for."""
+    person = await served_person(actor, person_id)
+    value = parse(ReachedThroughIn, data).reached_through_grid_worker
+    if person.reached_through_grid_worker == value:
+        return person
+    before = snapshot(person, "reached_through_grid_worker")
+    async with unit_of_work(hub, actor.id) as uow:
+        await Person.filter(id=person.id).update(reached_through_grid_worker=value)
+        person.reached_through_grid_worker = value
+        await uow.record(
+            "person.updated",
+            person,
+            community_id=person.community_id,
+            before=before,
+            after={"reached_through_grid_worker": value},
+        )
+    return person
+
+
+# --- a test message -----------------------------------------------------------------------
+
+
+async def send_test(
+    hub: Hub, actor: Actor, code: str, person_id: int | None = None
+) -> PersonChannel:
+    """A test message to a confirmed address (the person's own, or, with ``person_id``, a
+    served resident's): one a minute at most, each costs a message."""
+    person = (
+        await actor.load_person() if person_id is None else await served_person(actor, person_id)
+    )
+    channel_kind(hub, code)
+    row = await PersonChannel.get_or_none(person_id=person.id, code=code)
+    if row is None:
+        raise NotFound("There is no address for this channel.", code="address_not_found")
+    if row.confirmed_at is None:
+        raise Conflict("Confirm this address with its code first.", code="not_confirmed")
+    if not row.enabled:
+        raise Conflict("This address is switched off.", code="switched_off")
+    await _community_channel_of(person.community_id, code)
+    try:  # counted apart from codes: right after confirming, a test is what one wants
+        await throttle.take(
+            hub.now(), [(throttle.key("channel-test", str(row.id)), 1)], RESEND_AFTER
+        )
+    except throttle.Refused:
+        raise TooManyTries(
+            "Wait a minute before asking for another test message.", code="test_sent"
+        ) from None
+    async with unit_of_work(hub, actor.id) as uow:
+        await uow.record(
+            "person.channel_tested",
+            row,
+            community_id=person.community_id,
+            after={"code": code, "person_id": person.id},
+        )
+    return row
+
+
+async def _community_channel_of(community_id: int | None, code: str) -> ChannelConfig:
+    config = None
+    if community_id is not None:
+        config = await ChannelConfig.get_or_none(community_id=community_id, code=code, enabled=True)
+    if config is None:
+        raise InvalidInput.for_field("code", "The community does not send messages this way.")
+    return config
+
+
+async def community_channels(hub: Hub, community_id: int | None) -> list[tuple[str, str, str]]:
+    """The channel kinds a person of the community can give an address for, as
+    ``(code, name, address_kind)`` (names localized by the caller), group channels left out."""
+    if community_id is None:
+        return []
+    kinds = hub.notification_channels()
+    result = []
+    for config in await ChannelConfig.filter(community_id=community_id, enabled=True).order_by(
+        "id"
+    ):
+        kind = kinds.get(config.code)
+        if kind is not None and kind.address_kind != "group":
+            result.append((config.code, config.name, kind.address_kind))
+    return result
+
+
+# --- what the channels pages show -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelChoice:
+    """One channel kind the person's community sends through, with the person's address
+    for it (if any): what the channels page shows and lets them do."""
+
+    code: str
+    name: dict[str, str] | str  # the kind's name, per language
+    address_kind: str  # phone, email, chat_id
+    address: str | None
+    enabled: bool
+    confirmed: bool
+    code_pending: bool  # a code was sent and can still be typed in
+    set_by_other: bool  # staff or a grid worker set it (assisted)
+
+
+@dataclass(frozen=True)
+class ResidentView:
+    """A resident as the one who serves them sees them on the assisted channels page."""
+
+    id: int
+    name: str
+    phone: str  # in full: staff of the community and grid workers of the grid may see it
+    grid_id: int | None
+    reached_through_grid_worker: bool
+
+
+def _resident_view(person: Person) -> ResidentView:
+    return ResidentView(
+        id=person.id,
+        name=person.name,
+        phone=person.phone,
+        grid_id=person.grid_id,
+        reached_through_grid_worker=person.reached_through_grid_worker,
+    )
+
+
+async def _choices(hub: Hub, person: Person) -> list[ChannelChoice]:
+    if person.community_id is None:
+        return []
+    kinds = hub.notification_channels()
+    mine = {r.code: r for r in await PersonChannel.filter(person_id=person.id)}
+    now = hub.now()
+    result = []
+    configs = await ChannelConfig.filter(community_id=person.community_id, enabled=True)
+    texts_first = sorted(
+        configs, key=lambda c: (not (c.code in kinds and is_text_message(kinds[c.code])), c.id)
+    )
+    for config in texts_first:
+        kind = kinds.get(config.code)
+        if kind is None or kind.address_kind == "group":
+            continue
+        row = mine.get(config.code)
+        result.append(
+            ChannelChoice(
+                code=config.code,
+                name=TEXT_MESSAGE_NAME if is_text_message(kind) else kind.name,
+                address_kind=kind.address_kind,
+                address=row.address if row else None,
+                enabled=bool(row and row.enabled),
+                confirmed=bool(row and row.confirmed_at is not None),
+                code_pending=bool(
+                    row
+                    and row.confirmed_at is None
+                    and row.code_hash is not None
+                    and row.code_expires_at is not None
+                    and row.code_expires_at > now
+                ),
+                set_by_other=bool(row and row.set_by_id and row.set_by_id != person.id),
+            )
+        )
+    return result
+
+
+async def my_choices(hub: Hub, actor: Actor) -> list[ChannelChoice]:
+    """The person's own channels page."""
+    return await _choices(hub, await actor.load_person())
+
+
+async def resident_choices(
+    hub: Hub, actor: Actor, person_id: int
+) -> tuple[ResidentView, list[ChannelChoice]]:
+    """A served resident's channels page (staff, their grid worker); 404 for others."""
+    person = await served_person(actor, person_id)
+    return _resident_view(person), await _choices(hub, person)
+
+
+async def residents_served(actor: Actor, community_id: int) -> list[ResidentView]:
+    """The residents a grid worker serves (staff: the whole community), by name."""
+    return [
+        _resident_view(p)
+        for p in await people.residents_in_my_grids(actor, community_id)
+        if p.id != actor.id
+    ]
+
+
+async def awaiting_code(person_id: int) -> bool:
+    """Whether the person has an address waiting for its code (just registered, say)."""
+    return await PersonChannel.exists(
+        person_id=person_id, confirmed_at__isnull=True, code_hash__isnull=False
+    )

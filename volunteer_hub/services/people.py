@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +24,7 @@ from volunteer_hub.i18n import SUPPORTED_LOCALES
 from volunteer_hub.models import Community, Grid, Person, Role, RoleAssignment
 from volunteer_hub.services import reads, throttle
 from volunteer_hub.services.access import Actor
-from volunteer_hub.services.uow import snapshot, unit_of_work
+from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
 from volunteer_hub.services.views import AccountView, CommunityView
 from volunteer_hub.validation import (
     Id,
@@ -84,6 +85,8 @@ class PersonIn(Input):
     skills: Annotated[
         list[Annotated[Line, Field(min_length=1, max_length=30)]], Field(max_length=20)
     ] = []
+    # The phone becomes the person's text-message address (services.channels.register).
+    sms_consent: StrictBool = False
 
     @model_validator(mode="after")
     def _birth_date_matches_id(self) -> PersonIn:
@@ -227,8 +230,12 @@ async def register(
     *,
     actor: Actor | None = None,
     address: str | None = None,
+    on_registered: Callable[[UnitOfWork, Person, PersonIn], Awaitable[None]] | None = None,
 ) -> Person:
     """Register a resident (by themselves, or by staff for them). Nothing is written on error.
+
+    ``on_registered`` runs in the registration's transaction, after it is recorded (the
+    channels service enrols the phone there when the person agreed to text messages).
 
     Registration from a client ``address`` is throttled per address, every attempt counted
     (refused ones too: 409 and 422), so probing which phones and ID numbers are registered
@@ -291,6 +298,8 @@ async def register(
                 community_id=community.id,
                 after=snapshot(person, *_PERSON_AUDIT) | {"phone": mask_phone(person.phone)},
             )
+            if on_registered is not None:
+                await on_registered(uow, person, data)
     except IntegrityError:
         # A concurrent registration took the phone or the ID number between check and insert.
         if id_hash and not await Person.exists(phone=data.phone):

@@ -1,6 +1,6 @@
 """The HTML pages: server-rendered, working without JavaScript, on the same services as the API."""
 
-from volunteer_hub.web.pages import accounts, emergency, staff, volunteer, wishes
+from volunteer_hub.web.pages import accounts, emergency, reach, staff, volunteer, wishes
 
 ROUTES = [
     *accounts.ROUTES,
@@ -8,4 +8,5 @@ ROUTES = [
     *staff.ROUTES,
     *emergency.ROUTES,
     *volunteer.ROUTES,
+    *reach.ROUTES,
 ]

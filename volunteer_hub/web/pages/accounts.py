@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from volunteer_hub.errors import Throttled, VolunteerHubError
 from volunteer_hub.i18n import SUPPORTED_LOCALES
-from volunteer_hub.services import auth, people
+from volunteer_hub.services import auth, channels, people
 from volunteer_hub.web.api import client_address
 from volunteer_hub.web.pages.base import (
     LANG_COOKIE,
@@ -78,10 +78,14 @@ async def register(page: Page) -> Response:
         "id_number",
         "address",
     )
-    data = given(form)
+    data: dict = given(form)
+    consent = page.form.get("sms_consent") == "yes" if page.form else False
+    form["sms_consent"] = "yes" if consent else None
+    data.pop("sms_consent", None)
+    data["sms_consent"] = consent
     address = client_address(page.request)
     try:
-        await people.register(page.hub, data, address=address)
+        person_id = (await channels.register(page.hub, data, address=address)).id
         result = await auth.login(page.hub, data["phone"], data["password"], address)
     except VolunteerHubError as exc:
         return _retry_after(
@@ -95,6 +99,8 @@ async def register(page: Page) -> Response:
             ),
         )
     page.set_session(result.token)
+    if consent and await channels.awaiting_code(person_id):  # the channels page takes it
+        return page.redirect("/channels", done="registered")
     return page.redirect("/", done="registered")
 
 

@@ -30,6 +30,7 @@ from starlette.templating import Jinja2Templates
 from volunteer_hub.errors import NotAuthenticated, NotFound, VolunteerHubError
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import SUPPORTED_LOCALES, negotiate, translations
+from volunteer_hub.notifications import inbox
 from volunteer_hub.services import auth, people
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.views import AccountView, Role
@@ -111,6 +112,7 @@ class Page:
     large_text: bool
     new_cookies: dict[str, str] = field(default_factory=dict)
     form: FormData | None = None
+    unread: int = 0  # the header's number of unread notifications
 
     @property
     def user(self) -> Actor:
@@ -234,10 +236,12 @@ async def load_page(request: Request) -> Page:
     hub: Hub = request.app.state.hub
     token = request.cookies.get(SESSION_COOKIE) or None
     actor = account = None
+    unread = 0
     if token:
         try:
             actor = await auth.actor_for_token(hub, token)
             account = await people.account(actor)
+            unread = await inbox.unread_count(actor.id)
         except NotAuthenticated:
             actor = token = None  # expired or revoked: the browser is simply logged out
     seed = request.cookies.get(CSRF_COOKIE) or ""
@@ -251,6 +255,7 @@ async def load_page(request: Request) -> Page:
         session_token=token,
         csrf_seed=seed,
         large_text=request.cookies.get(TEXT_COOKIE) == "large",
+        unread=unread,
     )
     if len(seed) < 16:
         page.csrf_seed = secrets.token_urlsafe(24)

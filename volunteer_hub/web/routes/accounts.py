@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from volunteer_hub.services import auth, people
+from volunteer_hub.services import auth, channels, people
 from volunteer_hub.services.access import load_actor
 from volunteer_hub.validation import Input, Line
 from volunteer_hub.web.api import Call, Endpoint, client_address
@@ -34,7 +34,8 @@ async def logout(call: Call) -> None:
 
 
 async def register(call: Call) -> PersonOut:
-    person = await people.register(
+    # With sms_consent, the phone becomes the text-message address (services.channels).
+    person = await channels.register(
         call.hub, call.body, actor=call.actor, address=client_address(call.request)
     )
     viewer = call.actor or await load_actor(person.id)

@@ -127,6 +127,26 @@ async def confirm_my_channel(call: Call) -> AddressOut:
     return _address(await channels.confirm_address(call.hub, call.user, code, call.body))
 
 
+class ResidentAddressOut(AddressOut):
+    # Staff or a grid worker set it for the person (assisted mode); None: the person did.
+    set_by: int | None
+
+
+def _resident_address(row) -> ResidentAddressOut:
+    return ResidentAddressOut(**_address(row).model_dump(), set_by=row.set_by_id)
+
+
+async def resident_channels(call: Call) -> dict:
+    _, rows = await channels.addresses_of(call.user, call.path_int("id"))
+    return {"items": [_resident_address(r) for r in rows]}
+
+
+async def set_resident_channel(call: Call) -> ResidentAddressOut:
+    code = call.request.path_params["code"]
+    row = await channels.set_address_for(call.hub, call.user, call.path_int("id"), code, call.body)
+    return _resident_address(row)
+
+
 def _channel(v: channels.ChannelView) -> ChannelOut:
     return ChannelOut(
         id=v.id,
@@ -215,6 +235,26 @@ ENDPOINTS = [
         body=channels.CodeIn,
         response=AddressOut,
         errors=(401, 404, 409, 422, 429),
+        tag="notifications",
+    ),
+    Endpoint(
+        "GET",
+        "/people/{id:int}/channels",
+        resident_channels,
+        "A resident's addresses (staff of their community, grid workers of their grid)",
+        response=ListPage[ResidentAddressOut],
+        errors=(401, 404),
+        tag="notifications",
+    ),
+    Endpoint(
+        "PUT",
+        "/people/{id:int}/channels/{code:str}",
+        set_resident_channel,
+        "Set a resident's address for a channel, with them in person (staff of their "
+        "community, grid workers of their grid): confirmed at once, audited with who set it",
+        body=channels.AddressIn,
+        response=ResidentAddressOut,
+        errors=(401, 404, 409, 422),
         tag="notifications",
     ),
     Endpoint(
