@@ -24,6 +24,7 @@ from volunteer_hub.hooktypes import DomainEvent
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import localize
 from volunteer_hub.models import (
+    AuditEntry,
     CallOut,
     ChannelConfig,
     Community,
@@ -45,9 +46,9 @@ from volunteer_hub.models import (
 from volunteer_hub.notifications.bulk import Recipient, notify_many
 from volunteer_hub.notifications.quiet_hours import after_quiet_hours
 from volunteer_hub.notifications.render import Templates
-from volunteer_hub.services import callouts, channels
+from volunteer_hub.services import auth, callouts, channels
 
-__all__ = ["CODE_EVENT", "PLANS", "Planner", "after_quiet_hours"]
+__all__ = ["CODE_EVENT", "PLANS", "RESET_CODE_EVENT", "Planner", "after_quiet_hours"]
 
 _LEVEL_NAMES = {
     Escalation.BLUE: {"zh-CN": "蓝牌", "en": "blue"},
@@ -56,6 +57,8 @@ _LEVEL_NAMES = {
 }
 
 CODE_EVENT = "channel.code"  # the one message an unconfirmed address receives
+# The message with a code to set a new password: to confirmed addresses, never the inbox.
+RESET_CODE_EVENT = "password.code"
 
 
 class Planner:
@@ -408,6 +411,89 @@ async def _callout(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     )
 
 
+async def _wish_handed_back(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A volunteer gave a claimed wish back: the resident (and whoever posted it for them)
+    and the community's staff hear that it is open again, and whether it was offered to
+    another volunteer (an invitation recorded in the same change)."""
+    event = pending.event
+    wish = await Wish.get(id=event.entity_id).select_related("community", "resident")
+    volunteer = await Person.get(id=event.data["volunteer_id"])
+    offered = await AuditEntry.exists(
+        entity_type="wish", entity_id=wish.id, action="wish.invited", created_at=event.occurred_at
+    )
+    recipients = {wish.resident_id: wish.resident}
+    if wish.posted_by_id not in recipients:
+        recipients[wish.posted_by_id] = await Person.get(id=wish.posted_by_id)
+    staff_ids = await RoleAssignment.filter(
+        community_id=wish.community_id, role=Role.STAFF
+    ).values_list("person_id", flat=True)
+    for person in await Person.filter(id__in=sorted(set(staff_ids) - set(recipients))):
+        recipients[person.id] = person
+    for person in recipients.values():
+        await planner.notify(
+            event.occurred_at,
+            person=person,
+            community=wish.community,
+            event=event.name,
+            entity_type="wish",
+            entity_id=wish.id,
+            context={
+                "wish": wish,
+                "volunteer": volunteer,
+                "reason": event.data.get("reason"),
+                "offered": offered,
+            },
+        )
+
+
+async def _reset_code_message(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A code to set a new password, which the person asked for (the event's secret): to
+    their confirmed addresses, at once, and not in the inbox. A code staff issued has no
+    secret here: staff hand it over themselves."""
+    code = pending.secret.get(auth.RESET_CODE_SECRET)
+    if code is None:
+        return
+    event = pending.event
+    person = await Person.get(id=event.entity_id)
+    await _forget_reset_codes(person.id)  # one code works at a time
+    await planner.notify(
+        event.occurred_at,
+        person=person,
+        community=await Community.get(id=event.community_id),
+        event=RESET_CODE_EVENT,
+        entity_type="person",
+        entity_id=person.id,
+        context={"code": code, "minutes": int(auth.RESET_CODE_TTL.total_seconds() // 60)},
+        priority=NotificationPriority.URGENT,
+    )
+
+
+async def _password_reset(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A password was set anew with a code: the code's messages go (nothing stays
+    readable), and the person is told, in case it was not them."""
+    event = pending.event
+    await _forget_reset_codes(event.entity_id)
+    person = await Person.get(id=event.entity_id)
+    if event.community_id is None:
+        return
+    await planner.notify(
+        event.occurred_at,
+        person=person,
+        community=await Community.get(id=event.community_id),
+        event=event.name,
+        entity_type="person",
+        entity_id=person.id,
+        context={},
+        priority=NotificationPriority.URGENT,
+    )
+
+
+async def _forget_reset_codes(person_id: int) -> None:
+    await Notification.filter(
+        event=RESET_CODE_EVENT, entity_type="person", entity_id=person_id
+    ).delete()
+
+
 async def _inviter(event: DomainEvent) -> Person | None:
     return await Person.get_or_none(id=event.actor_id) if event.actor_id else None
 
@@ -418,6 +504,9 @@ PLANS: dict[str, Plan] = {
     "wish.claimed": _wish_to_resident,
     "wish.fulfilled": _wish_to_resident,
     "wish.escalated": _wish_escalated,
+    "wish.handed_back": _wish_handed_back,
+    "person.reset_code_issued": _reset_code_message,
+    "person.password_reset": _password_reset,
     "signup.confirmed": _signup,
     "signup.waitlisted": _signup,
     "signup.promoted": _signup,
