@@ -418,9 +418,12 @@ async def _wish_handed_back(planner: Planner, hub: Hub, pending: PendingEvent) -
     event = pending.event
     wish = await Wish.get(id=event.entity_id).select_related("community", "resident")
     volunteer = await Person.get(id=event.data["volunteer_id"])
-    offered = await AuditEntry.exists(
-        entity_type="wish", entity_id=wish.id, action="wish.invited", created_at=event.occurred_at
-    )
+    # This change's own audit entries: the hand-back, and an invitation recorded after it.
+    trail = AuditEntry.filter(entity_type="wish", entity_id=wish.id)
+    handed = await trail.filter(action="wish.handed_back").order_by("-id").first()
+    offered = handed is not None and await trail.filter(
+        action="wish.invited", id__gt=handed.id
+    ).exists()
     recipients = {wish.resident_id: wish.resident}
     if wish.posted_by_id not in recipients:
         recipients[wish.posted_by_id] = await Person.get(id=wish.posted_by_id)
