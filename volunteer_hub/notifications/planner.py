@@ -421,9 +421,9 @@ async def _wish_handed_back(planner: Planner, hub: Hub, pending: PendingEvent) -
     # This change's own audit entries: the hand-back, and an invitation recorded after it.
     trail = AuditEntry.filter(entity_type="wish", entity_id=wish.id)
     handed = await trail.filter(action="wish.handed_back").order_by("-id").first()
-    offered = handed is not None and await trail.filter(
-        action="wish.invited", id__gt=handed.id
-    ).exists()
+    offered = (
+        handed is not None and await trail.filter(action="wish.invited", id__gt=handed.id).exists()
+    )
     recipients = {wish.resident_id: wish.resident}
     if wish.posted_by_id not in recipients:
         recipients[wish.posted_by_id] = await Person.get(id=wish.posted_by_id)

@@ -431,6 +431,7 @@ async def fulfil(hub: Hub, actor: Actor, wish_id: int, data: FulfilIn | dict | N
         WishStatus.CLAIMED,
         WishStatus.FULFILLED,
         "wish.fulfilled",
+        claimed_by=actor.id,  # not a wish handed back and claimed by someone else meanwhile
         fulfil_note=data.note,
         hours=data.hours,
         fulfilled_at=hub.now(),
@@ -648,9 +649,11 @@ async def _transition(
     action: str,
     *,
     then=None,
+    claimed_by: int | None = None,
     **changes,
 ) -> Wish:
-    """Move a wish from ``expected`` to ``new`` atomically, with its audit entry and event."""
+    """Move a wish from ``expected`` to ``new`` atomically, with its audit entry and event;
+    with ``claimed_by``, only while that person is its claimer (in the same UPDATE)."""
     before = snapshot(wish, *_AUDIT_FIELDS)
 
     async def refused() -> Conflict:
@@ -666,7 +669,12 @@ async def _transition(
         )
 
     async with unit_of_work(hub, actor.id if actor else None) as uow:
-        await uow.move(wish, expected, new, refused, updated_at=uow.now, **changes)
+        if claimed_by is None:
+            await uow.move(wish, expected, new, refused, updated_at=uow.now, **changes)
+        elif not await Wish.filter(id=wish.id, status=expected, claimer_id=claimed_by).update(
+            status=new, updated_at=uow.now, **changes
+        ):
+            raise await refused()
         await wish.refresh_from_db()
         if then is not None:
             await then(uow, wish)
