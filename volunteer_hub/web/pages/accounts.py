@@ -14,6 +14,7 @@ from starlette.routing import Route
 from volunteer_hub.errors import InvalidInput, NotFound, Throttled, VolunteerHubError
 from volunteer_hub.i18n import SUPPORTED_LOCALES, localize
 from volunteer_hub.services import auth, people, public
+from volunteer_hub.validation import MAX_ID
 from volunteer_hub.web.api import client_address
 from volunteer_hub.web.pages.base import (
     LANG_COOKIE,
@@ -38,6 +39,9 @@ async def home(page: Page) -> Response:
             today=page.hub.today(people.DEFAULT_TIMEZONE),
         )
     return page.render("home.html")
+
+
+MAX_WEEKS_AWAY = 52  # the public grid goes a year back and a year ahead
 
 
 def _day_label(page: Page):
@@ -65,12 +69,17 @@ async def shifts(page: Page) -> Response:
     try:
         community_id = int(params.get("community", ""))
     except ValueError:
-        raise NotFound("No such community.", code="community_not_found") from None
+        community_id = -1
+    if not 0 < community_id <= MAX_ID:
+        raise NotFound("No such community.", code="community_not_found")
     week = params.get("week")
     try:
         first_day = date.fromisoformat(week) if week else None
     except ValueError:
         raise InvalidInput.for_field("week", "Must be a date like 2026-12-07.") from None
+    today = page.hub.today(people.DEFAULT_TIMEZONE)
+    if first_day is not None and abs((first_day - today).days) > MAX_WEEKS_AWAY * 7:
+        raise InvalidInput.for_field("week", "Must be within a year of today.")
     found = await public.overview(page.hub, community_id=community_id, first_day=first_day)
     if not found:
         raise NotFound("No such community.", code="community_not_found")
