@@ -37,6 +37,7 @@ from volunteer_hub.models import (
     Role,
 )
 from volunteer_hub.services import (
+    auth,
     callouts,
     channels,
     emergency,
@@ -75,6 +76,9 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("GET", "/me"),
         ("POST", "/me/password"),
         ("GET", "/people/{id:int}"),
+        ("POST", "/auth/reset-code"),
+        ("POST", "/auth/reset"),
+        ("POST", "/people/{id:int}/reset-code"),
     },
     "communities": {
         ("POST", "/communities"),
@@ -113,6 +117,7 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("POST", "/wishes/{id:int}/confirm"),
         ("POST", "/wishes/{id:int}/cancel"),
         ("POST", "/wishes/{id:int}/escalate"),
+        ("POST", "/wishes/{id:int}/hand-back"),
     },
     "tasks": {
         ("POST", "/communities/{cid:int}/tasks"),
@@ -675,6 +680,28 @@ async def test_accounts_matrix(m: Matrix):
         r = await m.api.post(f"{API}/auth/login", json=login)
         return [] if r.status_code == 200 else [f"the new password does not log in: {r.text}"]
 
+    async def reset_code_req(caller: str) -> Req:
+        return fixed(body={"phone": m.people[person_key(caller)].phone})
+
+    async def reset_req(caller: str) -> Req:
+        """A person of community A who was given a code by staff; anyone may use it."""
+        someone = await m.w.person(f"忘记密码{m.serial()}")
+        issued = await auth.issue_reset_code(m.hub, await m.actor("staff"), someone.id)
+        body = {"phone": someone.person.phone, "code": issued.code, "password": "Qiuyue-Lanhua-7"}
+        return fixed(body=body)
+
+    async def wrong_code_req(caller: str) -> Req:
+        body = {"phone": m.people[person_key(caller)].phone, "code": "000000"}
+        return fixed(body={**body, "password": "Qiuyue-Lanhua-7"})
+
+    def code_check(key: str) -> Check:
+        async def check(caller: str, r: httpx.Response) -> list[str]:
+            body = r.json()
+            ok = body["person_id"] == m.people[key].id and re.fullmatch(r"\d{6}", body["code"])
+            return [] if ok else [f"not a code for {key}: {r.text[:200]}"]
+
+        return check
+
     resident, other_staff = m.people["resident"].id, m.people["other_staff"].id
     await m.run(
         "accounts",
@@ -714,6 +741,32 @@ async def test_accounts_matrix(m: Matrix):
                 check=person_check("other_staff"),
             ),
             Row("GET", "/people/{id:int}", who(404), fixed({"id": 999999}), "no such person"),
+            Row("POST", "/auth/reset-code", who(202, anonymous=202), reset_code_req),
+            Row("POST", "/auth/reset", who(204, anonymous=204), reset_req, "a right code"),
+            Row("POST", "/auth/reset", who(422, anonymous=422), wrong_code_req, "a wrong code"),
+            Row(
+                "POST",
+                "/people/{id:int}/reset-code",
+                who(404, grid_worker=201, staff=201, admin=201),
+                fixed({"id": resident}),
+                "a resident of community A, in the grid worker's grid",
+                check=code_check("resident"),
+            ),
+            Row(
+                "POST",
+                "/people/{id:int}/reset-code",
+                who(404, other_staff=201, admin=201),
+                fixed({"id": other_staff}),
+                "a staff member of community B",
+                check=code_check("other_staff"),
+            ),
+            Row(
+                "POST",
+                "/people/{id:int}/reset-code",
+                who(404),
+                fixed({"id": 999999}),
+                "no such person",
+            ),
             Row(  # last: it changes each caller's password
                 "POST",
                 "/me/password",
@@ -1184,6 +1237,21 @@ async def test_wishes_flow_matrix(m: Matrix):
                 fresh("open", {"reason": "已自行解决"}),
                 "an open errand",
                 check=status_is("cancelled"),
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/hand-back",
+                claimers,
+                fresh("claimed", {"reason": "临时出差"}),
+                "claimed by the volunteer",
+                check=status_is("open"),
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/hand-back",
+                who(404, volunteer=403, resident=403, staff=403, admin=403),
+                fresh("claimed", claimer="volunteer2"),
+                "claimed by another volunteer",
             ),
             Row(
                 "POST",

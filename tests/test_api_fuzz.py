@@ -709,6 +709,12 @@ def valid_bodies(fx: Fixture) -> dict[str, dict[str, Any]]:
     evening = "2026-12-08T19:00:00+08:00"
     return {
         "POST /api/v1/auth/login": {"phone": "13912345678", "password": "wrong-pass-1"},
+        "POST /api/v1/auth/reset-code": {"phone": "13912345678"},
+        "POST /api/v1/auth/reset": {
+            "phone": "13912345678",
+            "code": "123456",
+            "password": "Qiuyue-Lanhua-7",
+        },
         "POST /api/v1/people": {
             "name": "新居民",
             "phone": "13912340000",
@@ -746,6 +752,7 @@ def valid_bodies(fx: Fixture) -> dict[str, dict[str, Any]]:
         "POST /api/v1/wishes/{id}/fulfil": {"note": "已完成", "hours": "1.5"},
         "POST /api/v1/wishes/{id}/confirm": {"rating": 5, "thanks": "谢谢"},
         "POST /api/v1/wishes/{id}/cancel": {"reason": "不需要了"},
+        "POST /api/v1/wishes/{id}/hand-back": {"reason": "临时有事"},
         "POST /api/v1/wishes/{id}/escalate": {"level": "blue", "referral": "街道办"},
         "POST /api/v1/communities/{cid}/tasks": {
             "title": "楼道清扫",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import pytest
 
 from tests.factories import PASSWORD, World
 from tests.pages_support import csrf, log_in
@@ -195,3 +196,61 @@ async def test_each_app_builds_its_own_template_environment_once(hub, settings):
         for _ in range(2):
             assert (await client.get("/login")).status_code == 200
     assert first.state.templates.env is built
+
+
+# --- issue 12: the pages of the basics, by caller ------------------------------------------
+
+PUBLIC_PAGES = ["/password/forgot", "/password/reset", "/shifts?community={cid}", "/"]
+
+
+@pytest.mark.parametrize("path", PUBLIC_PAGES)
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+async def test_the_public_pages_are_open_to_everyone_in_both_languages(hub, browser, path, lang):
+    w = await World(hub).build()
+    for who in (None, w.staff):
+        if who is not None:
+            await log_in(browser, who.person.phone)
+        r = await browser.get(path.format(cid=w.community.id), headers={"Accept-Language": lang})
+        assert r.status_code == 200, (path, who)
+        assert f'<html lang="{lang}"' in r.text
+
+
+@pytest.mark.parametrize(
+    "caller, status",
+    [
+        ("anonymous", 303),
+        ("resident", 404),
+        ("volunteer", 404),
+        ("grid_worker", 200),  # the resident lives in their grid
+        ("staff", 200),
+        ("other_staff", 404),
+        ("admin", 200),
+    ],
+)
+async def test_issuing_a_reset_code_on_a_page_is_for_staff_and_grid_workers(
+    hub, browser, caller, status
+):
+    w = await World(hub).build()
+    other = await World(hub).build_other(w)
+    resident = await w.person("王奶奶")
+    callers = {
+        "resident": await w.person("邻居"),
+        "volunteer": await w.volunteer("小李", team=await w.team("repair")),
+        "grid_worker": w.grid_worker,
+        "staff": w.staff,
+        "other_staff": other.staff,
+        "admin": w.admin,
+    }
+    if caller != "anonymous":
+        await log_in(browser, callers[caller].person.phone)
+    form = await browser.get("/password/forgot")
+    r = await browser.post(
+        f"/staff/people/{resident.id}/reset-code", data={"csrf_token": csrf(form.text)}
+    )
+    assert r.status_code == status, r.text[:300]
+    if status == 303:
+        assert r.headers["location"].startswith("/login?next=")
+    if status == 200:
+        assert re.search(r'<p class="code"[^>]*>\d{6}</p>', r.text)
+    else:
+        assert (await Person.get(id=resident.id)).reset_code_hash is None

@@ -7,7 +7,7 @@ from volunteer_hub.db import read, table_name
 from volunteer_hub.errors import NotFound
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Notification
-from volunteer_hub.notifications.planner import CODE_EVENT
+from volunteer_hub.notifications.planner import CODE_EVENT, RESET_CODE_EVENT
 from volunteer_hub.services.access import Actor
 
 
@@ -15,8 +15,11 @@ async def list_inbox(
     actor: Actor, *, before_id: int | None = None, limit: int = 50, unread: bool = False
 ) -> list[Notification]:
     """The actor's notifications, newest first, older than ``before_id``."""
-    # Not the codes that confirm an address: whoever typed the address would read them.
-    query = Notification.filter(person_id=actor.id).exclude(event=CODE_EVENT)
+    # Not the codes that confirm an address (whoever typed the address would read them),
+    # nor those that set a new password (a session is no proof of owning the address).
+    query = Notification.filter(person_id=actor.id).exclude(
+        event__in=(CODE_EVENT, RESET_CODE_EVENT)
+    )
     if before_id is not None:
         query = query.filter(id__lt=before_id)
     if unread:

@@ -26,6 +26,7 @@ from volunteer_hub.hooktypes import DomainEvent
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import localize, normalize_locale
 from volunteer_hub.models import (
+    AuditEntry,
     CallOut,
     ChannelConfig,
     Community,
@@ -48,10 +49,10 @@ from volunteer_hub.models import (
 from volunteer_hub.notifications.bulk import Recipient, notify_many
 from volunteer_hub.notifications.quiet_hours import after_quiet_hours
 from volunteer_hub.notifications.render import Rendered, Templates
-from volunteer_hub.services import callouts, channels
+from volunteer_hub.services import auth, callouts, channels
 from volunteer_hub.validation import mask_phone
 
-__all__ = ["CODE_EVENT", "PLANS", "Planner", "after_quiet_hours"]
+__all__ = ["CODE_EVENT", "PLANS", "RESET_CODE_EVENT", "Planner", "after_quiet_hours"]
 
 _LEVEL_NAMES = {
     Escalation.BLUE: {"zh-CN": "蓝牌", "en": "blue"},
@@ -62,6 +63,8 @@ _LEVEL_NAMES = {
 CODE_EVENT = "channel.code"  # the one message an unconfirmed address receives
 RESIDENT_ESCALATION_TEMPLATE = "wish.escalated.resident"  # in a resident's words
 RELAY_TEMPLATE = "relay"  # a resident's message as their grid worker receives it
+# The message with a code to set a new password: to confirmed addresses, never the inbox.
+RESET_CODE_EVENT = "password.code"
 
 
 class Planner:
@@ -110,7 +113,9 @@ class Planner:
         if priority is NotificationPriority.NORMAL:
             start = after_quiet_hours(start, community)
         await _deliver_to_channels(notification, person.id, community.id, start, now)
-        if person.reached_through_grid_worker and person.grid_id is not None:
+        # A password code is the person's own secret: never relayed, even to a grid worker.
+        relay = event != RESET_CODE_EVENT
+        if relay and person.reached_through_grid_worker and person.grid_id is not None:
             for worker in await _grid_workers(person, exclude=not_relayed_to):
                 relayed = await self._relayed(
                     now, worker, person, community, event, entity_type, entity_id, context,
@@ -666,6 +671,92 @@ async def _emergency_ended(planner: Planner, hub: Hub, pending: PendingEvent) ->
     )
 
 
+async def _wish_handed_back(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A volunteer gave a claimed wish back: the resident (and whoever posted it for them)
+    and the community's staff hear that it is open again, and whether it was offered to
+    another volunteer (an invitation recorded in the same change)."""
+    event = pending.event
+    wish = await Wish.get(id=event.entity_id).select_related("community", "resident")
+    volunteer = await Person.get(id=event.data["volunteer_id"])
+    # This change's own audit entries: the hand-back, and an invitation recorded after it.
+    trail = AuditEntry.filter(entity_type="wish", entity_id=wish.id)
+    handed = await trail.filter(action="wish.handed_back").order_by("-id").first()
+    offered = (
+        handed is not None and await trail.filter(action="wish.invited", id__gt=handed.id).exists()
+    )
+    recipients = {wish.resident_id: wish.resident}
+    if wish.posted_by_id not in recipients:
+        recipients[wish.posted_by_id] = await Person.get(id=wish.posted_by_id)
+    staff_ids = await RoleAssignment.filter(
+        community_id=wish.community_id, role=Role.STAFF
+    ).values_list("person_id", flat=True)
+    for person in await Person.filter(id__in=sorted(set(staff_ids) - set(recipients))):
+        recipients[person.id] = person
+    for person in recipients.values():
+        await planner.notify(
+            event.occurred_at,
+            person=person,
+            community=wish.community,
+            event=event.name,
+            entity_type="wish",
+            entity_id=wish.id,
+            context={
+                "wish": wish,
+                "volunteer": volunteer,
+                "reason": event.data.get("reason"),
+                "offered": offered,
+            },
+        )
+
+
+async def _reset_code_message(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A code to set a new password, which the person asked for (the event's secret): to
+    their confirmed addresses, at once, and not in the inbox. A code staff issued has no
+    secret here: staff hand it over themselves."""
+    code = pending.secret.get(auth.RESET_CODE_SECRET)
+    if code is None:
+        return
+    event = pending.event
+    person = await Person.get(id=event.entity_id)
+    await _forget_reset_codes(person.id)  # one code works at a time
+    await planner.notify(
+        event.occurred_at,
+        person=person,
+        community=await Community.get(id=event.community_id),
+        event=RESET_CODE_EVENT,
+        entity_type="person",
+        entity_id=person.id,
+        context={"code": code, "minutes": int(auth.RESET_CODE_TTL.total_seconds() // 60)},
+        priority=NotificationPriority.URGENT,
+    )
+
+
+async def _password_reset(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A password was set anew with a code: the code's messages go (nothing stays
+    readable), and the person is told, in case it was not them."""
+    event = pending.event
+    await _forget_reset_codes(event.entity_id)
+    person = await Person.get(id=event.entity_id)
+    if event.community_id is None:
+        return
+    await planner.notify(
+        event.occurred_at,
+        person=person,
+        community=await Community.get(id=event.community_id),
+        event=event.name,
+        entity_type="person",
+        entity_id=person.id,
+        context={},
+        priority=NotificationPriority.URGENT,
+    )
+
+
+async def _forget_reset_codes(person_id: int) -> None:
+    await Notification.filter(
+        event=RESET_CODE_EVENT, entity_type="person", entity_id=person_id
+    ).delete()
+
+
 async def _inviter(event: DomainEvent) -> Person | None:
     return await Person.get_or_none(id=event.actor_id) if event.actor_id else None
 
@@ -677,6 +768,9 @@ PLANS: dict[str, Plan] = {
     "wish.fulfilled": _wish_to_resident,
     "wish.expired": _wish_to_resident,
     "wish.escalated": _wish_escalated,
+    "wish.handed_back": _wish_handed_back,
+    "person.reset_code_issued": _reset_code_message,
+    "person.password_reset": _password_reset,
     "signup.confirmed": _signup,
     "signup.waitlisted": _signup,
     "signup.promoted": _signup,

@@ -14,6 +14,7 @@ from volunteer_hub.errors import Conflict, InvalidInput, PermissionDenied, RuleV
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
     AuditEntry,
+    Community,
     MembershipStatus,
     Occurrence,
     Person,
@@ -24,11 +25,11 @@ from volunteer_hub.models import (
     Wish,
     WishStatus,
 )
-from volunteer_hub.services import tasks, wishes
+from volunteer_hub.services import matching, tasks, wishes
 from volunteer_hub.services.access import Actor, load_actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.teams import check_rules
-from volunteer_hub.services.uow import unit_of_work
+from volunteer_hub.services.uow import UnitOfWork, unit_of_work
 from volunteer_hub.validation import Id, Input, Moment, parse
 
 # --- to claim a wish -----------------------------------------------------------------------
@@ -100,6 +101,44 @@ def _not_open(status: WishStatus) -> Conflict:
         code="invalid_state",
         status=status.value,
     )
+
+
+# --- a wish handed back -----------------------------------------------------------------------
+
+
+async def hand_back(
+    hub: Hub, actor: Actor, wish_id: int, data: wishes.HandBackIn | dict | None = None
+) -> Wish:
+    """The claimer hands a wish back (``wishes.hand_back``) and, in the same transaction,
+    it is offered to the next volunteer: the best-ranked candidate (``matching.rank``) who
+    is not the one handing it back, was not invited to it before and may claim it now, is
+    invited (``wish.invited``, from the community: no inviter), unless staff dispatch the
+    wish's category by hand (``Community.manual_dispatch_categories``)."""
+    return await wishes.hand_back(hub, actor, wish_id, data, then=_offer_to_next)
+
+
+async def _offer_to_next(uow: UnitOfWork, wish: Wish, volunteer_id: int) -> None:
+    community = await Community.get(id=wish.community_id)
+    if wish.category in (community.manual_dispatch_categories or []):
+        return
+    skip = await invited_people(wish.id) | {volunteer_id}
+    for candidate in await matching.rank(uow.hub, wish, limit=50):
+        if candidate.person_id in skip:
+            continue
+        invitee = await load_actor(candidate.person_id)
+        if await wishes.serving_violations(uow.hub, invitee, wish):
+            continue
+        handed_back_by, uow.actor_id = uow.actor_id, None  # the community invites
+        try:
+            await uow.record(
+                "wish.invited",
+                wish,
+                community_id=wish.community_id,
+                after={"person_id": invitee.id},
+            )
+        finally:
+            uow.actor_id = handed_back_by
+        return
 
 
 # --- to come to a shift ---------------------------------------------------------------------

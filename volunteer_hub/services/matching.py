@@ -43,6 +43,12 @@ async def candidates(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 10) -
     wish = await get_wish(hub, actor, wish_id)
     if not actor.is_staff(wish.community_id):
         raise PermissionDenied("Only staff of this community can do this.")
+    return await rank(hub, wish, limit=limit)
+
+
+async def rank(hub: Hub, wish: Wish, *, limit: int = 10) -> list[Candidate]:
+    """Volunteers who may serve ``wish``, best first, for whoever dispatches it (staff, or
+    the service offering a handed-back wish to the next volunteer)."""
     community = await get_community(wish.community_id)
     category = category_of(hub, wish.community_id, wish.category)
     if not category.served:

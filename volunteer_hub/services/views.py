@@ -234,6 +234,11 @@ class WishView:
     may_escalate: bool
     # Staff of the wish's community: review, candidates and invitations.
     may_manage: bool
+    # The note the volunteer left when fulfilling it, for the resident (and whoever sees
+    # the contact) and the volunteer.
+    fulfil_note: str | None = None
+    # The claimer may give a claimed wish back (it reopens).
+    may_hand_back: bool = False
 
 
 @dataclass(frozen=True)

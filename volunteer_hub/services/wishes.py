@@ -11,7 +11,7 @@ stored wish, for the other services. Inviting volunteers is ``services.invitatio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -73,6 +73,10 @@ class ReviewIn(Input):
 class FulfilIn(Input):
     note: Annotated[Line, Field(max_length=500)] | None = None
     hours: Annotated[Decimal, Field(gt=0, le=24, decimal_places=2)] = Decimal(1)
+
+
+class HandBackIn(Input):
+    reason: Annotated[Line, Field(max_length=500)] | None = None
 
 
 class ConfirmIn(Input):
@@ -449,10 +453,57 @@ async def fulfil(hub: Hub, actor: Actor, wish_id: int, data: FulfilIn | dict | N
         WishStatus.CLAIMED,
         WishStatus.FULFILLED,
         "wish.fulfilled",
+        claimed_by=actor.id,  # not a wish handed back and claimed by someone else meanwhile
         fulfil_note=data.note,
         hours=data.hours,
         fulfilled_at=hub.now(),
     )
+
+
+async def hand_back(
+    hub: Hub,
+    actor: Actor,
+    wish_id: int,
+    data: HandBackIn | dict | None = None,
+    *,
+    then: Callable[[UnitOfWork, Wish, int], Awaitable[None]] | None = None,
+) -> Wish:
+    """The claimer gives a claimed wish back (ill, away, it is more than they can do): it is
+    open again, with no claimer, and ``wish.handed_back`` tells the resident and staff.
+
+    One conditional UPDATE (``WHERE status = 'claimed' AND claimer_id = <actor>``), so of a
+    hand-back and a fulfil, a second hand-back or (after it) a new claim at the same moment
+    exactly one wins; the others get 409. ``then(uow, wish, volunteer_id)`` runs in the same
+    transaction (``invitations.hand_back`` offers the wish to the next volunteer there).
+    """
+    wish = await get_wish(hub, actor, wish_id)
+    if not _is_claimer(actor, wish):
+        raise PermissionDenied("Only the claimer can hand this wish back.")
+    data = parse(HandBackIn, data or {})
+    before = snapshot(wish, *_AUDIT_FIELDS)
+    async with unit_of_work(hub, actor.id) as uow:
+        moved = await Wish.filter(
+            id=wish.id, status=WishStatus.CLAIMED, claimer_id=actor.id
+        ).update(status=WishStatus.OPEN, claimer_id=None, claimed_at=None, updated_at=uow.now)
+        if not moved:
+            current = await Wish.get(id=wish.id)
+            raise Conflict(
+                "This wish is {status} and cannot change that way.",
+                code="invalid_state",
+                status=current.status.value,
+            )
+        await wish.refresh_from_db()
+        await uow.record(
+            "wish.handed_back",
+            wish,
+            community_id=wish.community_id,
+            before=before,
+            after=snapshot(wish, *_AUDIT_FIELDS) | {"reason": data.reason},
+            data={"volunteer_id": actor.id, "reason": data.reason},
+        )
+        if then is not None:
+            await then(uow, wish, actor.id)
+    return wish
 
 
 async def confirm(hub: Hub, actor: Actor, wish_id: int, data: ConfirmIn | dict) -> Wish:
@@ -620,9 +671,11 @@ async def _transition(
     action: str,
     *,
     then=None,
+    claimed_by: int | None = None,
     **changes,
 ) -> Wish:
-    """Move a wish from ``expected`` to ``new`` atomically, with its audit entry and event."""
+    """Move a wish from ``expected`` to ``new`` atomically, with its audit entry and event;
+    with ``claimed_by``, only while that person is its claimer (in the same UPDATE)."""
     before = snapshot(wish, *_AUDIT_FIELDS)
 
     async def refused() -> Conflict:
@@ -638,7 +691,12 @@ async def _transition(
         )
 
     async with unit_of_work(hub, actor.id if actor else None) as uow:
-        await uow.move(wish, expected, new, refused, updated_at=uow.now, **changes)
+        if claimed_by is None:
+            await uow.move(wish, expected, new, refused, updated_at=uow.now, **changes)
+        elif not await Wish.filter(id=wish.id, status=expected, claimer_id=claimed_by).update(
+            status=new, updated_at=uow.now, **changes
+        ):
+            raise await refused()
         await wish.refresh_from_db()
         if then is not None:
             await then(uow, wish)
@@ -859,6 +917,8 @@ def _view(
         may_review=staff and wish.status is WishStatus.SUBMITTED,
         may_escalate=staff and _may_escalate_to(wish, ESCALATION_ORDER[-1]),
         may_manage=staff,
+        fulfil_note=wish.fulfil_note if contact is not None or _is_claimer(actor, wish) else None,
+        may_hand_back=wish.status is WishStatus.CLAIMED and _is_claimer(actor, wish),
     )
 
 

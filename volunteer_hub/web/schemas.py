@@ -178,6 +178,8 @@ class WishOut(BaseModel):
     thanks: str | None
     created_at: datetime
     contact: Contact | None = None
+    # The volunteer's note at fulfilment, for the resident and whoever sees the contact.
+    fulfil_note: str | None = None
 
 
 class WishCreated(BaseModel):
@@ -298,6 +300,7 @@ def wish_out(wish: WishView) -> WishOut:
         contact=None
         if contact is None
         else Contact(name=contact.name, phone=contact.phone, address=contact.address),
+        fulfil_note=wish.fulfil_note,
     )
 
 

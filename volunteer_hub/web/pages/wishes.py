@@ -1,5 +1,6 @@
 """Micro-wish pages for residents and grid workers: post, follow, confirm, cancel; the
-wish page also carries the volunteer's claim and done buttons and links for staff."""
+wish page also carries the volunteer's claim, done and hand-back buttons, the note the
+volunteer left for the resident, and links for staff."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from starlette.responses import Response
 
 from volunteer_hub.errors import NotFound, VolunteerHubError
 from volunteer_hub.i18n import localize
-from volunteer_hub.services import people, wishes
+from volunteer_hub.services import invitations, people, wishes
 from volunteer_hub.services.views import WishView
 from volunteer_hub.validation import mask_phone
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
@@ -81,6 +82,7 @@ def _actions(wish: WishView) -> set[str]:
         "fulfil": wish.may_fulfil,
         "confirm": wish.may_confirm,
         "cancel": wish.may_cancel,
+        "hand_back": wish.may_hand_back,
     }
     return {name for name, may in allowed.items() if may}
 
@@ -135,6 +137,7 @@ ROUTES = [
     page_route("/wishes/{id:int}", wish_page),
     _wish_action("claim", wishes.claim),
     _wish_action("fulfil", wishes.fulfil, "note", "hours"),
+    _wish_action("hand-back", invitations.hand_back, "reason"),
     _wish_action("confirm", wishes.confirm, "rating", "thanks"),
     _wish_action("cancel", wishes.cancel, "reason"),
 ]

@@ -1,10 +1,11 @@
-"""Accounts: login, logout, registration, me, people."""
+"""Accounts: login, logout, registration, me, people, password reset."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from volunteer_hub.services import auth, channels, people
 from volunteer_hub.services.access import load_actor
@@ -53,6 +54,33 @@ async def change_password(call: Call) -> None:
 async def get_person(call: Call) -> PersonOut:
     person = await people.get_person(call.user, call.path_int("id"))
     return await person_out(call.hub, call.user, person)
+
+
+class ResetCodeOut(BaseModel):
+    """A one-time code to set a new password, shown this once: hand it to the person."""
+
+    person_id: int
+    name: str
+    code: str
+    expires_at: datetime
+
+
+async def issue_reset_code(call: Call) -> ResetCodeOut:
+    issued = await auth.issue_reset_code(call.hub, call.user, call.path_int("id"))
+    return ResetCodeOut(
+        person_id=issued.person_id,
+        name=issued.name,
+        code=issued.code,
+        expires_at=issued.expires_at,
+    )
+
+
+async def request_reset_code(call: Call) -> None:
+    await auth.request_reset_code(call.hub, call.body, client_address(call.request))
+
+
+async def reset_password(call: Call) -> None:
+    await auth.reset_password(call.hub, call.body, client_address(call.request))
 
 
 ENDPOINTS = [
@@ -106,6 +134,40 @@ ENDPOINTS = [
         body=people.PasswordChangeIn,
         status=204,
         errors=(401, 422),
+        tag="accounts",
+    ),
+    Endpoint(
+        "POST",
+        "/auth/reset-code",
+        request_reset_code,
+        "Ask for a code to set a new password, sent to your confirmed addresses; 202 "
+        "whether or not the phone is registered",
+        body=auth.ResetCodeRequest,
+        status=202,
+        auth="none",
+        errors=(422, 429),
+        tag="accounts",
+    ),
+    Endpoint(
+        "POST",
+        "/auth/reset",
+        reset_password,
+        "Set a new password with a one-time code; every token of the person stops working",
+        body=auth.PasswordResetIn,
+        status=204,
+        auth="none",
+        errors=(422, 429),
+        tag="accounts",
+    ),
+    Endpoint(
+        "POST",
+        "/people/{id:int}/reset-code",
+        issue_reset_code,
+        "Issue a one-time code to set a new password (staff of the person's community, the "
+        "grid worker of a resident's grid); the code is in this answer only",
+        response=ResetCodeOut,
+        status=201,
+        errors=(401, 403, 404, 409),
         tag="accounts",
     ),
     Endpoint(

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from volunteer_hub.i18n import localize
-from volunteer_hub.services import matching, wishes
+from volunteer_hub.services import invitations, matching, wishes
 from volunteer_hub.services.views import WishStatus
 from volunteer_hub.validation import Id, Input
 from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
@@ -155,6 +155,17 @@ ENDPOINTS = [
         _action(wishes.fulfil),
         "Mark a claimed wish fulfilled (the claimer)",
         body=wishes.FulfilIn,
+        response=WishOut,
+        errors=WISH_ERRORS,
+        tag="wishes",
+    ),
+    Endpoint(
+        "POST",
+        "/wishes/{id:int}/hand-back",
+        _action(invitations.hand_back),
+        "Hand a claimed wish back (the claimer): it is open again and offered to the next "
+        "volunteer",
+        body=wishes.HandBackIn,
         response=WishOut,
         errors=WISH_ERRORS,
         tag="wishes",
