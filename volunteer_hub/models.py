@@ -203,7 +203,9 @@ class Qualification(Model):
     verified = fields.BooleanField(default=False)
     verified_at = fields.DatetimeField(null=True)
     verified_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
-        "models.Person", related_name="qualifications_verified", null=True,
+        "models.Person",
+        related_name="qualifications_verified",
+        null=True,
         on_delete=fields.SET_NULL,
     )
     # The membership it was declared for; staff verify it when approving that membership.
@@ -580,7 +582,9 @@ class PersonChannel(Model):
     # Staff or a grid worker who set this address for the person (assisted mode); None when
     # the person set it themselves.
     set_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
-        "models.Person", related_name="channels_set_for_others", null=True,
+        "models.Person",
+        related_name="channels_set_for_others",
+        null=True,
         on_delete=fields.SET_NULL,
     )
 
