@@ -31,6 +31,7 @@ from volunteer_hub.models import (
 )
 from volunteer_hub.services import auth, console, matching, people, teams, wishes
 from volunteer_hub.services.access import load_actor
+from volunteer_hub.testing import web_client
 
 
 @pytest.fixture
@@ -335,3 +336,325 @@ async def test_configuring_a_channel_keeps_a_secret_left_empty(w, hub):
     assert webhook.configured is not None and ("url", "password", True, True) in webhook.fields
     config = await ChannelConfig.get(community_id=w.id, code="webhook")
     assert hub.box.open(config.secret)["url"] == "http://127.0.0.1:9/sms?key=s3"
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+CONSOLE_PAGES = (
+    "/staff/community",
+    "/staff/grids",
+    "/staff/people",
+    "/staff/teams",
+    "/staff/channels",
+    "/admin/plugins",
+)
+
+
+async def switch_to(browser: httpx.AsyncClient, phone: str) -> None:
+    browser.cookies.clear()
+    assert (await log_in(browser, phone)).status_code == 303
+
+
+async def phone_of(actor) -> str:
+    return (await actor.load_person()).phone
+
+
+async def submit(browser: httpx.AsyncClient, page: str, action: str, data: dict) -> httpx.Response:
+    opened = await browser.get(page)
+    assert opened.status_code == 200, opened.text
+    return await browser.post(action, data={**data, "csrf_token": csrf(opened.text)})
+
+
+def assert_csp_safe(html: str) -> None:
+    assert " style=" not in html and "<style" not in html and "<script>" not in html
+
+
+@pytest.mark.parametrize("path", CONSOLE_PAGES)
+async def test_console_pages_are_for_the_communitys_staff(w, browser, path):
+    volunteer = await w.volunteer("小李", team=await w.team("repair"))
+    other = await World(w.hub).build_other(w)
+    assert (await browser.get(path)).status_code == 303  # logged out: to the login page
+
+    await log_in(browser, await phone_of(volunteer))
+    assert (await browser.get(path)).status_code == 403
+    await switch_to(browser, await phone_of(w.grid_worker))
+    assert (await browser.get(path)).status_code == 403
+
+    await switch_to(browser, await phone_of(other.staff))
+    assert (await browser.get(path)).status_code == 200  # their own community
+    assert (await browser.get(f"{path}?community={w.id}")).status_code == 403
+
+    await switch_to(browser, await phone_of(w.staff))
+    own = await browser.get(path)
+    assert own.status_code == 200 and 'aria-current="page"' in own.text
+    assert_csp_safe(own.text)
+    assert (await browser.get(f"{path}?community=abc")).status_code == 404
+    assert (await browser.get(f"{path}?community=99999")).status_code == 404
+
+    await switch_to(browser, await phone_of(w.admin))
+    assert (await browser.get(f"{path}?community={other.id}")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        (
+            "/staff/community",
+            {"quiet_start": "21:00", "quiet_end": "07:00", "timezone": "Asia/Shanghai"},
+        ),
+        ("/staff/grids", {"name": "第九网格"}),
+        ("/staff/teams", {"name": "新队", "kind": "repair"}),
+        ("/staff/channels", {"code": "webhook", "name": "短信", "s_url": "http://127.0.0.1:9/x"}),
+    ],
+)
+async def test_console_forms_refuse_other_communities_staff(w, browser, path, form):
+    other = await World(w.hub).build_other(w)
+    await log_in(browser, await phone_of(other.staff))
+    refused = await submit(browser, path, f"{path}?community={w.id}", form)
+    assert refused.status_code == 403
+    # Without the CSRF token nothing is even read.
+    await switch_to(browser, await phone_of(w.staff))
+    assert (await browser.post(f"{path}?community={w.id}", data=form)).status_code == 403
+
+
+async def test_an_admin_starts_at_the_communities_and_creates_one(w, browser):
+    await log_in(browser, await phone_of(w.admin))
+    browser.headers["Accept-Language"] = "en"
+    home = await browser.get("/")
+    assert home.status_code == 303 and home.headers["location"] == "/admin/communities"
+    listed = await browser.get("/admin/communities")
+    assert f'href="/staff?community={w.id}"' in listed.text and "幸福里社区" in listed.text
+    assert_csp_safe(listed.text)
+
+    bad = await submit(
+        browser, "/admin/communities", "/admin/communities", {"name": "", "timezone": "Mars/X"}
+    )
+    assert bad.status_code == 422
+    assert 'id="e-name"' in bad.text and 'id="e-timezone"' in bad.text
+    created = await submit(
+        browser,
+        "/admin/communities",
+        "/admin/communities",
+        {"name": "和谐里社区", "timezone": "Asia/Urumqi"},
+    )
+    assert created.status_code == 303
+    stored = await Community.get(name="和谐里社区")
+    assert stored.timezone == "Asia/Urumqi"
+    assert "Community created" in (await browser.get(created.headers["location"])).text
+    duplicate = await submit(
+        browser, "/admin/communities", "/admin/communities", {"name": "和谐里社区"}
+    )
+    assert duplicate.status_code == 409 and "exists already" in duplicate.text
+
+    await switch_to(browser, await phone_of(w.staff))
+    assert (await browser.get("/")).headers["location"] == "/staff"
+    assert (await browser.get("/admin/communities")).status_code == 403
+
+
+async def test_a_resident_keeps_the_resident_home(w, browser):
+    resident = await w.person("王奶奶")
+    await log_in(browser, await phone_of(resident))
+    assert (await browser.get("/")).status_code == 200
+
+
+async def test_settings_page_saves_dispatch_and_quiet_hours_in_chinese(w, browser):
+    await log_in(browser, await phone_of(w.staff))
+    path = f"/staff/community?community={w.id}"
+    opened = await browser.get(path)
+    assert '<html lang="zh-CN"' in opened.text and "社区设置" in opened.text
+    saved = await browser.post(
+        path,
+        data={
+            "csrf_token": csrf(opened.text),
+            "manual": ["repair", "legal"],
+            "quiet_start": "21:30",
+            "quiet_end": "07:30",
+            "timezone": "Asia/Shanghai",
+        },
+    )
+    assert saved.status_code == 303
+    stored = await Community.get(id=w.id)
+    assert stored.manual_dispatch_categories == ["legal", "repair"]
+    assert (stored.quiet_start, stored.approve_volunteers) == ("21:30", False)
+    shown = await browser.get(saved.headers["location"])
+    assert re.search(r'value="repair" checked', shown.text)
+    bad = await browser.post(
+        path,
+        data={"csrf_token": csrf(opened.text), "quiet_start": "9pm", "quiet_end": "07:30"},
+    )
+    assert bad.status_code == 422 and 'id="e-quiet_start"' in bad.text
+    assert (await Community.get(id=w.id)).quiet_start == "21:30"
+
+
+async def test_grids_page_lists_in_natural_order_creates_and_renames(w, browser):
+    for name in ("第十一网格", "第三网格", "第十网格"):
+        await people.create_grid(w.hub, w.staff, w.id, {"name": name})
+    await log_in(browser, await phone_of(w.staff))
+    browser.headers["Accept-Language"] = "en"
+    path = f"/staff/grids?community={w.id}"
+    page = await browser.get(path)
+    names = re.findall(r'<h3 id="g\d+-h">([^<]+)</h3>', page.text)
+    assert names == ["第一网格", "第二网格", "第三网格", "第十网格", "第十一网格"]
+    assert f'href="/staff/people/{w.grid_worker.id}?community={w.id}">网格员</a>' in page.text
+    created = await submit(browser, path, path, {"name": "第四网格"})
+    assert created.status_code == 303
+    clash = await submit(
+        browser, path, f"/staff/grids/{w.grid.id}/rename?community={w.id}", {"name": "第二网格"}
+    )
+    assert clash.status_code == 409 and "exists already" in clash.text
+    renamed = await submit(
+        browser,
+        path,
+        f"/staff/grids/{w.grid.id}/rename?community={w.id}",
+        {"name": "第一网格（东）"},
+    )
+    assert renamed.status_code == 303
+    assert (await Grid.get(id=w.grid.id)).name == "第一网格（东）"
+
+
+async def test_people_page_searches_and_masks(w, browser):
+    wang = await w.person("王奶奶")
+    phone = await phone_of(wang)
+    await log_in(browser, await phone_of(w.staff))
+    browser.headers["Accept-Language"] = "en"
+    found = await browser.get(f"/staff/people?community={w.id}&q={phone[-4:]}")
+    assert found.status_code == 200 and "王奶奶" in found.text and phone in found.text
+    by_name = await browser.get(f"/staff/people?community={w.id}&q=王")
+    assert f'href="/staff/people/{wang.id}?community={w.id}"' in by_name.text
+    short = await browser.get(f"/staff/people?community={w.id}&q=12")
+    assert short.status_code == 422 and "at least 4 digits" in short.text
+    staff = await browser.get(f"/staff/people?community={w.id}&role=staff")
+    assert "社区干部" in staff.text and "王奶奶" not in staff.text
+    assert (await browser.get(f"/staff/people?community={w.id}&role=king")).status_code == 422
+
+
+async def test_person_page_gives_and_takes_roles_and_deactivates(w, browser, hub):
+    volunteer = await w.volunteer("小李", team=await w.team("repair"))
+    phone = await phone_of(volunteer)
+    await log_in(browser, await phone_of(w.staff))
+    browser.headers["Accept-Language"] = "en"
+    path = f"/staff/people/{volunteer.id}?community={w.id}"
+    page = await browser.get(path)
+    assert page.status_code == 200 and phone in page.text
+    assert f'href="/people/{volunteer.id}/channels"' in page.text
+    assert f'action="/staff/people/{volunteer.id}/reset-code"' in page.text
+    assert_csp_safe(page.text)
+
+    missing_grid = await submit(
+        browser,
+        path,
+        f"/staff/people/{volunteer.id}/roles?community={w.id}",
+        {"role": "grid_worker"},
+    )
+    assert missing_grid.status_code == 422 and 'id="e-grid_id"' in missing_grid.text
+    given_role = await submit(
+        browser,
+        path,
+        f"/staff/people/{volunteer.id}/roles?community={w.id}",
+        {"role": "grid_worker", "grid_id": str(w.other_grid.id)},
+    )
+    assert given_role.status_code == 303
+    assert (await load_actor(volunteer.id)).grids_worked(w.id) == {w.other_grid.id}
+    taken = await submit(
+        browser,
+        path,
+        f"/staff/people/{volunteer.id}/revoke?community={w.id}",
+        {"role": "grid_worker", "grid_id": str(w.other_grid.id)},
+    )
+    assert taken.status_code == 303
+    assert not (await load_actor(volunteer.id)).is_grid_worker(w.id)
+
+    # Their own browser is logged in; deactivation logs it out.
+    async with web_client(hub, client=("203.0.113.10", 50002)) as elsewhere:
+        await _logged_out_by_deactivation(browser, elsewhere, w, volunteer.id, phone, path)
+
+    own = await submit(
+        browser,
+        f"/staff/people/{w.staff.id}?community={w.id}",
+        f"/staff/people/{w.staff.id}/deactivate?community={w.id}",
+        {},
+    )
+    assert own.status_code == 409 and "cannot deactivate yourself" in own.text
+    other = await World(w.hub).build_other(w)
+    assert (
+        await browser.get(f"/staff/people/{other.staff.id}?community={w.id}")
+    ).status_code == 404
+
+
+async def _logged_out_by_deactivation(browser, elsewhere, w, person_id, phone, path):
+    """``elsewhere``: the person's own browser, logged out by their deactivation."""
+    await log_in(elsewhere, phone)
+    assert (await elsewhere.get("/schedule")).status_code == 200
+    gone = await submit(browser, path, f"/staff/people/{person_id}/deactivate?community={w.id}", {})
+    assert gone.status_code == 303
+    assert "Deactivated" in (await browser.get(gone.headers["location"])).text
+    assert (await elsewhere.get("/schedule")).status_code == 303  # to the login page
+    elsewhere.cookies.clear()
+    refused = await log_in(elsewhere, phone)
+    assert refused.status_code == 401
+    back = await submit(browser, path, f"/staff/people/{person_id}/reactivate?community={w.id}", {})
+    assert back.status_code == 303
+    assert (await log_in(elsewhere, phone)).status_code == 303
+
+
+async def test_teams_page_creates_a_team_and_changes_its_leader(w, browser):
+    li = await w.volunteer("小李")
+    await log_in(browser, await phone_of(w.staff))
+    browser.headers["Accept-Language"] = "en"
+    path = f"/staff/teams?community={w.id}"
+    bad = await submit(browser, path, path, {"name": "反诈队", "kind": "astrology"})
+    assert bad.status_code == 422 and 'id="e-kind"' in bad.text
+    created = await submit(browser, path, path, {"name": "反诈队", "kind": "anti_fraud"})
+    assert created.status_code == 303
+    team = await teams.get_team((await console.team_views(w.staff, w.id))[0].id)
+    changed = await submit(
+        browser, path, f"/staff/teams/{team.id}/change?community={w.id}", {"leader_id": str(li.id)}
+    )
+    assert changed.status_code == 303
+    listed = await browser.get(path)
+    assert f'href="/staff/people/{li.id}?community={w.id}">小李</a>' in listed.text
+    removed = await submit(
+        browser, path, f"/staff/teams/{team.id}/change?community={w.id}", {"leader_id": "none"}
+    )
+    assert removed.status_code == 303
+    assert (await teams.get_team(team.id)).leader_id is None
+
+
+async def test_channels_page_configures_without_showing_secrets(w, browser):
+    await log_in(browser, await phone_of(w.staff))
+    browser.headers["Accept-Language"] = "en"
+    path = f"/staff/channels?community={w.id}"
+    bad = await submit(browser, path, path, {"code": "webhook", "name": "短信", "s_url": "ftp://x"})
+    assert bad.status_code == 422 and 'id="webhook-url-e"' in bad.text
+    assert "ftp://x" not in bad.text  # a secret is never shown back, not even typed
+    saved = await submit(
+        browser,
+        path,
+        path,
+        {
+            "code": "webhook",
+            "name": "短信",
+            "s_url": "http://127.0.0.1:9/s?key=t0p",
+            "enabled": "on",
+        },
+    )
+    assert saved.status_code == 303
+    shown = await browser.get(path)
+    assert "t0p" not in shown.text and "Stored. Leave empty to keep it." in shown.text
+    kept = await submit(
+        browser, path, path, {"code": "webhook", "name": "短信网关", "enabled": "on"}
+    )
+    assert kept.status_code == 303
+    config = await ChannelConfig.get(community_id=w.id, code="webhook")
+    assert config.name == "短信网关" and "t0p" in w.hub.box.open(config.secret)["url"]
+    assert (await submit(browser, path, path, {"code": "pigeon", "name": "x"})).status_code == 404
+
+
+async def test_plugins_page_for_admins_and_staff(w, browser):
+    await log_in(browser, await phone_of(w.admin))
+    browser.headers["Accept-Language"] = "en"
+    page = await browser.get("/admin/plugins")
+    assert page.status_code == 200 and "volunteer_hub.default_plugins.catalog" in page.text
+    await switch_to(browser, await phone_of(w.staff))
+    staff_view = await browser.get("/admin/plugins")
+    assert staff_view.status_code == 200 and "read-only" in staff_view.text

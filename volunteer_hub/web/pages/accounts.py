@@ -9,6 +9,7 @@ from volunteer_hub.errors import Throttled, VolunteerHubError
 from volunteer_hub.i18n import SUPPORTED_LOCALES
 from volunteer_hub.services import auth, people
 from volunteer_hub.web.api import client_address
+from volunteer_hub.web.pages import console
 from volunteer_hub.web.pages.base import (
     LANG_COOKIE,
     TEXT_COOKIE,
@@ -25,6 +26,9 @@ async def home(page: Page) -> Response:
     if page.actor is None:
         communities = await people.list_communities(limit=200)
         return page.render("home_public.html", communities=communities)
+    console_home = console.console_home(page)
+    if console_home is not None:  # administrators and staff start in the console
+        return page.redirect(console_home)
     return page.render("home.html")
 
 
