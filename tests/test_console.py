@@ -658,3 +658,46 @@ async def test_plugins_page_for_admins_and_staff(w, browser):
     await switch_to(browser, await phone_of(w.staff))
     staff_view = await browser.get("/admin/plugins")
     assert staff_view.status_code == 200 and "read-only" in staff_view.text
+
+
+async def test_deactivation_over_the_api_stops_the_token_and_the_login(w, api):
+    volunteer = await w.volunteer("小李")
+    phone = await phone_of(volunteer)
+    staff = await api.post(
+        "/api/v1/auth/login", json={"phone": await phone_of(w.staff), "password": PASSWORD}
+    )
+    own = await api.post("/api/v1/auth/login", json={"phone": phone, "password": PASSWORD})
+    staff_auth = {"Authorization": f"Bearer {staff.json()['token']}"}
+    own_auth = {"Authorization": f"Bearer {own.json()['token']}"}
+    assert (await api.get("/api/v1/me", headers=own_auth)).status_code == 200
+
+    found = await api.get(
+        f"/api/v1/communities/{w.id}/people", params={"q": phone[-4:]}, headers=staff_auth
+    )
+    assert found.status_code == 200
+    assert [(p["id"], p["phone"], p["active"]) for p in found.json()["items"]] == [
+        (volunteer.id, phone, True)
+    ]
+    gone = await api.post(f"/api/v1/people/{volunteer.id}/deactivate", headers=staff_auth)
+    assert gone.status_code == 200 and gone.json()["active"] is False
+
+    assert (await api.get("/api/v1/me", headers=own_auth)).status_code == 401
+    refused = await api.post("/api/v1/auth/login", json={"phone": phone, "password": PASSWORD})
+    unknown = await api.post(
+        "/api/v1/auth/login", json={"phone": "13999999999", "password": PASSWORD}
+    )
+    assert refused.status_code == unknown.status_code == 401
+    assert refused.json() == unknown.json()  # no account enumeration
+    back = await api.post(f"/api/v1/people/{volunteer.id}/reactivate", headers=staff_auth)
+    assert back.status_code == 200 and back.json()["active"] is True
+    assert (await api.get("/api/v1/me", headers=own_auth)).status_code == 401  # stays revoked
+
+
+async def test_staff_of_another_community_than_their_home_start_in_its_console(w, browser):
+    other = await World(w.hub).build_other(w)
+    helper = await other.person("和平里居民")
+    await people.assign_role(w.hub, w.admin, w.id, helper.id, "staff")
+    await log_in(browser, await phone_of(helper))
+    home = await browser.get("/")
+    assert home.headers["location"] == f"/staff?community={w.id}"
+    assert (await browser.get(home.headers["location"])).status_code == 200

@@ -408,9 +408,16 @@ def console_home(page: Page) -> str | None:
         return None
     if page.actor.is_admin:
         return "/admin/communities"
-    if any(g.role is Role.STAFF for g in page.actor.grants):
+    staffed = sorted(
+        g.community_id
+        for g in page.actor.grants
+        if g.role is Role.STAFF and g.community_id is not None
+    )
+    if not staffed:
+        return None
+    if page.community_id in staffed:
         return "/staff"
-    return None
+    return f"/staff?community={staffed[0]}"  # staff of a community they do not live in
 
 
 ROUTES = [
