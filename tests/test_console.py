@@ -5,6 +5,7 @@ first through the services, then the pages through a cookie-keeping client.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
@@ -701,3 +702,12 @@ async def test_staff_of_another_community_than_their_home_start_in_its_console(w
     home = await browser.get("/")
     assert home.headers["location"] == f"/staff?community={w.id}"
     assert (await browser.get(home.headers["location"])).status_code == 200
+
+
+async def test_concurrent_deactivations_record_it_once(w, hub):
+    volunteer = await w.volunteer("小李")
+    await asyncio.gather(
+        *(people.deactivate_person(hub, actor, volunteer.id) for actor in (w.staff, w.admin) * 3)
+    )
+    assert await AuditEntry.filter(action="person.deactivated").count() == 1
+    assert not (await Person.get(id=volunteer.id)).active

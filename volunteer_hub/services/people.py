@@ -857,18 +857,19 @@ async def deactivate_person(hub: Hub, actor: Actor, person_id: int) -> PersonDet
     person = await _deactivatable(actor, person_id)
     if person.active:
         async with unit_of_work(hub, actor.id) as uow:
-            await Person.filter(id=person.id).update(active=False)
-            revoked = await ApiToken.filter(person_id=person.id, revoked_at__isnull=True).update(
-                revoked_at=uow.now
-            )
-            person.active = False
-            await uow.record(
-                "person.deactivated",
-                person,
-                community_id=person.community_id,
-                before={"active": True},
-                after={"active": False, "tokens_revoked": revoked},
-            )
+            # One conditional UPDATE: of two concurrent deactivations one records it.
+            if await Person.filter(id=person.id, active=True).update(active=False):
+                revoked = await ApiToken.filter(
+                    person_id=person.id, revoked_at__isnull=True
+                ).update(revoked_at=uow.now)
+                person.active = False
+                await uow.record(
+                    "person.deactivated",
+                    person,
+                    community_id=person.community_id,
+                    before={"active": True},
+                    after={"active": False, "tokens_revoked": revoked},
+                )
     return await person_detail(actor, person.id)
 
 
@@ -878,13 +879,13 @@ async def reactivate_person(hub: Hub, actor: Actor, person_id: int) -> PersonDet
     person = await _deactivatable(actor, person_id)
     if not person.active:
         async with unit_of_work(hub, actor.id) as uow:
-            await Person.filter(id=person.id).update(active=True)
-            person.active = True
-            await uow.record(
-                "person.reactivated",
-                person,
-                community_id=person.community_id,
-                before={"active": False},
-                after={"active": True},
-            )
+            if await Person.filter(id=person.id, active=False).update(active=True):
+                person.active = True
+                await uow.record(
+                    "person.reactivated",
+                    person,
+                    community_id=person.community_id,
+                    before={"active": False},
+                    after={"active": True},
+                )
     return await person_detail(actor, person.id)
