@@ -86,6 +86,12 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("PATCH", "/communities/{cid:int}"),
         ("POST", "/communities/{cid:int}/grids"),
         ("POST", "/communities/{cid:int}/staff"),
+        ("DELETE", "/communities/{cid:int}/staff/{person_id:int}"),
+        ("PATCH", "/grids/{id:int}"),
+        ("GET", "/communities/{cid:int}/people"),
+        ("POST", "/people/{id:int}/deactivate"),
+        ("POST", "/people/{id:int}/reactivate"),
+        ("PATCH", "/teams/{id:int}"),
     },
     "teams": {
         ("POST", "/communities/{cid:int}/teams"),
@@ -810,6 +816,67 @@ async def test_communities_matrix(m: Matrix):
         ids = {c["id"] for c in r.json()["items"]}
         return [] if {m.a, m.b} <= ids else [f"communities missing: {r.text[:200]}"]
 
+    async def newcomer(cid: int) -> Person:
+        return await people.register(
+            m.hub,
+            {
+                "name": f"新人{m.serial()}",
+                "phone": next_phone(),
+                "password": PASSWORD,
+                "community_id": cid,
+            },
+        )
+
+    def revoke_req(cid: int):
+        async def req(caller: str) -> Req:
+            person = await newcomer(cid)
+            await people.assign_role(m.hub, None, cid, person.id, "staff")
+            return Req(params={"cid": cid, "person_id": person.id}, query={"role": "staff"})
+
+        return req
+
+    def rename_req(cid: int):
+        async def req(caller: str) -> Req:
+            grid = await people.create_grid(
+                m.hub, await m.actor("admin"), cid, {"name": f"网格{m.serial()}"}
+            )
+            return fixed({"id": grid.id}, {"name": f"第{m.serial()}网格"})
+
+        return req
+
+    def person_req(cid: int, *, active: bool):
+        async def req(caller: str) -> Req:
+            person = await newcomer(cid)
+            if not active:
+                await people.deactivate_person(m.hub, await m.actor("admin"), person.id)
+            return fixed({"id": person.id})
+
+        return req
+
+    def active_check(expected: bool):
+        async def check(caller: str, r: httpx.Response) -> list[str]:
+            body = r.json()
+            stored = (await Person.get(id=body["id"])).active
+            ok = body["active"] is expected and stored is expected
+            return [] if ok else [f"active should be {expected}: {r.text[:200]}"]
+
+        return check
+
+    def team_change_req(cid: int):
+        async def req(caller: str) -> Req:
+            team = await teams.create_team(
+                m.hub, await m.actor("admin"), cid, {"name": f"队{m.serial()}", "kind": "repair"}
+            )
+            leader = m.people["volunteer"].id
+            return fixed({"id": team.id}, {"name": f"新队{m.serial()}", "leader_id": leader})
+
+        return req
+
+    async def people_check(caller: str, r: httpx.Response) -> list[str]:
+        names = {p["name"] for p in r.json()["items"]}
+        expected = {"李志愿", "周志愿"}
+        return [] if expected <= names else [f"people missing: {r.text[:300]}"]
+
     async def vetting_check(caller: str, r: httpx.Response) -> list[str]:
         return [] if r.json()["approve_volunteers"] is True else [f"not set: {r.text[:200]}"]
 
@@ -840,6 +907,52 @@ async def test_communities_matrix(m: Matrix):
             Row("POST", "/communities/{cid:int}/grids", staff_b, grid_req(m.b), "community B"),
             Row("POST", "/communities/{cid:int}/staff", staff_a, staff_req(m.a), "community A"),
             Row("POST", "/communities/{cid:int}/staff", staff_b, staff_req(m.b), "community B"),
+            # issue 12: the console's administration of grids, people, roles and teams.
+            Row(
+                "DELETE",
+                "/communities/{cid:int}/staff/{person_id:int}",
+                who(403, staff=204, admin=204),
+                revoke_req(m.a),
+                "community A",
+            ),
+            Row(
+                "DELETE",
+                "/communities/{cid:int}/staff/{person_id:int}",
+                who(403, other_staff=204, admin=204),
+                revoke_req(m.b),
+                "community B",
+            ),
+            Row("PATCH", "/grids/{id:int}", who(404, staff=200, admin=200), rename_req(m.a)),
+            Row(
+                "GET",
+                "/communities/{cid:int}/people",
+                who(403, staff=200, admin=200),
+                fixed({"cid": m.a}, query={"q": "志愿"}),
+                "community A",
+                check=people_check,
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/people",
+                who(403, other_staff=200, admin=200),
+                fixed({"cid": m.b}, query={"role": "staff"}),
+                "community B",
+            ),
+            Row(
+                "POST",
+                "/people/{id:int}/deactivate",
+                who(404, staff=200, admin=200),
+                person_req(m.a, active=True),
+                check=active_check(False),
+            ),
+            Row(
+                "POST",
+                "/people/{id:int}/reactivate",
+                who(404, staff=200, admin=200),
+                person_req(m.a, active=False),
+                check=active_check(True),
+            ),
+            Row("PATCH", "/teams/{id:int}", who(404, staff=200, admin=200), team_change_req(m.a)),
         ],
     )
 

@@ -281,6 +281,8 @@ _PATH_KINDS = {
     "/api/v1/wishes/": "wish",
     "/api/v1/tasks/": "task",
     "/api/v1/signups/": "signup",
+    "/api/v1/grids/": "grid",
+    "/api/v1/teams/{id}": "team",
 }
 _NAME_KINDS = {"cid": "community", "tid": "team", "token": "feed"}
 _FIELD_KINDS = {

@@ -434,7 +434,7 @@ async def test_staff_get_the_code_on_a_page_shown_once(hub, browser):
     w = await World(hub).build()
     resident = await w.person("王奶奶")
     await log_in(browser, w.staff.person.phone)
-    home = await browser.get("/")
+    home = await browser.get("/", follow_redirects=True)
     r = await browser.post(
         f"/staff/people/{resident.id}/reset-code", data={"csrf_token": csrf(home.text)}
     )

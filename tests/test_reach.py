@@ -298,7 +298,10 @@ async def test_only_those_who_serve_a_resident_see_their_channels_page(hub, brow
         assert (await browser.get(f"/people/{wang.id}/channels")).status_code == status
         forged = await browser.post(
             f"/people/{wang.id}/reached-through-grid-worker",
-            data={"reached": "yes", "csrf_token": csrf((await browser.get("/")).text)},
+            data={
+                "reached": "yes",
+                "csrf_token": csrf((await browser.get("/", follow_redirects=True)).text),
+            },
         )
         assert forged.status_code == (303 if status == 200 else 404)
     browser.cookies.clear()

@@ -10,21 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
+
+from tortoise.functions import Count
 
 from volunteer_hub.clock import local_day_start
 from volunteer_hub.errors import NotFound, PermissionDenied
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import Wish
-from volunteer_hub.services import invitations, matching, people, reports, teams
+from volunteer_hub.i18n import LocalizedText
+from volunteer_hub.models import ChannelConfig, MembershipStatus, Person, Team, TeamMembership, Wish
+from volunteer_hub.services import channels, invitations, matching, people, reports, teams
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.views import (
     CommunityView,
-    MembershipStatus,
     MembershipView,
     PartyReportStatus,
     PartyReportView,
     QualificationView,
     StaffWish,
+    TeamView,
 )
 
 # Enough for any community's page; longer lists are the API's to page through.
@@ -133,3 +137,195 @@ async def dashboards(hub: Hub, actor: Actor, community: CommunityView) -> Dashbo
     funnel = await reports.wish_funnel(hub, actor, community.id, since=since)
     load = await reports.workload(hub, actor, community.id)
     return Dashboards(hours=hours, funnel=funnel, load=load)
+
+
+# --- the administration console (issue 12) ------------------------------------------------------
+
+
+async def admin_communities(actor: Actor) -> list[CommunityView]:
+    """Every community, for the administrators' list (admins only)."""
+    if not actor.is_admin:
+        raise PermissionDenied("Only an administrator can do this.")
+    return await people.list_communities(limit=PAGE_LIMIT)
+
+
+@dataclass(frozen=True)
+class CategoryDispatch:
+    code: str
+    name: LocalizedText
+    team_kind: str | None
+    served: bool  # some team or any volunteer serves it (dispatch means something)
+    manual: bool  # staff pick the candidates by hand
+
+
+@dataclass(frozen=True)
+class CommunitySettings:
+    community: CommunityView
+    categories: list[CategoryDispatch]
+
+
+async def community_settings(hub: Hub, actor: Actor, community_id: int) -> CommunitySettings:
+    """What the settings page shows: the community and, per wish category, its dispatch
+    mode (staff only)."""
+    _refuse_unless_staff(actor, community_id)
+    community = await people.find_community(community_id)
+    manual = set(community.manual_dispatch_categories)
+    categories = [
+        CategoryDispatch(code, c.name, c.team_kind, c.served, code in manual)
+        for code, c in hub.wish_categories(community_id).items()
+    ]
+    return CommunitySettings(community=community, categories=categories)
+
+
+async def team_views(actor: Actor, community_id: int) -> list[TeamView]:
+    """The community's teams with their kind, leader and number of active members, by
+    name in natural order (staff only)."""
+    _refuse_unless_staff(actor, community_id)
+    rows = await Team.filter(community_id=community_id).values_list(
+        "id", "name", "kind", "leader_id", "leader__name"
+    )
+    counts = dict(
+        await TeamMembership.filter(team__community_id=community_id, status=MembershipStatus.ACTIVE)
+        .group_by("team_id")
+        .annotate(n=Count("id"))
+        .values_list("team_id", "n")
+    )
+    views = [
+        TeamView(tid, community_id, name, kind, leader, leader_name, counts.get(tid, 0))
+        for tid, name, kind, leader, leader_name in rows
+    ]
+    return sorted(views, key=lambda t: (people.natural_key(t.name), t.id))
+
+
+async def leader_choices(actor: Actor, community_id: int) -> list[tuple[int, str]]:
+    """Who may lead a team: active people of the community, by name (staff only)."""
+    _refuse_unless_staff(actor, community_id)
+    return [
+        (pid, name)
+        for pid, name in await Person.filter(community_id=community_id, active=True)
+        .order_by("name", "id")
+        .limit(1000)
+        .values_list("id", "name")
+    ]
+
+
+@dataclass(frozen=True)
+class PluginLine:
+    """One plugin as the console shows it. ``error``: None unless an admin asks;
+    ``settings``: in force for the community asked about (secrets masked)."""
+
+    name: str
+    version: str | None
+    builtin: bool
+    hooks: tuple[str, ...]
+    status: str
+    error: str | None
+    failures: int
+    settings: dict[str, Any] | None
+
+
+def plugin_lines(hub: Hub, actor: Actor, community_id: int | None) -> list[PluginLine]:
+    """The plugins of this server (``vhub plugins``): an admin sees every plugin's error
+    and, with ``community_id``, that community's settings (without: the defaults); staff
+    see the status and their own community's settings only, read-only."""
+    if community_id is None:
+        if not actor.is_admin:
+            raise PermissionDenied("Only an administrator can do this.")
+    else:
+        _refuse_unless_staff(actor, community_id)
+    lines = []
+    for entry in hub.plugins.report():
+        described = entry.get("settings")
+        settings = None
+        if described is not None:
+            settings = dict(described.get("defaults") or {})
+            if community_id is not None:
+                settings.update(described.get("communities", {}).get(str(community_id), {}))
+        lines.append(
+            PluginLine(
+                name=entry["name"],
+                version=entry["version"],
+                builtin=entry["builtin"],
+                hooks=tuple(entry["hooks"]),
+                status=entry["status"],
+                error=entry["error"] if actor.is_admin else None,
+                failures=entry["failures"],
+                settings=settings,
+            )
+        )
+    return lines
+
+
+@dataclass(frozen=True)
+class ChannelKindForm:
+    """A channel type staff may configure: its settings' fields (from the settings model's
+    JSON schema) and, when configured, the stored channel (secrets masked)."""
+
+    code: str
+    name: LocalizedText
+    fields: list[tuple[str, str, bool, bool]]  # name, input type, required, secret
+    configured: channels.ChannelView | None
+
+
+async def channel_forms(hub: Hub, actor: Actor, community_id: int) -> list[ChannelKindForm]:
+    configured = {c.code: c for c in await channels.list_channels(hub, actor, community_id)}
+    forms = []
+    for code, kind in hub.notification_channels().items():
+        schema = kind.settings.model_json_schema()
+        required = set(schema.get("required", ()))
+        fields = []
+        for name, prop in schema.get("properties", {}).items():
+            types = {prop.get("type")} | {a.get("type") for a in prop.get("anyOf", ())}
+            kind_of = "text"
+            if "boolean" in types:
+                kind_of = "checkbox"
+            elif "integer" in types:
+                kind_of = "number"
+            secret = name in kind.secret_settings
+            fields.append((name, "password" if secret else kind_of, name in required, secret))
+        forms.append(ChannelKindForm(code, kind.name, fields, configured.get(code)))
+    return forms
+
+
+async def configure_channel(
+    hub: Hub,
+    actor: Actor,
+    community_id: int,
+    code: str,
+    name: str,
+    raw: dict[str, str | None],
+    enabled: bool,
+) -> channels.ChannelView:
+    """Configure a channel from a form's text fields: numbers and booleans as the settings
+    model wants them, empty fields left out; a secret left empty keeps the stored one (the
+    form never shows it back)."""
+    _refuse_unless_staff(actor, community_id)
+    kind = channels.channel_kind(hub, code)
+    schema = kind.settings.model_json_schema()
+    settings: dict[str, Any] = {}
+    for field_name, prop in schema.get("properties", {}).items():
+        types = {prop.get("type")} | {a.get("type") for a in prop.get("anyOf", ())}
+        value = raw.get(field_name)
+        if "boolean" in types:
+            settings[field_name] = value in ("on", "true", "1")
+        elif value is None or value == "":
+            continue
+        elif "integer" in types and value.isdigit() and len(value) < 10:
+            settings[field_name] = int(value)
+        else:
+            settings[field_name] = value
+    missing_secrets = [
+        s for s in kind.secret_settings if s not in settings and s in schema.get("properties", {})
+    ]
+    if missing_secrets:
+        config = await ChannelConfig.get_or_none(community_id=community_id, code=code)
+        stored = hub.box.open(config.secret) if config is not None else {}
+        for secret in missing_secrets:
+            if stored and stored.get(secret):
+                settings[secret] = stored[secret]
+    return await channels.configure(
+        hub,
+        actor,
+        community_id,
+        {"code": code, "name": name, "settings": settings, "enabled": enabled},
+    )

@@ -112,7 +112,8 @@ async def _eligible(wish: Wish, team_kind: str | None) -> list[Person]:
             community_id=wish.community_id, role=Role.VOLUNTEER
         ).values_list("person_id", flat=True)
     excluded = {wish.resident_id, wish.posted_by_id}
-    return await Person.filter(id__in=[i for i in set(ids) if i not in excluded]).order_by("id")
+    wanted = [i for i in set(ids) if i not in excluded]
+    return await Person.filter(id__in=wanted, active=True).order_by("id")  # not the deactivated
 
 
 async def _busy_on(wish: Wish, person_ids: list[int], timezone: str) -> set[int]:

@@ -105,7 +105,9 @@ _TOKEN_SQL = (
     f" {_select('r', GRANT_COLUMNS)}"
     f" FROM {table_name(ApiToken)} t JOIN {table_name(Person)} p ON p.id = t.person_id"
     f" LEFT JOIN {table_name(RoleAssignment)} r ON r.person_id = p.id"
-    " WHERE t.token_hash = ?"
+    # A deactivated person's tokens are revoked; this also holds against a login racing
+    # the deactivation.
+    " WHERE t.token_hash = ? AND p.active"
 )
 
 

@@ -119,6 +119,52 @@ async def create_team(hub: Hub, actor: Actor, community_id: int, data: TeamIn | 
     return team
 
 
+class TeamChangeIn(Input):
+    name: Annotated[Line, Field(min_length=1, max_length=100)] | None = None
+    leader_id: Id | None = None
+    # True: the team has no leader any more (leader_id must then be absent).
+    no_leader: bool = False
+
+
+async def update_team(hub: Hub, actor: Actor, team_id: int, data: TeamChangeIn | dict) -> Team:
+    """Staff of the team's community rename it or set, change or remove its leader
+    (``team.updated``). The leader lives in the community."""
+    team = await Team.get_or_none(id=team_id)
+    if team is None or not actor.is_staff(team.community_id):
+        raise NotFound("No such team.", code="team_not_found")
+    data = parse(TeamChangeIn, data)
+    if data.no_leader and data.leader_id is not None:
+        raise InvalidInput.for_field("leader_id", "Give a leader or no leader, not both.")
+    if data.leader_id is not None and not await Person.exists(
+        id=data.leader_id, community_id=team.community_id, active=True
+    ):
+        raise InvalidInput.for_field("leader_id", "No such person in this community.")
+    changes: dict = {}
+    if data.name is not None and data.name != team.name:
+        changes["name"] = data.name
+    leader = None if data.no_leader else (data.leader_id or team.leader_id)
+    if leader != team.leader_id:
+        changes["leader_id"] = leader
+    if not changes:
+        return team
+    before = snapshot(team, *changes)
+    try:
+        async with unit_of_work(hub, actor.id) as uow:
+            await Team.filter(id=team.id).update(**changes)
+            for name, value in changes.items():
+                setattr(team, name, value)
+            await uow.record(
+                "team.updated",
+                team,
+                community_id=team.community_id,
+                before=before,
+                after=snapshot(team, *changes),
+            )
+    except IntegrityError:  # the unique (community, name), whatever the concurrency
+        raise Conflict("A team with this name exists already.", code="team_exists") from None
+    return team
+
+
 async def list_teams(
     community_id: int, *, after_id: int | None = None, limit: int = 50
 ) -> list[Team]:

@@ -43,6 +43,13 @@ __all__ = [
     "PartyReportView",
     "QualificationView",
     "StaffWish",
+    # the console: grids, people, roles, teams
+    "GridView",
+    "PersonDetail",
+    "PersonSummary",
+    "RoleHeld",
+    "TeamHeld",
+    "TeamView",
     # wishes and tasks
     "Contact",
     "PersonName",
@@ -62,6 +69,77 @@ class CommunityView:
     name: str
     timezone: str
     approve_volunteers: bool
+    # Quiet hours ("HH:MM", the community's zone; equal: none) and the wish categories
+    # whose candidates staff pick by hand.
+    quiet_start: str = "22:00"
+    quiet_end: str = "07:00"
+    manual_dispatch_categories: tuple[str, ...] = ()
+
+
+# --- the console: grids, people, roles, teams (issue 12) -------------------------------------
+
+
+@dataclass(frozen=True)
+class GridView:
+    id: int
+    community_id: int
+    name: str
+    workers: tuple[tuple[int, str], ...] = ()  # its grid workers: person id, name
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    """A person as the console lists them. ``phone`` is the full number only for those
+    API.md lets see it (``phone_full``); otherwise masked."""
+
+    id: int
+    name: str
+    phone: str
+    phone_full: bool
+    community_id: int | None
+    grid_id: int | None
+    grid_name: str | None
+    roles: tuple[str, ...]  # in the community asked about, sorted
+    active: bool
+
+
+@dataclass(frozen=True)
+class RoleHeld:
+    role: Role
+    community_id: int | None
+    grid_id: int | None
+    grid_name: str | None
+
+
+@dataclass(frozen=True)
+class TeamHeld:
+    team_id: int
+    team_name: str
+    kind: str
+    status: MembershipStatus
+    leads: bool
+
+
+@dataclass(frozen=True)
+class PersonDetail:
+    """A person's page in the console: who they are, their roles and teams."""
+
+    person: PersonSummary
+    address: str | None  # only for those who may see it
+    created_at: datetime
+    roles: tuple[RoleHeld, ...]
+    teams: tuple[TeamHeld, ...]
+
+
+@dataclass(frozen=True)
+class TeamView:
+    id: int
+    community_id: int
+    name: str
+    kind: str
+    leader_id: int | None
+    leader_name: str | None
+    members: int  # active members
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from volunteer_hub.hooktypes import age_on
 from volunteer_hub.hub import Hub
@@ -54,11 +54,30 @@ class CommunityOut(BaseModel):
     name: str
     timezone: str
     approve_volunteers: bool
+    quiet_start: str = Field(description='Quiet hours start, "HH:MM" in the community\'s zone')
+    quiet_end: str = Field(description="Quiet hours end; equal to the start: no quiet hours")
+    manual_dispatch_categories: list[str] = Field(
+        description="Wish categories whose candidates staff pick by hand (the rest: automatic)"
+    )
 
 
 class CommunityBrief(BaseModel):
     id: int
     name: str
+
+
+class PersonAdminOut(BaseModel):
+    """A person as the console's API lists them: the full phone only for those API.md
+    lets see it (else null; ``phone_masked`` always)."""
+
+    id: int
+    name: str
+    phone_masked: str
+    phone: str | None = None
+    community_id: int | None
+    grid_id: int | None
+    roles: list[str] = Field(description="Their roles in the community asked about")
+    active: bool = Field(description="False: deactivated (cannot log in; history kept)")
 
 
 class GridOut(BaseModel):

@@ -1,12 +1,13 @@
 """The HTML pages: server-rendered, working without JavaScript, on the same services as the API."""
 
-from volunteer_hub.web.pages import accounts, emergency, reach, staff, volunteer, wishes
+from volunteer_hub.web.pages import accounts, console, emergency, reach, staff, volunteer, wishes
 
 ROUTES = [
     *accounts.ROUTES,
     *wishes.ROUTES,
     *staff.ROUTES,
     *emergency.ROUTES,
+    *console.ROUTES,
     *volunteer.ROUTES,
     *reach.ROUTES,
 ]

@@ -16,6 +16,7 @@ from volunteer_hub.i18n import SUPPORTED_LOCALES, localize
 from volunteer_hub.services import auth, channels, people, public
 from volunteer_hub.validation import MAX_ID
 from volunteer_hub.web.api import client_address
+from volunteer_hub.web.pages import console
 from volunteer_hub.web.pages.base import (
     LANG_COOKIE,
     TEXT_COOKIE,
@@ -38,6 +39,9 @@ async def home(page: Page) -> Response:
             day_label=_day_label(page),
             today=page.hub.today(people.DEFAULT_TIMEZONE),
         )
+    console_home = console.console_home(page)
+    if console_home is not None:  # administrators and staff start in the console
+        return page.redirect(console_home)
     return page.render("home.html")
 
 

@@ -9,9 +9,11 @@ from volunteer_hub.services.views import (
     MembershipStatus,
     PartyReportStatus,
     PartyReportView,
+    PersonDetail,
+    PersonSummary,
     QualificationView,
 )
-from volunteer_hub.validation import Id, Input
+from volunteer_hub.validation import Id, Input, mask_phone
 from volunteer_hub.web.api import Call, Endpoint, ListPage, ListQuery, page
 from volunteer_hub.web.schemas import (
     CommunityBrief,
@@ -22,6 +24,7 @@ from volunteer_hub.web.schemas import (
     MembershipOut,
     PartyReportDetail,
     PartyReportOut,
+    PersonAdminOut,
     QualificationDecision,
     QualificationDetail,
     QualificationOut,
@@ -37,6 +40,15 @@ class StaffIn(Input):
     grid_id: Id | None = None
 
 
+class PeopleListQuery(ListQuery, people.PeopleQuery):
+    pass
+
+
+class RevokeQuery(Input):
+    role: Literal["staff", "grid_worker"]
+    grid_id: Id | None = None
+
+
 class MembershipQuery(ListQuery):
     status: MembershipStatus | None = None
 
@@ -46,8 +58,15 @@ class PartyReportQuery(ListQuery):
 
 
 def _community(c) -> CommunityOut:
+    view = people.community_view(c)
     return CommunityOut(
-        id=c.id, name=c.name, timezone=c.timezone, approve_volunteers=c.approve_volunteers
+        id=view.id,
+        name=view.name,
+        timezone=view.timezone,
+        approve_volunteers=view.approve_volunteers,
+        quiet_start=view.quiet_start,
+        quiet_end=view.quiet_end,
+        manual_dispatch_categories=list(view.manual_dispatch_categories),
     )
 
 
@@ -91,6 +110,66 @@ async def add_staff(call: Call) -> StaffOut:
         role=assignment.role.value,
         grid_id=assignment.grid_id,
     )
+
+
+def _person(p: PersonSummary) -> PersonAdminOut:
+    return PersonAdminOut(
+        id=p.id,
+        name=p.name,
+        phone_masked=p.phone if not p.phone_full else mask_phone(p.phone),
+        phone=p.phone if p.phone_full else None,
+        community_id=p.community_id,
+        grid_id=p.grid_id,
+        roles=list(p.roles),
+        active=p.active,
+    )
+
+
+async def list_people(call: Call) -> dict:
+    q: PeopleListQuery = call.query
+    rows = await people.search_people(
+        call.user,
+        call.path_int("cid"),
+        {"q": q.q, "role": q.role},
+        after_id=q.after_id(),
+        limit=q.limit + 1,
+    )
+    result = page(rows, q.limit, lambda p: p.id)
+    result["items"] = [_person(p) for p in result["items"]]
+    return result
+
+
+def _detail(d: PersonDetail) -> PersonAdminOut:
+    return _person(d.person)
+
+
+async def deactivate_person(call: Call) -> PersonAdminOut:
+    return _detail(await people.deactivate_person(call.hub, call.user, call.path_int("id")))
+
+
+async def reactivate_person(call: Call) -> PersonAdminOut:
+    return _detail(await people.reactivate_person(call.hub, call.user, call.path_int("id")))
+
+
+async def revoke_staff(call: Call) -> None:
+    q: RevokeQuery = call.query
+    await people.revoke_role(
+        call.hub,
+        call.user,
+        call.path_int("cid"),
+        call.path_int("person_id"),
+        q.role,
+        grid_id=q.grid_id,
+    )
+
+
+async def rename_grid(call: Call) -> GridOut:
+    grid = await people.rename_grid(call.hub, call.user, call.path_int("id"), call.body)
+    return GridOut(id=grid.id, name=grid.name, community_id=grid.community_id)
+
+
+async def update_team(call: Call) -> TeamOut:
+    return _team(await teams.update_team(call.hub, call.user, call.path_int("id"), call.body))
 
 
 async def create_team(call: Call) -> TeamOut:
@@ -301,6 +380,64 @@ ENDPOINTS = [
         status=201,
         errors=(401, 403, 404, 422),
         tag="communities",
+    ),
+    Endpoint(
+        "DELETE",
+        "/communities/{cid:int}/staff/{person_id:int}",
+        revoke_staff,
+        "Take back a staff or grid-worker role (admin, staff); grid_id: of one grid only",
+        query=RevokeQuery,
+        status=204,
+        errors=(401, 403, 404, 409, 422),
+        tag="communities",
+    ),
+    Endpoint(
+        "PATCH",
+        "/grids/{id:int}",
+        rename_grid,
+        "Rename a grid (staff of its community)",
+        body=people.GridIn,
+        response=GridOut,
+        errors=(401, 404, 409, 422),
+        tag="communities",
+    ),
+    Endpoint(
+        "GET",
+        "/communities/{cid:int}/people",
+        list_people,
+        "Search a community's people by name or the phone's last 4+ digits, and by role (staff)",
+        query=PeopleListQuery,
+        response=ListPage[PersonAdminOut],
+        errors=(401, 403, 404, 422),
+        tag="communities",
+    ),
+    Endpoint(
+        "POST",
+        "/people/{id:int}/deactivate",
+        deactivate_person,
+        "Deactivate a person: no login, every token revoked, history kept (staff)",
+        response=PersonAdminOut,
+        errors=(401, 403, 404, 409),
+        tag="communities",
+    ),
+    Endpoint(
+        "POST",
+        "/people/{id:int}/reactivate",
+        reactivate_person,
+        "Let a deactivated person log in again (staff)",
+        response=PersonAdminOut,
+        errors=(401, 403, 404, 409),
+        tag="communities",
+    ),
+    Endpoint(
+        "PATCH",
+        "/teams/{id:int}",
+        update_team,
+        "Rename a team, or set, change or remove its leader (staff of its community)",
+        body=teams.TeamChangeIn,
+        response=TeamOut,
+        errors=(401, 404, 409, 422),
+        tag="teams",
     ),
     Endpoint(
         "POST",
