@@ -285,6 +285,8 @@ async def sign_up(
         team_id=task.team_id, person_id=actor.id, status=MembershipStatus.ACTIVE
     ):
         raise PermissionDenied("This task is for members of its team.", code="not_team_member")
+    if await Task.exists(id=task.id, cancelled_at__isnull=False):
+        raise Conflict("This task is cancelled.", code="task_cancelled")
     start = await resolve_start(hub, task, data.occurrence_start)
     existing = await Occurrence.get_or_none(task_id=task.id, start=start)
     if existing is not None and existing.cancelled:
