@@ -307,7 +307,9 @@ async def test_cancelling_a_task_tells_everyone_and_stops_signups(hub, api):
     assert closed.value.code == "task_cancelled"
     with pytest.raises(Conflict):
         await roster.cancel_task(hub, s.w.staff, s.task.id, {"reason": "再取消一次"})
-    assert not [t for t in await tasks.task_board(hub, s.people[0], s.w.id) if t.task.id == s.task.id]
+    assert not [
+        t for t in await tasks.task_board(hub, s.people[0], s.w.id) if t.task.id == s.task.id
+    ]
 
     # The personal feed shows the shift cancelled; the team feed cancels the series.
     token = await calendars.my_feed_token(hub, s.people[0])
@@ -342,9 +344,7 @@ async def test_capacity_edits_and_signups_at_once_never_overbook(hub):
     )
     assert not [r for r in results if isinstance(r, BaseException)], results
     occurrence = await Occurrence.get(task_id=s.task.id)
-    placed = await Signup.filter(
-        occurrence_id=occurrence.id, status=SignupStatus.CONFIRMED
-    ).count()
+    placed = await Signup.filter(occurrence_id=occurrence.id, status=SignupStatus.CONFIRMED).count()
     waiting = await Signup.filter(
         occurrence_id=occurrence.id, status=SignupStatus.WAITLISTED
     ).count()
@@ -402,7 +402,9 @@ async def test_the_api_roster_attendance_edit_and_cancel(s, api):
     assert [e["name"] for e in body["confirmed"]] == ["张大爷", "李阿姨"]
     assert [e["position"] for e in body["waitlist"]] == [1]
     assert body["occurrence"]["start"] == "2026-12-03T19:00:00+08:00"
-    assert (await api.get(f"/api/v1/tasks/{s.task.id}/roster", headers=volunteer)).status_code == 403
+    assert (
+        await api.get(f"/api/v1/tasks/{s.task.id}/roster", headers=volunteer)
+    ).status_code == 403
 
     r = await api.post(f"/api/v1/signups/{li.id}/excuse", json={"note": "出差"}, headers=staff)
     assert r.status_code == 200 and r.json()["status"] == "excused"
@@ -463,20 +465,35 @@ async def test_roster_pages_in_both_languages_and_a_typed_code(s, browser):
     assert " style=" not in page.text and "<script>" not in page.text
 
     s.hub.clock.advance(days=2, hours=9, minutes=30)  # 18:30: check-in is open
-    r = await page_post(browser, roster_url, f"/staff/tasks/{s.task.id}/roster/code", {"code": "1-ABC", "start": key})
-    assert r.status_code == 422 and "not a valid check-in code" in r.text
-    r = await page_post(browser, roster_url, f"/staff/tasks/{s.task.id}/roster/code", {"code": code, "start": key})
+    r = await page_post(
+        browser,
+        roster_url,
+        f"/staff/tasks/{s.task.id}/roster/code",
+        {"code": "1-ABC", "start": key},
+    )
+    assert r.status_code == 422 and "not a valid check-in code" in r.text, r.text[
+        r.text.find("<main") :
+    ][:3000]
+    r = await page_post(
+        browser, roster_url, f"/staff/tasks/{s.task.id}/roster/code", {"code": code, "start": key}
+    )
     assert r.status_code == 303
     shown = await browser.get(r.headers["location"])
     assert "Checked in: 张大爷" in shown.text
     assert await status(zhang) is SignupStatus.CHECKED_IN
 
     r = await page_post(
-        browser, roster_url, f"/staff/tasks/{s.task.id}/roster/check-in", {"signup_id": str(li.id), "start": key}
+        browser,
+        roster_url,
+        f"/staff/tasks/{s.task.id}/roster/check-in",
+        {"signup_id": str(li.id), "start": key},
     )
     assert r.status_code == 303 and await status(li) is SignupStatus.CHECKED_IN
     r = await page_post(
-        browser, roster_url, f"/staff/tasks/{s.task.id}/roster/excuse", {"signup_id": str(zhao.id), "note": ""}
+        browser,
+        roster_url,
+        f"/staff/tasks/{s.task.id}/roster/excuse",
+        {"signup_id": str(zhao.id), "note": ""},
     )
     assert r.status_code == 409 or r.status_code == 422
 
@@ -485,7 +502,13 @@ async def test_roster_pages_in_both_languages_and_a_typed_code(s, browser):
         browser,
         edit,
         edit,
-        {"title": "银发巡逻", "capacity": "1", "date": "2026-12-03", "start_time": "19:00", "end_time": "21:00"},
+        {
+            "title": "银发巡逻",
+            "capacity": "1",
+            "date": "2026-12-03",
+            "start_time": "19:00",
+            "end_time": "21:00",
+        },
     )
     assert r.status_code == 409 and "places are taken" in r.text
     r = await page_post(browser, edit, f"/staff/tasks/{s.task.id}/cancel", {"reason": "暂停"})

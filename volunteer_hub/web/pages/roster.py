@@ -136,7 +136,9 @@ async def check_in_by_code(page: Page) -> Response:
     task_id = page.path_id()
     form = values(await page.read_form(), "code", "start")
     try:
-        done = await roster.check_in_by_code(page.hub, page.user, task_id, given(form))
+        done = await roster.check_in_by_code(
+            page.hub, page.user, task_id, {"code": form["code"] or ""}
+        )
     except VolunteerHubError as exc:
         if exc.kind in ("not_found", "forbidden") and exc.code != "signup_not_found":
             raise
