@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -87,7 +87,7 @@ async def status(signup: Signup) -> SignupStatus:
     return (await Signup.get(id=signup.id)).status
 
 
-# --- the roster -------------------------------------------------------------------------------
+# --- the roster ------------------------------------------------------------------------------
 
 
 async def test_roster_lists_places_and_the_waiting_list_in_order(s):
@@ -122,7 +122,7 @@ async def test_the_task_list_shows_the_next_shift_for_staff_and_the_leader(s):
         await roster.task_list(s.hub, s.people[0], s.w.id)
 
 
-# --- check-in codes, check-in and check-out by the leader ----------------------------------------
+# --- check-in codes, check-in and check-out by the leader ------------------------------------
 
 
 async def test_check_in_by_the_code_on_the_volunteers_schedule(s):
@@ -164,7 +164,7 @@ async def test_check_in_by_the_code_on_the_volunteers_schedule(s):
     assert record.person_id == s.people[0].id
 
 
-# --- no-shows and excuses -----------------------------------------------------------------------------
+# --- no-shows and excuses --------------------------------------------------------------------
 
 
 async def test_no_show_only_after_the_start_and_excuse_with_a_note(s):
@@ -205,7 +205,7 @@ async def test_no_show_only_after_the_start_and_excuse_with_a_note(s):
     assert "signup.no_show" in actions and "signup.excused" in actions
 
 
-# --- a message to a shift -------------------------------------------------------------------------
+# --- a message to a shift --------------------------------------------------------------------
 
 
 async def test_message_goes_to_the_volunteers_with_a_place_only(s):
@@ -236,7 +236,7 @@ async def test_message_goes_to_the_volunteers_with_a_place_only(s):
         )
 
 
-# --- editing a task ---------------------------------------------------------------------------
+# --- editing a task --------------------------------------------------------------------------
 
 
 async def test_capacity_never_below_the_places_taken_and_more_places_promote(s):
@@ -288,7 +288,7 @@ async def test_the_times_of_a_repeating_task_stay(hub):
     assert refused.value.details[0].field == "starts_at"
 
 
-# --- cancelling a task ---------------------------------------------------------------------------
+# --- cancelling a task -----------------------------------------------------------------------
 
 
 async def test_cancelling_a_task_tells_everyone_and_stops_signups(hub, api):
@@ -321,7 +321,7 @@ async def test_cancelling_a_task_tells_everyone_and_stops_signups(hub, api):
     assert str(series["STATUS"]) == "CANCELLED"
 
 
-# --- concurrency ----------------------------------------------------------------------------------
+# --- concurrency -----------------------------------------------------------------------------
 
 
 async def test_capacity_edits_and_signups_at_once_never_overbook(hub):
@@ -377,7 +377,7 @@ async def test_cancelling_while_people_sign_up_leaves_nobody_signed_up(hub):
     assert active == 0
 
 
-# --- the API -------------------------------------------------------------------------------------
+# --- the API ---------------------------------------------------------------------------------
 
 
 async def login(api, phone: str) -> dict:
@@ -433,7 +433,7 @@ async def test_the_api_roster_attendance_edit_and_cancel(s, api):
     assert r.status_code == 409 and r.json()["error"]["code"] == "task_cancelled"
 
 
-# --- the pages ------------------------------------------------------------------------------------
+# --- the pages -------------------------------------------------------------------------------
 
 
 async def page_post(browser, page: str, action: str, data: dict):
