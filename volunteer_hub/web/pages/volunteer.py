@@ -217,7 +217,7 @@ def _signup_actions(signup: tasks.MySignup) -> set[str]:
 
 def _check_in_qr(code: str) -> str:
     """A check-in code as a QR image (a data: address; the page allows data: images)."""
-    return segno.make(code, error="m").svg_data_uri(scale=4, border=3, light="#fff")
+    return segno.make_qr(code, error="m").svg_data_uri(scale=4, border=4, light="#fff")
 
 
 async def schedule(page: Page, *, problem: dict | None = None, status: int = 200) -> Response:
