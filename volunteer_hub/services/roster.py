@@ -220,7 +220,7 @@ async def task_list(hub: Hub, actor: Actor, community_id: int) -> list[TaskLine]
     """The community's tasks with a shift ahead (or under way), soonest first: all of them
     for staff, those of the teams they lead for a team leader; cancelled tasks last."""
     if not actor.belongs_to(community_id):
-        raise NotFound("No such community.", code="community_not_found")
+        raise PermissionDenied("Only staff and team leaders manage tasks.")
     query = Task.filter(community_id=community_id)
     if not actor.is_staff(community_id):
         led = await Team.filter(community_id=community_id, leader_id=actor.id).values_list(
