@@ -497,6 +497,28 @@ async def test_roster_pages_in_both_languages_and_a_typed_code(s, browser):
     )
     assert r.status_code == 409 or r.status_code == 422
 
+    r = await page_post(
+        browser,
+        roster_url,
+        f"/staff/tasks/{s.task.id}/roster/message",
+        {"start": key, "message": "东门集合"},
+    )
+    assert r.status_code == 303
+    assert await Notification.filter(event="occurrence.messaged").count() == 2
+    r = await page_post(
+        browser,
+        roster_url,
+        f"/staff/tasks/{s.task.id}/roster/message",
+        {"start": key, "message": ""},
+    )
+    assert r.status_code == 422 and 'id="e-message"' in r.text
+    s.hub.clock.advance(hours=1)  # 19:30
+    r = await page_post(
+        browser, roster_url, f"/staff/tasks/{s.task.id}/roster/cancel-shift", {"start": key}
+    )
+    assert r.status_code == 422  # under way: too late to cancel it
+    assert not (await Occurrence.get(task_id=s.task.id)).cancelled
+
     edit = f"/staff/tasks/{s.task.id}/edit"
     r = await page_post(
         browser,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import segno
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser_support import CHROMIUM_FLAGS, PHONE, build, chromium_path, live_server
@@ -124,6 +125,12 @@ def log_in(page: Page, phone: str) -> None:
 
 
 def shoot(page: Page, name: str) -> None:
+    """Check the page with axe-core (no serious or critical problem), then photograph it."""
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, f"{name}: " + "; ".join(
+        f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
+    )
     DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=True)
 
@@ -166,6 +173,7 @@ def test_staff_check_volunteers_in_from_the_roster(settings, playwright_instance
                 image.get_attribute("src"),
             )
             assert decoded == c.codes[0]
+            shoot(volunteer, "phone-en-schedule-check-in-code")
 
             staff = open_page(browser, base, viewport=DESKTOP, locale="en")
             staff.on("dialog", lambda dialog: dialog.accept())

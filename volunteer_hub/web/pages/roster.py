@@ -74,14 +74,13 @@ async def roster_page(
     errors: dict | None = None,
     typed: dict | None = None,
     status: int = 200,
-    checked_in: str | None = None,
 ) -> Response:
     task_id = page.path_id()
     start = _parse_key(page.request.query_params.get("start"))
     found = await roster.roster(page.hub, page.user, task_id, start)
     community_id = found.task.community_id
     notices = _notices(page)
-    who = checked_in or page.request.query_params.get("who")
+    who = page.request.query_params.get("who")
     if who:
         notices["checked_in"] = page.gettext("Checked in: %(name)s", name=who)
     return page.render(
