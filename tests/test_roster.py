@@ -449,6 +449,10 @@ async def test_roster_pages_in_both_languages_and_a_typed_code(s, browser):
     code = roster.check_in_code(s.hub.settings.secret_key, zhang.id)
     assert code in schedule.text and 'src="data:image/svg+xml' in schedule.text
 
+    assert f"/staff/tasks/{s.task.id}/roster" not in (await browser.get(f"/tasks/{s.task.id}")).text
+    browser.cookies.clear()
+    await log_in(browser, s.leader.person.phone)  # the leader finds the roster on the task
+    assert f"/staff/tasks/{s.task.id}/roster" in (await browser.get(f"/tasks/{s.task.id}")).text
     browser.cookies.clear()
     await log_in(browser, s.w.staff.person.phone)
     listing = await browser.get(f"/staff/tasks?community={s.w.id}")

@@ -550,6 +550,8 @@ async def update_task(hub: Hub, actor: Actor, task_id: int, data: TaskPatch | di
         await task.refresh_from_db()
         after = {k: getattr(task, k) for k in changes}
         changed = [k for k in changes if before[k] != after[k]]
+        if not changed:  # the same values again: nothing to record or tell
+            return task
         await uow.record(
             "task.updated",
             task,
@@ -671,3 +673,9 @@ async def my_attendance(hub: Hub, actor: Actor, *, limit: int = 20) -> list[Atte
         )
         for s in rows
     ]
+
+
+async def may_manage(actor: Actor, task_id: int) -> bool:
+    """Whether the actor may open the task's roster (for a link on the task's page)."""
+    task = await Task.get_or_none(id=task_id).select_related("team")
+    return task is not None and actor.belongs_to(task.community_id) and _manages(actor, task)

@@ -169,6 +169,7 @@ async def task_page(page: Page, *, problem: dict | None = None, status: int = 20
         mine=mine,
         problem=problem,
         zone=task.community.timezone,
+        manages=await roster.may_manage(actor, task.id),
     )
 
 
