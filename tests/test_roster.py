@@ -311,6 +311,15 @@ async def test_cancelling_a_task_tells_everyone_and_stops_signups(hub, api):
         t for t in await tasks.task_board(hub, s.people[0], s.w.id) if t.task.id == s.task.id
     ]
 
+    fresh = await tasks.get_task(s.people[0], s.task.id)
+    assert await tasks.open_occurrences(hub, fresh) == []  # nothing to sign up for
+    shown = await roster.roster(hub, s.w.staff, s.task.id)
+    assert shown.shifts and all(x.cancelled for x in shown.shifts)
+    page = await api.get(
+        f"/api/v1/tasks/{s.task.id}", headers=await login(api, s.people[0].person.phone)
+    )
+    assert page.status_code == 200
+
     # The personal feed shows the shift cancelled; the team feed cancels the series.
     token = await calendars.my_feed_token(hub, s.people[0])
     personal = Calendar.from_ical(await calendars.personal_feed(hub, token))

@@ -185,7 +185,21 @@ async def _upcoming(
     start: datetime,
     end: datetime,
 ) -> list[dict]:
-    """``occurrences`` from the task's stored occurrences in the window."""
+    """``occurrences`` from the task's stored occurrences in the window; once a task is
+    cancelled, every occurrence after the cancellation is too."""
+    found = await _expand(task, stored, start, end)
+    if task.cancelled_at is not None:
+        gone = task.cancelled_at
+        return [{**o, "cancelled": o["cancelled"] or o["start"] > gone} for o in found]
+    return found
+
+
+async def _expand(
+    task: Task | reads.TaskRow,
+    stored: list[reads.StoredOccurrence],
+    start: datetime,
+    end: datetime,
+) -> list[dict]:
     if not task.rrule:  # its one occurrence, however far ahead, until it starts
         return [_occurrence_dict(task, o.start, o.end, o) for o in stored]
     by_start = {o.start: o for o in stored}
