@@ -84,17 +84,6 @@ async def _managed_signup(actor: Actor, signup_id: int) -> Signup:
     return signup
 
 
-async def may_manage_signup(actor: Actor, signup: Signup) -> bool:
-    """Whether the actor is staff of the signup's community or its task team's leader
-    (``signup`` loaded with its occurrence and task)."""
-    task = signup.occurrence.task
-    if actor.is_staff(task.community_id):
-        return True
-    if task.team_id is None:
-        return False
-    return await Team.exists(id=task.team_id, leader_id=actor.id)
-
-
 # --- views -----------------------------------------------------------------------------------
 
 
