@@ -59,6 +59,7 @@ async def task_list(page: Page) -> Response:
         "staff/tasks.html",
         community=community,
         lines=lines,
+        console=page.user.is_staff(community.id),  # the console's links; a leader has none
         span=_when_span(page),
         key=shift_key,
         section="tasks",
@@ -89,6 +90,7 @@ async def roster_page(
         roster=found,
         task=found.task,
         community={"id": community_id},
+        console=found.is_staff,
         span=_when_span(page),
         key=shift_key,
         notices=notices,
@@ -213,6 +215,7 @@ async def edit_form(
         status=status,
         task=task,
         community={"id": task.community_id},
+        console=page.user.is_staff(task.community_id),
         form=form or _edit_values(task),
         errors=errors or {},
         timezone=task.timezone,
