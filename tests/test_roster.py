@@ -438,6 +438,7 @@ async def test_the_api_roster_attendance_edit_and_cancel(s, api):
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "reason"
     r = await api.post(f"/api/v1/tasks/{s.task.id}/cancel", json={"reason": "取消"}, headers=staff)
     assert r.status_code == 200
+    assert r.json()["cancelled_at"] == "2026-12-01T09:00:00+08:00" and r.json()["occurrences"] == []
     r = await api.post(f"/api/v1/tasks/{s.task.id}/signups", json={}, headers=volunteer)
     assert r.status_code == 409 and r.json()["error"]["code"] == "task_cancelled"
 
