@@ -134,6 +134,14 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("POST", "/signups/{id:int}/check-out"),
         ("GET", "/me/service-records"),
     },
+    "roster": {
+        ("GET", "/tasks/{id:int}/roster"),
+        ("POST", "/signups/{id:int}/no-show"),
+        ("POST", "/signups/{id:int}/excuse"),
+        ("PATCH", "/tasks/{id:int}"),
+        ("POST", "/tasks/{id:int}/cancel"),
+        ("POST", "/tasks/{id:int}/messages"),
+    },
     "calendars": {
         ("GET", "/me/calendar"),
         ("DELETE", "/me/calendar"),
@@ -1491,6 +1499,115 @@ async def test_tasks_matrix(m: Matrix):
                 check=record_check,
             ),
             Row("GET", "/me/service-records", LOGGED_IN),
+        ],
+    )
+
+
+async def test_roster_matrix(m: Matrix):
+    """A task's roster, attendance, editing and cancelling: staff of the community (an admin)
+    and the leader of the task's team; other members of the community 403, others 404."""
+    soon = datetime.fromisoformat("2026-12-03T19:00:00+08:00")
+
+    def fresh_task(team: bool = False, community: int | None = None, body: Any = None):
+        async def req(caller: str) -> Req:
+            extra = {"team_id": m.led_team.id} if team else {}
+            task = await m.fresh_task(starts=soon, community=community, **extra)
+            return fixed({"id": task.id}, body)
+
+        return req
+
+    def fresh_signup(body: Any = None):
+        async def req(caller: str) -> Req:
+            return fixed({"id": (await m.fresh_signup("confirmed")).id}, body)
+
+        return req
+
+    async def shift_with_people(caller: str) -> Req:
+        task = await m.fresh_task(starts=soon)
+        await tasks.sign_up(m.hub, await m.actor("volunteer"), task.id, {})
+        body = {"occurrence_start": "2026-12-03T19:00:00+08:00", "message": "东门集合"}
+        return fixed({"id": task.id}, body)
+
+    async def roster_check(caller: str, r: httpx.Response) -> list[str]:
+        return [] if "waitlist" in r.json() else [f"no roster: {r.text[:200]}"]
+
+    managers = who(403, staff=200, admin=200, other_staff=404, team_leader=200)
+    await m.run(
+        "roster",
+        [
+            Row(
+                "GET",
+                "/tasks/{id:int}/roster",
+                who(403, staff=200, admin=200, other_staff=404),
+                fixed({"id": m.task.id}),
+                "community A, no team",
+                check=roster_check,
+            ),
+            Row(
+                "GET",
+                "/tasks/{id:int}/roster",
+                managers,
+                fresh_task(team=True),
+                "the leader's team",
+                check=roster_check,
+            ),
+            Row(
+                "GET",
+                "/tasks/{id:int}/roster",
+                who(404, other_staff=200, admin=200),
+                fixed({"id": m.other_task.id}),
+                "community B",
+            ),
+            Row("GET", "/tasks/{id:int}/roster", who(404), fixed({"id": 999999}), "no such task"),
+            Row(
+                "POST",
+                "/signups/{id:int}/no-show",
+                who(404, volunteer=403, staff=409, admin=409),
+                fresh_signup(),
+                "before the shift starts",
+            ),
+            Row(
+                "POST",
+                "/signups/{id:int}/excuse",
+                who(404, volunteer=403, staff=200, admin=200),
+                fresh_signup({"note": "临时出差"}),
+                "the volunteer's",
+            ),
+            Row(
+                "PATCH",
+                "/tasks/{id:int}",
+                who(403, staff=200, admin=200, other_staff=404),
+                fresh_task(body={"capacity": 50}),
+                "community A, no team",
+            ),
+            Row(
+                "PATCH",
+                "/tasks/{id:int}",
+                managers,
+                fresh_task(team=True, body={"location": "东门"}),
+                "the leader's team",
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/cancel",
+                managers,
+                fresh_task(team=True, body={"reason": "寒潮"}),
+                "the leader's team",
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/cancel",
+                who(404, other_staff=200, admin=200),
+                fresh_task(community=m.b, body={"reason": "寒潮"}),
+                "community B",
+            ),
+            Row(
+                "POST",
+                "/tasks/{id:int}/messages",
+                who(403, staff=200, admin=200, other_staff=404),
+                shift_with_people,
+                "a shift with a volunteer",
+            ),
         ],
     )
 

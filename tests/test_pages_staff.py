@@ -26,6 +26,7 @@ CONSOLE_PAGES = (
     "/staff/review",
     "/staff/escalations",
     "/staff/tasks/new",
+    "/staff/tasks",
     "/staff/dashboards",
 )
 

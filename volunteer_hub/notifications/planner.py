@@ -42,6 +42,7 @@ from volunteer_hub.models import (
     Role,
     RoleAssignment,
     Signup,
+    SignupStatus,
     Task,
     TeamMembership,
     Wish,
@@ -205,10 +206,15 @@ class Planner:
         return notification
 
     async def notify_signup(
-        self, now: datetime, signup: Signup, event: str, **kw: Any
+        self,
+        now: datetime,
+        signup: Signup,
+        event: str,
+        extra: dict[str, Any] | None = None,
+        **kw: Any,
     ) -> Notification:
         """A message about a signup (``signup`` loaded with its person, occurrence, task
-        and community)."""
+        and community); ``extra``: more for its template."""
         task: Task = signup.occurrence.task
         community = task.community
         start = signup.occurrence.start.astimezone(ZoneInfo(community.timezone))
@@ -219,7 +225,7 @@ class Planner:
             event=event,
             entity_type="signup",
             entity_id=signup.id,
-            context={"task": task, "start": start.strftime("%Y-%m-%d %H:%M")},
+            context={"task": task, "start": start.strftime("%Y-%m-%d %H:%M"), **(extra or {})},
             **kw,
         )
 
@@ -425,6 +431,37 @@ async def _signup_cancelled(planner: Planner, hub: Hub, pending: PendingEvent) -
     if event.data.get("reason") == "occurrence_cancelled":
         signup = await _load_signup(event.entity_id)
         await planner.notify_signup(event.occurred_at, signup, "occurrence.cancelled")
+    elif event.data.get("reason") == "task_cancelled":  # the whole task, with staff's reason
+        signup = await _load_signup(event.entity_id)
+        await planner.notify_signup(event.occurred_at, signup, "task.cancelled")
+
+
+async def _shift_messaged(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """Staff or the team's leader wrote to everyone with a place on one shift."""
+    event = pending.event
+    for signup in await Signup.filter(
+        occurrence_id=event.entity_id,
+        status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
+    ).select_related("person", "occurrence", "occurrence__task", "occurrence__task__community"):
+        await planner.notify_signup(
+            event.occurred_at,
+            signup,
+            event.name,
+            extra={"message": event.data["message"], "sender": await _inviter(event)},
+        )
+
+
+async def _task_updated(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A task's time or place changed: its volunteers of the shifts ahead are told."""
+    event = pending.event
+    if not {"starts_at", "ends_at", "location"} & set(event.data.get("changed", [])):
+        return
+    for signup in await Signup.filter(
+        occurrence__task_id=event.entity_id,
+        occurrence__end__gt=event.occurred_at,
+        status__in=[SignupStatus.CONFIRMED, SignupStatus.WAITLISTED],
+    ).select_related("person", "occurrence", "occurrence__task", "occurrence__task__community"):
+        await planner.notify_signup(event.occurred_at, signup, event.name)
 
 
 async def _wish_invited(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
@@ -775,6 +812,8 @@ PLANS: dict[str, Plan] = {
     "signup.waitlisted": _signup,
     "signup.promoted": _signup,
     "signup.cancelled": _signup_cancelled,
+    "occurrence.messaged": _shift_messaged,
+    "task.updated": _task_updated,
     "wish.invited": _wish_invited,
     "task.invited": _task_invited,
     "team.membership_approved": _membership_decided,

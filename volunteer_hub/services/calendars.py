@@ -326,7 +326,10 @@ def _task_event(
         description=task.description or None,
         sequence=stats.sequence(keys),
         stamp=stats.stamp(keys, task.created_at),
-        status="CANCELLED" if rule is None and cancelled else "CONFIRMED",
+        # A cancelled task: the whole event (every occurrence of a series) is cancelled.
+        status="CANCELLED"
+        if task.cancelled_at is not None or (rule is None and cancelled)
+        else "CONFIRMED",
     )
     if rule is not None:
         event.add("rrule", rule)

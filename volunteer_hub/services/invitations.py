@@ -205,7 +205,8 @@ async def invite_to_task(
             "A registration rule refuses this.", code="registration_refused", details=violations
         )
     async with unit_of_work(hub, actor.id) as uow:
-        occurrence = await tasks.lock_occurrence(task, start)  # rolled back if refused below
+        capacity = await tasks.lock_task(task.id)  # 409 once the task is cancelled
+        occurrence = await tasks.lock_occurrence(task, start, capacity)  # rolled back if refused
         if occurrence.cancelled:
             raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
         if await Signup.exists(

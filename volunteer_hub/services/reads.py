@@ -41,6 +41,7 @@ class TaskRow(NamedTuple):
     ends_at: datetime
     capacity: int
     rrule: str | None
+    cancelled_at: datetime | None
     community: CommunityZone
 
 
@@ -79,6 +80,7 @@ TASK_COLUMNS = (  # of a task: TaskRow's values before its community
     "ends_at",
     "capacity",
     "rrule",
+    "cancelled_at",
 )
 ZONE_COLUMNS = ("timezone",)  # of the task's community: CommunityZone's after its id
 OCCURRENCE_COLUMNS = ("start", "end", "capacity", "taken", "cancelled")  # StoredOccurrence's
@@ -136,7 +138,7 @@ _TASK_WIDTH = len(TASK_COLUMNS) + len(ZONE_COLUMNS)
 def _task_row(values: Sequence[Any]) -> TaskRow:
     """A ``TaskRow`` from the values of TASK_COLUMNS and then ZONE_COLUMNS."""
     (id_, community_id, team_id, title, description, location, starts_at, ends_at, capacity,
-     rrule, timezone) = values  # fmt: skip
+     rrule, cancelled_at, timezone) = values  # fmt: skip
     return TaskRow(
         id_,
         community_id,
@@ -148,6 +150,7 @@ def _task_row(values: Sequence[Any]) -> TaskRow:
         _aware(ends_at),
         capacity,
         rrule,
+        _aware(cancelled_at) if cancelled_at is not None else None,
         CommunityZone(community_id, timezone),
     )
 

@@ -185,7 +185,21 @@ async def _upcoming(
     start: datetime,
     end: datetime,
 ) -> list[dict]:
-    """``occurrences`` from the task's stored occurrences in the window."""
+    """``occurrences`` from the task's stored occurrences in the window; once a task is
+    cancelled, every occurrence after the cancellation is too."""
+    found = await _expand(task, stored, start, end)
+    if task.cancelled_at is not None:
+        gone = task.cancelled_at
+        return [{**o, "cancelled": o["cancelled"] or o["start"] > gone} for o in found]
+    return found
+
+
+async def _expand(
+    task: Task | reads.TaskRow,
+    stored: list[reads.StoredOccurrence],
+    start: datetime,
+    end: datetime,
+) -> list[dict]:
     if not task.rrule:  # its one occurrence, however far ahead, until it starts
         return [_occurrence_dict(task, o.start, o.end, o) for o in stored]
     by_start = {o.start: o for o in stored}
@@ -245,8 +259,11 @@ async def resolve_start(hub: Hub, task: Task | reads.TaskRow, start: datetime | 
     return as_utc(start)
 
 
-async def lock_occurrence(task: Task | reads.TaskRow, start: datetime) -> Occurrence:
-    """Inside a transaction: write the occurrence's row first (making it if need be), then read.
+async def lock_occurrence(
+    task: Task | reads.TaskRow, start: datetime, capacity: int | None = None
+) -> Occurrence:
+    """Inside a transaction: write the occurrence's row first (making it if need be, with
+    ``capacity``, default the task's), then read.
 
     The first statement is a write, so concurrent signups queue on the row lock
     (PostgreSQL) or the write lock (SQLite) instead of reading stale counts.
@@ -259,7 +276,7 @@ async def lock_occurrence(task: Task | reads.TaskRow, start: datetime) -> Occurr
                     task_id=task.id,
                     start=start,
                     end=start + (task.ends_at - task.starts_at),
-                    capacity=task.capacity,
+                    capacity=task.capacity if capacity is None else capacity,
                 )
         except IntegrityError:  # a concurrent signup made it first
             await rows.update(lock_version=F("lock_version") + 1)
@@ -282,6 +299,8 @@ async def sign_up(
         team_id=task.team_id, person_id=actor.id, status=MembershipStatus.ACTIVE
     ):
         raise PermissionDenied("This task is for members of its team.", code="not_team_member")
+    if await Task.exists(id=task.id, cancelled_at__isnull=False):
+        raise Conflict("This task is cancelled.", code="task_cancelled")
     start = await resolve_start(hub, task, data.occurrence_start)
     existing = await Occurrence.get_or_none(task_id=task.id, start=start)
     if existing is not None and existing.cancelled:
@@ -297,7 +316,8 @@ async def sign_up(
         )
 
     async with unit_of_work(hub, actor.id) as uow:
-        occurrence = await lock_occurrence(task, start)
+        capacity = await lock_task(task.id)
+        occurrence = await lock_occurrence(task, start, capacity)
         if occurrence.cancelled:
             raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
         if await Signup.exists(
@@ -326,9 +346,53 @@ async def sign_up(
     return signup
 
 
-async def _lock(occurrence: Occurrence) -> None:
+async def lock_task(task_id: int) -> int:
+    """Inside a transaction, before any occurrence: write the task's row (its lock, taken
+    first by signups, edits and cancellation alike) and answer its capacity now; 409 when
+    the task is cancelled."""
+    if not await Task.filter(id=task_id, cancelled_at__isnull=True).update(capacity=F("capacity")):
+        raise Conflict("This task is cancelled.", code="task_cancelled")
+    return (await Task.get(id=task_id)).capacity
+
+
+async def lock(occurrence: Occurrence) -> None:
     """Serialise changes to one occurrence: write its row before reading anything."""
     await Occurrence.filter(id=occurrence.id).update(lock_version=F("lock_version") + 1)
+
+
+_lock = lock
+
+
+async def fill_place(uow, occurrence: Occurrence, task: Task, *, free: bool = True) -> bool:
+    """Inside ``uow``, the occurrence locked: a place opened (``free``: a confirmed
+    volunteer left; else the capacity grew). The first on the waiting list is promoted;
+    if nobody waits, a freed place is no longer taken. True when someone was promoted."""
+    promoted = (
+        await Signup.filter(occurrence_id=occurrence.id, status=SignupStatus.WAITLISTED)
+        .order_by("id")
+        .first()
+    )
+    if promoted is None:
+        if free:
+            await Occurrence.filter(id=occurrence.id).update(taken=F("taken") - 1)
+        return False
+    await Signup.filter(id=promoted.id).update(status=SignupStatus.CONFIRMED, promoted_at=uow.now)
+    if not free:
+        await Occurrence.filter(id=occurrence.id).update(taken=F("taken") + 1)
+    promoted.status = SignupStatus.CONFIRMED
+    await uow.record(
+        "signup.promoted",
+        promoted,
+        community_id=task.community_id,
+        before={"status": "waitlisted"},
+        after={
+            "status": "confirmed",
+            "task_id": task.id,
+            "person_id": promoted.person_id,
+            "occurrence_start": occurrence.start,
+        },
+    )
+    return True
 
 
 async def get_signup(actor: Actor, signup_id: int) -> Signup:
@@ -337,9 +401,11 @@ async def get_signup(actor: Actor, signup_id: int) -> Signup:
     )
     if signup is None:
         raise NotFound("No such signup.", code="signup_not_found")
-    community_id = signup.occurrence.task.community_id
-    if signup.person_id != actor.id and not actor.is_staff(community_id):
-        raise NotFound("No such signup.", code="signup_not_found")
+    task = signup.occurrence.task
+    if signup.person_id != actor.id and not actor.is_staff(task.community_id):
+        leads = task.team_id is not None and await Team.exists(id=task.team_id, leader_id=actor.id)
+        if not (leads and actor.belongs_to(task.community_id)):
+            raise NotFound("No such signup.", code="signup_not_found")
     return signup
 
 
@@ -405,9 +471,12 @@ def _may_cancel(status: SignupStatus) -> bool:
     return status in (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED)
 
 
-def _check_in_open(start: datetime, end: datetime, now: datetime) -> bool:
+def check_in_open(start: datetime, end: datetime, now: datetime) -> bool:
     """Check-in is open from ``CHECK_IN_EARLY`` before the start until the end."""
     return start - CHECK_IN_EARLY <= now <= end
+
+
+_check_in_open = check_in_open
 
 
 async def signup_view(actor: Actor, signup_id: int) -> SignupView:
@@ -682,7 +751,7 @@ async def task_board(
     if not actor.belongs_to(community_id):
         raise PermissionDenied("You can only see tasks of your own community.")
     rows = await (
-        Task.filter(community_id=community_id)
+        Task.filter(community_id=community_id, cancelled_at__isnull=True)
         .filter(Q(rrule__isnull=False) | Q(starts_at__gte=hub.now()))
         .select_related("community", "team")
         .order_by("-id")

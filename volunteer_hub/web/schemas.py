@@ -237,6 +237,7 @@ class TaskOut(BaseModel):
     ends_at: datetime
     capacity: int
     rrule: str | None
+    cancelled_at: datetime | None = None  # a cancelled task has no occurrences ahead
     occurrences: list[OccurrenceOut]
 
 
@@ -343,6 +344,7 @@ def task_out(task: TaskRow, occurrences: list[dict]) -> TaskOut:
             "ends_at": task.ends_at.astimezone(zone),
             "capacity": task.capacity,
             "rrule": task.rrule,
+            "cancelled_at": task.cancelled_at.astimezone(zone) if task.cancelled_at else None,
             "occurrences": [
                 {
                     "start": o["start"].astimezone(zone),

@@ -1,6 +1,15 @@
 """The HTML pages: server-rendered, working without JavaScript, on the same services as the API."""
 
-from volunteer_hub.web.pages import accounts, console, emergency, reach, staff, volunteer, wishes
+from volunteer_hub.web.pages import (
+    accounts,
+    console,
+    emergency,
+    reach,
+    roster,
+    staff,
+    volunteer,
+    wishes,
+)
 
 ROUTES = [
     *accounts.ROUTES,
@@ -8,6 +17,7 @@ ROUTES = [
     *staff.ROUTES,
     *emergency.ROUTES,
     *console.ROUTES,
+    *roster.ROUTES,
     *volunteer.ROUTES,
     *reach.ROUTES,
 ]

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.i18n import localize
-from volunteer_hub.services import calendars, people, tasks, teams, wishes
+from volunteer_hub.services import calendars, people, roster, tasks, teams, wishes
 from volunteer_hub.services.access import active_team_ids, awaiting_approval
 from volunteer_hub.services.views import MembershipStatus, Role, WishStatus
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, safe_next, status_of
@@ -180,6 +180,7 @@ async def task_page(page: Page, *, problem: dict | None = None, status: int = 20
         mine=mine,
         problem=problem,
         zone=task.community.timezone,
+        manages=await roster.may_manage(actor, task.id),
     )
 
 
@@ -226,14 +227,23 @@ def _signup_actions(signup: tasks.MySignup) -> set[str]:
     return {name for name, may in allowed.items() if may}
 
 
+def _check_in_qr(code: str) -> str:
+    """A check-in code as a QR image (a data: address; the page allows data: images)."""
+    return segno.make_qr(code, error="m").svg_data_uri(scale=4, border=4, light="#fff")
+
+
 async def schedule(page: Page, *, problem: dict | None = None, status: int = 200) -> Response:
     actor = page.user
     mine = await tasks.my_signups(page.hub, actor)
+    codes = await roster.my_check_in_codes(page.hub, actor, [s.id for s in mine])
     return _render(
         page,
         "volunteer/schedule.html",
         status=status,
         signups=mine,
+        codes=codes,
+        code_images={signup_id: _check_in_qr(code) for signup_id, code in codes.items()},
+        attendance=await roster.my_attendance(page.hub, actor),
         actions={s.id: _signup_actions(s) for s in mine},
         claims=await wishes.my_claims(page.hub, actor),
         problem=problem,
