@@ -27,6 +27,9 @@ from volunteer_hub.config import Settings
 from volunteer_hub.hub import Hub
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+# The screenshots docs/pages.md shows; renewed only on request (VHUB_DOC_SCREENSHOTS=1), so a
+# test run leaves the work tree as it was.
+DOC_SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 CHROMIUM_FLAGS = [
@@ -125,8 +128,14 @@ def live_server(settings: Settings, *, autoload: bool = False) -> Iterator[str]:
             print(f"--- the server's log ---\n{output}")  # shown with a failing test's report
 
 
-def screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+def screenshot(page, name: str, *, docs: bool = False, **options) -> Path:
+    """The whole page as ``test-artifacts/screenshots/{name}.png``; with ``docs`` and
+    VHUB_DOC_SCREENSHOTS=1, also as ``docs/screenshots/{name}.png``. ``options`` go to
+    Playwright's ``page.screenshot`` (a ``clip``, say)."""
+    folders = [ARTIFACTS]
+    if docs and os.environ.get("VHUB_DOC_SCREENSHOTS") == "1":
+        folders.append(DOC_SCREENSHOTS)
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True, **options)
+    return ARTIFACTS / f"{name}.png"

@@ -122,7 +122,7 @@ def test_language_switch_is_remembered(site, browser):
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     page.get_by_role("button", name="English").click()
     expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    expect(page.get_by_role("link", name="Log in", exact=True)).to_be_visible()
     page.goto("/login")  # remembered on the next page
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     page.get_by_role("button", name="中文").click()

@@ -9,10 +9,8 @@ written to docs/screenshots as ``{phone|desktop}-{zh|en}-<page>.png`` (docs/page
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -34,7 +32,6 @@ from volunteer_hub.hub import Hub
 from volunteer_hub.models import Role
 from volunteer_hub.services import people, teams
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PAGES = {  # the screenshot's name → the path (community added where it takes one)
     "admin-communities": "/admin/communities",
     "staff-settings": "/staff/community",
@@ -148,7 +145,6 @@ def test_an_admin_finds_a_resident_by_phone_and_deactivates_her(site, browser):
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
 def test_console_pages_are_accessible_and_fit_a_phone(site, browser, locale):
     base, c = site
-    save_to_docs = os.environ.get("VHUB_DOC_SCREENSHOTS") == "1"
     for width, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
         page = new_page(browser, base, viewport, locale)
         log_in(page, c.admin)
@@ -165,8 +161,5 @@ def test_console_pages_are_accessible_and_fit_a_phone(site, browser, locale):
             critical = [v["id"] for v in violations if v["impact"] in ("critical", "serious")]
             assert not critical, f"{target} ({locale}, {width}): {critical}"
             lang = "zh" if locale == "zh-CN" else "en"
-            shot = screenshot(page, f"{width}-{lang}-{name}")
-            if save_to_docs:
-                DOCS.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(DOCS / shot.name), full_page=True)
+            screenshot(page, f"{width}-{lang}-{name}", docs=True)
         page.context.close()

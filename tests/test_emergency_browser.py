@@ -2,8 +2,8 @@
 switch it on, a resident sees the banner and her errand is open at once, an
 acknowledgement appears on the call-out page without a reload, staff switch it off and
 the banner is gone. Screenshots of the emergency page, the call-out page and a page with
-the banner, in zh-CN and English at phone and desktop width (test-artifacts/screenshots,
-copied to docs/screenshots)."""
+the banner, in zh-CN and English at phone and desktop width (test-artifacts/screenshots;
+renewed in docs/screenshots with VHUB_DOC_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def photograph(browser, base: str, phone: str, path: str, name: str) -> None:  #
             for v in Axe().run(page).response["violations"]:
                 if v["impact"] in ("serious", "critical"):
                     problems.append(f"{width} {locale} {path} {v['id']}: {v['help']}")
-            screenshot(page, f"{width}-{lang}-{name}")
+            screenshot(page, f"{width}-{lang}-{name}", docs=True)
             page.context.close()
     assert not problems, "\n".join(problems)
 
@@ -122,6 +122,7 @@ def test_emergency_mode_on_and_off(settings, browser):  # noqa: F811
         resident.get_by_role("button", name="发布心愿").click()
         expect(resident.get_by_role("heading", name="帮忙买一周的菜")).to_be_visible()
         expect(resident.locator(".meta strong")).to_have_text("已通过，等待志愿者认领")
+        expect(resident.locator(".notice")).to_have_text("心愿已发布，志愿者现在就可以认领。")
 
         # The call-out page counts acknowledgements as they come, without a reload.
         on_emergency_page = staff.locator("[data-headcount] strong [data-field=acknowledged]")

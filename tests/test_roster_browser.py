@@ -6,7 +6,6 @@ the vendored decoder; screenshots of the task list and the roster for the docs.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -19,12 +18,12 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser_support import (
-    ARTIFACTS,
     CHROMIUM_FLAGS,
     PHONE,
     build,
     chromium_path,
     live_server,
+    screenshot,
 )
 from tests.factories import PASSWORD, World
 from volunteer_hub.clock import utcnow
@@ -32,13 +31,6 @@ from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
 from volunteer_hub.services import roster, tasks, teams
 
-# The docs' screenshots are renewed on request (VHUB_DOC_SCREENSHOTS=1), else the test's go
-# with the other browser tests' artifacts, so a test run leaves the work tree as it was.
-DOCS_SHOTS = (
-    Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-    if os.environ.get("VHUB_DOC_SCREENSHOTS") == "1"
-    else ARTIFACTS
-)
 DESKTOP = {"width": 1280, "height": 800}
 
 
@@ -145,8 +137,7 @@ def shoot(page: Page, name: str) -> None:
     assert not serious, f"{name}: " + "; ".join(
         f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
     )
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS_SHOTS / f"{name}.png"), full_page=True)
+    screenshot(page, name, docs=True)
 
 
 def test_staff_check_volunteers_in_from_the_roster(settings, playwright_instance, tmp_path):

@@ -177,6 +177,10 @@ class NotificationChannel:
     that the channel's URLs need beyond apprise's own: the Hub registers them with
     apprise once, when it is built (``volunteer_hub.apprise_services``). The hook that
     returns channels only describes them; it registers nothing.
+
+    ``text_messages`` says the channel sends text messages (SMS) to a phone: the phone a
+    person gives at registration becomes their address for it when they agree, and pages
+    call it 短信 / text message whatever gateway sends it.
     """
 
     code: str
@@ -187,6 +191,7 @@ class NotificationChannel:
     secret_settings: tuple[str, ...] = ()
     html: bool = False
     apprise_services: tuple[type, ...] = ()
+    text_messages: bool = False
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ CHANNELS = [
         settings=WebhookSettings,
         secret_settings=("url",),
         apprise_services=(NotifyKeepAliveJSON,),
+        text_messages=True,
     ),
 ]
 

@@ -378,9 +378,7 @@ async def _wish_escalated(planner: Planner, hub: Hub, pending: PendingEvent) -> 
     told, in plain words, that it was passed on and is being followed up."""
     event = pending.event
     wish = await Wish.get(id=event.entity_id).select_related("community", "resident", "claimer")
-    staff_ids = await RoleAssignment.filter(
-        community_id=wish.community_id, role=Role.STAFF
-    ).values_list("person_id", flat=True)
+    staff_ids = await _staff_ids(wish.community_id)
     urgent = wish.escalation is Escalation.RED
     for person in await Person.filter(id__in=list(set(staff_ids))):
         await planner.notify(
@@ -575,9 +573,7 @@ async def _qualification_expiring(planner: Planner, hub: Hub, pending: PendingEv
     event = pending.event
     q = await Qualification.get(id=event.entity_id).select_related("person", "membership__team")
     community = await Community.get(id=event.community_id)
-    staff_ids = await RoleAssignment.filter(community_id=community.id, role=Role.STAFF).values_list(
-        "person_id", flat=True
-    )
+    staff_ids = await _staff_ids(community.id)
     staff = await Person.filter(id__in=list(set(staff_ids) - {q.person_id}), active=True)
     expires_on = event.data["expires_on"]
     for person in [q.person, *sorted(staff, key=lambda p: p.id)]:
@@ -724,9 +720,7 @@ async def _wish_handed_back(planner: Planner, hub: Hub, pending: PendingEvent) -
     recipients = {wish.resident_id: wish.resident}
     if wish.posted_by_id not in recipients:
         recipients[wish.posted_by_id] = await Person.get(id=wish.posted_by_id)
-    staff_ids = await RoleAssignment.filter(
-        community_id=wish.community_id, role=Role.STAFF
-    ).values_list("person_id", flat=True)
+    staff_ids = await _staff_ids(wish.community_id)
     for person in await Person.filter(id__in=sorted(set(staff_ids) - set(recipients))):
         recipients[person.id] = person
     for person in recipients.values():
@@ -792,6 +786,14 @@ async def _forget_reset_codes(person_id: int) -> None:
     await Notification.filter(
         event=RESET_CODE_EVENT, entity_type="person", entity_id=person_id
     ).delete()
+
+
+async def _staff_ids(community_id: int) -> list[int]:
+    """The people who hold the staff role in a community (each once)."""
+    ids = await RoleAssignment.filter(community_id=community_id, role=Role.STAFF).values_list(
+        "person_id", flat=True
+    )
+    return sorted(set(ids))
 
 
 async def _inviter(event: DomainEvent) -> Person | None:

@@ -51,16 +51,13 @@ class Login:
     expires_at: datetime
 
 
-async def login(hub: Hub, phone: str, password: str, address: str) -> Login:
-    """Check the password, unless this phone, its person or this address failed too often.
-
-    Wrong passwords and unknown phones get the same error. Each check first takes an
-    attempt under the normalised phone (any spelling of a number is one counter; text
-    that is no number still counts, under itself), the person it belongs to, and the
-    client address, atomically (services/throttle.py); a success gives them back, so
-    only failures count (API.md).
-    """
-    now = hub.now()
+async def _take_login_attempt(
+    now: datetime, phone: str, address: str
+) -> tuple[Person | None, list[throttle.Attempt]]:
+    """Count one attempt at a password (a login, or a reset with a code) against the phone
+    in every spelling, the person and the client address, atomically; 429 when one is
+    spent. Returns the person the phone belongs to (or None) and the attempts, to give back
+    on success."""
     normalized = people.login_phone(phone)
     person = await people.person_for_login(normalized)
     limits = [(throttle.key("login:phone", normalized or phone.strip()), MAX_FAILURES_PER_PHONE)]
@@ -73,6 +70,20 @@ async def login(hub: Hub, phone: str, password: str, address: str) -> Login:
         raise Throttled(
             "Too many failed attempts. Try again in {minutes} minutes.", refused.retry_after
         ) from None
+    return person, attempts
+
+
+async def login(hub: Hub, phone: str, password: str, address: str) -> Login:
+    """Check the password, unless this phone, its person or this address failed too often.
+
+    Wrong passwords and unknown phones get the same error. Each check first takes an
+    attempt under the normalised phone (any spelling of a number is one counter; text
+    that is no number still counts, under itself), the person it belongs to, and the
+    client address, atomically (services/throttle.py); a success gives them back, so
+    only failures count (API.md).
+    """
+    now = hub.now()
+    person, attempts = await _take_login_attempt(now, phone, address)
     person = await people.check_password(hub, person, password)  # a failure stays counted
     await throttle.give_back(attempts)
     token = secrets.token_urlsafe(32)
@@ -290,18 +301,7 @@ async def reset_password(hub: Hub, data: PasswordResetIn | dict, address: str) -
     success every token of the person is revoked (every browser and app logs in again)."""
     data = parse(PasswordResetIn, data)
     now = hub.now()
-    normalized = people.login_phone(data.phone)
-    person = await people.person_for_login(normalized)
-    limits = [(throttle.key("login:phone", normalized or data.phone), MAX_FAILURES_PER_PHONE)]
-    if person is not None:
-        limits.append((throttle.key("login:person", str(person.id)), MAX_FAILURES_PER_PHONE))
-    limits.append((throttle.key("login:address", address), MAX_FAILURES_PER_ADDRESS))
-    try:
-        attempts = await throttle.take(now, limits, THROTTLE_WINDOW)
-    except throttle.Refused as refused:
-        raise Throttled(
-            "Too many failed attempts. Try again in {minutes} minutes.", refused.retry_after
-        ) from None
+    person, attempts = await _take_login_attempt(now, data.phone, address)
     wrong = InvalidInput.for_field(
         "code", "The code is wrong, used or expired. Ask for a new one if needed."
     )

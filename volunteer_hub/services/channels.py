@@ -403,10 +403,10 @@ TEXT_MESSAGE_NAME = {"zh-CN": "短信", "en": "Text message"}
 
 
 def is_text_message(kind: NotificationChannel) -> bool:
-    """A channel that sends text messages to a phone: the core's SMS gateway (``webhook``)
-    or a channel whose code says SMS (``tencent_sms``); not a chat robot that mentions a
-    phone number in a group."""
-    return kind.address_kind == "phone" and ("sms" in kind.code.lower() or kind.code == "webhook")
+    """A channel that sends text messages to a phone, as it says itself
+    (``NotificationChannel.text_messages``: the core's SMS gateway, Tencent Cloud SMS); not
+    a chat robot that mentions a phone number in a group."""
+    return kind.address_kind == "phone" and kind.text_messages
 
 
 async def text_message_config(hub: Hub, community_id: int) -> ChannelConfig | None:

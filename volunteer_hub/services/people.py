@@ -412,6 +412,19 @@ async def create_admin(hub: Hub, *, name: str, phone: str, password: str) -> Per
     return person
 
 
+def _community_role(role: Role | str) -> Role:
+    """A role staff give and take back in a community: staff or grid worker (422 else)."""
+    try:
+        parsed = Role(role)
+    except ValueError:
+        parsed = None
+    if parsed not in (Role.STAFF, Role.GRID_WORKER):
+        raise InvalidInput.for_field(
+            "role", "Must be one of: {expected}.", expected="staff, grid_worker"
+        )
+    return parsed
+
+
 async def assign_role(
     hub: Hub,
     actor: Actor | None,
@@ -422,16 +435,7 @@ async def assign_role(
     grid_id: int | None = None,
 ) -> RoleAssignment:
     """Make a person staff or a grid worker (of a grid) of a community."""
-    try:
-        role = Role(role)
-    except ValueError:
-        raise InvalidInput.for_field(
-            "role", "Must be one of: {expected}.", expected="staff, grid_worker"
-        ) from None
-    if role not in (Role.STAFF, Role.GRID_WORKER):
-        raise InvalidInput.for_field(
-            "role", "Must be one of: {expected}.", expected="staff, grid_worker"
-        )
+    role = _community_role(role)
     community = await get_community(community_id)
     if actor is not None and not actor.is_staff(community.id):
         raise PermissionDenied("Only staff of this community can do this.")
@@ -821,16 +825,7 @@ async def revoke_role(
     """Take a staff or grid-worker role back (``role.revoked``); for a grid worker, of one
     grid (``grid_id``) or of all their grids here. Nobody revokes their own staff role
     (an admin steps in), so a community is not left without staff by a slip."""
-    try:
-        role = Role(role)
-    except ValueError:
-        raise InvalidInput.for_field(
-            "role", "Must be one of: {expected}.", expected="staff, grid_worker"
-        ) from None
-    if role not in (Role.STAFF, Role.GRID_WORKER):
-        raise InvalidInput.for_field(
-            "role", "Must be one of: {expected}.", expected="staff, grid_worker"
-        )
+    role = _community_role(role)
     community = await get_community(community_id)
     if not actor.is_staff(community.id):
         raise PermissionDenied("Only staff of this community can do this.")

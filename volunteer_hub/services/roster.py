@@ -571,29 +571,7 @@ async def cancel_task(hub: Hub, actor: Actor, task_id: int, data: CancelTaskIn |
         told = 0
         for occurrence in ahead:
             await tasks.lock(occurrence)
-            signups = await Signup.filter(
-                occurrence_id=occurrence.id, status__in=tasks.ACTIVE_SIGNUP
-            ).order_by("id")
-            await Occurrence.filter(id=occurrence.id).update(cancelled=True, taken=0)
-            for signup in signups:
-                await Signup.filter(id=signup.id).update(
-                    status=SignupStatus.CANCELLED, cancelled_at=uow.now
-                )
-                await uow.record(
-                    "signup.cancelled",
-                    signup,
-                    community_id=task.community_id,
-                    before={"status": signup.status.value},
-                    after={"status": "cancelled", "reason": "task_cancelled"},
-                    data={
-                        "status": "cancelled",
-                        "reason": "task_cancelled",
-                        "task_id": task.id,
-                        "person_id": signup.person_id,
-                        "occurrence_start": occurrence.start,
-                    },
-                )
-                told += 1
+            told += await tasks.cancel_places(uow, task, occurrence, "task_cancelled")
         await task.refresh_from_db()
         await uow.record(
             "task.cancelled",

@@ -53,7 +53,7 @@ from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.teams import check_rules
-from volunteer_hub.services.uow import snapshot, unit_of_work
+from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
 from volunteer_hub.services.views import ServiceRecordsView, ServiceRecordView, SignupView
 from volunteer_hub.validation import Id, Input, Line, Moment, Text, custom_error, parse
 
@@ -360,13 +360,12 @@ async def lock(occurrence: Occurrence) -> None:
     await Occurrence.filter(id=occurrence.id).update(lock_version=F("lock_version") + 1)
 
 
-_lock = lock
-
-
-async def fill_place(uow, occurrence: Occurrence, task: Task, *, free: bool = True) -> bool:
+async def fill_place(
+    uow: UnitOfWork, occurrence: Occurrence, task: Task, *, free: bool = True
+) -> Signup | None:
     """Inside ``uow``, the occurrence locked: a place opened (``free``: a confirmed
-    volunteer left; else the capacity grew). The first on the waiting list is promoted;
-    if nobody waits, a freed place is no longer taken. True when someone was promoted."""
+    volunteer left; else the capacity grew). The first on the waiting list is promoted
+    (and returned); if nobody waits, a freed place is no longer taken."""
     promoted = (
         await Signup.filter(occurrence_id=occurrence.id, status=SignupStatus.WAITLISTED)
         .order_by("id")
@@ -375,7 +374,7 @@ async def fill_place(uow, occurrence: Occurrence, task: Task, *, free: bool = Tr
     if promoted is None:
         if free:
             await Occurrence.filter(id=occurrence.id).update(taken=F("taken") - 1)
-        return False
+        return None
     await Signup.filter(id=promoted.id).update(status=SignupStatus.CONFIRMED, promoted_at=uow.now)
     if not free:
         await Occurrence.filter(id=occurrence.id).update(taken=F("taken") + 1)
@@ -392,7 +391,7 @@ async def fill_place(uow, occurrence: Occurrence, task: Task, *, free: bool = Tr
             "occurrence_start": occurrence.start,
         },
     )
-    return True
+    return promoted
 
 
 async def get_signup(actor: Actor, signup_id: int) -> Signup:
@@ -419,7 +418,7 @@ async def cancel_signup(hub: Hub, actor: Actor, signup_id: int) -> Signup | None
     task = occurrence.task
     promoted = None
     async with unit_of_work(hub, actor.id) as uow:
-        await _lock(occurrence)
+        await lock(occurrence)
         current = await Signup.get(id=signup.id)
         if not _may_cancel(current.status):
             raise Conflict(
@@ -438,30 +437,7 @@ async def cancel_signup(hub: Hub, actor: Actor, signup_id: int) -> Signup | None
             after={"status": "cancelled"},
         )
         if current.status is SignupStatus.CONFIRMED:
-            promoted = (
-                await Signup.filter(occurrence_id=occurrence.id, status=SignupStatus.WAITLISTED)
-                .order_by("id")
-                .first()
-            )
-            if promoted is None:
-                await Occurrence.filter(id=occurrence.id).update(taken=F("taken") - 1)
-            else:
-                await Signup.filter(id=promoted.id).update(
-                    status=SignupStatus.CONFIRMED, promoted_at=uow.now
-                )
-                promoted.status = SignupStatus.CONFIRMED
-                await uow.record(
-                    "signup.promoted",
-                    promoted,
-                    community_id=task.community_id,
-                    before={"status": "waitlisted"},
-                    after={
-                        "status": "confirmed",
-                        "task_id": task.id,
-                        "person_id": promoted.person_id,
-                        "occurrence_start": occurrence.start,
-                    },
-                )
+            promoted = await fill_place(uow, occurrence, task)
     signup.status = SignupStatus.CANCELLED
     return promoted
 
@@ -603,6 +579,35 @@ class OccurrenceCancelIn(Input):
     start: Moment
 
 
+async def cancel_places(uow: UnitOfWork, task: Task, occurrence: Occurrence, reason: str) -> int:
+    """Cancel a locked occurrence and every place on it (confirmed, checked in or waiting),
+    each audited as ``signup.cancelled`` with ``reason`` so the volunteer is told; returns
+    how many places were cancelled."""
+    signups = await Signup.filter(occurrence_id=occurrence.id, status__in=ACTIVE_SIGNUP).order_by(
+        "id"
+    )
+    await Occurrence.filter(id=occurrence.id).update(cancelled=True, taken=0)
+    for signup in signups:
+        await Signup.filter(id=signup.id).update(
+            status=SignupStatus.CANCELLED, cancelled_at=uow.now
+        )
+        await uow.record(
+            "signup.cancelled",
+            signup,
+            community_id=task.community_id,
+            before={"status": signup.status.value},
+            after={"status": "cancelled", "reason": reason},
+            data={
+                "status": "cancelled",
+                "reason": reason,
+                "task_id": task.id,
+                "person_id": signup.person_id,
+                "occurrence_start": occurrence.start,
+            },
+        )
+    return len(signups)
+
+
 async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetime) -> Occurrence:
     """Staff, or the leader of the task's team, cancel one occurrence of a task.
 
@@ -628,28 +633,7 @@ async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetim
         if occurrence.cancelled:
             raise Conflict("This occurrence is cancelled.", code="occurrence_cancelled")
         taken_before = occurrence.taken
-        signups = await Signup.filter(
-            occurrence_id=occurrence.id, status__in=ACTIVE_SIGNUP
-        ).order_by("id")
-        await Occurrence.filter(id=occurrence.id).update(cancelled=True, taken=0)
-        for signup in signups:
-            await Signup.filter(id=signup.id).update(
-                status=SignupStatus.CANCELLED, cancelled_at=uow.now
-            )
-            await uow.record(
-                "signup.cancelled",
-                signup,
-                community_id=task.community_id,
-                before={"status": signup.status.value},
-                after={"status": "cancelled", "reason": "occurrence_cancelled"},
-                data={
-                    "status": "cancelled",
-                    "reason": "occurrence_cancelled",
-                    "task_id": task.id,
-                    "person_id": signup.person_id,
-                    "occurrence_start": occurrence.start,
-                },
-            )
+        cancelled = await cancel_places(uow, task, occurrence, "occurrence_cancelled")
         await occurrence.refresh_from_db()
         await uow.record(
             "occurrence.cancelled",
@@ -660,7 +644,7 @@ async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetim
                 "task_id": task.id,
                 "start": occurrence.start,
                 "cancelled": True,
-                "signups_cancelled": len(signups),
+                "signups_cancelled": cancelled,
             },
         )
     return occurrence

@@ -89,6 +89,7 @@ CHANNEL = NotificationChannel(
     settings=TencentSmsSettings,
     secret_settings=("secret_id", "secret_key"),
     apprise_services=(service.NotifyTencentSms,),
+    text_messages=True,
 )
 
 
