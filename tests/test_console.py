@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -26,11 +27,16 @@ from volunteer_hub.models import (
     ChannelConfig,
     Community,
     Grid,
+    Notification,
     Person,
     Role,
     RoleAssignment,
+    Signup,
+    SignupStatus,
+    Wish,
+    WishStatus,
 )
-from volunteer_hub.services import auth, console, matching, people, teams, wishes
+from volunteer_hub.services import auth, console, matching, people, tasks, teams, wishes
 from volunteer_hub.services.access import load_actor
 from volunteer_hub.testing import web_client
 
@@ -251,6 +257,54 @@ async def test_a_deactivated_volunteer_is_no_candidate(w, hub):
     await people.deactivate_person(hub, w.staff, gone.id)
     after = {c.person_id for c in await matching.candidates(hub, w.staff, wish.id)}
     assert active.id in after and gone.id not in after
+
+
+async def test_a_deactivated_volunteers_wishes_and_places_go_to_others(w, hub):
+    """Nobody waits on someone who can no longer log in: in the deactivation's
+    transaction their claimed wish opens again and is offered to the next volunteer, and
+    their place on a shift ahead goes to the first on the waiting list."""
+    team = await w.team("repair")
+    gone = await w.volunteer("小李", team=team)
+    next_one = await w.volunteer("小张", team=team)
+    waiting = await w.volunteer("小赵", team=team)
+    resident = await w.person("王奶奶")
+    wish = await wishes.post(
+        hub, resident, w.id, {"title": "修水龙头", "description": "漏水", "category": "repair"}
+    )
+    await wishes.review(hub, w.staff, wish.id, {"decision": "approve"})
+    await wishes.claim(hub, gone, wish.id)
+    start = hub.now() + timedelta(days=2)
+    task = await tasks.create_task(
+        hub,
+        w.staff,
+        w.id,
+        {
+            "title": "维修日",
+            "team_id": team.id,
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=2)).isoformat(),
+            "capacity": 1,
+        },
+    )
+    held = await tasks.sign_up(hub, gone, task.id, {})
+    queued = await tasks.sign_up(hub, waiting, task.id, {})
+    assert (held.status, queued.status) == (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED)
+
+    await console.deactivate_person(hub, w.staff, gone.id)
+
+    reopened = await Wish.get(id=wish.id)
+    assert (reopened.status, reopened.claimer_id) == (WishStatus.OPEN, None)
+    handed = await AuditEntry.get(action="wish.handed_back", entity_id=wish.id)
+    assert handed.actor_id == w.staff.id
+    invited = await AuditEntry.get(action="wish.invited", entity_id=wish.id)
+    assert invited.after["person_id"] == next_one.id  # not the one deactivated
+    assert await Notification.exists(person_id=resident.id, event="wish.handed_back")
+    assert (await Signup.get(id=held.id)).status is SignupStatus.CANCELLED
+    assert (await Signup.get(id=queued.id)).status is SignupStatus.CONFIRMED
+    assert await Notification.exists(person_id=waiting.id, event="signup.promoted")
+    # The deactivation itself stays one entry; a second one releases nothing more.
+    await console.deactivate_person(hub, w.staff, gone.id)
+    assert await AuditEntry.filter(action="wish.handed_back").count() == 1
 
 
 async def test_who_may_deactivate_whom(w, hub):

@@ -26,6 +26,7 @@ from volunteer_hub.services.views import (
     MembershipView,
     PartyReportStatus,
     PartyReportView,
+    PersonDetail,
     QualificationView,
     StaffWish,
     TeamView,
@@ -162,6 +163,14 @@ class CategoryDispatch:
 class CommunitySettings:
     community: CommunityView
     categories: list[CategoryDispatch]
+
+
+async def deactivate_person(hub: Hub, actor: Actor, person_id: int) -> PersonDetail:
+    """Deactivate a person (``people.deactivate_person``) and, in the same transaction,
+    give what they held to others: their claimed wishes open again and are offered to the
+    next volunteer, their places on shifts ahead go to those waiting
+    (``invitations.release_held_work``). Nobody waits on someone who can no longer log in."""
+    return await people.deactivate_person(hub, actor, person_id, then=invitations.release_held_work)
 
 
 async def community_settings(hub: Hub, actor: Actor, community_id: int) -> CommunitySettings:

@@ -141,6 +141,16 @@ async def _offer_to_next(uow: UnitOfWork, wish: Wish, volunteer_id: int) -> None
         return
 
 
+async def release_held_work(uow: UnitOfWork, person: Person) -> None:
+    """Inside the deactivation's transaction: what a deactivated person held goes to
+    others. Each wish they had claimed opens again (the resident and staff are told) and is
+    offered to the next volunteer, as at a hand-back; each place they hold on a shift ahead
+    is cancelled, a confirmed one going to the first on the waiting list."""
+    for wish in await wishes.release_claims(uow, person.id):
+        await _offer_to_next(uow, wish, person.id)
+    await tasks.release_places(uow, person.id)
+
+
 # --- to come to a shift ---------------------------------------------------------------------
 
 

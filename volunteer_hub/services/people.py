@@ -860,10 +860,18 @@ async def _deactivatable(actor: Actor, person_id: int) -> Person:
     return person
 
 
-async def deactivate_person(hub: Hub, actor: Actor, person_id: int) -> PersonDetail:
+async def deactivate_person(
+    hub: Hub,
+    actor: Actor,
+    person_id: int,
+    *,
+    then: Callable[[UnitOfWork, Person], Awaitable[None]] | None = None,
+) -> PersonDetail:
     """Deactivate a person (``person.deactivated``): they cannot log in (the same answer
     as a wrong password), every token of theirs stops working at once, they are offered
-    to nobody as a candidate; their history stays. Deactivating twice changes nothing."""
+    to nobody as a candidate; their history stays. Deactivating twice changes nothing.
+    ``then(uow, person)`` runs in the same transaction (``console.deactivate_person``
+    gives what they held to others there)."""
     person = await _deactivatable(actor, person_id)
     if person.active:
         async with unit_of_work(hub, actor.id) as uow:
@@ -880,6 +888,8 @@ async def deactivate_person(hub: Hub, actor: Actor, person_id: int) -> PersonDet
                     before={"active": True},
                     after={"active": False, "tokens_revoked": revoked},
                 )
+                if then is not None:
+                    await then(uow, person)
     return await person_detail(actor, person.id)
 
 

@@ -442,6 +442,45 @@ async def cancel_signup(hub: Hub, actor: Actor, signup_id: int) -> Signup | None
     return promoted
 
 
+async def release_places(uow: UnitOfWork, person_id: int) -> int:
+    """Inside ``uow``: cancel every place ``person_id`` holds on a shift still ahead
+    (confirmed or waiting; ``signup.cancelled`` with the reason ``deactivated``); a
+    confirmed place goes to the first on the waiting list. Locks as a signup does: the
+    task's row, then the occurrence's. Returns how many places were cancelled."""
+    held = (
+        await Signup.filter(
+            person_id=person_id,
+            status__in=(SignupStatus.CONFIRMED, SignupStatus.WAITLISTED),
+            occurrence__start__gt=uow.now,
+            occurrence__cancelled=False,
+            occurrence__task__cancelled_at__isnull=True,
+        )
+        .select_related("occurrence", "occurrence__task")
+        .order_by("occurrence__task_id", "occurrence_id")
+    )
+    for signup in held:
+        occurrence, task = signup.occurrence, signup.occurrence.task
+        await lock_task(task.id)
+        await lock(occurrence)
+        current = await Signup.get(id=signup.id)
+        if current.status not in (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED):
+            continue
+        await Signup.filter(id=signup.id).update(
+            status=SignupStatus.CANCELLED, cancelled_at=uow.now
+        )
+        await uow.record(
+            "signup.cancelled",
+            signup,
+            community_id=task.community_id,
+            before={"status": current.status.value},
+            after={"status": "cancelled", "reason": "deactivated"},
+            data={"status": "cancelled", "reason": "deactivated", "task_id": task.id},
+        )
+        if current.status is SignupStatus.CONFIRMED:
+            await fill_place(uow, occurrence, task)
+    return len(held)
+
+
 def _may_cancel(status: SignupStatus) -> bool:
     """A signup may be cancelled while it waits for its shift (not once checked in)."""
     return status in (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED)

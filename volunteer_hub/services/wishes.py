@@ -480,30 +480,48 @@ async def hand_back(
     if not _is_claimer(actor, wish):
         raise PermissionDenied("Only the claimer can hand this wish back.")
     data = parse(HandBackIn, data or {})
-    before = snapshot(wish, *_AUDIT_FIELDS)
     async with unit_of_work(hub, actor.id) as uow:
-        moved = await Wish.filter(
-            id=wish.id, status=WishStatus.CLAIMED, claimer_id=actor.id
-        ).update(status=WishStatus.OPEN, claimer_id=None, claimed_at=None, updated_at=uow.now)
-        if not moved:
+        if not await _reopen(uow, wish, actor.id, data.reason):
             current = await Wish.get(id=wish.id)
             raise Conflict(
                 "This wish is {status} and cannot change that way.",
                 code="invalid_state",
                 status=current.status.value,
             )
-        await wish.refresh_from_db()
-        await uow.record(
-            "wish.handed_back",
-            wish,
-            community_id=wish.community_id,
-            before=before,
-            after=snapshot(wish, *_AUDIT_FIELDS) | {"reason": data.reason},
-            data={"volunteer_id": actor.id, "reason": data.reason},
-        )
         if then is not None:
             await then(uow, wish, actor.id)
     return wish
+
+
+async def release_claims(uow: UnitOfWork, volunteer_id: int) -> list[Wish]:
+    """Inside ``uow``: every wish ``volunteer_id`` holds as claimer opens again, as if they
+    had handed it back (a deactivated volunteer serves nobody). Returns those wishes."""
+    released = []
+    for wish in await Wish.filter(claimer_id=volunteer_id, status=WishStatus.CLAIMED):
+        if await _reopen(uow, wish, volunteer_id, None):
+            released.append(wish)
+    return released
+
+
+async def _reopen(uow: UnitOfWork, wish: Wish, volunteer_id: int, reason: str | None) -> bool:
+    """Open a wish its claimer gives back (``wish.handed_back``: the resident and staff
+    are told): one conditional UPDATE, False when it is no longer theirs and claimed."""
+    before = snapshot(wish, *_AUDIT_FIELDS)
+    moved = await Wish.filter(
+        id=wish.id, status=WishStatus.CLAIMED, claimer_id=volunteer_id
+    ).update(status=WishStatus.OPEN, claimer_id=None, claimed_at=None, updated_at=uow.now)
+    if not moved:
+        return False
+    await wish.refresh_from_db()
+    await uow.record(
+        "wish.handed_back",
+        wish,
+        community_id=wish.community_id,
+        before=before,
+        after=snapshot(wish, *_AUDIT_FIELDS) | {"reason": reason},
+        data={"volunteer_id": volunteer_id, "reason": reason},
+    )
+    return True
 
 
 async def confirm(hub: Hub, actor: Actor, wish_id: int, data: ConfirmIn | dict) -> Wish:

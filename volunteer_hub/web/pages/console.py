@@ -265,7 +265,7 @@ async def _revoke(page: Page, community: CommunityView, person_id: int, form) ->
 
 
 async def _deactivate(page: Page, community: CommunityView, person_id: int, form) -> str:
-    await people.deactivate_person(page.hub, page.user, person_id)
+    await console.deactivate_person(page.hub, page.user, person_id)
     return "deactivated"
 
 

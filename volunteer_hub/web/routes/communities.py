@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from volunteer_hub.services import people, teams
+from volunteer_hub.services import console, people, teams
 from volunteer_hub.services.views import (
     MembershipStatus,
     PartyReportStatus,
@@ -144,7 +144,7 @@ def _detail(d: PersonDetail) -> PersonAdminOut:
 
 
 async def deactivate_person(call: Call) -> PersonAdminOut:
-    return _detail(await people.deactivate_person(call.hub, call.user, call.path_int("id")))
+    return _detail(await console.deactivate_person(call.hub, call.user, call.path_int("id")))
 
 
 async def reactivate_person(call: Call) -> PersonAdminOut:
