@@ -36,7 +36,16 @@ from volunteer_hub.models import (
     Wish,
     WishStatus,
 )
-from volunteer_hub.services import auth, console, matching, people, tasks, teams, wishes
+from volunteer_hub.services import (
+    auth,
+    console,
+    emergency,
+    matching,
+    people,
+    tasks,
+    teams,
+    wishes,
+)
 from volunteer_hub.services.access import load_actor
 from volunteer_hub.testing import web_client
 
@@ -77,6 +86,9 @@ async def test_grids_are_listed_in_natural_order_everywhere(w):
     assert [g.name for g in views] == expected
     assert views[0].workers == ((w.grid_worker.id, "网格员"),)
     assert views[1].workers == ()
+    # The call-out and emergency forms offer them in the same order.
+    offered = await emergency.choices(w.hub, w.staff, w.id)
+    assert [name for _, name in offered.grids] == expected
 
 
 async def test_renaming_a_grid_is_audited_and_refused_for_others(w):

@@ -23,10 +23,10 @@ from pydantic import Field
 
 from volunteer_hub.errors import Conflict, InvalidInput, PermissionDenied
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import Community, Grid, Team
+from volunteer_hub.models import Community, Team
 from volunteer_hub.services import callouts
 from volunteer_hub.services.access import Actor
-from volunteer_hub.services.people import get_community
+from volunteer_hub.services.people import get_community, list_grids, natural_key
 from volunteer_hub.services.uow import unit_of_work
 from volunteer_hub.validation import Input, Line, Text, parse
 
@@ -187,7 +187,7 @@ async def end(
 @dataclass(frozen=True)
 class CallOutChoices:
     """What the emergency and call-out forms offer: the community's teams and grids (id,
-    name) by name, and its wish categories' codes."""
+    name) in natural order, and its wish categories' codes."""
 
     teams: tuple[tuple[int, str], ...]
     grids: tuple[tuple[int, str], ...]
@@ -199,8 +199,9 @@ async def choices(hub: Hub, actor: Actor, community_id: int) -> CallOutChoices:
     community = await get_community(community_id)
     if not actor.is_staff(community.id):
         raise PermissionDenied("Only staff of this community can do this.")
-    team_rows = await Team.filter(community_id=community.id).order_by("name", "id")
-    grid_rows = await Grid.filter(community_id=community.id).order_by("name", "id")
+    team_rows = await Team.filter(community_id=community.id)
+    team_rows.sort(key=lambda t: (natural_key(t.name), t.id))
+    grid_rows = await list_grids(community.id)  # in natural order, as everywhere
     return CallOutChoices(
         teams=tuple((t.id, t.name) for t in team_rows),
         grids=tuple((g.id, g.name) for g in grid_rows),
