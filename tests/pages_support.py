@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import httpx
@@ -22,3 +23,29 @@ async def log_in(
     return await browser.post(
         "/login", data={"phone": phone, "password": password, "csrf_token": csrf(page.text)}
     )
+
+
+class _QueryCounter(logging.Handler):
+    """Counts the statements Tortoise's client logs (its public logger, at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+async def queries_for(browser: httpx.AsyncClient, path: str) -> int:
+    """How many SQL statements one page costs (it must answer 200)."""
+    logger = logging.getLogger("tortoise.db_client")
+    counter, level = _QueryCounter(), logger.level
+    logger.addHandler(counter)
+    logger.setLevel(logging.DEBUG)
+    try:
+        answer = await browser.get(path)
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(level)
+    assert answer.status_code == 200, answer.text
+    return counter.count

@@ -7,7 +7,6 @@ The ``clock`` fixture says 2026-12-01T01:00Z: 09:00 on a Tuesday in Shanghai.
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import UTC, date, datetime
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from tests.factories import World
-from tests.pages_support import csrf, log_in
+from tests.pages_support import csrf, log_in, queries_for
 from tests.test_reports import SHANGHAI, approved, post, serve_shift
 from volunteer_hub.models import AuditEntry, Task, Wish, WishStatus
 from volunteer_hub.services import invitations, tasks, teams, wishes
@@ -587,31 +586,6 @@ async def test_dashboards_of_an_empty_community(w, browser):
 
 
 # --- the web layer only calls services ---------------------------------------------------------
-
-
-class _QueryCounter(logging.Handler):
-    """Counts the statements Tortoise's client logs (its public logger, at DEBUG)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-
-
-async def queries_for(browser: httpx.AsyncClient, path: str) -> int:
-    logger = logging.getLogger("tortoise.db_client")
-    counter, level = _QueryCounter(), logger.level
-    logger.addHandler(counter)
-    logger.setLevel(logging.DEBUG)
-    try:
-        answer = await browser.get(path)
-    finally:
-        logger.removeHandler(counter)
-        logger.setLevel(level)
-    assert answer.status_code == 200, answer.text
-    return counter.count
 
 
 async def test_the_console_lists_cost_as_many_queries_for_one_item_as_for_many(w, browser):

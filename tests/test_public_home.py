@@ -3,14 +3,13 @@ open shifts, no personal data, a fixed number of queries; the favicon."""
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from tests.factories import World
+from tests.pages_support import queries_for
 from volunteer_hub.models import Occurrence, Task
 from volunteer_hub.services import tasks, wishes
 
@@ -87,31 +86,6 @@ async def test_the_home_page_shows_open_needs_and_a_week_of_shifts_without_perso
     english = await browser.get("/", headers={"Accept-Language": "en"})
     assert "Open needs" in english.text and "Places free: 2" in english.text
     assert '<html lang="en"' in english.text
-
-
-class _QueryCounter(logging.Handler):
-    """Counts the statements Tortoise's client logs (its public logger, at DEBUG)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-
-
-async def queries_for(browser: httpx.AsyncClient, path: str) -> int:
-    logger = logging.getLogger("tortoise.db_client")
-    counter, level = _QueryCounter(), logger.level
-    logger.addHandler(counter)
-    logger.setLevel(logging.DEBUG)
-    try:
-        answer = await browser.get(path)
-    finally:
-        logger.removeHandler(counter)
-        logger.setLevel(level)
-    assert answer.status_code == 200, answer.text
-    return counter.count
 
 
 async def test_the_home_page_costs_as_many_queries_for_one_community_as_for_many(w, browser):
