@@ -21,7 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.factories import PASSWORD
 from volunteer_hub import db
 from volunteer_hub.config import Settings
 from volunteer_hub.hub import Hub
@@ -126,6 +128,53 @@ def live_server(settings: Settings, *, autoload: bool = False) -> Iterator[str]:
         output = (Path(settings.data_dir) / "server.log").read_text(errors="replace")
         if "Traceback" in output:
             print(f"--- the server's log ---\n{output}")  # shown with a failing test's report
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Browser]:
+    """Debian's Chromium, launched headless through Playwright, closed on exit."""
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def new_page(
+    browser: Browser,
+    base: str,
+    viewport: dict = PHONE,
+    locale: str = "zh-CN",
+    *,
+    timeout: int = 10_000,
+    **context_options,
+) -> Page:
+    """A page in a fresh context (no cookies) on the live server at ``base``."""
+    context = browser.new_context(
+        base_url=base, viewport=viewport, locale=locale, **context_options
+    )
+    context.set_default_timeout(timeout)
+    return context.new_page()
+
+
+# The login form's words in each language: phone, password, log in, then log out.
+LOGIN_WORDS = {
+    "zh-CN": ("手机号码", "密码", "登录", "退出登录"),
+    "en": ("Mobile phone number", "Password", "Log in", "Log out"),
+}
+
+
+def log_in(page: Page, phone: str, password: str = PASSWORD) -> None:
+    """Log in through the form, in whichever language the page speaks."""
+    page.goto("/login")
+    phone_label, password_label, submit, log_out = LOGIN_WORDS[
+        page.locator("html").get_attribute("lang")
+    ]
+    page.get_by_label(phone_label).fill(phone)
+    page.get_by_label(password_label).fill(password)
+    page.get_by_role("button", name=submit).click()
+    expect(page.get_by_role("button", name=log_out)).to_be_visible()
 
 
 def screenshot(page, name: str, *, docs: bool = False, **options) -> Path:

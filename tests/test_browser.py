@@ -15,18 +15,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.browser_support import (
-    CHROMIUM_FLAGS,
     DESKTOP,
     PHONE,
     build,
-    chromium_path,
+    chromium_browser,
     live_server,
+    log_in,
+    new_page,
     screenshot,
 )
-from tests.factories import PASSWORD, World
+from tests.factories import World
 from volunteer_hub.clock import utcnow
 from volunteer_hub.config import sqlite_url
 from volunteer_hub.demo import MIN_PEOPLE, build_demo
@@ -82,37 +83,8 @@ def site(settings):
 
 @pytest.fixture
 def browser():
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-def new_page(browser, base: str, viewport=PHONE, locale: str = "zh-CN") -> Page:
-    context = browser.new_context(base_url=base, viewport=viewport, locale=locale)
-    context.set_default_timeout(10_000)
-    return context.new_page()
-
-
-# The login form's words in each language: phone, password, log in, then log out.
-LOGIN_WORDS = {
-    "zh-CN": ("手机号码", "密码", "登录", "退出登录"),
-    "en": ("Mobile phone number", "Password", "Log in", "Log out"),
-}
-
-
-def log_in(page: Page, phone: str, password: str = PASSWORD) -> None:
-    """Log in through the form, in whichever language the page speaks."""
-    page.goto("/login")
-    phone_label, password_label, submit, log_out = LOGIN_WORDS[
-        page.locator("html").get_attribute("lang")
-    ]
-    page.get_by_label(phone_label).fill(phone)
-    page.get_by_label(password_label).fill(password)
-    page.get_by_role("button", name=submit).click()
-    expect(page.get_by_role("button", name=log_out)).to_be_visible()
+    with chromium_browser() as instance:
+        yield instance
 
 
 def test_language_switch_is_remembered(site, browser):

@@ -14,17 +14,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.browser_support import (
-    CHROMIUM_FLAGS,
     PHONE,
     build,
-    chromium_path,
+    chromium_browser,
     live_server,
+    log_in,
+    new_page,
     screenshot,
 )
-from tests.factories import PASSWORD, World
+from tests.factories import World
 from volunteer_hub.clock import utcnow
 from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
@@ -134,24 +135,16 @@ def site(settings):
 
 @pytest.fixture
 def browser():
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with chromium_browser() as instance:
+        yield instance
 
 
 SIZES = {"phone": PHONE, "desktop": DESKTOP}
 LOCALES = {"zh": "zh-CN", "en": "en"}
 
 
-def new_page(browser, base: str, size: str, lang: str) -> Page:
-    context = browser.new_context(
-        base_url=base, viewport=SIZES[size], locale=LOCALES[lang], device_scale_factor=1
-    )
-    context.set_default_timeout(10_000)
-    return context.new_page()
+def open_page(browser, base: str, size: str, lang: str) -> Page:
+    return new_page(browser, base, SIZES[size], LOCALES[lang], device_scale_factor=1)
 
 
 def accessible(page: Page) -> None:
@@ -170,19 +163,11 @@ def photograph(page: Page, size: str, lang: str, name: str) -> None:
     screenshot(page, f"{size}-{lang}-{name}", docs=True, clip=clip)
 
 
-def log_in(page: Page, phone: str, password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.locator("#f-phone").fill(phone)
-    page.locator("#f-password").fill(password)
-    page.locator("form[action='/login'] button[type=submit]").click()
-    expect(page.locator("form[action='/logout']")).to_be_visible()
-
-
 @pytest.mark.parametrize("size", ["phone", "desktop"])
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_the_public_pages(site, browser, size, lang):
     base, scene = site
-    page = new_page(browser, base, size, lang)
+    page = open_page(browser, base, size, lang)
     page.goto("/")
     expect(page.get_by_text("帮忙取快递")).to_be_visible()
     expect(page.get_by_text("银发巡逻").first).to_be_visible()
@@ -205,7 +190,7 @@ def test_the_public_pages(site, browser, size, lang):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_a_forgotten_password_is_set_anew_with_a_code_from_staff(site, browser, size, lang):
     base, scene = site
-    page = new_page(browser, base, size, lang)
+    page = open_page(browser, base, size, lang)
     page.goto("/login")
     page.locator("a[href='/password/forgot']").click()
     expect(page).to_have_url(f"{base}/password/forgot")
@@ -235,7 +220,7 @@ def test_a_forgotten_password_is_set_anew_with_a_code_from_staff(site, browser, 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_staff_see_a_new_code_once(site, browser, size, lang):
     base, scene = site
-    page = new_page(browser, base, size, lang)
+    page = open_page(browser, base, size, lang)
     log_in(page, scene.staff)
     # The console's person page carries this form; here the test posts it the same way.
     page.evaluate(
@@ -258,7 +243,7 @@ def test_staff_see_a_new_code_once(site, browser, size, lang):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_the_resident_reads_the_volunteers_note(site, browser, size, lang):
     base, scene = site
-    page = new_page(browser, base, size, lang)
+    page = open_page(browser, base, size, lang)
     log_in(page, scene.wang)
     page.goto(f"/wishes/{scene.wish_id}")
     expect(page.locator("blockquote")).to_contain_text(NOTE)

@@ -14,15 +14,16 @@ from dataclasses import dataclass
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.browser_support import (
-    CHROMIUM_FLAGS,
     DESKTOP,
     PHONE,
     build,
-    chromium_path,
+    chromium_browser,
     live_server,
+    log_in,
+    new_page,
     screenshot,
 )
 from tests.factories import PASSWORD, World
@@ -41,10 +42,6 @@ PAGES = {  # the screenshot's name → the path (community added where it takes 
     "staff-teams": "/staff/teams",
     "staff-channels": "/staff/channels",
     "admin-plugins": "/admin/plugins",
-}
-LOGIN_WORDS = {
-    "zh-CN": ("手机号码", "密码", "登录", "退出登录"),
-    "en": ("Mobile phone number", "Password", "Log in", "Log out"),
 }
 
 
@@ -90,29 +87,8 @@ def site(settings):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-def new_page(browser, base: str, viewport, locale: str) -> Page:
-    context = browser.new_context(base_url=base, viewport=viewport, locale=locale)
-    context.set_default_timeout(10_000)
-    return context.new_page()
-
-
-def log_in(page: Page, phone: str) -> None:
-    page.goto("/login")
-    phone_label, password_label, submit, log_out = LOGIN_WORDS[
-        page.locator("html").get_attribute("lang")
-    ]
-    page.get_by_label(phone_label).fill(phone)
-    page.get_by_label(password_label).fill(PASSWORD)
-    page.get_by_role("button", name=submit).click()
-    expect(page.get_by_role("button", name=log_out)).to_be_visible()
+    with chromium_browser() as instance:
+        yield instance
 
 
 def test_an_admin_finds_a_resident_by_phone_and_deactivates_her(site, browser):

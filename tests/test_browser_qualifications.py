@@ -16,18 +16,19 @@ from datetime import date
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from tests.browser_support import (
-    CHROMIUM_FLAGS,
     DESKTOP,
     PHONE,
     build,
-    chromium_path,
+    chromium_browser,
     live_server,
+    log_in,
+    new_page,
     screenshot,
 )
-from tests.factories import PASSWORD, World
+from tests.factories import World
 from volunteer_hub.clock import utcnow
 from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
@@ -47,12 +48,8 @@ def vhub_database_url(tmp_path, sqlite_template) -> str:
 
 @pytest.fixture
 def chromium():
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+    with chromium_browser() as instance:
+        yield instance
 
 
 @dataclass
@@ -107,20 +104,6 @@ async def psychology(hub: Hub) -> Cast:
     return Cast(world.staff.person.phone, counsellor.person.phone, [newcomer.person.phone])
 
 
-def new_page(chromium, base: str, viewport=PHONE, locale: str = "zh-CN") -> Page:
-    context = chromium.new_context(base_url=base, viewport=viewport, locale=locale)
-    context.set_default_timeout(15_000)
-    return context.new_page()
-
-
-def log_in(page: Page, phone: str) -> None:
-    page.goto("/login")
-    page.get_by_label("手机号码").fill(phone)
-    page.get_by_label("密码").fill(PASSWORD)
-    page.get_by_role("button", name="登录").click()
-    expect(page.get_by_role("button", name="退出登录")).to_be_visible()
-
-
 def serious_violations(page: Page) -> list[str]:
     """What axe-core finds serious or critical on the page."""
     found = Axe().run(page).response["violations"]
@@ -138,7 +121,7 @@ def shoot(page: Page, name: str) -> None:
 def test_staff_approve_a_counsellor_who_then_claims_a_psychology_wish(settings, chromium):
     cast = build(settings, utcnow, psychology)
     with live_server(settings, autoload=True) as base:
-        counsellor = new_page(chromium, base)
+        counsellor = new_page(chromium, base, timeout=15_000)
         log_in(counsellor, cast.counsellor)
         counsellor.goto("/wishes")
         expect(counsellor.get_by_text(WISH_TITLE)).to_have_count(0)  # not for her yet
@@ -157,8 +140,8 @@ def test_staff_approve_a_counsellor_who_then_claims_a_psychology_wish(settings, 
 
         for locale, lang in (("zh-CN", "zh"), ("en", "en")):
             for width, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
-                staff = new_page(chromium, base, viewport=viewport, locale=locale)
-                log_in_any(staff, cast.staff)
+                staff = new_page(chromium, base, viewport=viewport, locale=locale, timeout=15_000)
+                log_in(staff, cast.staff)
                 staff.goto("/staff/approvals")
                 request = staff.locator("li.card", has_text="林晓雯")
                 expect(request).to_contain_text(NUMBER)
@@ -167,7 +150,7 @@ def test_staff_approve_a_counsellor_who_then_claims_a_psychology_wish(settings, 
                 shoot(staff, f"{width}-{lang}-approvals")
                 staff.context.close()
 
-        staff = new_page(chromium, base, viewport=DESKTOP)
+        staff = new_page(chromium, base, viewport=DESKTOP, timeout=15_000)
         log_in(staff, cast.staff)
         staff.goto("/staff/approvals")
         staff.locator("li.card", has_text="林晓雯").get_by_role(
@@ -187,21 +170,3 @@ def test_staff_approve_a_counsellor_who_then_claims_a_psychology_wish(settings, 
         counsellor.get_by_role("link", name=WISH_TITLE).click()
         counsellor.get_by_role("button", name="我来认领").click()
         expect(counsellor.get_by_text("您已认领这个心愿")).to_be_visible()
-
-
-LOGIN_WORDS = {
-    "zh-CN": ("手机号码", "密码", "登录", "退出登录"),
-    "en": ("Mobile phone number", "Password", "Log in", "Log out"),
-}
-
-
-def log_in_any(page: Page, phone: str) -> None:
-    """Log in in whichever language the page speaks."""
-    page.goto("/login")
-    phone_label, password_label, submit, log_out = LOGIN_WORDS[
-        page.locator("html").get_attribute("lang")
-    ]
-    page.get_by_label(phone_label).fill(phone)
-    page.get_by_label(password_label).fill(PASSWORD)
-    page.get_by_role("button", name=submit).click()
-    expect(page.get_by_role("button", name=log_out)).to_be_visible()

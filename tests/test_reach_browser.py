@@ -14,14 +14,15 @@ from pathlib import Path
 import pytest
 
 from tests.browser_support import (
-    CHROMIUM_FLAGS,
     DESKTOP,
     PHONE,
-    chromium_path,
+    chromium_browser,
     live_server,
+    log_in,
+    new_page,
     screenshot,
 )
-from tests.factories import PASSWORD, World, next_phone
+from tests.factories import World, next_phone
 from volunteer_hub import db
 from volunteer_hub.bootstrap import build_hub
 from volunteer_hub.config import sqlite_url
@@ -69,28 +70,8 @@ def vhub_database_url(tmp_path, sqlite_template) -> str:
 
 @pytest.fixture
 def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_FLAGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-def tab(chromium, base: str, viewport=PHONE, locale: str = "zh-CN"):
-    context = chromium.new_context(base_url=base, viewport=viewport, locale=locale)
-    context.set_default_timeout(10_000)
-    return context.new_page()
-
-
-def sign_in(page, phone: str) -> None:
-    page.goto("/login")
-    page.locator("#f-phone").fill(phone)
-    page.locator("#f-password").fill(PASSWORD)
-    page.locator("form[action='/login'] button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/(\?.*)?$"))
+    with chromium_browser() as instance:
+        yield instance
 
 
 async def sms_community(hub, endpoint: str) -> dict:
@@ -122,7 +103,7 @@ def test_a_resident_who_agreed_to_texts_hears_who_is_coming_at_the_sms_sink(sett
     with TencentSmsSink(SECRET_ID, SECRET_KEY) as sink:
         world = run(settings, lambda hub: sms_community(hub, sink.endpoint))
         with live_server(settings, autoload=True) as base:
-            wang = tab(chromium, base)
+            wang = new_page(chromium, base)
             wang.goto("/register")
             phone = next_phone()
             wang.get_by_label("姓名").fill("王奶奶")
@@ -155,8 +136,8 @@ def test_a_resident_who_agreed_to_texts_hears_who_is_coming_at_the_sms_sink(sett
                 await wishes.review(hub, world["w"].staff, wish_id, {"decision": "approve"})
 
             run(settings, approve)
-            volunteer = tab(chromium, base)
-            sign_in(volunteer, world["volunteer"])
+            volunteer = new_page(chromium, base)
+            log_in(volunteer, world["volunteer"])
             volunteer.goto(f"/wishes/{wish_id}")
             volunteer.get_by_role("button", name="我来认领").click()
             expect(volunteer.get_by_text("李晓明")).not_to_have_count(0)
@@ -218,16 +199,16 @@ def test_screenshots_of_the_reach_pages(settings, chromium, lang):
     locale = "zh-CN" if lang == "zh" else "en"
     with live_server(settings) as base:
         for width, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
-            anonymous = tab(chromium, base, viewport, locale)
+            anonymous = new_page(chromium, base, viewport, locale)
             anonymous.goto("/register")
             _shoot(anonymous, width, lang, "register")
-            wang = tab(chromium, base, viewport, locale)
-            sign_in(wang, people["wang"])
+            wang = new_page(chromium, base, viewport, locale)
+            log_in(wang, people["wang"])
             for path, name in (("/channels", "channels"), ("/inbox", "inbox")):
                 wang.goto(path)
                 _shoot(wang, width, lang, name)
-            gw = tab(chromium, base, viewport, locale)
-            sign_in(gw, people["gw"])
+            gw = new_page(chromium, base, viewport, locale)
+            log_in(gw, people["gw"])
             gw.goto(f"/people/{people['chen']}/channels")
             _shoot(gw, width, lang, "resident-channels")
             gw.goto("/residents")
