@@ -198,11 +198,18 @@ def vh_domain_event(event: DomainEvent, settings: BaseModel | None) -> Awaitable
     ``party_report.accepted``, ``party_report.refused``, ``wish.posted``,
     ``wish.approved``, ``wish.rejected``, ``wish.claimed``, ``wish.fulfilled``,
     ``wish.confirmed``, ``wish.cancelled``, ``wish.expired``, ``wish.escalated``,
-    ``wish.invited``, ``wish.handed_back``, ``task.created``, ``task.invited``,
+    ``wish.invited``, ``wish.handed_back``, ``wish.dispatched``,
+    ``wish.dispatch_exhausted``, ``wish.no_show``, ``wish.referred``,
+    ``wish.referral_acknowledged``, ``wish.resolved``, ``invitation.accepted``,
+    ``invitation.declined``, ``invitation.expired``, ``invitation.withdrawn``,
+    ``person.availability_set``, ``person.do_not_send``, ``responsible_contact.set``,
+    ``roster.proposed``, ``roster.adjusted``, ``roster.accepted``, ``roster.discarded``,
+    ``task.created``, ``task.invited``,
     ``task.updated``, ``task.cancelled``, ``occurrence.cancelled``,
     ``occurrence.messaged``, ``signup.confirmed``, ``signup.waitlisted``,
     ``signup.promoted``, ``signup.cancelled``, ``signup.checked_in``,
     ``signup.checked_out``, ``signup.no_show``, ``signup.excused``,
+    ``no_show.recorded``, ``no_show.excused``,
     ``emergency.callout`` and ``emergency.acknowledged``.
 
     What the core does inside the transaction (the notifications it plans) is done by

@@ -62,6 +62,20 @@ class Open311Scope(StrEnum):
     POST = "requests:post"  # post requests, and read back the ones it posted
 
 
+class InvitationStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # someone else took it first, or it closed
+
+
+class RosterPlanStatus(StrEnum):
+    DRAFT = "draft"
+    ACCEPTED = "accepted"
+    DISCARDED = "discarded"
+
+
 class SignupStatus(StrEnum):
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
@@ -86,6 +100,12 @@ class Community(Model):
     approve_volunteers = fields.BooleanField(default=True, db_default=True)
     # Wish categories whose candidates staff pick by hand (no automatic invitations).
     manual_dispatch_categories = fields.JSONField(default=list, db_default="[]")
+    # Automatic dispatch: how many of the best candidates are invited at once, and how long
+    # each has to answer (the clock stops in quiet hours); the weekly hours a volunteer may be
+    # given before ranking passes them over.
+    dispatch_k = fields.SmallIntField(default=3, db_default=3)
+    invitation_minutes = fields.IntField(default=120, db_default=120)
+    weekly_hours_cap = fields.IntField(default=10, db_default=10)
     # Emergency mode: on while emergency_started_at is set. Wishes in the chosen categories
     # are approved without review; every page shows the reason; the call-out is the one
     # sent when it was switched on.
@@ -281,6 +301,11 @@ class Wish(Model):
     description = fields.TextField()
     category = fields.CharField(max_length=40)
     needed_by = fields.DateField(null=True)
+    # When help is needed (API.md ``window``): both set or neither. Ranking keeps volunteers
+    # free then; a claimed wish not fulfilled by its end is the claimer's no-show.
+    window_start = fields.DatetimeField(null=True)
+    window_end = fields.DatetimeField(null=True)
+    urgent = fields.BooleanField(default=False, db_default=False)  # marked when posting
     status = fields.CharEnumField(WishStatus, max_length=10, default=WishStatus.SUBMITTED)
     escalation = fields.CharEnumField(Escalation, max_length=10, null=True)
     escalated_at = fields.DatetimeField(null=True)
@@ -300,6 +325,13 @@ class Wish(Model):
     thanks = fields.CharField(max_length=500, null=True)
     confirmed_at = fields.DatetimeField(null=True)
     cancel_reason = fields.CharField(max_length=500, null=True)
+    # A referred wish closed by the responsible contact who held it (吹哨 loop).
+    resolved_by: fields.ForeignKeyNullableRelation[ResponsibleContact] = fields.ForeignKeyField(
+        "models.ResponsibleContact",
+        related_name="resolved_wishes",
+        null=True,
+        on_delete=fields.SET_NULL,
+    )
     # The integrator's key it was posted through (Open311), if any.
     open311_key: fields.ForeignKeyNullableRelation[Open311Key] = fields.ForeignKeyField(
         "models.Open311Key", related_name="wishes", null=True, on_delete=fields.RESTRICT
@@ -662,3 +694,200 @@ class CallOutRecipient(Model):
         table = "callout_recipient"
         unique_together = (("callout", "person"),)
         indexes = (("callout_id", "acked_at"),)
+
+
+class Invitation(Model):
+    """An invitation to claim a wish, or to come to one occurrence of a task.
+
+    Dispatch writes them (``invited_by`` empty: the community invites); staff may too. Each
+    person is invited once to a wish, once to an occurrence. ``rank`` and ``reasons`` are the
+    ranking's position and words when it was written, for the wish's timeline.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="invitations", on_delete=fields.CASCADE
+    )
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="invitations", on_delete=fields.CASCADE
+    )
+    wish: fields.ForeignKeyNullableRelation[Wish] = fields.ForeignKeyField(
+        "models.Wish", related_name="invitations", null=True, on_delete=fields.CASCADE
+    )
+    occurrence: fields.ForeignKeyNullableRelation[Occurrence] = fields.ForeignKeyField(
+        "models.Occurrence", related_name="invitations", null=True, on_delete=fields.CASCADE
+    )
+    roster_plan: fields.ForeignKeyNullableRelation[RosterPlan] = fields.ForeignKeyField(
+        "models.RosterPlan", related_name="invitations", null=True, on_delete=fields.SET_NULL
+    )
+    invited_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="invitations_sent", null=True, on_delete=fields.SET_NULL
+    )
+    status = fields.CharEnumField(InvitationStatus, max_length=10, default=InvitationStatus.PENDING)
+    rank = fields.SmallIntField(null=True)
+    reasons = fields.JSONField(null=True)  # [LocalizedText, ...]
+    expires_at = fields.DatetimeField()
+    answered_at = fields.DatetimeField(null=True)
+    decline_reason = fields.CharField(max_length=200, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "invitation"
+        unique_together = (("wish", "person"), ("occurrence", "person"))
+        indexes = (("person_id", "status"), ("status", "expires_at"), ("wish_id", "status"))
+
+
+class AvailabilitySlot(Model):
+    """A weekly time a volunteer is free (``PUT /me/availability``), in the community's zone.
+
+    Minutes since midnight; ``end_minute`` up to 1440. Someone with no slots has not said,
+    and counts as free at any time.
+    """
+
+    id = fields.IntField(primary_key=True)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="availability", on_delete=fields.CASCADE
+    )
+    weekday = fields.SmallIntField()  # 1 is Monday
+    start_minute = fields.SmallIntField()
+    end_minute = fields.SmallIntField()
+
+    class Meta:
+        table = "availability_slot"
+        indexes = (("person_id", "weekday"),)
+
+
+class DoNotSend(Model):
+    """A resident asked that this volunteer not be sent to them again."""
+
+    id = fields.IntField(primary_key=True)
+    resident: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="do_not_send", on_delete=fields.CASCADE
+    )
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="not_sent_to", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "do_not_send"
+        unique_together = (("resident", "person"),)
+
+
+class NoShow(Model):
+    """A confirmed place not checked in by its end, or a claimed wish past due: the record
+    a volunteer sees and the reliability score reads. Staff may excuse it."""
+
+    id = fields.BigIntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="no_shows", on_delete=fields.CASCADE
+    )
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="no_shows", on_delete=fields.CASCADE
+    )
+    signup: fields.OneToOneNullableRelation[Signup] = fields.OneToOneField(
+        "models.Signup", related_name="no_show", null=True, on_delete=fields.CASCADE
+    )
+    wish: fields.ForeignKeyNullableRelation[Wish] = fields.ForeignKeyField(
+        "models.Wish", related_name="no_shows", null=True, on_delete=fields.CASCADE
+    )
+    occurred_at = fields.DatetimeField()  # the end of the shift, or the wish's due time
+    excused_at = fields.DatetimeField(null=True)
+    excused_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="no_shows_excused", null=True, on_delete=fields.SET_NULL
+    )
+    note = fields.CharField(max_length=200, null=True)
+
+    class Meta:
+        table = "no_show"
+        unique_together = (("wish", "person"),)
+        indexes = (("person_id", "occurred_at"),)
+
+
+class RosterPlan(Model):
+    """A proposed roster for a period: every open place of the community's tasks assigned at
+    once. Staff preview and adjust a draft, then accept it (its places go out as invitations)."""
+
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="roster_plans", on_delete=fields.CASCADE
+    )
+    period_start = fields.DatetimeField()
+    period_end = fields.DatetimeField()
+    status = fields.CharEnumField(RosterPlanStatus, max_length=10, default=RosterPlanStatus.DRAFT)
+    summary = fields.JSONField(null=True)  # totals, load spread before and after
+    created_by: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="roster_plans", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField()
+    accepted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "roster_plan"
+
+
+class RosterAssignment(Model):
+    """One place of a roster plan: a person for an occurrence of a task, and why."""
+
+    id = fields.BigIntField(primary_key=True)
+    plan: fields.ForeignKeyRelation[RosterPlan] = fields.ForeignKeyField(
+        "models.RosterPlan", related_name="assignments", on_delete=fields.CASCADE
+    )
+    task: fields.ForeignKeyRelation[Task] = fields.ForeignKeyField(
+        "models.Task", related_name="roster_assignments", on_delete=fields.CASCADE
+    )
+    occurrence_start = fields.DatetimeField()
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="roster_assignments", on_delete=fields.CASCADE
+    )
+    score = fields.FloatField(default=0)
+    reasons = fields.JSONField(null=True)  # [LocalizedText, ...]
+
+    class Meta:
+        table = "roster_assignment"
+        unique_together = (("plan", "task", "occurrence_start", "person"),)
+
+
+class ResponsibleContact(Model):
+    """Who answers for a category at an escalation level (吹哨报到): a street-office section,
+    a property company, a team lead. ``category`` empty: every category. They are told
+    through ``channel_code`` at ``address`` and answer through a link, without an account."""
+
+    id = fields.IntField(primary_key=True)
+    community: fields.ForeignKeyRelation[Community] = fields.ForeignKeyField(
+        "models.Community", related_name="responsible_contacts", on_delete=fields.CASCADE
+    )
+    category = fields.CharField(max_length=40, null=True)
+    level = fields.CharEnumField(Escalation, max_length=10)
+    name = fields.CharField(max_length=100)
+    channel_code = fields.CharField(max_length=40)
+    address = fields.CharField(max_length=200)
+    active = fields.BooleanField(default=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "responsible_contact"
+        indexes = (("community_id", "level"),)
+
+
+class Referral(Model):
+    """A wish put before a responsible contact at a level: told when, acknowledged when
+    (through the secret link), resolved when and how."""
+
+    id = fields.BigIntField(primary_key=True)
+    wish: fields.ForeignKeyRelation[Wish] = fields.ForeignKeyField(
+        "models.Wish", related_name="referrals", on_delete=fields.CASCADE
+    )
+    contact: fields.ForeignKeyRelation[ResponsibleContact] = fields.ForeignKeyField(
+        "models.ResponsibleContact", related_name="referrals", on_delete=fields.CASCADE
+    )
+    level = fields.CharEnumField(Escalation, max_length=10)
+    token_hash = fields.CharField(max_length=64, unique=True)  # SHA-256 of the link's token
+    notified_at = fields.DatetimeField()
+    acknowledged_at = fields.DatetimeField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    note = fields.CharField(max_length=500, null=True)
+
+    class Meta:
+        table = "referral"
+        unique_together = (("wish", "contact", "level"),)
