@@ -114,10 +114,12 @@ async def hand_back(
     is not the one handing it back, was not invited to it before and may claim it now, is
     invited (``wish.invited``, from the community: no inviter), unless staff dispatch the
     wish's category by hand (``Community.manual_dispatch_categories``)."""
-    return await wishes.hand_back(hub, actor, wish_id, data, then=_offer_to_next)
+    return await wishes.hand_back(hub, actor, wish_id, data, then=offer_to_next)
 
 
-async def _offer_to_next(uow: UnitOfWork, wish: Wish, volunteer_id: int) -> None:
+async def offer_to_next(uow: UnitOfWork, wish: Wish, volunteer_id: int) -> None:
+    """Inside the transaction that made ``wish`` open again: invite the next volunteer(s).
+    The one place every reopening goes through (hand-back, deactivation, no-show)."""
     community = await Community.get(id=wish.community_id)
     if wish.category in (community.manual_dispatch_categories or []):
         return
@@ -147,7 +149,7 @@ async def release_held_work(uow: UnitOfWork, person: Person) -> None:
     offered to the next volunteer, as at a hand-back; each place they hold on a shift ahead
     is cancelled, a confirmed one going to the first on the waiting list."""
     for wish in await wishes.release_claims(uow, person.id):
-        await _offer_to_next(uow, wish, person.id)
+        await offer_to_next(uow, wish, person.id)
     await tasks.release_places(uow, person.id)
 
 
