@@ -150,7 +150,7 @@ async def test_window_and_urgent_are_stored_and_shown(w, api):
         (
             {"start": "2026-12-01T08:00:00+08:00", "end": "2026-12-01T11:00:00+08:00"},
             "window.start",
-        ),  # noqa: E501
+        ),
         ({"start": "2026-12-03T08:00:00+08:00", "end": "2027-01-03T08:00:01+08:00"}, "window.end"),
         ("Thursday morning", "window"),
     ],
