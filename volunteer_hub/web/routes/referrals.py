@@ -144,6 +144,7 @@ ENDPOINTS = [
         "/responsible-contacts/{id:int}",
         deactivate_contact,
         "Deactivate a responsible contact: later escalations no longer refer to them (staff)",
+        status=204,
         errors=(401, 404),
         tag="referrals",
     ),
