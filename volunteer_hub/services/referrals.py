@@ -95,6 +95,7 @@ class ReferralPage:
     name, phone, address or ID number; its grid, not its household), and what they may do."""
 
     contact_name: str
+    community_id: int
     community_name: str
     timezone: str
     level: Escalation
@@ -316,6 +317,7 @@ async def _page(row: Referral) -> ReferralPage:
     closed = wish.status not in ACTIVE
     return ReferralPage(
         contact_name=row.contact.name,
+        community_id=wish.community_id,
         community_name=wish.community.name,
         timezone=wish.community.timezone,
         level=row.level,
@@ -440,6 +442,14 @@ async def referrals_of(actor: Actor, wish: Wish) -> list[ReferralRow]:
         raise PermissionDenied("Only staff of this community can do this.")
     rows = await Referral.filter(wish_id=wish.id).select_related("contact").order_by("id")
     return [_row(r) for r in rows]
+
+
+async def referrals_for(actor: Actor, wish_id: int) -> list[ReferralRow]:
+    """``referrals_of`` by the wish's id: 404 unless the actor is staff of its community."""
+    wish = await Wish.get_or_none(id=wish_id)
+    if wish is None or not actor.is_staff(wish.community_id):
+        raise NotFound("No such wish.", code="wish_not_found")
+    return await referrals_of(actor, wish)
 
 
 async def current_holders(wishes: list[Wish]) -> dict[int, list[ReferralRow]]:
