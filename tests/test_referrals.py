@@ -559,3 +559,32 @@ async def test_board_shows_colour_age_holders_and_urgent_first(w, api, clock):
         assert calm_ref.level is Escalation.BLUE
         with pytest.raises(PermissionDenied):
             await reports.escalation_board(w.hub, resident, w.community.id)
+
+
+async def test_resolve_and_cancel_at_once_one_wins(w):
+    resident = await w.person("王奶奶")
+    tokens: list[str] = []
+
+    async def catch(hub, pending):
+        tokens.append(pending.secret[referrals.TOKEN_SECRET])
+
+    w.hub.events.subscribe("wish.referred", catch)
+    with WebhookSink() as sink:
+        await webhook_channel(w, sink)
+        await referrals.add_contact(w.hub, w.staff, w.community.id, SECTION)
+        for round_ in range(4):
+            wish = await wishes.post(w.hub, resident, w.community.id, LIGHT)
+            await wishes.advance_escalations(w.hub)
+            token = tokens[-1]
+            results = await asyncio.gather(
+                referrals.resolve(w.hub, token, {"note": "已处理"}),
+                wishes.cancel(w.hub, resident, wish.id, {"reason": "不需要了"}),
+                referrals.resolve(w.hub, token, {"note": "已处理2"}),
+                return_exceptions=True,
+            )
+            wins = [r for r in results if not isinstance(r, BaseException)]
+            assert len(wins) == 1, (round_, results)
+            assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))
+            final = await Wish.get(id=wish.id)
+            assert final.status in (WishStatus.FULFILLED, WishStatus.CANCELLED)
+            assert (final.resolved_by_id is not None) == (final.status is WishStatus.FULFILLED)
