@@ -466,6 +466,8 @@ async def test_acknowledge_and_resolve_through_the_link(w, api, clock):
         assert any("街道办设施科" in m.body and "已更换灯泡" in m.body for m in told)
         inbox = await Notification.filter(person_id=resident.id, event="wish.resolved")
         assert len(inbox) == 1 and "请确认" in inbox[0].body
+        seen = await wishes.view(w.hub, resident, wish.id)
+        assert (seen.resolved_by, seen.fulfil_note) == ("街道办设施科", "已更换灯泡")
         confirmed = await wishes.confirm(w.hub, resident, wish.id, {"rating": 5})
         assert confirmed.status is WishStatus.CONFIRMED
         assert await ServiceRecord.filter(wish_id=wish.id).count() == 0

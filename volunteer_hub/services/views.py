@@ -342,6 +342,8 @@ class WishView:
     window_start: datetime | None = None
     window_end: datetime | None = None
     urgent: bool = False
+    # The responsible contact who resolved it (吹哨), by name: their note is ``fulfil_note``.
+    resolved_by: str | None = None
 
 
 @dataclass(frozen=True)

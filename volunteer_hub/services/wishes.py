@@ -12,6 +12,7 @@ stored wish, for the other services. Inviting volunteers is ``services.invitatio
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -37,6 +38,7 @@ from volunteer_hub.models import (
     Escalation,
     MembershipStatus,
     Person,
+    ResponsibleContact,
     Role,
     ServiceRecord,
     TeamMembership,
@@ -940,6 +942,12 @@ async def views_of(hub: Hub, actor: Actor, rows: list[Wish]) -> list[WishView]:
             "id", "timezone"
         )
     )
+    resolver_ids = sorted({w.resolved_by_id for w in rows if w.resolved_by_id is not None})
+    resolvers = (
+        dict(await ResponsibleContact.filter(id__in=resolver_ids).values_list("id", "name"))
+        if resolver_ids
+        else {}
+    )
     standings: dict[int, _Standing] = {}
     views = []
     for wish in rows:
@@ -948,7 +956,10 @@ async def views_of(hub: Hub, actor: Actor, rows: list[Wish]) -> list[WishView]:
             if wish.community_id not in standings:
                 standings[wish.community_id] = await _Standing.load(hub, actor, wish.community_id)
             may_claim = not await _serving_violations(standings[wish.community_id], wish)
-        views.append(_view(actor, wish, people, zones[wish.community_id], may_claim))
+        view = _view(actor, wish, people, zones[wish.community_id], may_claim)
+        if wish.resolved_by_id is not None:
+            view = replace(view, resolved_by=resolvers.get(wish.resolved_by_id))
+        views.append(view)
     return views
 
 

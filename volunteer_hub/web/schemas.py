@@ -206,6 +206,7 @@ class WishOut(BaseModel):
     fulfil_note: str | None = None
     window: WindowOut | None = None  # when help is needed
     urgent: bool = False
+    resolved_by: str | None = None  # the responsible contact who resolved it (吹哨)
 
 
 class WishCreated(BaseModel):
@@ -335,6 +336,7 @@ def wish_out(wish: WishView) -> WishOut:
             end=local(wish.window_end, wish.timezone),
         ),
         urgent=wish.urgent,
+        resolved_by=wish.resolved_by,
     )
 
 
