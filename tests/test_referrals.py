@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.factories import PASSWORD, World
 from tests.sinks import SmtpSink, WebhookSink
@@ -590,3 +592,27 @@ async def test_resolve_and_cancel_at_once_one_wins(w):
             final = await Wish.get(id=wish.id)
             assert final.status in (WishStatus.FULFILLED, WishStatus.CANCELLED)
             assert (final.resolved_by_id is not None) == (final.status is WishStatus.FULFILLED)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    start=st.integers(min_value=-3 * 24 * 60, max_value=40 * 24 * 60),
+    length=st.integers(min_value=-2 * 24 * 60, max_value=35 * 24 * 60),
+)
+def test_window_rule_agrees_with_its_statement(hub, start, length):
+    """Accepted exactly when the start is not in the past, the end is after the start and
+    the window lasts 30 days at most; a refusal names the field that breaks the rule."""
+    begins = hub.now() + timedelta(minutes=start)
+    window = wishes.WindowIn(start=begins, end=begins + timedelta(minutes=length))
+    if start < 0:
+        expected = "window.start"
+    elif length <= 0 or length > 30 * 24 * 60:
+        expected = "window.end"
+    else:
+        expected = None
+    try:
+        wishes.check_window(hub, window)
+    except InvalidInput as err:
+        assert err.fields == [expected]
+    else:
+        assert expected is None
