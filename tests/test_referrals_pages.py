@@ -181,6 +181,10 @@ async def test_the_post_form_takes_a_window_and_urgency(w, browser):
     assert wish.window_start.isoformat() == "2026-12-03T00:00:00+00:00"
     page = await browser.get(r.headers["location"])
     assert "紧急" in page.text and "12月3日" in page.text
+    browser.cookies.clear()
+    await log_in(browser, w.staff.person.phone)
+    staff_page = await browser.get(f"/staff/wishes/{wish.id}")
+    assert "紧急" in staff_page.text and "需要帮助的时间" in staff_page.text
 
 
 # --- the board and the staff wish page ---------------------------------------------------------

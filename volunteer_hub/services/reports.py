@@ -99,6 +99,8 @@ def staff_wish(
         levels=higher_levels(wish),
         urgent=wish.urgent,
         claimer_name=claimer_name,
+        window_start=wish.window_start,
+        window_end=wish.window_end,
         holders=holders,
     )
 

@@ -195,6 +195,8 @@ class StaffWish:
     # level (``services.referrals.ReferralRow``: name, acknowledged or not). The board's.
     claimer_name: str | None = None
     holders: tuple[ReferralRow, ...] = ()
+    window_start: datetime | None = None  # when help is needed (both or neither)
+    window_end: datetime | None = None
 
 
 @dataclass(frozen=True)
