@@ -616,3 +616,31 @@ def test_window_rule_agrees_with_its_statement(hub, start, length):
         assert err.fields == [expected]
     else:
         assert expected is None
+
+
+async def test_many_answers_over_http_at_once(w, api):
+    """Twenty requests through one link at the same moment, half acknowledging, half
+    resolving: one acknowledgement and one resolution stand, every other answer is 409."""
+    resident = await w.person("王奶奶")
+    with WebhookSink() as sink:
+        await webhook_channel(w, sink)
+        wish, token = await referred(w, resident)
+        calls = []
+        for i in range(10):
+            calls.append(api.post(f"/api/v1/referrals/{token}/acknowledge"))
+            calls.append(api.post(f"/api/v1/referrals/{token}/resolve", json={"note": f"第{i}次"}))
+        answers = await asyncio.gather(*calls)
+        statuses = sorted(r.status_code for r in answers)
+        assert set(statuses) <= {200, 409}, [r.text for r in answers if r.status_code >= 500]
+        resolved = [
+            r for r in answers if r.status_code == 200 and r.json()["status"] == "fulfilled"
+        ]
+        assert await AuditEntry.filter(entity_id=wish.id, action="wish.resolved").count() == 1
+        assert (
+            await AuditEntry.filter(entity_id=wish.id, action="wish.referral_acknowledged").count()
+            <= 1
+        )
+        final = await Wish.get(id=wish.id)
+        assert final.status is WishStatus.FULFILLED
+        assert any(final.fulfil_note == r.json()["outcome_note"] for r in resolved)
+        assert await Notification.filter(event="wish.resolved", entity_id=wish.id).count() == 1
