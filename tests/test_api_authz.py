@@ -43,6 +43,7 @@ from volunteer_hub.services import (
     emergency,
     open311_keys,
     people,
+    referrals,
     tasks,
     teams,
     wishes,
@@ -175,6 +176,14 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("DELETE", "/communities/{cid:int}/emergency"),
     },
     "plugins": {("GET", "/plugins")},
+    "referrals": {
+        ("GET", "/communities/{cid:int}/responsible-contacts"),
+        ("POST", "/communities/{cid:int}/responsible-contacts"),
+        ("DELETE", "/responsible-contacts/{id:int}"),
+        ("GET", "/referrals/{token}"),
+        ("POST", "/referrals/{token}/acknowledge"),
+        ("POST", "/referrals/{token}/resolve"),
+    },
     "open311_keys": {
         ("POST", "/communities/{cid:int}/open311-keys"),
         ("GET", "/communities/{cid:int}/open311-keys"),
@@ -2115,6 +2124,116 @@ async def test_invitations_matrix(m: Matrix):
                 who(404, other_staff=201, admin=201),
                 to_task(of_community_b, community=m.b),
                 "community B",
+            ),
+        ],
+    )
+
+
+async def test_referrals_matrix(m: Matrix):
+    """Staff manage their community's responsible contacts; nobody else does. A referral's
+    link is its own credential: anyone holding it (logged in or not) sees the wish without
+    personal data and answers; a wrong token is 404 for everyone."""
+    staff = await m.actor("staff")
+    await channels.configure(
+        m.hub,
+        staff,
+        m.a,
+        {"code": "webhook", "name": "短信网关", "settings": {"url": "http://127.0.0.1:9/hook"}},
+    )
+    section = {
+        "level": "blue",
+        "name": "街道办设施科",
+        "channel_code": "webhook",
+        "address": "13900139000",
+    }
+    await referrals.add_contact(m.hub, staff, m.a, section)
+    tokens: list[str] = []
+
+    async def catch(hub, pending):
+        tokens.append(pending.secret[referrals.TOKEN_SECRET])
+
+    m.hub.events.subscribe("wish.referred", catch)
+
+    async def fresh_token(caller: str) -> Req:
+        wish = await m.fresh_wish("open")
+        await wishes.escalate(m.hub, staff, wish.id, {"level": "blue"})
+        return fixed({"token": tokens[-1]}, {"note": "已处理"})
+
+    async def fresh_contact(caller: str) -> Req:
+        contact = await referrals.add_contact(m.hub, staff, m.a, {**section, "name": "物业公司"})
+        return fixed({"id": contact.id})
+
+    async def shows_the_wish(caller: str, r: httpx.Response) -> list[str]:
+        body = r.json()
+        return [] if body["level"] == "blue" and body["title"] else [r.text[:200]]
+
+    bad = fixed({"token": "no-such-token"}, {"note": "已处理"})
+    anyone = who(200, anonymous=200)
+    await m.run(
+        "referrals",
+        [
+            Row(
+                "GET",
+                "/communities/{cid:int}/responsible-contacts",
+                who(403, staff=200, admin=200),
+                fixed({"cid": m.a}),
+                "community A",
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/responsible-contacts",
+                who(404),
+                fixed({"cid": 999999}),
+                "no such community",
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/responsible-contacts",
+                who(403, staff=201, admin=201),
+                fixed({"cid": m.a}, section),
+                "community A",
+            ),
+            Row(
+                "POST",
+                "/communities/{cid:int}/responsible-contacts",
+                who(404),
+                fixed({"cid": 999999}, section),
+                "no such community",
+            ),
+            Row(
+                "DELETE",
+                "/responsible-contacts/{id:int}",
+                who(404, staff=204, admin=204),
+                fresh_contact,
+                "community A's contact",
+            ),
+            Row("GET", "/referrals/{token}", anyone, fresh_token, "its link", shows_the_wish),
+            Row("GET", "/referrals/{token}", who(404, anonymous=404), bad, "a wrong token"),
+            Row(
+                "POST",
+                "/referrals/{token}/acknowledge",
+                anyone,
+                fresh_token,
+                "its link",
+                shows_the_wish,
+            ),
+            Row(
+                "POST",
+                "/referrals/{token}/acknowledge",
+                who(404, anonymous=404),
+                bad,
+                "a wrong token",
+            ),
+            Row(
+                "POST",
+                "/referrals/{token}/resolve",
+                anyone,
+                fresh_token,
+                "its link",
+                shows_the_wish,
+            ),
+            Row(
+                "POST", "/referrals/{token}/resolve", who(404, anonymous=404), bad, "a wrong token"
             ),
         ],
     )

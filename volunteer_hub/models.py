@@ -549,11 +549,15 @@ class DeliveryStatus(StrEnum):
 
 
 class Notification(Model):
-    """A message for one person: their in-app inbox entry, and the source of its deliveries."""
+    """A message for one person: their in-app inbox entry, and the source of its deliveries.
+
+    ``person`` is empty for a message to a responsible contact (吹哨: a referral's link),
+    who has no account: it has no inbox entry, only its deliveries to the address staff
+    set for the contact."""
 
     id = fields.BigIntField(primary_key=True)
-    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
-        "models.Person", related_name="notifications", on_delete=fields.CASCADE
+    person: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="notifications", null=True, on_delete=fields.CASCADE
     )
     community: fields.ForeignKeyNullableRelation[Community] = fields.ForeignKeyField(
         "models.Community", related_name="notifications", null=True, on_delete=fields.CASCADE

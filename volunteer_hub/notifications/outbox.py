@@ -49,7 +49,7 @@ class ClaimedNotification:
     """What sending needs of a Notification."""
 
     id: int
-    person_id: int
+    person_id: int | None  # None: to a responsible contact (no account, no inbox)
     event: str
     entity_id: int
     locale: str
@@ -71,6 +71,7 @@ class ClaimedDelivery:
     channel: ClaimedChannel
     # Whether the address is still the person's confirmed one for the channel (for a
     # code: still the one waiting for it). A changed or unconfirmed address gets nothing.
+    # A message to a responsible contact goes to the address staff set for the contact.
     addressable: bool = True
 
 
@@ -147,6 +148,7 @@ async def claim(hub: Hub, *, limit: int = 200, lease: timedelta = LEASE) -> Clai
             r["html"],
         )
         confirmed = r["pc_confirmed_at"] is not None
+        to_contact = r["person_id"] is None
         deliveries.append(
             ClaimedDelivery(
                 r["id"],
@@ -155,7 +157,8 @@ async def claim(hub: Hub, *, limit: int = 200, lease: timedelta = LEASE) -> Clai
                 r["attempts"],
                 notification,
                 channel,
-                r["pc_address"] == r["address"] and confirmed != (r["event"] == CODE_EVENT),
+                to_contact
+                or (r["pc_address"] == r["address"] and confirmed != (r["event"] == CODE_EVENT)),
             )
         )
     return Claim(token, deliveries)

@@ -24,7 +24,7 @@ from volunteer_hub import db
 from volunteer_hub.events import EventDispatch, PendingEvent
 from volunteer_hub.hooktypes import DomainEvent
 from volunteer_hub.hub import Hub
-from volunteer_hub.i18n import localize, normalize_locale
+from volunteer_hub.i18n import DEFAULT_LOCALE, localize, normalize_locale
 from volunteer_hub.models import (
     AuditEntry,
     CallOut,
@@ -39,6 +39,7 @@ from volunteer_hub.models import (
     Person,
     PersonChannel,
     Qualification,
+    Referral,
     Role,
     RoleAssignment,
     Signup,
@@ -50,7 +51,7 @@ from volunteer_hub.models import (
 from volunteer_hub.notifications.bulk import Recipient, notify_many
 from volunteer_hub.notifications.quiet_hours import after_quiet_hours
 from volunteer_hub.notifications.render import Rendered, Templates
-from volunteer_hub.services import auth, callouts, channels
+from volunteer_hub.services import auth, callouts, channels, referrals
 from volunteer_hub.validation import mask_phone
 
 __all__ = ["CODE_EVENT", "PLANS", "RESET_CODE_EVENT", "Planner", "after_quiet_hours"]
@@ -203,6 +204,43 @@ class Planner:
             NotificationPriority.URGENT, None,
         )  # fmt: skip
         await _deliver(notification, config, address.address, now, now)
+        return notification
+
+    async def notify_contact(
+        self,
+        now: datetime,
+        *,
+        community: Community,
+        config: ChannelConfig,
+        address: str,
+        event: str,
+        entity_type: str,
+        entity_id: int,
+        context: dict[str, Any],
+        priority: NotificationPriority = NotificationPriority.NORMAL,
+    ) -> Notification:
+        """A message to a responsible contact (吹哨), who has no account: no inbox entry
+        (``Notification.person`` empty), one delivery to the address staff set for them,
+        in the community's default language, after quiet hours unless urgent."""
+        locale = DEFAULT_LOCALE
+        rendered = self.templates.render(event, locale, {**context, "community": community})
+        notification = await Notification.create(
+            person_id=None,
+            community_id=community.id,
+            event=event,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            priority=priority,
+            locale=locale,
+            subject=rendered.subject,
+            body=rendered.body,
+            html=rendered.html,
+            created_at=now,
+        )
+        start = now
+        if priority is NotificationPriority.NORMAL:
+            start = after_quiet_hours(now, community)
+        await _deliver(notification, config, address, start, now)
         return notification
 
     async def notify_signup(
@@ -704,6 +742,71 @@ async def _emergency_ended(planner: Planner, hub: Hub, pending: PendingEvent) ->
     )
 
 
+async def _wish_referred(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """吹哨: a responsible contact hears of a wish at their level, with their own link
+    (the event's secret), through their channel: the wish's title, category, grid, age and
+    level, never the resident's personal data. Urgent (quiet hours or not) when the wish is
+    red or marked urgent. A channel turned off meanwhile sends nothing (staff see the
+    referral unacknowledged)."""
+    token = pending.secret.get(referrals.TOKEN_SECRET)
+    if token is None:
+        return
+    event = pending.event
+    referral = await Referral.get(id=event.data["referral_id"]).select_related(
+        "contact", "wish", "wish__community", "wish__grid"
+    )
+    wish = referral.wish
+    community = wish.community
+    config = await ChannelConfig.get_or_none(
+        community_id=community.id, code=referral.contact.channel_code, enabled=True
+    )
+    if config is None:
+        return
+    category = hub.wish_categories(community.id).get(wish.category)
+    locale = DEFAULT_LOCALE
+    urgent = wish.urgent or referral.level is Escalation.RED
+    await planner.notify_contact(
+        event.occurred_at,
+        community=community,
+        config=config,
+        address=referral.contact.address,
+        event=event.name,
+        entity_type="referral",
+        entity_id=referral.id,
+        context={
+            "contact": referral.contact,
+            "wish": wish,
+            "category": localize(category.name, locale) if category else wish.category,
+            "grid": wish.grid,
+            "age": referrals.age_in_words(event.occurred_at - wish.created_at, locale),
+            "level_name": referrals.level_name(referral.level, locale),
+            "link": referrals.link(hub, token),
+        },
+        priority=NotificationPriority.URGENT if urgent else NotificationPriority.NORMAL,
+    )
+
+
+async def _wish_resolved(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A responsible contact closed a referred wish as resolved: the resident (and whoever
+    posted it for them) hears who resolved it and their note, and is asked to confirm."""
+    event = pending.event
+    wish = await Wish.get(id=event.entity_id).select_related(
+        "community", "resident", "claimer", "resolved_by"
+    )
+    for person, template in await _wish_recipients(wish, event.name):
+        await planner.notify(
+            event.occurred_at,
+            person=person,
+            community=wish.community,
+            event=event.name,
+            entity_type="wish",
+            entity_id=wish.id,
+            context={**_wish_context(wish, person.locale), "resolver": wish.resolved_by},
+            template=template,
+            not_relayed_to=(wish.posted_by_id,),
+        )
+
+
 async def _wish_handed_back(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     """A volunteer gave a claimed wish back: the resident (and whoever posted it for them)
     and the community's staff hear that it is open again, and whether it was offered to
@@ -808,6 +911,8 @@ PLANS: dict[str, Plan] = {
     "wish.expired": _wish_to_resident,
     "wish.escalated": _wish_escalated,
     "wish.handed_back": _wish_handed_back,
+    "wish.referred": _wish_referred,
+    "wish.resolved": _wish_resolved,
     "person.reset_code_issued": _reset_code_message,
     "person.password_reset": _password_reset,
     "signup.confirmed": _signup,

@@ -384,6 +384,24 @@ def _normalize_address(kind: NotificationChannel, raw: str) -> str:
 _ACCOUNT = re.compile(r"[A-Za-z0-9_.@\-]{1,64}")
 
 
+async def contact_address(
+    hub: Hub, community_id: int, code: str, raw: str, *, code_field: str = "code"
+) -> str:
+    """The address of a responsible contact (吹哨: staff type it, the contact has no
+    account) on one of the community's enabled channels, checked and normalised as a
+    person's own address is: a mobile number, an e-mail address or an account name, as
+    the channel's ``address_kind`` requires; none for a group channel (its robot posts to
+    the group). Errors name ``code_field`` or ``address``."""
+    kind = channel_kind(hub, code, code_field)
+    if not await ChannelConfig.exists(community_id=community_id, code=code, enabled=True):
+        raise InvalidInput.for_field(code_field, "The community does not send messages this way.")
+    if kind.address_kind == "group":
+        return ""
+    if not raw:
+        raise InvalidInput.for_field("address", "This channel needs an address.")
+    return _normalize_address(kind, raw)
+
+
 async def my_addresses(actor: Actor) -> list[PersonChannel]:
     return await PersonChannel.filter(person_id=actor.id).order_by("code")
 

@@ -31,9 +31,10 @@ from volunteer_hub.models import (
     Wish,
     WishStatus,
 )
+from volunteer_hub.services import referrals
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
-from volunteer_hub.services.views import StaffWish
+from volunteer_hub.services.views import ReferralRow, StaffWish
 from volunteer_hub.services.wishes import ACTIVE_STATUSES, ESCALATION_ORDER
 
 #: The stages a wish passes, in order, and the ways out of them.
@@ -76,8 +77,11 @@ def higher_levels(wish: Wish) -> tuple[str, ...]:
     return tuple(order[current + 1 :])
 
 
-def staff_wish(wish: Wish) -> StaffWish:
-    """The console's view of a wish loaded with its resident and poster."""
+def staff_wish(
+    wish: Wish, holders: tuple[ReferralRow, ...] = (), claimer_name: str | None = None
+) -> StaffWish:
+    """The console's view of a wish loaded with its resident and poster (and, for the
+    board, its claimer's name and the contacts referred at its current level)."""
     return StaffWish(
         id=wish.id,
         community_id=wish.community_id,
@@ -93,6 +97,11 @@ def staff_wish(wish: Wish) -> StaffWish:
         resident_name=wish.resident.name,
         typed_in_by=None if wish.posted_by_id == wish.resident_id else wish.posted_by.name,
         levels=higher_levels(wish),
+        urgent=wish.urgent,
+        claimer_name=claimer_name,
+        window_start=wish.window_start,
+        window_end=wish.window_end,
+        holders=holders,
     )
 
 
@@ -149,6 +158,17 @@ class Board:
     today: date  # in the community's zone: a wish needed before it is overdue
     columns: dict[str, list[StaffWish]]  # blue, yellow, red: active wishes at that level
     overdue: list[StaffWish]  # active, past the day needed, not escalated yet
+    now: datetime | None = None  # when it was read: the ages are counted to it
+
+    def age(self, wish: StaffWish, locale: str) -> str:
+        """How long since it was posted, in words ("3天", "5 hours")."""
+        return referrals.age_in_words((self.now or wish.created_at) - wish.created_at, locale)
+
+    def waiting(self, wish: StaffWish, locale: str) -> str | None:
+        """How long since it reached its level, in words; None if not escalated."""
+        if wish.escalated_at is None:
+            return None
+        return referrals.age_in_words((self.now or wish.escalated_at) - wish.escalated_at, locale)
 
     @property
     def wishes(self) -> list[StaffWish]:
@@ -159,24 +179,29 @@ class Board:
 
 
 async def escalation_board(hub: Hub, actor: Actor, community_id: int, *, limit: int = 500) -> Board:
-    """Active wishes that were escalated (by level, longest waiting first) or are overdue."""
+    """Active wishes that were escalated (by level; urgent first, then longest waiting) or
+    are overdue, each with who holds it: its claimer, and the responsible contacts referred
+    at its level and whether they acknowledged (one more query for them all)."""
     community = await _staff_community(actor, community_id)
     today = hub.today(community.timezone)
     found = (
         await Wish.filter(community_id=community.id, status__in=list(ACTIVE_STATUSES))
         .filter(Q(escalation__isnull=False) | Q(needed_by__lt=today))
-        .select_related("resident", "posted_by")
-        .order_by("escalated_at", "needed_by", "id")
+        .select_related("resident", "posted_by", "claimer")
+        .order_by("-urgent", "escalated_at", "needed_by", "id")
         .limit(limit)
     )
+    holders = await referrals.current_holders(found)
     columns: dict[str, list[StaffWish]] = {level.value: [] for level in ESCALATION_ORDER}
     overdue = []
-    for wish in map(staff_wish, found):
+    for row in found:
+        claimer = row.claimer.name if row.claimer_id is not None else None
+        wish = staff_wish(row, tuple(holders.get(row.id, ())), claimer)
         if wish.escalation is None:
             overdue.append(wish)
         else:
             columns[wish.escalation.value].append(wish)
-    return Board(today=today, columns=columns, overdue=overdue)
+    return Board(today=today, columns=columns, overdue=overdue, now=hub.now())
 
 
 # --- dashboards -----------------------------------------------------------------------------

@@ -156,6 +156,22 @@ class AccountView:
 
 
 @dataclass(frozen=True)
+class ReferralRow:
+    """A wish put before a responsible contact (吹哨), as staff see it: on the wish's page
+    and, at its current level, on the board."""
+
+    id: int
+    wish_id: int
+    contact_id: int
+    contact_name: str
+    level: Escalation
+    notified_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    note: str | None
+
+
+@dataclass(frozen=True)
 class StaffWish:
     """A wish as the staff console shows it: in the review queue, on the escalation board,
     on its own staff page. ``levels``: the escalation levels it may still be raised to."""
@@ -174,6 +190,13 @@ class StaffWish:
     resident_name: str
     typed_in_by: str | None  # who posted it for the resident (None: the resident did)
     levels: tuple[str, ...]
+    urgent: bool = False
+    # Who holds it: its claimer, and the responsible contacts referred at its current
+    # level (``services.referrals.ReferralRow``: name, acknowledged or not). The board's.
+    claimer_name: str | None = None
+    holders: tuple[ReferralRow, ...] = ()
+    window_start: datetime | None = None  # when help is needed (both or neither)
+    window_end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -317,6 +340,12 @@ class WishView:
     fulfil_note: str | None = None
     # The claimer may give a claimed wish back (it reopens).
     may_hand_back: bool = False
+    # When help is needed (both or neither), and whether it was marked urgent.
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    urgent: bool = False
+    # The responsible contact who resolved it (吹哨), by name: their note is ``fulfil_note``.
+    resolved_by: str | None = None
 
 
 @dataclass(frozen=True)

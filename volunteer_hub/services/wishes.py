@@ -12,6 +12,7 @@ stored wish, for the other services. Inviting volunteers is ``services.invitatio
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -37,24 +38,37 @@ from volunteer_hub.models import (
     Escalation,
     MembershipStatus,
     Person,
+    ResponsibleContact,
     Role,
     ServiceRecord,
     TeamMembership,
     Wish,
     WishStatus,
 )
-from volunteer_hub.services import emergency
+from volunteer_hub.services import emergency, referrals
 from volunteer_hub.services.access import Actor, awaiting_approval
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
 from volunteer_hub.services.views import Contact, PersonName, WishView
-from volunteer_hub.validation import Day, Id, Input, Line, Text, parse
+from volunteer_hub.validation import Day, Id, Input, Line, Moment, Text, parse
 
 _AUDIT_FIELDS = ("status", "escalation", "claimer_id", "category", "title")
 # Lowest first: the levels in the order the enum defines them, the one place for it.
 ESCALATION_ORDER = tuple(Escalation)
 ACTIVE_STATUSES = (WishStatus.SUBMITTED, WishStatus.OPEN, WishStatus.CLAIMED)
+
+
+# The longest a wish's time window may be (API.md ``window``): help "some time this
+# month" is not a window, and ranking keeps volunteers free for all of it.
+MAX_WINDOW = timedelta(days=30)
+
+
+class WindowIn(Input):
+    """When help is needed: from ``start`` to ``end`` (ISO 8601 with an offset)."""
+
+    start: Moment
+    end: Moment
 
 
 class WishIn(Input):
@@ -63,6 +77,10 @@ class WishIn(Input):
     category: Annotated[str, Field(min_length=1, max_length=40)]
     needed_by: Day | None = None
     on_behalf_of: Id | None = None
+    window: WindowIn | None = None
+    # Marked by the resident, or by the grid worker or staff posting for them: the
+    # escalation plan starts sooner, the board shows it first, dispatch ignores quiet hours.
+    urgent: bool = False
 
 
 class ReviewIn(Input):
@@ -250,6 +268,8 @@ async def post(
         )
     if data.needed_by is not None and data.needed_by < hub.today(community.timezone):
         raise InvalidInput.for_field("needed_by", "This date is in the past.")
+    if data.window is not None:
+        check_window(hub, data.window)
     resident = await actor.load_person()
     if data.on_behalf_of is not None and data.on_behalf_of != actor.id:
         resident = await _resident_for(actor, community, data.on_behalf_of)
@@ -273,7 +293,11 @@ async def post(
             code="not_admitted",
             details=[Violation(decision.rule, _refusal_text(decision))],
         )
-    plan = dict(decision.escalate_after_hours)
+    plan = (
+        urgent_plan(decision.escalate_after_hours)
+        if data.urgent
+        else dict(decision.escalate_after_hours)
+    )
     # A wish taken in to be passed on keeps whom the admission list refers it to.
     referral = localize(decision.referral)[:200] if decision.referral else None
     async with unit_of_work(hub, actor.id) as uow:
@@ -286,6 +310,9 @@ async def post(
             description=data.description,
             category=data.category,
             needed_by=data.needed_by,
+            window_start=as_utc(data.window.start) if data.window else None,
+            window_end=as_utc(data.window.end) if data.window else None,
+            urgent=data.urgent,
             status=WishStatus.SUBMITTED,
             escalation_plan=plan or None,
             referral=referral,
@@ -293,12 +320,40 @@ async def post(
             created_at=uow.now,
         )
         after = snapshot(wish, *_AUDIT_FIELDS, "resident_id", "posted_by_id")
+        if wish.urgent:
+            after["urgent"] = True
+        if wish.window_start is not None:
+            after["window"] = {"start": wish.window_start, "end": wish.window_end}
         if open311_key_id is not None:
             after["open311_key_id"] = open311_key_id
         await uow.record("wish.posted", wish, community_id=community.id, after=after)
         if emergency.approves_automatically(community, wish.category):
             await _approve_for_emergency(uow, wish)
     return wish
+
+
+def check_window(hub: Hub, window: WindowIn) -> None:
+    """A window ends after it starts, does not start in the past, and lasts at most
+    ``MAX_WINDOW``; each refusal names ``window.start`` or ``window.end``."""
+    if window.start < hub.now():
+        raise InvalidInput.for_field("window.start", "This time is in the past.")
+    if window.end <= window.start:
+        raise InvalidInput.for_field("window.end", "Must be after the start.")
+    if window.end - window.start > MAX_WINDOW:
+        raise InvalidInput.for_field(
+            "window.end", "A time window may last {days} days at most.", days=MAX_WINDOW.days
+        )
+
+
+def urgent_plan(after_hours: dict[str, float] | None) -> dict[str, float]:
+    """An urgent wish's escalation plan: the admission list's hours halved, and blue at
+    once (the worker's next round). No plan stays no plan: urgency does not refer a wish
+    that the community handles itself."""
+    if not after_hours:
+        return {}
+    plan = {level: hours / 2 for level, hours in after_hours.items()}
+    plan[Escalation.BLUE.value] = 0
+    return plan
 
 
 async def _approve_for_emergency(uow: UnitOfWork, wish: Wish) -> None:
@@ -550,6 +605,8 @@ async def confirm(hub: Hub, actor: Actor, wish_id: int, data: ConfirmIn | dict) 
 
 
 async def _record_hours(uow: UnitOfWork, wish: Wish) -> None:
+    if wish.claimer_id is None or wish.resolved_by_id is not None:
+        return  # resolved by a responsible contact (吹哨): no volunteer's hours
     hours = wish.hours or Decimal(1)
     started = wish.claimed_at or uow.now
     await ServiceRecord.create(
@@ -674,6 +731,8 @@ async def _raise_level(
             before=before,
             after=snapshot(wish, *_AUDIT_FIELDS, "referral"),
         )
+        # The responsible contacts at this level hear of it, each with their own link.
+        await referrals.refer(uow, wish)
     return wish
 
 
@@ -883,6 +942,12 @@ async def views_of(hub: Hub, actor: Actor, rows: list[Wish]) -> list[WishView]:
             "id", "timezone"
         )
     )
+    resolver_ids = sorted({w.resolved_by_id for w in rows if w.resolved_by_id is not None})
+    resolvers = (
+        dict(await ResponsibleContact.filter(id__in=resolver_ids).values_list("id", "name"))
+        if resolver_ids
+        else {}
+    )
     standings: dict[int, _Standing] = {}
     views = []
     for wish in rows:
@@ -891,7 +956,10 @@ async def views_of(hub: Hub, actor: Actor, rows: list[Wish]) -> list[WishView]:
             if wish.community_id not in standings:
                 standings[wish.community_id] = await _Standing.load(hub, actor, wish.community_id)
             may_claim = not await _serving_violations(standings[wish.community_id], wish)
-        views.append(_view(actor, wish, people, zones[wish.community_id], may_claim))
+        view = _view(actor, wish, people, zones[wish.community_id], may_claim)
+        if wish.resolved_by_id is not None:
+            view = replace(view, resolved_by=resolvers.get(wish.resolved_by_id))
+        views.append(view)
     return views
 
 
@@ -937,6 +1005,9 @@ def _view(
         may_manage=staff,
         fulfil_note=wish.fulfil_note if contact is not None or _is_claimer(actor, wish) else None,
         may_hand_back=wish.status is WishStatus.CLAIMED and _is_claimer(actor, wish),
+        window_start=wish.window_start,
+        window_end=wish.window_end,
+        urgent=wish.urgent,
     )
 
 

@@ -178,6 +178,11 @@ class Contact(BaseModel):
     address: str | None
 
 
+class WindowOut(BaseModel):
+    start: datetime
+    end: datetime
+
+
 class WishOut(BaseModel):
     id: int
     community_id: int
@@ -199,6 +204,9 @@ class WishOut(BaseModel):
     contact: Contact | None = None
     # The volunteer's note at fulfilment, for the resident and whoever sees the contact.
     fulfil_note: str | None = None
+    window: WindowOut | None = None  # when help is needed
+    urgent: bool = False
+    resolved_by: str | None = None  # the responsible contact who resolved it (吹哨)
 
 
 class WishCreated(BaseModel):
@@ -321,6 +329,14 @@ def wish_out(wish: WishView) -> WishOut:
         if contact is None
         else Contact(name=contact.name, phone=contact.phone, address=contact.address),
         fulfil_note=wish.fulfil_note,
+        window=None
+        if wish.window_start is None or wish.window_end is None
+        else WindowOut(
+            start=local(wish.window_start, wish.timezone),
+            end=local(wish.window_end, wish.timezone),
+        ),
+        urgent=wish.urgent,
+        resolved_by=wish.resolved_by,
     )
 
 

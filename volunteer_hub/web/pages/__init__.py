@@ -5,6 +5,7 @@ from volunteer_hub.web.pages import (
     console,
     emergency,
     reach,
+    referrals,
     roster,
     staff,
     volunteer,
@@ -20,4 +21,5 @@ ROUTES = [
     *roster.ROUTES,
     *volunteer.ROUTES,
     *reach.ROUTES,
+    *referrals.ROUTES,
 ]

@@ -20,7 +20,15 @@ from starlette.responses import Response
 from volunteer_hub.errors import FieldProblem, InvalidInput, NotFound, VolunteerHubError
 from volunteer_hub.i18n import localize
 from volunteer_hub.services import console as staff_console
-from volunteer_hub.services import invitations, people, reports, tasks, teams, wishes
+from volunteer_hub.services import (
+    invitations,
+    people,
+    referrals,
+    reports,
+    tasks,
+    teams,
+    wishes,
+)
 from volunteer_hub.services.views import CommunityView
 from volunteer_hub.validation import parse
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
@@ -146,6 +154,7 @@ async def wish_page(
         candidates=candidates,
         invited=found.invited,
         levels=wish.levels,
+        referral_rows=await referrals.referrals_for(page.user, wish.id),
         errors=errors or {},
         typed=typed or {},
         section="review",

@@ -4,6 +4,9 @@ volunteer left for the resident, and links for staff."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from starlette.responses import Response
 
 from volunteer_hub.errors import NotFound, VolunteerHubError
@@ -46,18 +49,53 @@ async def new_wish_form(page: Page, *, errors=None, form=None, status: int = 200
     )
 
 
+# The form's date-and-time inputs for the wish's window, and the API's field names.
+_WINDOW_FIELDS = {"window_start": "window.start", "window_end": "window.end"}
+
+
+def _window(page: Page, form: dict[str, str | None]) -> dict[str, str] | None:
+    """The window typed as two local date-times (``datetime-local``, in the community's
+    time zone), as the service takes it; what does not parse goes as typed, so that the
+    service names the field."""
+    if form.get("window_start") is None and form.get("window_end") is None:
+        return None
+    zone = ZoneInfo(page.timezone)
+    window = {}
+    for name, key in (("window_start", "start"), ("window_end", "end")):
+        raw = form.get(name)
+        if raw is None:
+            continue
+        try:
+            moment = datetime.fromisoformat(raw)
+        except ValueError:
+            window[key] = raw
+            continue
+        window[key] = (moment if moment.tzinfo else moment.replace(tzinfo=zone)).isoformat()
+    return window
+
+
 async def post_wish(page: Page) -> Response:
-    fields = ("title", "description", "category", "needed_by", "on_behalf_of")
-    form = values(await page.read_form(), *fields)
-    data = given(form)
+    fields = ("title", "description", "category", "needed_by", "on_behalf_of", *_WINDOW_FIELDS)
+    raw = await page.read_form()
+    form = values(raw, *fields)
+    form["urgent"] = "1" if raw.get("urgent") else None
+    data: dict = given({k: v for k, v in form.items() if k not in _WINDOW_FIELDS})
+    window = _window(page, form)
+    if window is not None:
+        data["window"] = window
+    data["urgent"] = form["urgent"] is not None
     try:
         wish = await wishes.post(page.hub, page.user, page.community_id or 0, data)
     except VolunteerHubError as exc:
         if exc.kind in ("forbidden", "not_found"):
             raise
-        return await new_wish_form(
-            page, errors=form_errors(exc, page.locale), form=form, status=status_of(exc)
-        )
+        errors = form_errors(exc, page.locale)
+        for name, api_name in _WINDOW_FIELDS.items():
+            if api_name in errors:
+                errors[name] = errors.pop(api_name)
+        if "window" in errors:
+            errors["window_start"] = errors.pop("window")
+        return await new_wish_form(page, errors=errors, form=form, status=status_of(exc))
     return page.redirect(f"/wishes/{wish.id}", done="posted")
 
 

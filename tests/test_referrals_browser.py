@@ -1,0 +1,160 @@
+"""The 吹哨 loop in a real browser (Debian's Chromium through Playwright, a live server): a
+responsible contact opens the link from their message without an account, acknowledges it
+and resolves it with a note; staff see the board (urgent first, age, who holds it) and the
+contacts page. Each page is checked with axe-core and photographed for the docs in zh-CN
+and English at phone (390 px) and desktop (1280 px) width.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+from tests.browser_support import (
+    PHONE,
+    build,
+    chromium_browser,
+    live_server,
+    log_in,
+    new_page,
+    screenshot,
+)
+from tests.factories import World
+from volunteer_hub.clock import utcnow
+from volunteer_hub.config import sqlite_url
+from volunteer_hub.hub import Hub
+from volunteer_hub.services import channels, referrals, wishes
+
+DESKTOP = {"width": 1280, "height": 800}
+SIZES = (("phone", PHONE), ("desktop", DESKTOP))
+
+
+@pytest.fixture
+def vhub_database_url(tmp_path, sqlite_template) -> str:
+    path = tmp_path / "vhub.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return sqlite_url(path)
+
+
+@dataclass
+class Street:
+    community_id: int
+    staff: str
+    tokens: list[str]  # the links of the two wishes referred to the facilities section
+
+
+async def street(hub: Hub) -> Street:
+    """A street light and a missing manhole cover (urgent), both escalated to blue and
+    referred to the street office's facilities section; a yellow-level contact too."""
+    world = await World(hub).build()
+    await channels.configure(
+        hub,
+        world.staff,
+        world.id,
+        {"code": "webhook", "name": "短信网关", "settings": {"url": "http://127.0.0.1:9/hook"}},
+    )
+    section = {
+        "level": "blue",
+        "name": "街道办设施科",
+        "channel_code": "webhook",
+        "address": "13900139000",
+    }
+    await referrals.add_contact(hub, world.staff, world.id, section)
+    await referrals.add_contact(
+        hub,
+        world.staff,
+        world.id,
+        {**section, "level": "yellow", "name": "街道办副主任", "address": "13900139001"},
+    )
+    await referrals.add_contact(
+        hub,
+        world.staff,
+        world.id,
+        {**section, "category": "repair", "name": "物业维修部", "address": "13900139002"},
+    )
+    tokens: list[str] = []
+
+    async def catch(_hub, pending):
+        tokens.append(pending.secret[referrals.TOKEN_SECRET])
+
+    hub.events.subscribe("wish.referred", catch)
+    resident = await world.person("王奶奶")
+    for title, urgent in (("3号楼前路灯太暗", False), ("小区东门井盖丢失", True)):
+        wish = await wishes.post(
+            hub,
+            resident,
+            world.id,
+            {
+                "title": title,
+                "description": "晚上看不清，老人容易摔倒",
+                "category": "errand",
+                "urgent": urgent,
+            },
+        )
+        await wishes.review(hub, world.staff, wish.id, {"decision": "approve"})
+        await wishes.escalate(hub, world.staff, wish.id, {"level": "blue"})
+    return Street(world.id, world.staff.person.phone, tokens)
+
+
+def shoot(page: Page, name: str) -> None:
+    """Check the page with axe-core (no serious or critical problem), then photograph it."""
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, f"{name}: " + "; ".join(
+        f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
+    )
+    screenshot(page, name, docs=True)
+
+
+def test_contact_answers_through_the_link_and_staff_see_the_board(settings):
+    s = build(settings, utcnow, street)
+    light, cover = s.tokens
+    with live_server(settings) as base, chromium_browser() as browser:
+        # The contact: no account, the link from the message.
+        for size, viewport in SIZES:
+            for locale, lang in (("zh-CN", "zh"), ("en", "en")):
+                page = new_page(browser, base, viewport, locale)
+                page.goto(f"/referrals/{cover}")
+                expect(page.get_by_role("heading", name="小区东门井盖丢失")).to_be_visible()
+                shoot(page, f"{size}-{lang}-referral")
+                page.context.close()
+
+        contact = new_page(browser, base, PHONE, "zh-CN")
+        contact.goto(f"/referrals/{cover}")
+        contact.get_by_role("button", name="已收到").click()
+        expect(contact.get_by_text("谢谢！社区已看到您确认收到。")).to_be_visible()
+        expect(contact.get_by_role("button", name="已收到")).to_have_count(0)
+
+        # Staff: the board, the urgent wish first, acknowledged; the other not yet.
+        for size, viewport in SIZES:
+            for locale, lang in (("zh-CN", "zh"), ("en", "en")):
+                staff = new_page(browser, base, viewport, locale)
+                log_in(staff, s.staff)
+                staff.goto(f"/staff/escalations?community={s.community_id}")
+                cards = staff.locator(".column-blue li.card")
+                expect(cards).to_have_count(2)
+                expect(cards.first).to_contain_text("小区东门井盖丢失")
+                expect(cards.first).to_contain_text("街道办设施科")
+                expect(cards.nth(1)).to_contain_text("3号楼前路灯太暗")
+                shoot(staff, f"{size}-{lang}-escalation-board")
+                staff.goto(f"/staff/contacts?community={s.community_id}")
+                expect(staff.get_by_text("物业维修部", exact=True)).to_be_visible()
+                shoot(staff, f"{size}-{lang}-responsible-contacts")
+                staff.context.close()
+
+        # The contact resolves it with a note; the link then shows the outcome.
+        contact.get_by_label("处理情况").fill("已加装井盖并设置警示")
+        contact.get_by_role("button", name="已解决").click()
+        expect(contact.get_by_text("谢谢！该心愿已标记为解决，居民会收到通知。")).to_be_visible()
+        expect(contact.get_by_text("由街道办设施科解决: 已加装井盖并设置警示")).to_be_visible()
+        shoot(contact, "phone-zh-referral-resolved")
+        expect(contact.get_by_role("button", name="已解决")).to_have_count(0)
+
+        # A wrong link is a clear 404 page.
+        response = contact.goto(f"/referrals/{light[:-3]}xyz")
+        assert response is not None and response.status == 404
+        contact.context.close()

@@ -1,0 +1,161 @@
+"""The closed 吹哨 loop's pages: ``/staff/contacts`` (who answers for what, at which level:
+list, add, deactivate) and ``/referrals/{token}``, the page a responsible contact opens
+from their message, without an account: the wish without personal data, "已收到" and
+"已解决" with a note. The link's token is the credential; the forms carry a CSRF token as
+every form does."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from volunteer_hub.errors import NotFound, VolunteerHubError
+from volunteer_hub.i18n import localize
+from volunteer_hub.services import channels, people, referrals
+from volunteer_hub.services.views import CommunityView, Escalation
+from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
+from volunteer_hub.web.pages.forms import given, values
+
+CONTACT_FIELDS = ("category", "level", "name", "channel_code", "address")
+# The referral page answers without the site's usual caches and referrers: the address
+# itself is the secret.
+_PRIVATE = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+
+
+async def _community(page: Page) -> CommunityView:
+    raw = page.request.query_params.get("community")
+    if raw is None:
+        community_id = page.community_id
+    elif raw.isdigit() and len(raw) < 10:
+        community_id = int(raw)
+    else:
+        community_id = None
+    if community_id is None:
+        raise NotFound("No such community.", code="community_not_found")
+    return await people.find_community(community_id)
+
+
+def _categories(page: Page, community_id: int) -> dict[str, str]:
+    return {
+        code: localize(c.name, page.locale)
+        for code, c in page.hub.wish_categories(community_id).items()
+    }
+
+
+# --- responsible contacts (staff) -----------------------------------------------------------
+
+
+async def contacts_page(
+    page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
+) -> Response:
+    community = await _community(page)
+    contacts = await referrals.list_contacts(page.hub, page.user, community.id)
+    categories = _categories(page, community.id)
+    kinds = page.hub.notification_channels()
+    channel_options = [
+        (code, name) for code, name, _ in await channels.community_channels(page.hub, community.id)
+    ]
+    channel_names = {code: name for code, name in channel_options}
+    for code, kind in kinds.items():
+        channel_names.setdefault(code, localize(kind.name, page.locale))
+    return page.render(
+        "staff/contacts.html",
+        status=status,
+        community=community,
+        contacts=referrals.by_level(contacts),
+        categories=categories,
+        category_options=[("", page.gettext("Every category")), *categories.items()],
+        level_options=[(level.value, level.value) for level in Escalation],
+        channel_options=channel_options,
+        channel_names=channel_names,
+        errors=errors or {},
+        typed=typed or {},
+        section="contacts",
+    )
+
+
+async def add_contact(page: Page) -> Response:
+    community = await _community(page)
+    form = values(await page.read_form(), *CONTACT_FIELDS)
+    data: dict = given(form)
+    data.setdefault("address", "")
+    try:
+        await referrals.add_contact(page.hub, page.user, community.id, data)
+    except VolunteerHubError as exc:
+        if exc.kind in ("forbidden", "not_found"):
+            raise
+        return await contacts_page(
+            page, errors=form_errors(exc, page.locale), typed=form, status=status_of(exc)
+        )
+    return page.redirect("/staff/contacts", community=community.id, done="added")
+
+
+async def deactivate_contact(page: Page) -> Response:
+    community = await _community(page)
+    raw = values(await page.read_form(), "contact_id")["contact_id"] or ""
+    if not raw.isdigit() or len(raw) > 9:
+        raise NotFound("No such responsible contact.", code="contact_not_found")
+    await referrals.deactivate_contact(page.hub, page.user, int(raw))
+    return page.redirect("/staff/contacts", community=community.id, done="deactivated")
+
+
+# --- the contact's link (no login) --------------------------------------------------------------
+
+
+def _token(page: Page) -> str:
+    return page.request.path_params["token"]
+
+
+async def referral_page(
+    page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
+) -> Response:
+    view = await referrals.open_link(page.hub, _token(page))
+    response = page.render(
+        "referral.html",
+        status=status,
+        referral=view,
+        token=_token(page),
+        category=_categories(page, view.community_id).get(view.category, view.category),
+        waiting=referrals.age_in_words(page.hub.now() - view.posted_at, page.locale),
+        errors=errors or {},
+        typed=typed or {},
+    )
+    response.headers.update(_PRIVATE)
+    return response
+
+
+async def acknowledge(page: Page) -> Response:
+    token = _token(page)
+    try:
+        await referrals.acknowledge(page.hub, token)
+    except VolunteerHubError as exc:
+        if exc.kind == "not_found":
+            raise
+        return await referral_page(
+            page, errors={"__all__": exc.message(page.locale)}, status=status_of(exc)
+        )
+    return page.redirect(f"/referrals/{token}", done="acknowledged")
+
+
+async def resolve(page: Page) -> Response:
+    token = _token(page)
+    form = values(await page.read_form(), "note")
+    try:
+        await referrals.resolve(page.hub, token, given(form))
+    except VolunteerHubError as exc:
+        if exc.kind == "not_found":
+            raise
+        errors = form_errors(exc, page.locale)
+        if exc.kind == "conflict":
+            errors = {"__all__": exc.message(page.locale)}
+        return await referral_page(page, errors=errors, typed=form, status=status_of(exc))
+    return page.redirect(f"/referrals/{token}", done="resolved")
+
+
+ROUTES = [
+    page_route("/staff/contacts", contacts_page),
+    page_route("/staff/contacts", add_contact, methods=["POST"]),
+    page_route("/staff/contacts/deactivate", deactivate_contact, methods=["POST"]),
+    page_route("/referrals/{token}", referral_page, login=False),
+    page_route("/referrals/{token}/acknowledge", acknowledge, methods=["POST"], login=False),
+    page_route("/referrals/{token}/resolve", resolve, methods=["POST"], login=False),
+]
