@@ -33,6 +33,7 @@ from volunteer_hub.notifications.senders import AppriseNotifier
 from volunteer_hub.notifications.worker import Worker
 from volunteer_hub.services import no_shows, roster, tasks, teams, wishes
 from volunteer_hub.services.no_shows import reliability
+from volunteer_hub.testing import login
 
 SH = ZoneInfo("Asia/Shanghai")
 SENIOR = date(1958, 3, 1)
@@ -382,8 +383,9 @@ async def test_staff_excuse_a_no_show_it_stops_counting_and_the_volunteer_is_tol
 
     excused = await no_shows.excuse(p.hub, p.w.staff, row.id, {"note": "家中老人突发急病"})
 
-    assert excused.excused_at == p.hub.now() and excused.excused_by_id == p.w.staff.id
-    assert excused.note == "家中老人突发急病"
+    assert excused.excused and excused.note == "家中老人突发急病" and not excused.may_excuse
+    stored = await NoShow.get(id=row.id)
+    assert stored.excused_at == p.hub.now() and stored.excused_by_id == p.w.staff.id
     signup = await Signup.get(id=row.signup_id)
     assert signup.status is SignupStatus.EXCUSED and signup.attendance_note == "家中老人突发急病"
     after = await no_shows.my_record(p.hub, volunteer)
@@ -479,3 +481,70 @@ def test_reliability_falls_with_each_no_show_and_recovers_with_age(ages, age):
     assert 0 < score <= 1
     assert reliability([*ages, age]) < score
     assert reliability([a + 30 for a in ages]) >= score
+
+
+# --- over HTTP -------------------------------------------------------------------------------
+
+
+async def test_the_api_lists_and_excuses_in_the_communitys_time(hub, api):
+    p = await Patrol().build(hub)
+    row = await overdue_shift(p)
+    volunteer = await login(api, p.people[0])
+    staff = await login(api, p.w.staff)
+
+    mine = await api.get("/api/v1/me/no-shows", headers=volunteer)
+    assert mine.status_code == 200, mine.text
+    (item,) = mine.json()["items"]
+    assert item["id"] == row.id and item["kind"] == "shift" and item["title"] == "银发巡逻"
+    assert item["occurred_at"] == "2026-12-03T21:00:00+08:00"
+    assert item["occurrence_start"] == "2026-12-03T19:00:00+08:00"
+    assert item["excused"] is False and item["note"] is None and item["may_excuse"] is False
+    assert mine.json()["next_cursor"] is None
+
+    listed = await api.get(f"/api/v1/communities/{p.w.id}/no-shows?excused=false", headers=staff)
+    assert [i["id"] for i in listed.json()["items"]] == [row.id]
+    assert listed.json()["items"][0]["may_excuse"] is True
+
+    bad = await api.post(f"/api/v1/no-shows/{row.id}/excuse", json={"note": ""}, headers=staff)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "note"
+    done = await api.post(
+        f"/api/v1/no-shows/{row.id}/excuse", json={"note": "社区派去协助防疫"}, headers=staff
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["excused"] is True and done.json()["note"] == "社区派去协助防疫"
+    again = await api.post(
+        f"/api/v1/no-shows/{row.id}/excuse",
+        json={"note": "社区派去协助防疫"},
+        headers=staff | {"Accept-Language": "en"},
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_excused"
+    assert "excused already" in again.json()["error"]["message"]
+    listed = await api.get(f"/api/v1/communities/{p.w.id}/no-shows?excused=false", headers=staff)
+    assert listed.json()["items"] == []
+
+
+async def test_the_api_pages_through_a_long_record(hub, api):
+    p = await Patrol().build(hub, people=1)
+    for day in (3, 4, 5):
+        task = await tasks.create_task(
+            hub,
+            p.w.staff,
+            p.w.id,
+            {
+                "title": f"巡逻{day}",
+                "starts_at": at(day, 19),
+                "ends_at": at(day, 21),
+                "capacity": 2,
+            },
+        )
+        await tasks.sign_up(hub, p.people[0], task.id, {})
+    move_to(hub, at(6, 9))
+    await no_shows.record_overdue(hub)
+    headers = await login(api, p.people[0])
+    first = (await api.get("/api/v1/me/no-shows?limit=2", headers=headers)).json()
+    assert [i["title"] for i in first["items"]] == ["巡逻5", "巡逻4"]
+    rest = await api.get(
+        f"/api/v1/me/no-shows?limit=2&cursor={first['next_cursor']}", headers=headers
+    )
+    assert [i["title"] for i in rest.json()["items"]] == ["巡逻3"]
+    assert rest.json()["next_cursor"] is None

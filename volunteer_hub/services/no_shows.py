@@ -357,7 +357,7 @@ async def _may_excuse(actor: Actor, row: NoShow) -> bool:
     return task.team_id is not None and await Team.exists(id=task.team_id, leader_id=actor.id)
 
 
-async def excuse(hub: Hub, actor: Actor, no_show_id: int, data: ExcuseIn | dict) -> NoShow:
+async def excuse(hub: Hub, actor: Actor, no_show_id: int, data: ExcuseIn | dict) -> NoShowView:
     """Excuse a no-show with a note (``POST /no-shows/{id}/excuse``): it stops counting,
     the volunteer is told (``no_show.excused``). For a shift the signup becomes
     ``excused`` too (``signup.excused``), as the roster's excuse does. 409
@@ -384,7 +384,8 @@ async def excuse(hub: Hub, actor: Actor, no_show_id: int, data: ExcuseIn | dict)
                     },
                 )
     await row.refresh_from_db()
-    return row
+    (view,) = await _views(actor, [row])
+    return view
 
 
 async def excuse_signup(uow: UnitOfWork, signup_id: int, note: str) -> None:

@@ -4,6 +4,7 @@ from volunteer_hub.web.pages import (
     accounts,
     console,
     emergency,
+    no_shows,
     reach,
     roster,
     staff,
@@ -20,4 +21,5 @@ ROUTES = [
     *roster.ROUTES,
     *volunteer.ROUTES,
     *reach.ROUTES,
+    *no_shows.ROUTES,
 ]

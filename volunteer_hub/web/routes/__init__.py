@@ -6,6 +6,7 @@ from volunteer_hub.web.routes import (
     callouts,
     communities,
     invitations,
+    no_shows,
     notifications,
     open311_keys,
     plugins,
@@ -24,4 +25,5 @@ ENDPOINTS = [
     *callouts.ENDPOINTS,
     *open311_keys.ENDPOINTS,
     *plugins.ENDPOINTS,
+    *no_shows.ENDPOINTS,
 ]
