@@ -14,7 +14,7 @@ import pytest
 from tests.factories import World
 from tests.pages_support import csrf, log_in
 from tests.test_no_shows import Patrol, at, claimed_wish, move_to, overdue_shift, with_window
-from volunteer_hub.models import NoShow, Notification
+from volunteer_hub.models import NoShow, Notification, Person
 from volunteer_hub.services import no_shows
 
 
@@ -132,3 +132,15 @@ async def test_the_no_shows_page_is_for_staff_only(p, browser):
     await switch_to(browser, other.staff.person.phone)
     assert (await browser.get(path)).status_code == 200  # their own community: none
     assert (await browser.get(f"{path}?community={p.w.id}")).status_code == 403
+
+
+async def test_the_wishs_timeline_says_the_volunteer_did_not_do_it_in_time(p, browser):
+    wish = await with_window(await claimed_wish(p), at(2, 9), at(2, 11))
+    move_to(p.hub, at(2, 12))
+    await no_shows.record_overdue(p.hub)
+    resident = await Person.get(id=wish.resident_id)
+    await switch_to(browser, resident.phone)  # the resident follows it on its timeline
+    page = await browser.get(f"/wishes/{wish.id}")
+    assert page.status_code == 200
+    text = text_of(page.text)
+    assert "志愿者未按时完成：已重新开放" in text and "wish.no_show" not in text
