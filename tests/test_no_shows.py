@@ -7,8 +7,13 @@ Thursday, December 3, 19:00-21:00 (Shanghai); a no-show is due 30 minutes after 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import subprocess
+import sys
+import time
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,6 +41,7 @@ from volunteer_hub.services.no_shows import reliability
 from volunteer_hub.testing import login
 
 SH = ZoneInfo("Asia/Shanghai")
+ROOT = Path(__file__).resolve().parent.parent
 SENIOR = date(1958, 3, 1)
 
 
@@ -190,6 +196,65 @@ async def test_a_worker_racing_staff_leaves_one_record(hub):
     assert await NoShow.all().count() == 8
     assert await AuditEntry.filter(action="no_show.recorded").count() == 8
     assert await AuditEntry.filter(action="signup.no_show").count() == 8
+
+
+async def test_worker_processes_at_once_record_each_no_show_once(p, settings):
+    """4 worker processes on one database, 240 overdue shifts and 6 overdue wishes: each
+    recorded exactly once, whichever process got there first."""
+    later = await tasks.create_task(
+        p.hub,
+        p.w.staff,
+        p.w.id,
+        {"title": "夜间巡逻", "starts_at": at(3, 19), "ends_at": at(3, 21), "capacity": 300},
+    )
+    (first,) = [await tasks.sign_up(p.hub, p.people[0], later.id, {})]
+    phones = [f"1350000{i:04d}" for i in range(239)]
+    await Person.bulk_create(
+        [
+            Person(name=f"志愿者{i}", phone=phone, community_id=p.w.id)
+            for i, phone in enumerate(phones)
+        ]
+    )
+    people = await Person.filter(phone__in=phones).values_list("id", flat=True)
+    await Signup.bulk_create(
+        [
+            Signup(occurrence_id=first.occurrence_id, person_id=i, status=SignupStatus.CONFIRMED)
+            for i in people
+        ]
+    )
+    wishes_ = [
+        await with_window(await claimed_wish(p, claimer=i % 3), at(2, 9), at(2, 11))
+        for i in range(6)
+    ]
+    now = at(4, 9).isoformat()
+    go_at = str(time.time() + 4)  # all four connected by then, on a busy machine too
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.no_show_worker",
+            settings.database_url,
+            now,
+            "25",
+            go_at,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    outputs = await asyncio.gather(*(proc.communicate() for proc in procs))
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err.decode()
+    done = [json.loads(out) for out, _ in outputs]
+    assert sum(d["shifts"] for d in done) == 240
+    assert sum(d["wishes"] for d in done) == 6
+    assert await NoShow.filter(signup_id__isnull=False).count() == 240
+    assert await NoShow.filter(wish_id__in=[w.id for w in wishes_]).count() == 6
+    assert await AuditEntry.filter(action="no_show.recorded").count() == 246
+    assert await AuditEntry.filter(action="signup.no_show").count() == 240
+    assert await AuditEntry.filter(action="wish.no_show").count() == 6
+    assert await AuditEntry.filter(action="wish.escalated").count() == 6
 
 
 class _Statements(logging.Handler):
