@@ -524,6 +524,15 @@ async def test_lists_for_the_volunteer_and_for_staff(p):
         await no_shows.community_no_shows(p.hub, p.people[0], p.w.id)
 
 
+async def test_reliabilities_of_many_people_at_once(p):
+    row = await overdue_shift(p)
+    scores = await no_shows.reliabilities(p.hub, [p.people[0].id, p.people[1].id])
+    age = (p.hub.now() - at(3, 21)).total_seconds() / 86400
+    assert scores == {p.people[0].id: pytest.approx(reliability([age])), p.people[1].id: 1.0}
+    await no_shows.excuse(p.hub, p.w.staff, row.id, {"note": "已说明"})
+    assert await no_shows.reliabilities(p.hub, [p.people[0].id]) == {p.people[0].id: 1.0}
+
+
 # --- the rule --------------------------------------------------------------------------------
 
 AGES = st.lists(st.floats(min_value=0, max_value=3650), max_size=30)

@@ -84,7 +84,11 @@ class Worker:
         report.reminders = await self.plan_reminders()
         report.expired = await wishes.expire_overdue(self.hub)
         report.escalated = await wishes.advance_escalations(self.hub)
-        report.no_shows = (await no_shows.record_overdue(self.hub)).total
+        try:
+            report.no_shows = (await no_shows.record_overdue(self.hub)).total
+        except Exception as exc:  # logged; the messages below must still go out
+            log.exception("recording no-shows failed")
+            report.errors.append(f"no-shows: {exc!r}")
         report.expiring = await teams.flag_expiring_qualifications(self.hub)
         while True:
             claim = await outbox.claim(self.hub, limit=batch, lease=self.lease)

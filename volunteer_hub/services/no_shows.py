@@ -30,6 +30,7 @@ the unique constraints (``NoShow.signup``; ``NoShow.wish`` with the person) hold
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ from volunteer_hub.services import invitations, wishes
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import Recorded, UnitOfWork, unit_of_work
 from volunteer_hub.validation import Input, Line, parse
+
+log = logging.getLogger(__name__)
 
 # How long after a shift's end (or a wish's due time) a volunteer is still in time: a
 # check-in a little late, a wish marked fulfilled on the way home.
@@ -288,7 +291,10 @@ async def record_overdue_wishes(hub: Hub) -> int:
         ).order_by("id")
     recorded = 0
     for wish in found:
-        recorded += await _record_wish(hub, wish)
+        try:
+            recorded += await _record_wish(hub, wish)
+        except Exception:  # its transaction rolled back: the next round tries it again
+            log.exception("recording the no-show of wish %s failed", wish.id)
     return recorded
 
 
@@ -520,18 +526,33 @@ async def community_no_shows(
     return await _views(actor, list(await _rows(query, before_id, limit)))
 
 
+async def reliabilities(hub: Hub, person_ids: Sequence[int]) -> dict[int, float]:
+    """``reliability`` of each of ``person_ids`` now, from their no-shows that count (not
+    excused, within the last year), in one query; 1.0 for someone with none."""
+    now = hub.now()
+    ages: dict[int, list[float]] = {pid: [] for pid in person_ids}
+    rows = await NoShow.filter(
+        person_id__in=list(ages),
+        excused_at__isnull=True,
+        occurred_at__gt=as_utc(now - 365 * ONE_DAY),
+    ).values_list("person_id", "occurred_at")
+    for person_id, at in rows:
+        ages[person_id].append((now - as_utc(at)).total_seconds() / 86400)
+    return {pid: reliability(found) for pid, found in ages.items()}
+
+
 async def my_record(hub: Hub, actor: Actor, *, limit: int = 20) -> MyRecord:
     """The volunteer's page: their latest no-shows, how many count (not excused, last
     year) and their reliability in automatic matching (``reliability``)."""
-    now = hub.now()
-    counting = await NoShow.filter(
-        person_id=actor.id, excused_at__isnull=True, occurred_at__gt=as_utc(now - 365 * ONE_DAY)
-    ).values_list("occurred_at", flat=True)
-    ages = [(now - as_utc(at)).total_seconds() / 86400 for at in counting]
-    score = reliability(ages)
+    counted = await NoShow.filter(
+        person_id=actor.id,
+        excused_at__isnull=True,
+        occurred_at__gt=as_utc(hub.now() - 365 * ONE_DAY),
+    ).count()
+    score = (await reliabilities(hub, [actor.id]))[actor.id]
     return MyRecord(
         items=await my_no_shows(hub, actor, limit=limit),
-        counted=len(ages),
+        counted=counted,
         reliability=score,
         level=reliability_level(score),
     )
