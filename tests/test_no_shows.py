@@ -374,6 +374,10 @@ async def test_a_wish_without_a_window_is_due_at_the_end_of_its_day(p):
     move_to(p.hub, at(3, 0, 30))
     assert (await no_shows.record_overdue(p.hub)).wishes == 1
     assert (await NoShow.get(wish_id=wish.id)).occurred_at == at(3, 0)
+    # Open again past its needed-by date: the next round expires it, as any such wish.
+    assert (await Wish.get(id=wish.id)).status is WishStatus.OPEN
+    assert await wishes.expire_overdue(p.hub) == 1
+    assert (await Wish.get(id=wish.id)).status is WishStatus.EXPIRED
 
 
 async def test_a_wish_fulfilled_in_time_or_without_a_date_is_no_no_show(p):
