@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import subprocess
 import sys
 import time
@@ -28,16 +29,18 @@ from volunteer_hub.models import (
     Escalation,
     NoShow,
     Notification,
+    Occurrence,
     Person,
     Signup,
     SignupStatus,
+    Task,
     Wish,
     WishStatus,
 )
 from volunteer_hub.notifications.senders import AppriseNotifier
 from volunteer_hub.notifications.worker import Worker
 from volunteer_hub.services import no_shows, roster, tasks, teams, wishes
-from volunteer_hub.services.no_shows import reliability
+from volunteer_hub.services.no_shows import GRACE, reliability
 from volunteer_hub.testing import login
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -255,6 +258,74 @@ async def test_worker_processes_at_once_record_each_no_show_once(p, settings):
     assert await AuditEntry.filter(action="signup.no_show").count() == 240
     assert await AuditEntry.filter(action="wish.no_show").count() == 6
     assert await AuditEntry.filter(action="wish.escalated").count() == 6
+
+
+async def test_the_pass_agrees_with_a_naive_reference(p):
+    """Random shifts around the cut-offs (grace, look-back), cancelled or not, and signups in
+    every status, checked in or not: the pass records exactly what a plain reading of the
+    rule picks, and a second pass nothing."""
+    rng = random.Random(13)
+    now = at(20, 9)
+    edges = [GRACE, no_shows.LOOKBACK]
+    occurrences = []
+    for i in range(12):
+        edge = rng.choice(edges)
+        end = now - edge + timedelta(minutes=rng.choice([-1, 0, 1, -90, 90]))
+        task = await Task.create(
+            community_id=p.w.id,
+            title=f"班次{i}",
+            starts_at=end - timedelta(hours=2),
+            ends_at=end,
+            capacity=50,
+            created_by_id=p.w.staff.id,
+        )
+        occurrences.append(
+            await Occurrence.create(
+                task_id=task.id,
+                start=as_utc(end - timedelta(hours=2)),
+                end=as_utc(end),
+                capacity=50,
+                cancelled=rng.random() < 0.2,
+            )
+        )
+    phones = [f"1340000{i:04d}" for i in range(60)]
+    await Person.bulk_create(
+        [Person(name=f"志愿者{i}", phone=ph, community_id=p.w.id) for i, ph in enumerate(phones)]
+    )
+    people = list(await Person.filter(phone__in=phones).values_list("id", flat=True))
+    rows = []
+    for person in people:
+        occurrence = rng.choice(occurrences)
+        status = rng.choice(list(SignupStatus))
+        checked = rng.random() < 0.3
+        rows.append(
+            Signup(
+                occurrence_id=occurrence.id,
+                person_id=person,
+                status=status,
+                checked_in_at=as_utc(occurrence.start) if checked else None,
+            )
+        )
+    await Signup.bulk_create(rows)
+    by_occurrence = {o.id: o for o in occurrences}
+    expected = {
+        s.person_id
+        for s in rows
+        if s.status is SignupStatus.CONFIRMED
+        and s.checked_in_at is None
+        and not by_occurrence[s.occurrence_id].cancelled
+        and now - no_shows.LOOKBACK < by_occurrence[s.occurrence_id].end <= now - GRACE
+    }
+    confirmed = [s for s in rows if s.status is SignupStatus.CONFIRMED and not s.checked_in_at]
+    assert 0 < len(expected) < len(confirmed)  # the draw falls on both sides of the rule
+    move_to(p.hub, now)
+
+    assert (await no_shows.record_overdue(p.hub, batch=7)).shifts == len(expected)
+    assert set(await NoShow.all().values_list("person_id", flat=True)) == expected
+    assert (await no_shows.record_overdue(p.hub, batch=7)).total == 0
+    moved = await Signup.filter(person_id__in=people, status=SignupStatus.NO_SHOW).count()
+    originally = sum(1 for s in rows if s.status is SignupStatus.NO_SHOW)
+    assert moved == originally + len(expected)
 
 
 class _Statements(logging.Handler):
