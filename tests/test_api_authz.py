@@ -41,9 +41,11 @@ from volunteer_hub.services import (
     callouts,
     channels,
     emergency,
+    no_shows,
     open311_keys,
     people,
     referrals,
+    roster,
     tasks,
     teams,
     wishes,
@@ -183,6 +185,11 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("GET", "/referrals/{token}"),
         ("POST", "/referrals/{token}/acknowledge"),
         ("POST", "/referrals/{token}/resolve"),
+    },
+    "no_shows": {
+        ("GET", "/me/no-shows"),
+        ("GET", "/communities/{cid:int}/no-shows"),
+        ("POST", "/no-shows/{id:int}/excuse"),
     },
     "open311_keys": {
         ("POST", "/communities/{cid:int}/open311-keys"),
@@ -2234,6 +2241,112 @@ async def test_referrals_matrix(m: Matrix):
             ),
             Row(
                 "POST", "/referrals/{token}/resolve", who(404, anonymous=404), bad, "a wrong token"
+            ),
+        ],
+    )
+
+
+async def test_no_shows_matrix(m: Matrix):
+    """One's own no-shows for everyone logged in; a community's for its staff (an admin);
+    excusing one for its staff and, for a shift, the leader of the task's team: other
+    members of the community 403, others 404; excused already 409."""
+
+    async def no_show_id(team: bool = False, community: int | None = None) -> int:
+        """A no-show of a volunteer, on a shift that started a minute ago (marked by admin)."""
+        extra = {}
+        key = "volunteer"
+        if team:
+            extra, key = {"team_id": m.led_team.id}, "volunteer2"
+            volunteer = await m.actor(key)
+            if m.led_team.id not in await active_team_ids(volunteer.id):
+                await teams.join_team(m.hub, volunteer, m.led_team.id)
+        starts = m.hub.now() + timedelta(minutes=1)
+        task = await m.fresh_task(starts=starts, community=community, **extra)
+        if community == m.b:
+            person = m.other.grid_worker
+        else:
+            person = await m.actor(key)
+        signup = await tasks.sign_up(m.hub, person, task.id, {})
+        m.hub.clock.advance(minutes=2)
+        await roster.mark_no_show(m.hub, await m.actor("admin"), signup.id)
+        (mine,) = [v for v in await no_shows.my_no_shows(m.hub, person, limit=1)]
+        return mine.id
+
+    def fresh(excused: bool = False, **kw):
+        async def req(caller: str) -> Req:
+            found = await no_show_id(**kw)
+            if excused:
+                await no_shows.excuse(m.hub, await m.actor("admin"), found, {"note": "已说明"})
+            return fixed({"id": found}, {"note": "家里临时有事"})
+
+        return req
+
+    await no_show_id()  # the volunteer has one to see
+
+    async def own_only(caller: str, r: httpx.Response) -> list[str]:
+        items = r.json()["items"]
+        mine = m.people[caller].id if caller in m.people else None
+        wrong = [i for i in items if i["person_id"] != mine]
+        if caller == "volunteer" and not items:
+            wrong.append("the volunteer's own no-show is missing")
+        return [f"not the caller's: {wrong}"] if wrong else []
+
+    async def of_community(caller: str, r: httpx.Response) -> list[str]:
+        items = r.json()["items"]
+        return [] if items and all(i["may_excuse"] for i in items) else [r.text[:200]]
+
+    await m.run(
+        "no_shows",
+        [
+            Row("GET", "/me/no-shows", LOGGED_IN, check=own_only),
+            Row(
+                "GET",
+                "/communities/{cid:int}/no-shows",
+                who(403, staff=200, admin=200),
+                fixed({"cid": m.a}),
+                "community A",
+                check=of_community,
+            ),
+            Row(
+                "GET",
+                "/communities/{cid:int}/no-shows",
+                who(403, other_staff=200, admin=200),
+                fixed({"cid": m.b}),
+                "community B",
+            ),
+            Row(
+                "POST",
+                "/no-shows/{id:int}/excuse",
+                who(403, staff=200, admin=200, other_staff=404),
+                fresh(),
+                "a shift of community A",
+            ),
+            Row(
+                "POST",
+                "/no-shows/{id:int}/excuse",
+                who(403, staff=200, admin=200, other_staff=404, team_leader=200),
+                fresh(team=True),
+                "a shift of the leader's team",
+            ),
+            Row(
+                "POST",
+                "/no-shows/{id:int}/excuse",
+                who(404, other_staff=200, admin=200),
+                fresh(community=m.b),
+                "community B",
+            ),
+            Row(
+                "POST",
+                "/no-shows/{id:int}/excuse",
+                who(403, staff=409, admin=409, other_staff=404),
+                fresh(excused=True),
+                "excused already",
+            ),
+            Row(
+                "POST",
+                "/no-shows/{id:int}/excuse",
+                who(404),
+                fixed({"id": 999999}, {"note": "没来"}),
             ),
         ],
     )

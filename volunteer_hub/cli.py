@@ -509,7 +509,8 @@ def serve(
 )
 @click.pass_obj
 def worker_cmd(settings: Settings, once: bool, interval: float, lease: float, batch: int) -> None:
-    """Deliver notifications (outbox), send shift reminders, expire and escalate wishes."""
+    """Deliver notifications (outbox), send shift reminders, expire and escalate wishes,
+    record no-shows."""
     from volunteer_hub.notifications.senders import AppriseNotifier
     from volunteer_hub.notifications.worker import Worker
 
@@ -519,7 +520,8 @@ def worker_cmd(settings: Settings, once: bool, interval: float, lease: float, ba
             report = await worker.run_once(batch=batch)
             console.print(
                 f"sent {report.sent}, failed {report.failed}, reminders {report.reminders}, "
-                f"expired {report.expired}, escalated {report.escalated}"
+                f"expired {report.expired}, escalated {report.escalated}, "
+                f"no-shows {report.no_shows}"
             )
             return
         console.print(f"[green]Worker running[/green] every {interval:g} s (Ctrl-C to stop)")

@@ -32,6 +32,7 @@ from volunteer_hub.models import (
     Community,
     Delivery,
     Escalation,
+    NoShow,
     Notification,
     NotificationPriority,
     Occurrence,
@@ -808,15 +809,16 @@ async def _wish_resolved(planner: Planner, hub: Hub, pending: PendingEvent) -> N
 
 
 async def _wish_handed_back(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
-    """A volunteer gave a claimed wish back: the resident (and whoever posted it for them)
-    and the community's staff hear that it is open again, and whether it was offered to
-    another volunteer (an invitation recorded in the same change)."""
+    """A volunteer gave a claimed wish back (``wish.handed_back``), or did not serve it in
+    time (``wish.no_show``, each with its own templates): the resident (and whoever posted
+    it for them) and the community's staff hear that it is open again, and whether it was
+    offered to another volunteer (an invitation recorded in the same change)."""
     event = pending.event
     wish = await Wish.get(id=event.entity_id).select_related("community", "resident")
     volunteer = await Person.get(id=event.data["volunteer_id"])
     # This change's own audit entries: the hand-back, and an invitation recorded after it.
     trail = AuditEntry.filter(entity_type="wish", entity_id=wish.id)
-    handed = await trail.filter(action="wish.handed_back").order_by("-id").first()
+    handed = await trail.filter(action=event.name).order_by("-id").first()
     offered = (
         handed is not None and await trail.filter(action="wish.invited", id__gt=handed.id).exists()
     )
@@ -841,6 +843,30 @@ async def _wish_handed_back(planner: Planner, hub: Hub, pending: PendingEvent) -
                 "offered": offered,
             },
         )
+
+
+async def _no_show_excused(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """Staff (or the team's leader) excused a no-show: the volunteer hears that it does not
+    count, and the reason staff accepted."""
+    event = pending.event
+    row = await NoShow.get(id=event.entity_id).select_related(
+        "person", "community", "signup__occurrence__task", "wish"
+    )
+    zone = ZoneInfo(row.community.timezone)
+    if row.signup_id is not None:
+        title = row.signup.occurrence.task.title
+        when = row.signup.occurrence.start.astimezone(zone)
+    else:
+        title, when = row.wish.title, row.occurred_at.astimezone(zone)
+    await planner.notify(
+        event.occurred_at,
+        person=row.person,
+        community=row.community,
+        event=event.name,
+        entity_type="no_show",
+        entity_id=row.id,
+        context={"title": title, "when": when.strftime("%Y-%m-%d %H:%M"), "note": row.note},
+    )
 
 
 async def _reset_code_message(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
@@ -913,6 +939,8 @@ PLANS: dict[str, Plan] = {
     "wish.handed_back": _wish_handed_back,
     "wish.referred": _wish_referred,
     "wish.resolved": _wish_resolved,
+    "wish.no_show": _wish_handed_back,
+    "no_show.excused": _no_show_excused,
     "person.reset_code_issued": _reset_code_message,
     "person.password_reset": _password_reset,
     "signup.confirmed": _signup,

@@ -1,5 +1,5 @@
-"""`vhub worker`: deliver the outbox, send shift reminders, run the wish timers, flag
-qualifications about to expire.
+"""`vhub worker`: deliver the outbox, send shift reminders, run the wish timers, record
+no-shows, flag qualifications about to expire.
 
 Several workers may run at once (on PostgreSQL): the outbox lease and the reminders'
 dedupe keys keep every message single.
@@ -33,7 +33,7 @@ from volunteer_hub.notifications import invitations, outbox
 from volunteer_hub.notifications.outbox import ClaimedChannel, ClaimedDelivery
 from volunteer_hub.notifications.planner import Planner
 from volunteer_hub.notifications.senders import Notifier, Outgoing, SendError, UrlTemplate
-from volunteer_hub.services import teams, wishes
+from volunteer_hub.services import no_shows, teams, wishes
 from volunteer_hub.services.channels import destination_hosts, resolves_privately
 from volunteer_hub.services.uow import unit_of_work
 
@@ -58,6 +58,7 @@ class RunReport:
     expired: int = 0
     escalated: int = 0
     expiring: int = 0  # qualifications flagged as ending within 30 days
+    no_shows: int = 0  # shifts not come to and wishes not served in time, recorded
     errors: list[str] = field(default_factory=list)
 
 
@@ -83,6 +84,11 @@ class Worker:
         report.reminders = await self.plan_reminders()
         report.expired = await wishes.expire_overdue(self.hub)
         report.escalated = await wishes.advance_escalations(self.hub)
+        try:
+            report.no_shows = (await no_shows.record_overdue(self.hub)).total
+        except Exception as exc:  # logged; the messages below must still go out
+            log.exception("recording no-shows failed")
+            report.errors.append(f"no-shows: {exc!r}")
         report.expiring = await teams.flag_expiring_qualifications(self.hub)
         while True:
             claim = await outbox.claim(self.hub, limit=batch, lease=self.lease)

@@ -27,7 +27,7 @@ from volunteer_hub.clock import as_utc
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Occurrence, Person, Signup, SignupStatus, Task, Team
-from volunteer_hub.services import tasks
+from volunteer_hub.services import no_shows, tasks
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import unit_of_work
 from volunteer_hub.validation import Input, Line, Moment, Text, mask_phone, parse
@@ -371,7 +371,8 @@ class ExcuseIn(Input):
 
 
 async def mark_no_show(hub: Hub, actor: Actor, signup_id: int) -> Signup:
-    """A confirmed volunteer did not come: once the shift has started."""
+    """A confirmed volunteer did not come: once the shift has started. Writes the same
+    ``NoShow`` record as the worker's automatic pass (``services.no_shows``)."""
     signup = await _managed_signup(actor, signup_id)
     occurrence = signup.occurrence
     if hub.now() < occurrence.start:
@@ -391,6 +392,10 @@ async def mark_no_show(hub: Hub, actor: Actor, signup_id: int) -> Signup:
             community_id=occurrence.task.community_id,
             before={"status": "confirmed"},
             after={"status": "no_show", "task_id": occurrence.task_id},
+        )
+        # The one record the volunteer sees and reliability reads (services.no_shows).
+        await no_shows.record_signup(
+            uow, signup, occurrence.task.community_id, occurred_at=occurrence.end
         )
     await signup.refresh_from_db()
     return signup
@@ -419,6 +424,8 @@ async def excuse(hub: Hub, actor: Actor, signup_id: int, data: ExcuseIn | dict) 
             before={"status": current.status.value},
             after={"status": "excused", "note": data.note, "task_id": task.id},
         )
+        if current.status is SignupStatus.NO_SHOW:  # its record stops counting
+            await no_shows.excuse_signup(uow, signup.id, data.note)
         if current.status is SignupStatus.CONFIRMED and uow.now < occurrence.start:
             await tasks.fill_place(uow, occurrence, task)
     await signup.refresh_from_db()

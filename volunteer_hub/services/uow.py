@@ -9,8 +9,9 @@ without knowing who listens (``volunteer_hub.events``).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
@@ -116,6 +117,54 @@ class UnitOfWork:
             data=_jsonable(data or after or {}),
         )
         self.pending.append(PendingEvent(event, secret or {}))
+
+    async def record_many(
+        self, action: str, model: type[Model], entries: Sequence[Recorded]
+    ) -> None:
+        """``record`` for many rows of one table at once (a worker's batch): the audit
+        entries in one multi-row INSERT, one event per row, as ``record`` would queue them."""
+        if action not in _KNOWN_EVENTS:
+            raise ValueError(f"unknown event {action!r}: add it to volunteer_hub.events")
+        if not entries:
+            return
+        entity_type = table_name(model)
+        await AuditEntry.bulk_create(
+            [
+                AuditEntry(
+                    community_id=e.community_id,
+                    actor_id=self.actor_id,
+                    action=action,
+                    entity_type=entity_type,
+                    entity_id=e.entity_id,
+                    before=_jsonable(e.before),
+                    after=_jsonable(e.after),
+                    created_at=self.now,
+                )
+                for e in entries
+            ]
+        )
+        for e in entries:
+            event = DomainEvent(
+                name=action,
+                community_id=e.community_id,
+                entity_type=entity_type,
+                entity_id=e.entity_id,
+                actor_id=self.actor_id,
+                occurred_at=self.now,
+                data=_jsonable(e.data or e.after or {}),
+            )
+            self.pending.append(PendingEvent(event))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One row's change for ``UnitOfWork.record_many``: what ``record`` takes of it."""
+
+    entity_id: int
+    community_id: int | None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
 
 
 @asynccontextmanager

@@ -558,7 +558,21 @@ async def release_claims(uow: UnitOfWork, volunteer_id: int) -> list[Wish]:
     return released
 
 
-async def _reopen(uow: UnitOfWork, wish: Wish, volunteer_id: int, reason: str | None) -> bool:
+async def reopen_after_no_show(uow: UnitOfWork, wish: Wish, volunteer_id: int) -> bool:
+    """Inside ``uow``: a claimed wish past due and not fulfilled opens again, its claimer
+    cleared, as at a hand-back but recorded as ``wish.no_show`` (``services.no_shows``).
+    False when it is no longer ``volunteer_id``'s and claimed."""
+    return await _reopen(uow, wish, volunteer_id, None, action="wish.no_show")
+
+
+async def _reopen(
+    uow: UnitOfWork,
+    wish: Wish,
+    volunteer_id: int,
+    reason: str | None,
+    *,
+    action: str = "wish.handed_back",
+) -> bool:
     """Open a wish its claimer gives back (``wish.handed_back``: the resident and staff
     are told): one conditional UPDATE, False when it is no longer theirs and claimed."""
     before = snapshot(wish, *_AUDIT_FIELDS)
@@ -569,7 +583,7 @@ async def _reopen(uow: UnitOfWork, wish: Wish, volunteer_id: int, reason: str | 
         return False
     await wish.refresh_from_db()
     await uow.record(
-        "wish.handed_back",
+        action,
         wish,
         community_id=wish.community_id,
         before=before,
@@ -712,28 +726,44 @@ async def _raise_level(
         )
     if _level_index(level) <= _level_index(wish.escalation):
         raise Conflict("The wish is at this level or higher already.", code="already_escalated")
+    async with unit_of_work(hub, actor.id if actor else None) as uow:
+        if not await raise_level(uow, wish, level, referral):
+            raise Conflict("The wish is at this level or higher already.", code="already_escalated")
+    return wish
+
+
+def next_level(level: Escalation | None) -> Escalation | None:
+    """The level above ``level`` (None: blue); None above red."""
+    index = _level_index(level) + 1
+    return ESCALATION_ORDER[index] if index < len(ESCALATION_ORDER) else None
+
+
+async def raise_level(
+    uow: UnitOfWork, wish: Wish, level: Escalation, referral: str | None = None
+) -> bool:
+    """Inside ``uow``: raise the wish to ``level`` (``wish.escalated``) with one conditional
+    UPDATE; False when it is at that level or higher already."""
     lower = [e for e in ESCALATION_ORDER if _level_index(e) < _level_index(level)]
     before = snapshot(wish, *_AUDIT_FIELDS)
-    async with unit_of_work(hub, actor.id if actor else None) as uow:
-        changes = {"escalation": level, "escalated_at": uow.now, "updated_at": uow.now}
-        if referral:
-            changes["referral"] = referral
-        updated = await Wish.filter(
-            Q(escalation__isnull=True) | Q(escalation__in=lower), id=wish.id
-        ).update(**changes)
-        if not updated:
-            raise Conflict("The wish is at this level or higher already.", code="already_escalated")
-        await wish.refresh_from_db()
-        await uow.record(
-            "wish.escalated",
-            wish,
-            community_id=wish.community_id,
-            before=before,
-            after=snapshot(wish, *_AUDIT_FIELDS, "referral"),
-        )
-        # The responsible contacts at this level hear of it, each with their own link.
-        await referrals.refer(uow, wish)
-    return wish
+    changes = {"escalation": level, "escalated_at": uow.now, "updated_at": uow.now}
+    if referral:
+        changes["referral"] = referral
+    updated = await Wish.filter(
+        Q(escalation__isnull=True) | Q(escalation__in=lower), id=wish.id
+    ).update(**changes)
+    if not updated:
+        return False
+    await wish.refresh_from_db()
+    await uow.record(
+        "wish.escalated",
+        wish,
+        community_id=wish.community_id,
+        before=before,
+        after=snapshot(wish, *_AUDIT_FIELDS, "referral"),
+    )
+    # The responsible contacts at this level hear of it, each with their own link.
+    await referrals.refer(uow, wish)
+    return True
 
 
 # --- internals --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from volunteer_hub.web.pages import (
     accounts,
     console,
     emergency,
+    no_shows,
     reach,
     referrals,
     roster,
@@ -22,4 +23,5 @@ ROUTES = [
     *volunteer.ROUTES,
     *reach.ROUTES,
     *referrals.ROUTES,
+    *no_shows.ROUTES,
 ]

@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.i18n import localize
-from volunteer_hub.services import calendars, people, roster, tasks, teams, wishes
+from volunteer_hub.services import calendars, no_shows, people, roster, tasks, teams, wishes
 from volunteer_hub.services.access import active_team_ids, awaiting_approval
 from volunteer_hub.services.views import MembershipStatus, Role, WishStatus
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, safe_next, status_of
@@ -243,7 +243,7 @@ async def schedule(page: Page, *, problem: dict | None = None, status: int = 200
         signups=mine,
         codes=codes,
         code_images={signup_id: _check_in_qr(code) for signup_id, code in codes.items()},
-        attendance=await roster.my_attendance(page.hub, actor),
+        record=await no_shows.my_record(page.hub, actor),
         actions={s.id: _signup_actions(s) for s in mine},
         claims=await wishes.my_claims(page.hub, actor),
         problem=problem,

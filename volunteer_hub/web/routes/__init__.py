@@ -6,6 +6,7 @@ from volunteer_hub.web.routes import (
     callouts,
     communities,
     invitations,
+    no_shows,
     notifications,
     open311_keys,
     plugins,
@@ -26,4 +27,5 @@ ENDPOINTS = [
     *open311_keys.ENDPOINTS,
     *plugins.ENDPOINTS,
     *referrals.ENDPOINTS,
+    *no_shows.ENDPOINTS,
 ]
