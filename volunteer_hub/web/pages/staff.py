@@ -514,9 +514,9 @@ def _load_text(page: Page, load: reports.Load) -> str:
 ROUTES = [
     page_route("/staff", console),
     page_route("/staff/review", review_queue),
-    _listed_action(wishes.review, review_queue, "/staff/review", None, "decision", "reason"),
+    _listed_action(invitations.review, review_queue, "/staff/review", None, "decision", "reason"),
     page_route("/staff/wishes/{id:int}", wish_page),
-    _wish_action("review", wishes.review, "decision", "reason"),
+    _wish_action("review", invitations.review, "decision", "reason"),
     _wish_action("invite", invitations.invite_to_wish, "person_id"),
     _wish_action("escalate", wishes.escalate, "level", "referral"),
     page_route("/staff/escalations", escalation_board),

@@ -51,7 +51,7 @@ async def post_wish(page: Page) -> Response:
     form = values(await page.read_form(), *fields)
     data = given(form)
     try:
-        wish = await wishes.post(page.hub, page.user, page.community_id or 0, data)
+        wish = await invitations.post(page.hub, page.user, page.community_id or 0, data)
     except VolunteerHubError as exc:
         if exc.kind in ("forbidden", "not_found"):
             raise
