@@ -326,6 +326,7 @@ class StaffInvitationView:
     reasons: tuple[LocalizedText, ...]
     decline_reason: str | None
     invited_by: str | None  # None: dispatch, the community
+    timezone: str  # the community's
 
 
 async def my_invitations(
@@ -571,6 +572,7 @@ async def wish_invitations(hub: Hub, actor: Actor, wish_id: int) -> list[StaffIn
     if not actor.is_staff(wish.community_id):
         raise PermissionDenied("Only staff of this community can do this.")
     rows = await Invitation.filter(wish_id=wish.id).order_by("id")
+    zone = (await Community.get(id=wish.community_id)).timezone
     names = dict(
         await Person.filter(
             Q(id__in=sorted({r.person_id for r in rows}))
@@ -590,6 +592,7 @@ async def wish_invitations(hub: Hub, actor: Actor, wish_id: int) -> list[StaffIn
             reasons=tuple(r.reasons or ()),
             decline_reason=r.decline_reason,
             invited_by=names.get(r.invited_by_id) if r.invited_by_id else None,
+            timezone=zone,
         )
         for r in rows
     ]
