@@ -1049,12 +1049,14 @@ async def my_wishes(hub: Hub, actor: Actor, *, limit: int = 100) -> list[WishVie
 
 
 async def timeline(hub: Hub, actor: Actor, wish_id: int) -> list[AuditEntry]:
-    """What happened to a wish, oldest first, for whoever may see the wish (its trace)."""
+    """What happened to a wish, oldest first, for whoever may see the wish (its trace);
+    staff see its invitations' answers, expiry and withdrawal too."""
     wish = await get_wish(hub, actor, wish_id)
-    invitation_ids = await Invitation.filter(wish_id=wish.id).values_list("id", flat=True)
     trail = Q(entity_type="wish", entity_id=wish.id)
-    if invitation_ids:  # their answers, expiry and withdrawal
-        trail |= Q(entity_type="invitation", entity_id__in=list(invitation_ids))
+    if actor.is_staff(wish.community_id):
+        ids = await Invitation.filter(wish_id=wish.id).values_list("id", flat=True)
+        if ids:
+            trail |= Q(entity_type="invitation", entity_id__in=list(ids))
     return await AuditEntry.filter(trail).order_by("id")
 
 
