@@ -494,3 +494,51 @@ async def test_legacy_invitations_count_as_asked(hub, w):
     assert await invitations.invited_people(wish.id) == {p.id for p in people}
     with pytest.raises(NotFound):
         await invitations.invitation(hub, people[0], 999999)
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"dispatch_k": 0}, "dispatch_k"),
+        ({"dispatch_k": 11}, "dispatch_k"),
+        ({"dispatch_k": "3"}, "dispatch_k"),
+        ({"invitation_minutes": 14}, "invitation_minutes"),
+        ({"invitation_minutes": 1441}, "invitation_minutes"),
+        ({"dispatch_k": 2, "invitation_minutes": 1.5}, "invitation_minutes"),
+    ],
+)
+async def test_dispatch_settings_are_validated_and_write_nothing_when_bad(hub, api, w, body, field):
+    staff = await login(api, w.staff)
+    r = await api.patch(f"/api/v1/communities/{w.id}", json=body, headers=staff)
+    assert r.status_code == 422, r.text
+    assert field in {d["field"] for d in r.json()["error"]["details"]}
+    stored = await Community.get(id=w.id)
+    assert (stored.dispatch_k, stored.invitation_minutes) == (3, 120)
+
+
+async def test_dispatch_settings_take_effect(hub, api, w):
+    await care_volunteers(w, 4)
+    staff = await login(api, w.staff)
+    r = await api.patch(
+        f"/api/v1/communities/{w.id}",
+        json={"dispatch_k": 1, "invitation_minutes": 30},
+        headers=staff,
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["dispatch_k"], r.json()["invitation_minutes"]) == (1, 30)
+    entry = await AuditEntry.filter(action="community.updated").order_by("-id").first()
+    assert entry.after == {"dispatch_k": 1, "invitation_minutes": 30}
+    wish = await open_wish(w, {**ERRAND, "category": "elderly_care"})
+    [only] = await pending(wish.id)
+    assert only.expires_at == datetime(2026, 12, 1, 1, 30, tzinfo=UTC)
+    r = await api.patch(f"/api/v1/communities/{w.id}", json={"dispatch_k": 1}, headers=staff)
+    assert r.status_code == 200
+    r = await api.patch(
+        f"/api/v1/communities/{w.id}",
+        json={"dispatch_k": 2},
+        headers=await login(api, w.grid_worker),
+    )
+    assert r.status_code == 403
