@@ -4,6 +4,7 @@ from volunteer_hub.web.pages import (
     accounts,
     console,
     emergency,
+    invitations,
     reach,
     roster,
     staff,
@@ -20,4 +21,5 @@ ROUTES = [
     *roster.ROUTES,
     *volunteer.ROUTES,
     *reach.ROUTES,
+    *invitations.ROUTES,
 ]
