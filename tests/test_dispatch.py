@@ -459,7 +459,7 @@ async def test_accepting_a_shift_invitation_signs_up_while_places_remain(hub, ap
     rows = {r.person_id: r for r in await Invitation.filter(occurrence__task_id=task.id)}
     assert rows[a.id].expires_at == datetime(2026, 12, 1, 3, tzinfo=UTC)
     note = await Notification.get(person_id=a.id, event="task.invited")
-    assert f"/invitations/{rows[a.id].id}" in note.body
+    assert f"/invitations/{rows[a.id].id}" in note.body and "2026-12-01 11:00" in note.body
 
     r = await api.get("/api/v1/me/invitations", headers=await login(api, a))
     [item] = r.json()["items"]

@@ -277,6 +277,7 @@ async def invite_to_task(
                 "person_id": person.id,
                 "occurrence_start": start,
                 "invitation_id": invitation.id,
+                "expires_at": invitation.expires_at,
             },
         )
     return occurrence
