@@ -519,7 +519,8 @@ def worker_cmd(settings: Settings, once: bool, interval: float, lease: float, ba
             report = await worker.run_once(batch=batch)
             console.print(
                 f"sent {report.sent}, failed {report.failed}, reminders {report.reminders}, "
-                f"expired {report.expired}, escalated {report.escalated}"
+                f"expired {report.expired}, escalated {report.escalated}, "
+                f"invitations expired {report.invitations_expired}"
             )
             return
         console.print(f"[green]Worker running[/green] every {interval:g} s (Ctrl-C to stop)")
