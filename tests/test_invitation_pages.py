@@ -128,6 +128,19 @@ async def test_staff_read_every_dispatch_step_in_words_residents_do_not(w, brows
         for word in words:
             assert word in history, (lang, word)
         assert re.search(r"score|\d\.\d\d", history) is None  # words, never raw scores
+    console = await browser.get(f"/staff/wishes/{wish.id}")
+    listed = console.text[console.text.index('id="invitations-h"') :]
+    for word in (
+        "李志愿",
+        "已婉拒",
+        "在外地",
+        "张志愿",
+        "已接受",
+        "赵志愿",
+        "已不需要",
+        "排名第 3",
+    ):
+        assert word in listed, word
     await browser.post("/logout", data={"csrf_token": csrf(page.text)})
     await log_in(browser, resident.person.phone, PASSWORD)
     page = await browser.get(f"/wishes/{wish.id}")

@@ -145,6 +145,7 @@ async def wish_page(
         category=_category_names(page, wish.community_id).get(wish.category, wish.category),
         candidates=candidates,
         invited=found.invited,
+        invitations=[(i, [localize(r, page.locale) for r in i.reasons]) for i in found.invitations],
         levels=wish.levels,
         errors=errors or {},
         typed=typed or {},
