@@ -34,7 +34,7 @@ from volunteer_hub.models import (
 )
 from volunteer_hub.notifications.senders import AppriseNotifier
 from volunteer_hub.notifications.worker import Worker
-from volunteer_hub.services import dispatch, invitations, tasks, wishes
+from volunteer_hub.services import dispatch, emergency, invitations, tasks, wishes
 from volunteer_hub.testing import login
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -542,3 +542,26 @@ async def test_dispatch_settings_take_effect(hub, api, w):
         headers=await login(api, w.grid_worker),
     )
     assert r.status_code == 403
+
+
+async def test_a_wish_opened_by_emergency_mode_is_dispatched_as_it_is_posted(hub, api, w):
+    """Story 8: in emergency mode a shopping wish is open at once, and its volunteers are
+    invited in the same request, over HTTP, with no staff action at all."""
+    people = await care_volunteers(w, 2)
+    await emergency.start(
+        hub,
+        w.staff,
+        w.id,
+        {"reason": "疫情封控", "message": "请志愿者待命", "categories": ["errand"]},
+    )
+    resident = await w.person("隔离户")
+    r = await api.post(
+        f"/api/v1/communities/{w.id}/wishes",
+        json={"title": "帮忙买菜", "description": "隔离在家，需要一周的蔬菜", "category": "errand"},
+        headers=await login(api, resident),
+    )
+    assert r.status_code == 201 and r.json()["status"] == "open", r.text
+    invited = {i.person_id for i in await pending(r.json()["id"])}
+    assert invited == {p.id for p in people}
+    trail = await actions(w, r.json()["id"])
+    assert trail.index("wish.approved") < trail.index("wish.invited")
