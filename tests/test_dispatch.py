@@ -565,3 +565,56 @@ async def test_a_wish_opened_by_emergency_mode_is_dispatched_as_it_is_posted(hub
     assert invited == {p.id for p in people}
     trail = await actions(w, r.json()["id"])
     assert trail.index("wish.approved") < trail.index("wish.invited")
+
+
+async def test_random_answers_keep_the_dispatch_invariants(hub, clock, w):
+    """Random sequences of declines, accepts, hand-backs, staff invitations and the clock
+    moving past deadlines (fixed seeds, so a failure repeats): after every step at most
+    ``dispatch_k`` invitations are pending, nobody is invited twice to one wish, a claimed
+    wish has none pending, an open wish with none pending has nobody left to ask (and was
+    escalated), and the claimer's own invitation (if any) is the accepted one."""
+    import random
+
+    await Community.filter(id=w.id).update(dispatch_k=2)
+    people = await care_volunteers(w, 7)
+    actor = {p.id: p for p in people}
+    for seed in range(3):
+        rng = random.Random(seed)
+        wish = await open_wish(w, {**ERRAND, "category": "elderly_care"})
+        for _step in range(12):
+            rows = await pending(wish.id)
+            stored = await Wish.get(id=wish.id)
+            move = rng.choice(["decline", "accept", "expire", "hand_back", "invite"])
+            try:
+                if move == "decline" and rows:
+                    row = rng.choice(rows)
+                    await invitations.decline(hub, actor[row.person_id], row.id)
+                elif move == "accept" and rows:
+                    row = rng.choice(rows)
+                    await invitations.accept(hub, actor[row.person_id], row.id)
+                elif move == "expire":
+                    clock.advance(minutes=rng.choice([30, 120, 600]))
+                    await dispatch.expire_due(hub)
+                elif move == "hand_back" and stored.status is WishStatus.CLAIMED:
+                    await invitations.hand_back(hub, actor[stored.claimer_id], wish.id)
+                elif move == "invite" and stored.status is WishStatus.OPEN:
+                    await invitations.invite_to_wish(
+                        hub, w.staff, wish.id, {"person_id": rng.choice(people).id}
+                    )
+            except Conflict:
+                pass  # already invited, expired meanwhile: refused, nothing written
+            stored = await Wish.get(id=wish.id)
+            rows = await Invitation.filter(wish_id=wish.id)
+            now_pending = [r for r in rows if r.status is InvitationStatus.PENDING]
+            assert len({r.person_id for r in rows}) == len(rows), (seed, _step)
+            if stored.status is WishStatus.CLAIMED:
+                assert not now_pending, (seed, _step)
+                mine = [r for r in rows if r.person_id == stored.claimer_id]
+                assert all(r.status is InvitationStatus.ACCEPTED for r in mine[-1:])
+            elif stored.status is WishStatus.OPEN:
+                automatic = [r for r in now_pending if r.invited_by_id is None]
+                assert len(automatic) <= 2, (seed, _step)
+                if not now_pending:
+                    asked = {r.person_id for r in rows}
+                    assert asked >= {p.id for p in people} - {stored.resident_id}
+                    assert stored.escalation is not None
