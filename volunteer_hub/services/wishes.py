@@ -1050,13 +1050,16 @@ async def my_wishes(hub: Hub, actor: Actor, *, limit: int = 100) -> list[WishVie
 
 async def timeline(hub: Hub, actor: Actor, wish_id: int) -> list[AuditEntry]:
     """What happened to a wish, oldest first, for whoever may see the wish (its trace);
-    staff see its invitations' answers, expiry and withdrawal too."""
+    staff see the dispatch's steps too (who was chosen and why, the invitations' answers,
+    expiry and withdrawal)."""
     wish = await get_wish(hub, actor, wish_id)
     trail = Q(entity_type="wish", entity_id=wish.id)
     if actor.is_staff(wish.community_id):
         ids = await Invitation.filter(wish_id=wish.id).values_list("id", flat=True)
         if ids:
             trail |= Q(entity_type="invitation", entity_id__in=list(ids))
+    else:
+        trail &= ~Q(action__in=["wish.dispatched", "wish.dispatch_exhausted"])
     return await AuditEntry.filter(trail).order_by("id")
 
 
