@@ -31,6 +31,7 @@ from tests.factories import PASSWORD, World, id_number, next_phone
 from volunteer_hub.models import (
     Delivery,
     DeliveryStatus,
+    Invitation,
     Notification,
     Person,
     PersonChannel,
@@ -41,6 +42,7 @@ from volunteer_hub.services import (
     callouts,
     channels,
     emergency,
+    invitations,
     no_shows,
     open311_keys,
     people,
@@ -167,6 +169,10 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
     "invitations": {
         ("POST", "/wishes/{id:int}/invitations"),
         ("POST", "/tasks/{id:int}/invitations"),
+        ("GET", "/me/invitations"),
+        ("POST", "/invitations/{id:int}/accept"),
+        ("POST", "/invitations/{id:int}/decline"),
+        ("GET", "/wishes/{id:int}/invitations"),
     },
     "callouts": {
         ("POST", "/communities/{cid:int}/callouts"),
@@ -2080,6 +2086,29 @@ async def test_invitations_matrix(m: Matrix):
     async def of_community_b() -> int:
         return m.other.grid_worker.id
 
+    async def invitation_of_volunteer(caller: str) -> Req:
+        """A fresh open errand to which staff invited the volunteer: only they answer it."""
+        wish = await m.fresh_wish("open")
+        volunteer = m.people["volunteer"].id
+        await invitations.invite_to_wish(
+            m.hub, await m.actor("staff"), wish.id, {"person_id": volunteer}
+        )
+        row = await Invitation.get(wish_id=wish.id, person_id=volunteer)
+        return fixed({"id": row.id}, {"reason": "这周不在家"})
+
+    def answered(status: str) -> Check:
+        async def check(caller: str, r: httpx.Response) -> list[str]:
+            return [] if r.json()["status"] == status else [f"not {status}: {r.text[:200]}"]
+
+        return check
+
+    async def mine(caller: str, r: httpx.Response) -> list[str]:
+        ids = {i["id"] for i in r.json()["items"]}
+        own = set(
+            await Invitation.filter(person_id=m.people[caller].id).values_list("id", flat=True)
+        )
+        return [] if ids == own else [f"not the caller's invitations: {r.text[:200]}"]
+
     async def resident_invited(caller: str, r: httpx.Response) -> list[str]:
         body = r.json()
         if body["person_id"] != m.people["resident"].id or "occurrence_start" not in body:
@@ -2131,6 +2160,30 @@ async def test_invitations_matrix(m: Matrix):
                 who(404, other_staff=201, admin=201),
                 to_task(of_community_b, community=m.b),
                 "community B",
+            ),
+            Row("GET", "/me/invitations", LOGGED_IN, check=mine),
+            Row(
+                "POST",
+                "/invitations/{id:int}/accept",
+                who(404, volunteer=200),
+                invitation_of_volunteer,
+                "the volunteer's invitation",
+                check=answered("accepted"),
+            ),
+            Row(
+                "POST",
+                "/invitations/{id:int}/decline",
+                who(404, volunteer=200),
+                invitation_of_volunteer,
+                "the volunteer's invitation",
+                check=answered("declined"),
+            ),
+            Row(
+                "GET",
+                "/wishes/{id:int}/invitations",
+                who(404, resident=403, volunteer=403, staff=200, admin=200),
+                to_wish("open"),
+                "an open errand",
             ),
         ],
     )

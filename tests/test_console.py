@@ -308,8 +308,9 @@ async def test_a_deactivated_volunteers_wishes_and_places_go_to_others(w, hub):
     assert (reopened.status, reopened.claimer_id) == (WishStatus.OPEN, None)
     handed = await AuditEntry.get(action="wish.handed_back", entity_id=wish.id)
     assert handed.actor_id == w.staff.id
-    invited = await AuditEntry.get(action="wish.invited", entity_id=wish.id)
-    assert invited.after["person_id"] == next_one.id  # not the one deactivated
+    invited = await AuditEntry.filter(action="wish.invited", entity_id=wish.id).order_by("id")
+    # Dispatch asks the others (up to three), never the one deactivated.
+    assert [e.after["person_id"] for e in invited] == [next_one.id, waiting.id]
     assert await Notification.exists(person_id=resident.id, event="wish.handed_back")
     assert (await Signup.get(id=held.id)).status is SignupStatus.CANCELLED
     assert (await Signup.get(id=queued.id)).status is SignupStatus.CONFIRMED

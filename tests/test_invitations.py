@@ -346,9 +346,13 @@ async def test_an_invitation_that_no_longer_stands_goes_without_a_calendar_file(
         assert (await worker.run_once()).sent == 0  # held until 07:00
         await wishes.claim(hub, story.volunteers[1], wish.id)
         clock.now = datetime(2026, 12, 1, 23, 0, tzinfo=UTC)
-        assert (await worker.run_once()).sent == 2
-        [mail] = smtp.accepted.values()
+        # The invitation, and the word that it is withdrawn (someone else took it): each by
+        # SMS and by e-mail.
+        assert (await worker.run_once()).sent == 4
+        [mail] = [m for m in smtp.accepted.values() if m.subject.startswith("邀请您")]
         assert mail.attachments == [] and "陪同去医院复查" in mail.subject
+        [withdrawn] = [m for m in smtp.accepted.values() if m is not mail]
+        assert "已经有其他志愿者接下了" in withdrawn.body and withdrawn.attachments == []
 
 
 async def test_english_invitation_and_a_file_without_a_sender_is_published(hub, story: Story):

@@ -510,7 +510,7 @@ def serve(
 @click.pass_obj
 def worker_cmd(settings: Settings, once: bool, interval: float, lease: float, batch: int) -> None:
     """Deliver notifications (outbox), send shift reminders, expire and escalate wishes,
-    record no-shows."""
+    record no-shows, expire unanswered invitations."""
     from volunteer_hub.notifications.senders import AppriseNotifier
     from volunteer_hub.notifications.worker import Worker
 
@@ -521,7 +521,8 @@ def worker_cmd(settings: Settings, once: bool, interval: float, lease: float, ba
             console.print(
                 f"sent {report.sent}, failed {report.failed}, reminders {report.reminders}, "
                 f"expired {report.expired}, escalated {report.escalated}, "
-                f"no-shows {report.no_shows}"
+                f"no-shows {report.no_shows}, "
+                f"invitations expired {report.invitations_expired}"
             )
             return
         console.print(f"[green]Worker running[/green] every {interval:g} s (Ctrl-C to stop)")

@@ -52,7 +52,7 @@ from volunteer_hub.models import (
 from volunteer_hub.notifications.bulk import Recipient, notify_many
 from volunteer_hub.notifications.quiet_hours import after_quiet_hours
 from volunteer_hub.notifications.render import Rendered, Templates
-from volunteer_hub.services import auth, callouts, channels, referrals
+from volunteer_hub.services import auth, callouts, channels, invitations, referrals
 from volunteer_hub.validation import mask_phone
 
 __all__ = ["CODE_EVENT", "PLANS", "RESET_CODE_EVENT", "Planner", "after_quiet_hours"]
@@ -520,7 +520,41 @@ async def _wish_invited(planner: Planner, hub: Hub, pending: PendingEvent) -> No
             "category": localize(category.name, person.locale) if category else wish.category,
             "needed_by": wish.needed_by.isoformat() if wish.needed_by else None,
             "grid": wish.grid,
+            **_answer_context(hub, event, wish.community),
         },
+    )
+
+
+def _answer_context(hub: Hub, event: DomainEvent, community: Community) -> dict[str, Any]:
+    """Where and by when an invitation (``invitation_id`` in its event) is answered: a page
+    behind the login, so the link gives nothing away to whoever else reads the message."""
+    invitation_id = event.data.get("invitation_id")
+    if invitation_id is None:  # an invitation recorded without a row (before issue 13)
+        return {"answer_url": None, "answer_by": None}
+    expires_at = event.data.get("expires_at")
+    answer_by = None
+    if expires_at:
+        local = datetime.fromisoformat(expires_at).astimezone(ZoneInfo(community.timezone))
+        answer_by = local.strftime("%Y-%m-%d %H:%M")
+    return {"answer_url": invitations.answer_url(hub, invitation_id), "answer_by": answer_by}
+
+
+async def _invitation_withdrawn(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """Someone else took the wish (or it closed): whoever was still invited to it is told
+    that no answer is needed."""
+    event = pending.event
+    wish_id = event.data.get("wish_id")
+    if wish_id is None:
+        return
+    wish = await Wish.get(id=wish_id).select_related("community")
+    await planner.notify(
+        event.occurred_at,
+        person=await Person.get(id=event.data["person_id"]),
+        community=wish.community,
+        event=event.name,
+        entity_type="invitation",
+        entity_id=event.entity_id,
+        context={"wish": wish, "taken": event.data.get("wish_status") == "claimed"},
     )
 
 
@@ -543,6 +577,7 @@ async def _task_invited(planner: Planner, hub: Hub, pending: PendingEvent) -> No
             "inviter": await _inviter(event),
             "start": start.strftime("%Y-%m-%d %H:%M"),
             "end": end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"),
+            **_answer_context(hub, event, task.community),
         },
     )
 
@@ -951,6 +986,7 @@ PLANS: dict[str, Plan] = {
     "task.updated": _task_updated,
     "wish.invited": _wish_invited,
     "task.invited": _task_invited,
+    "invitation.withdrawn": _invitation_withdrawn,
     "team.membership_approved": _membership_decided,
     "team.membership_refused": _membership_decided,
     "qualification.verified": _qualification_decided,

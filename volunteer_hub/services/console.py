@@ -57,6 +57,7 @@ class WishForStaff:
     community: CommunityView
     candidates: list[matching.Candidate]  # best first
     invited: frozenset[int]  # the people invited to claim it
+    invitations: list[invitations.StaffInvitationView]  # oldest first, with their answers
 
 
 async def wish_for_staff(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 10) -> WishForStaff:
@@ -71,6 +72,7 @@ async def wish_for_staff(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 1
         community=people.community_view(row.community),
         candidates=candidates,
         invited=frozenset(await invitations.invited_people(wish_id)),
+        invitations=await invitations.wish_invitations(hub, actor, wish_id),
     )
 
 

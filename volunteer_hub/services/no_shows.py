@@ -328,7 +328,7 @@ async def _record_wish(hub: Hub, wish: Wish) -> int:
             )
         level = wishes.next_level(wish.escalation)
         if level is not None:
-            await wishes.raise_level(uow, wish, level)
+            await wishes.escalate_within(uow, wish, level)
         await invitations.offer_to_next(uow, wish, claimer_id)
     return 1
 

@@ -33,7 +33,7 @@ from volunteer_hub.errors import NotAuthenticated, NotFound, PermissionDenied
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Open311Key, Open311Scope, Wish, WishStatus
 from volunteer_hub.security import secret_digest
-from volunteer_hub.services import wishes
+from volunteer_hub.services import invitations
 from volunteer_hub.services.access import Actor, load_actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import snapshot, unit_of_work
@@ -213,6 +213,6 @@ async def post_wish(hub: Hub, integrator: Integrator, data: dict[str, Any]) -> W
             "Whoever made this api_key is no longer staff here: a new key is needed.",
             code="key_maker_left",
         )
-    return await wishes.post(
+    return await invitations.post(
         hub, maker, integrator.community_id, data, open311_key_id=integrator.key_id
     )

@@ -182,6 +182,10 @@ class CommunitySettingsIn(Input):
     quiet_start: ClockTime | None = None
     quiet_end: ClockTime | None = None
     timezone: str | None = None
+    # Automatic dispatch: how many of the best candidates are invited at once, and the
+    # minutes each has to answer (the clock stops in quiet hours).
+    dispatch_k: Annotated[int, Field(ge=1, le=10)] | None = None
+    invitation_minutes: Annotated[int, Field(ge=15, le=1440)] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -199,7 +203,8 @@ async def update_community(
     hub: Hub, actor: Actor, community_id: int, data: CommunitySettingsIn | dict
 ) -> Community:
     """Staff of the community (or an admin) change its settings: who needs approval,
-    dispatch per wish category (automatic or manual), quiet hours, time zone."""
+    dispatch per wish category (automatic or manual), how many are invited at once and how
+    long each has to answer, quiet hours, time zone."""
     community = await get_community(community_id)
     if not actor.is_staff(community.id):
         raise PermissionDenied("Only staff of this community can do this.")
@@ -241,6 +246,8 @@ def community_view(community: Community) -> CommunityView:
         quiet_start=community.quiet_start,
         quiet_end=community.quiet_end,
         manual_dispatch_categories=tuple(community.manual_dispatch_categories or ()),
+        dispatch_k=community.dispatch_k,
+        invitation_minutes=community.invitation_minutes,
     )
 
 

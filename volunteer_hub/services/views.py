@@ -74,6 +74,9 @@ class CommunityView:
     quiet_start: str = "22:00"
     quiet_end: str = "07:00"
     manual_dispatch_categories: tuple[str, ...] = ()
+    # Automatic dispatch: invited at once, and the minutes each has to answer.
+    dispatch_k: int = 3
+    invitation_minutes: int = 120
 
 
 # --- the console: grids, people, roles, teams (issue 12) -------------------------------------

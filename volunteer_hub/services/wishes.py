@@ -36,6 +36,8 @@ from volunteer_hub.models import (
     AuditEntry,
     Community,
     Escalation,
+    Invitation,
+    InvitationStatus,
     MembershipStatus,
     Person,
     ResponsibleContact,
@@ -57,6 +59,8 @@ _AUDIT_FIELDS = ("status", "escalation", "claimer_id", "category", "title")
 # Lowest first: the levels in the order the enum defines them, the one place for it.
 ESCALATION_ORDER = tuple(Escalation)
 ACTIVE_STATUSES = (WishStatus.SUBMITTED, WishStatus.OPEN, WishStatus.CLAIMED)
+# What runs inside the transaction that opened a wish (automatic dispatch).
+OnOpen = Callable[[UnitOfWork, "Wish"], Awaitable[None]]
 
 
 # The longest a wish's time window may be (API.md ``window``): help "some time this
@@ -252,10 +256,13 @@ async def post(
     data: WishIn | dict,
     *,
     open311_key_id: int | None = None,
+    on_open: OnOpen | None = None,
 ) -> Wish:
     """Post a wish, for yourself or (staff, grid workers) on behalf of a resident.
 
     ``open311_key_id``: the integrator's key it came through (services.open311_keys).
+    ``on_open(uow, wish)`` runs in the same transaction when emergency mode opens the wish
+    at once (``invitations.post`` dispatches it there).
     """
     community = await get_community(community_id)
     data = parse(WishIn, data)
@@ -329,6 +336,8 @@ async def post(
         await uow.record("wish.posted", wish, community_id=community.id, after=after)
         if emergency.approves_automatically(community, wish.category):
             await _approve_for_emergency(uow, wish)
+            if on_open is not None:
+                await on_open(uow, wish)
     return wish
 
 
@@ -421,7 +430,16 @@ async def _resident_for(actor: Actor, community: Community, person_id: int) -> P
     return resident
 
 
-async def review(hub: Hub, actor: Actor, wish_id: int, data: ReviewIn | dict) -> Wish:
+async def review(
+    hub: Hub,
+    actor: Actor,
+    wish_id: int,
+    data: ReviewIn | dict,
+    *,
+    on_open: OnOpen | None = None,
+) -> Wish:
+    """Staff approve (the wish is open) or reject it. ``on_open(uow, wish)`` runs in the
+    approval's transaction (``invitations.review`` dispatches the wish there)."""
     wish = await get_wish(hub, actor, wish_id)
     if not actor.is_staff(wish.community_id):
         raise PermissionDenied("Only staff of this community can do this.")
@@ -436,6 +454,7 @@ async def review(hub: Hub, actor: Actor, wish_id: int, data: ReviewIn | dict) ->
         WishStatus.SUBMITTED,
         new_status,
         f"wish.{'approved' if data.decision == 'approve' else 'rejected'}",
+        then=on_open if data.decision == "approve" else None,
         review_reason=data.reason,
     )
 
@@ -468,6 +487,41 @@ async def claim(hub: Hub, actor: Actor, wish_id: int) -> Wish:
         claimer_id=actor.id,
         claimed_at=hub.now(),
     )
+
+
+def claim_refusal(hub: Hub, wish: Wish, violations: list[Violation]) -> PermissionDenied:
+    """What a would-be claimer is told for the first rule of ``serving_violations``."""
+    kind = category_of(hub, wish.community_id, wish.category).team_kind
+    return _CLAIM_REFUSALS[violations[0].rule](kind)
+
+
+async def claim_within(uow: UnitOfWork, wish: Wish, claimer_id: int) -> Wish:
+    """Inside ``uow``: ``claimer_id`` claims the open ``wish`` (the rules checked by the
+    caller), by the same conditional UPDATE as ``claim``: 409 ``already_claimed`` when it
+    is no longer open. Its pending invitations close (``close_invitations``)."""
+    before = snapshot(wish, *_AUDIT_FIELDS)
+    moved = await Wish.filter(id=wish.id, status=WishStatus.OPEN).update(
+        status=WishStatus.CLAIMED, claimer_id=claimer_id, claimed_at=uow.now, updated_at=uow.now
+    )
+    if not moved:
+        current = await Wish.get(id=wish.id)
+        if current.status is WishStatus.CLAIMED:
+            raise Conflict("Someone has claimed this wish already.", code="already_claimed")
+        raise Conflict(
+            "This wish is {status} and cannot change that way.",
+            code="invalid_state",
+            status=current.status.value,
+        )
+    await wish.refresh_from_db()
+    await uow.record(
+        "wish.claimed",
+        wish,
+        community_id=wish.community_id,
+        before=before,
+        after=snapshot(wish, *_AUDIT_FIELDS),
+    )
+    await close_invitations(uow, wish)
+    return wish
 
 
 async def may_claim(hub: Hub, actor: Actor, wish: Wish) -> bool:
@@ -727,7 +781,7 @@ async def _raise_level(
     if _level_index(level) <= _level_index(wish.escalation):
         raise Conflict("The wish is at this level or higher already.", code="already_escalated")
     async with unit_of_work(hub, actor.id if actor else None) as uow:
-        if not await raise_level(uow, wish, level, referral):
+        if not await escalate_within(uow, wish, level, referral):
             raise Conflict("The wish is at this level or higher already.", code="already_escalated")
     return wish
 
@@ -738,11 +792,12 @@ def next_level(level: Escalation | None) -> Escalation | None:
     return ESCALATION_ORDER[index] if index < len(ESCALATION_ORDER) else None
 
 
-async def raise_level(
+async def escalate_within(
     uow: UnitOfWork, wish: Wish, level: Escalation, referral: str | None = None
 ) -> bool:
-    """Inside ``uow``: raise the wish to ``level`` (``wish.escalated``) with one conditional
-    UPDATE; False when it is at that level or higher already."""
+    """Inside ``uow``: raise ``wish`` to ``level`` (``wish.escalated``) if it is below it,
+    in one conditional UPDATE, and refer it to the level's responsible contacts; False when
+    it is at that level or higher already."""
     lower = [e for e in ESCALATION_ORDER if _level_index(e) < _level_index(level)]
     before = snapshot(wish, *_AUDIT_FIELDS)
     changes = {"escalation": level, "escalated_at": uow.now, "updated_at": uow.now}
@@ -805,8 +860,6 @@ async def _transition(
         ):
             raise await refused()
         await wish.refresh_from_db()
-        if then is not None:
-            await then(uow, wish)
         await uow.record(
             action,
             wish,
@@ -814,7 +867,38 @@ async def _transition(
             before=before,
             after=snapshot(wish, *_AUDIT_FIELDS),
         )
+        if expected is WishStatus.OPEN and new is not WishStatus.OPEN:
+            await close_invitations(uow, wish)
+        if then is not None:
+            await then(uow, wish)
     return wish
+
+
+async def close_invitations(uow: UnitOfWork, wish: Wish) -> None:
+    """Inside the change that took ``wish`` out of ``open``: its pending invitations end.
+
+    The claimer's own (if they were invited) is ``accepted``; everyone else's is
+    ``withdrawn`` (``invitation.withdrawn``: they are told someone else took it, or that it
+    closed). One conditional UPDATE per invitation, so an answer racing this loses."""
+    pending = await Invitation.filter(wish_id=wish.id, status=InvitationStatus.PENDING)
+    for invitation in sorted(pending, key=lambda i: i.id):
+        accepted = wish.status is WishStatus.CLAIMED and invitation.person_id == wish.claimer_id
+        status = InvitationStatus.ACCEPTED if accepted else InvitationStatus.WITHDRAWN
+        moved = await Invitation.filter(id=invitation.id, status=InvitationStatus.PENDING).update(
+            status=status, answered_at=uow.now
+        )
+        if moved:
+            await uow.record(
+                f"invitation.{status.value}",
+                invitation,
+                community_id=wish.community_id,
+                after={
+                    "status": status.value,
+                    "wish_id": wish.id,
+                    "person_id": invitation.person_id,
+                    "wish_status": wish.status.value,
+                },
+            )
 
 
 def category_of(hub: Hub, community_id: int, code: str) -> WishCategory:
@@ -1051,9 +1135,18 @@ async def my_wishes(hub: Hub, actor: Actor, *, limit: int = 100) -> list[WishVie
 
 
 async def timeline(hub: Hub, actor: Actor, wish_id: int) -> list[AuditEntry]:
-    """What happened to a wish, oldest first, for whoever may see the wish (its trace)."""
+    """What happened to a wish, oldest first, for whoever may see the wish (its trace);
+    staff see the dispatch's steps too (who was chosen and why, the invitations' answers,
+    expiry and withdrawal)."""
     wish = await get_wish(hub, actor, wish_id)
-    return await AuditEntry.filter(entity_type="wish", entity_id=wish.id).order_by("id")
+    trail = Q(entity_type="wish", entity_id=wish.id)
+    if actor.is_staff(wish.community_id):
+        ids = await Invitation.filter(wish_id=wish.id).values_list("id", flat=True)
+        if ids:
+            trail |= Q(entity_type="invitation", entity_id__in=list(ids))
+    else:
+        trail &= ~Q(action__in=["wish.dispatched", "wish.dispatch_exhausted"])
+    return await AuditEntry.filter(trail).order_by("id")
 
 
 async def my_claims(hub: Hub, actor: Actor, *, limit: int = 100) -> list[WishView]:

@@ -59,6 +59,10 @@ class CommunityOut(BaseModel):
     manual_dispatch_categories: list[str] = Field(
         description="Wish categories whose candidates staff pick by hand (the rest: automatic)"
     )
+    dispatch_k: int = Field(3, description="How many of the best candidates are invited at once")
+    invitation_minutes: int = Field(
+        120, description="Minutes each invited person has to answer (not counting quiet hours)"
+    )
 
 
 class CommunityBrief(BaseModel):

@@ -4,6 +4,7 @@ from volunteer_hub.web.pages import (
     accounts,
     console,
     emergency,
+    invitations,
     no_shows,
     reach,
     referrals,
@@ -24,4 +25,5 @@ ROUTES = [
     *reach.ROUTES,
     *referrals.ROUTES,
     *no_shows.ROUTES,
+    *invitations.ROUTES,
 ]

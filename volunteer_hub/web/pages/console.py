@@ -90,6 +90,8 @@ async def settings_page(
             "quiet_end": shown.quiet_end,
             "timezone": shown.timezone,
             "manual": list(shown.manual_dispatch_categories),
+            "dispatch_k": shown.dispatch_k,
+            "invitation_minutes": shown.invitation_minutes,
         },
         section="settings",
     )
@@ -98,12 +100,13 @@ async def settings_page(
 async def save_settings(page: Page) -> Response:
     community = await _require_community(page)
     posted = await page.read_form()
-    form = values(posted, "quiet_start", "quiet_end", "timezone", "approve_volunteers")
+    typed = ("quiet_start", "quiet_end", "timezone", "dispatch_k", "invitation_minutes")
+    form = values(posted, *typed, "approve_volunteers")
     manual = all_values(posted, "manual")
     data = {
         "approve_volunteers": form["approve_volunteers"] == "on",
         "manual_dispatch_categories": manual,
-        **given({k: form[k] for k in ("quiet_start", "quiet_end", "timezone")}),
+        **given({k: form[k] for k in typed}),
     }
     try:
         await people.update_community(page.hub, page.user, community.id, data)

@@ -85,7 +85,7 @@ async def post_wish(page: Page) -> Response:
         data["window"] = window
     data["urgent"] = form["urgent"] is not None
     try:
-        wish = await wishes.post(page.hub, page.user, page.community_id or 0, data)
+        wish = await invitations.post(page.hub, page.user, page.community_id or 0, data)
     except VolunteerHubError as exc:
         if exc.kind in ("forbidden", "not_found"):
             raise
@@ -129,16 +129,53 @@ async def wish_page(page: Page, *, errors=None, status: int = 200) -> Response:
     actor = page.user
     wish = await wishes.view(page.hub, actor, page.path_id())
     history = await wishes.timeline(page.hub, actor, wish.id)
+    details = {}
+    if wish.may_manage:  # staff: who was invited, at which rank and why, and their answers
+        invited = await invitations.wish_invitations(page.hub, actor, wish.id)
+        names = {i.person_id: i.name for i in invited}
+        details = {entry.id: _dispatch_words(page, entry, names) for entry in history}
+    invitation = None
+    if wish.status.value == "open":
+        invitation_id = await invitations.pending_for_wish(actor, wish.id)
+        if invitation_id is not None:
+            invitation = await invitations.invitation(page.hub, actor, invitation_id)
     return page.render(
         "wishes/detail.html",
         status=status,
         wish=wish,
+        invitation=invitation,
         category=_names(page, [wish])[wish.category],
         actions=_actions(wish),
         history=history,
+        details=details,
         errors=errors or {},
         zone=wish.timezone,
     )
+
+
+def _dispatch_words(page: Page, entry, names: dict[int, str]) -> str | None:
+    """A dispatch step of the wish's trail in words, for staff: who, at which rank and why
+    (never a raw score), the reason of a decline, the level an exhausted dispatch reached."""
+    after = entry.after if isinstance(entry.after, dict) else {}
+    name = names.get(after.get("person_id"), "")
+    if entry.action == "wish.dispatched":
+        reasons = "；".join(localize(r, page.locale) for r in after.get("reasons") or ())
+        text = page.gettext("%(name)s, ranked %(rank)s", name=name, rank=after.get("rank"))
+        return f"{text}: {reasons}" if reasons else text
+    if entry.action in ("wish.invited", "invitation.accepted", "invitation.expired"):
+        return name or None
+    if entry.action == "invitation.withdrawn":
+        return name or None
+    if entry.action == "invitation.declined":
+        reason = after.get("decline_reason")
+        return (
+            page.gettext("%(name)s declined: %(reason)s", name=name, reason=reason)
+            if reason
+            else name
+        )
+    if entry.action == "wish.dispatch_exhausted":
+        return page.gettext("Volunteers asked: %(num)s", num=after.get("asked") or 0)
+    return None
 
 
 def _wish_action(name: str, service, *fields: str):

@@ -67,6 +67,8 @@ def _community(c) -> CommunityOut:
         quiet_start=view.quiet_start,
         quiet_end=view.quiet_end,
         manual_dispatch_categories=list(view.manual_dispatch_categories),
+        dispatch_k=view.dispatch_k,
+        invitation_minutes=view.invitation_minutes,
     )
 
 

@@ -33,7 +33,7 @@ class CategoriesQuery(Input):
 
 
 async def post_wish(call: Call) -> WishCreated:
-    wish = await wishes.post(call.hub, call.user, call.path_int("cid"), call.body)
+    wish = await invitations.post(call.hub, call.user, call.path_int("cid"), call.body)
     return WishCreated(id=wish.id, status=wish.status.value)
 
 
@@ -133,7 +133,7 @@ ENDPOINTS = [
     Endpoint(
         "POST",
         "/wishes/{id:int}/review",
-        _action(wishes.review),
+        _action(invitations.review),
         "Approve or reject (staff)",
         body=wishes.ReviewIn,
         response=WishOut,

@@ -1,0 +1,308 @@
+"""Automatic dispatch (派单): an open wish invites its best volunteers with no staff action.
+
+When a wish becomes ``open`` (approved, opened by emergency mode, handed back, released by
+a deactivation or a no-show) ``fill`` invites the best ``Community.dispatch_k`` candidates
+of ``matching.rank`` who were never invited to it and may claim it now
+(``wishes.serving_violations``), in the transaction that opened it: an ``Invitation`` row
+each, the events ``wish.invited`` (the message) and ``wish.dispatched`` (who, at which
+rank, and why, for the wish's timeline). A decline or an expired deadline invites the next
+one; when nobody is left and nothing is pending, ``wish.dispatch_exhausted`` is recorded
+and the wish rises one escalation level (``wish.escalated``: staff hear of it).
+
+Each person has ``Community.invitation_minutes`` to answer; the clock stops during the
+community's quiet hours (their messages wait for the morning too) unless the wish is
+urgent (``deadline``). The worker expires what is due (``expire_due``).
+
+Concurrency: every change to a wish's invitations writes the wish's row first (``lock``),
+so two dispatch rounds, an accept and an expiry of one wish queue one behind the other
+(the row lock on PostgreSQL, the write lock on SQLite); each answer is one conditional
+UPDATE (``WHERE status = 'pending'``), so of an accept and an expiry only one wins.
+Categories in ``Community.manual_dispatch_categories`` are never dispatched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from tortoise.expressions import F
+
+from volunteer_hub.clock import as_utc
+from volunteer_hub.hub import Hub
+from volunteer_hub.i18n import LocalizedText
+from volunteer_hub.models import (
+    AuditEntry,
+    Community,
+    Invitation,
+    InvitationStatus,
+    Occurrence,
+    Wish,
+    WishStatus,
+)
+from volunteer_hub.services import matching, wishes
+from volunteer_hub.services.access import load_actor
+from volunteer_hub.services.uow import UnitOfWork, unit_of_work
+
+# How many more candidates than needed ``matching.rank`` is asked for at first (some may
+# have been invited before, or may not claim the wish); the ask grows until exhausted.
+_MARGIN = 10
+
+
+# --- deadlines -------------------------------------------------------------------------------
+
+
+def deadline(start: datetime, minutes: int, community: Community, *, urgent: bool) -> datetime:
+    """``minutes`` of the community's waking time after ``start``: the clock stops during
+    its quiet hours (``quiet_start`` to ``quiet_end``, its own zone), unless ``urgent``.
+
+    120 minutes from 21:00 with quiet hours 22:00-07:00 end at 08:00 the next morning;
+    from 23:00 they end at 09:00."""
+    begin, end = time.fromisoformat(community.quiet_start), time.fromisoformat(community.quiet_end)
+    remaining = timedelta(minutes=minutes)
+    if urgent or begin == end:
+        return start + remaining
+    zone = ZoneInfo(community.timezone)
+    moment = start.astimezone(zone)
+    for _ in range(10_000):  # at most a day of quiet per day: ends long before this
+        quiet_until = _quiet_until(moment, begin, end)
+        if quiet_until is not None:
+            moment = quiet_until
+            continue
+        next_quiet = datetime.combine(moment.date(), begin, tzinfo=zone)
+        if next_quiet <= moment:
+            next_quiet = datetime.combine(moment.date() + timedelta(days=1), begin, tzinfo=zone)
+        awake = as_utc(next_quiet) - as_utc(moment)
+        if remaining <= awake:
+            return as_utc(moment) + remaining
+        remaining -= awake
+        moment = next_quiet
+    raise AssertionError("unreachable: quiet hours never end")
+
+
+def _quiet_until(moment: datetime, begin: time, end: time) -> datetime | None:
+    """The end of the quiet hours ``moment`` (local) falls in, or None when awake."""
+    now = moment.time()
+    quiet = (begin <= now or now < end) if begin > end else (begin <= now < end)
+    if not quiet:
+        return None
+    day = moment.date() if now < end else moment.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=moment.tzinfo)
+
+
+async def deadline_for(
+    community: Community, start: datetime, *, urgent: bool, before: datetime | None = None
+) -> datetime:
+    """The answer deadline of an invitation written at ``start``; never after ``before``
+    (a shift's start)."""
+    due = deadline(start, community.invitation_minutes, community, urgent=urgent)
+    return min(due, before) if before is not None else due
+
+
+# --- writing invitations ---------------------------------------------------------------------
+
+
+async def lock(wish_id: int) -> Wish | None:
+    """Inside a transaction: write the wish's row (changing nothing), then read it. Every
+    change to a wish's invitations starts here, so they queue one behind the other."""
+    if not await Wish.filter(id=wish_id).update(title=F("title")):
+        return None
+    return await Wish.get(id=wish_id)
+
+
+async def asked(wish_id: int) -> set[int]:
+    """Everyone ever invited to claim the wish: its invitations, and the invitations that
+    databases from before issue 13 kept only as audit entries."""
+    rows = await Invitation.filter(wish_id=wish_id).values_list("person_id", flat=True)
+    legacy = await AuditEntry.filter(
+        entity_type="wish", entity_id=wish_id, action="wish.invited"
+    ).values_list("after", flat=True)
+    return set(rows) | {a["person_id"] for a in legacy if isinstance(a, dict) and "person_id" in a}
+
+
+async def invite(
+    uow: UnitOfWork,
+    wish: Wish,
+    community: Community,
+    person_id: int,
+    *,
+    rank: int | None = None,
+    reasons: Iterable[LocalizedText] = (),
+) -> Invitation:
+    """Inside ``uow`` (the wish locked): one invitation to claim ``wish``, from
+    ``uow.actor_id`` (staff) or, when None, the community (dispatch). Records
+    ``wish.invited`` (``{person_id, invitation_id, expires_at}``: the message) and, for
+    dispatch, ``wish.dispatched`` (``{person_id, invitation_id, rank, reasons}``)."""
+    expires_at = await deadline_for(community, uow.now, urgent=wish.urgent)
+    reasons = [r if isinstance(r, str) else dict(r) for r in reasons]
+    invitation = await Invitation.create(
+        community_id=wish.community_id,
+        person_id=person_id,
+        wish_id=wish.id,
+        invited_by_id=uow.actor_id,
+        status=InvitationStatus.PENDING,
+        rank=rank,
+        reasons=reasons if uow.actor_id is None else None,
+        expires_at=expires_at,
+        created_at=uow.now,
+    )
+    after = {"person_id": person_id, "invitation_id": invitation.id, "expires_at": expires_at}
+    await uow.record("wish.invited", wish, community_id=wish.community_id, after=after)
+    if uow.actor_id is None:
+        await uow.record(
+            "wish.dispatched",
+            wish,
+            community_id=wish.community_id,
+            after={
+                "person_id": person_id,
+                "invitation_id": invitation.id,
+                "rank": rank,
+                "reasons": reasons,
+            },
+        )
+    return invitation
+
+
+@asynccontextmanager
+async def as_community(uow: UnitOfWork) -> AsyncIterator[UnitOfWork]:
+    """What is recorded inside is the community's doing (no actor in the trail)."""
+    actor_id, uow.actor_id = uow.actor_id, None
+    try:
+        yield uow
+    finally:
+        uow.actor_id = actor_id
+
+
+# --- dispatch ----------------------------------------------------------------------------------
+
+
+async def fill(uow: UnitOfWork, wish: Wish, *, skip: Iterable[int] = ()) -> int:
+    """Inside the transaction that opened ``wish`` or ended one of its invitations (the
+    wish's row written first): invite the best candidates until ``dispatch_k`` invitations
+    are pending; none if its category is dispatched by hand or not served by volunteers.
+    Nobody left to ask and nothing pending: ``wish.dispatch_exhausted``, and the wish rises
+    one escalation level. ``skip``: people not to invite (the one who handed it back).
+    Answers how many were invited."""
+    community = await Community.get(id=wish.community_id)
+    if wish.status is not WishStatus.OPEN:
+        return 0
+    if wish.category in (community.manual_dispatch_categories or []):
+        return 0
+    if not wishes.category_of(uow.hub, wish.community_id, wish.category).served:
+        return 0  # referred (吹哨), not dispatched
+    pending = await Invitation.filter(wish_id=wish.id, status=InvitationStatus.PENDING).count()
+    wanted = community.dispatch_k - pending
+    if wanted <= 0:
+        return 0
+    excluded = await asked(wish.id) | set(skip)
+    invited = 0
+    async with as_community(uow):
+        for position, candidate in await _next_candidates(uow.hub, wish, excluded, wanted):
+            await invite(
+                uow, wish, community, candidate.person_id, rank=position, reasons=candidate.reasons
+            )
+            invited += 1
+        if invited == 0 and pending == 0:
+            await exhausted(uow, wish, len(excluded))
+    return invited
+
+
+async def _next_candidates(
+    hub: Hub, wish: Wish, excluded: set[int], wanted: int
+) -> list[tuple[int, matching.Candidate]]:
+    """Up to ``wanted`` of the best candidates not in ``excluded`` who may claim the wish
+    now, with their rank (1 is the best) among all candidates."""
+    limit = len(excluded) + wanted + _MARGIN
+    while True:
+        ranked = await matching.rank(hub, wish, limit=limit)
+        chosen = []
+        for position, candidate in enumerate(ranked, start=1):
+            if candidate.person_id in excluded:
+                continue
+            person = await load_actor(candidate.person_id)
+            if await wishes.serving_violations(hub, person, wish):
+                continue
+            chosen.append((position, candidate))
+            if len(chosen) == wanted:
+                return chosen
+        if len(ranked) < limit:  # everyone was looked at
+            return chosen
+        limit *= 4
+
+
+async def exhausted(uow: UnitOfWork, wish: Wish, asked_count: int) -> None:
+    """Nobody is left to invite: recorded, and the wish rises one level so staff act."""
+    level = wishes.next_level(wish.escalation)
+    await uow.record(
+        "wish.dispatch_exhausted",
+        wish,
+        community_id=wish.community_id,
+        after={"asked": asked_count, "escalation": level.value if level else None},
+    )
+    if level is not None:
+        await wishes.escalate_within(uow, wish, level)
+
+
+# --- the worker's step -------------------------------------------------------------------------
+
+
+async def expire_due(hub: Hub) -> int:
+    """Expire every pending invitation whose deadline has passed (``invitation.expired``)
+    and, for a wish still open, invite the next candidates (or escalate). Safe to run in
+    several workers at once: each wish is handled under its row lock, and each invitation
+    moves by a conditional UPDATE. Answers how many expired."""
+    now = hub.now()
+    due = await Invitation.filter(status=InvitationStatus.PENDING, expires_at__lte=now).values_list(
+        "id", "wish_id"
+    )
+    expired = 0
+    for wish_id in sorted({w for _, w in due if w is not None}):
+        async with unit_of_work(hub, None) as uow:
+            wish = await lock(wish_id)
+            if wish is None:
+                continue
+            rows = await Invitation.filter(
+                wish_id=wish_id, status=InvitationStatus.PENDING, expires_at__lte=uow.now
+            ).order_by("id")
+            moved = 0
+            for invitation in rows:
+                moved += await _expire(uow, invitation)
+            if moved:
+                await fill(uow, wish)
+            expired += moved
+    for invitation_id in sorted(i for i, w in due if w is None):
+        async with unit_of_work(hub, None) as uow:
+            invitation = await Invitation.get_or_none(id=invitation_id)
+            if invitation is not None:
+                expired += await _expire(uow, invitation)
+    return expired
+
+
+async def _expire(uow: UnitOfWork, invitation: Invitation) -> int:
+    moved = await Invitation.filter(
+        id=invitation.id, status=InvitationStatus.PENDING, expires_at__lte=uow.now
+    ).update(status=InvitationStatus.EXPIRED, answered_at=uow.now)
+    if moved:
+        await uow.record(
+            "invitation.expired",
+            invitation,
+            community_id=invitation.community_id,
+            after=about(invitation) | {"status": InvitationStatus.EXPIRED.value},
+        )
+    return moved
+
+
+def about(invitation: Invitation) -> dict:
+    """What an invitation's events say of it (no personal data but the person's id)."""
+    about: dict = {"person_id": invitation.person_id}
+    if invitation.wish_id is not None:
+        about["wish_id"] = invitation.wish_id
+    if invitation.occurrence_id is not None:
+        about["occurrence_id"] = invitation.occurrence_id
+    return about
+
+
+async def occurrence_deadline(community: Community, occurrence: Occurrence, now: datetime):
+    """An invitation to a shift is answered before the shift starts."""
+    return await deadline_for(community, now, urgent=False, before=occurrence.start)
