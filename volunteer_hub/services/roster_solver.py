@@ -1,0 +1,335 @@
+"""The optimal fair roster as a min-cost flow: numpy arrays in, chosen pairs out.
+
+This module knows nothing of the database (``services.rostering`` builds its input), so the
+benchmark and the property tests call it bare.
+
+The model
+---------
+*Occurrences* (index ``o``) have ``places[o]`` open places; *people* (index ``p``) are
+candidates for some of them: the *pairs* ``(pair_occ[i], pair_person[i])`` with a fit
+``pair_score[i]`` in [0, 1]. A plan chooses pairs so that
+
+- no occurrence gets more people than its open places;
+- nobody holds two places whose times overlap: occurrences are grouped into the connected
+  components of their overlap graph (half-open intervals ``[start, end)``, so back-to-back
+  shifts do not overlap), and a person holds at most one place per component. Where a
+  component is a clique (the usual case: shifts at the same hours), that is exactly "no
+  clash"; where it is a chain (A overlaps B, B overlaps C, A does not overlap C) it is
+  stricter than needed: A and C are not given to one person in the same plan;
+- a person holds at most ``max_places`` places in the period, counting the ``load_before``
+  places they hold already;
+- an occurrence with a minimum group (``min_group[o] > 0``, e.g. night patrols walked in
+  pairs) ends with 0 people or at least ``min_group[o]`` together with the ``taken[o]``
+  people signed up already;
+- pairs that ``check`` refuses (the registration rules) are never chosen.
+
+Among those plans it maximises ``sum(place_value + round(score * score_scale))`` over the
+chosen pairs minus, for each person, a convex load cost: their k-th place in the period
+(counting ``load_before``) costs ``load_step * (k - 1)``, so the first place is free, the
+second costs one step, the third two steps... Convexity is what spreads load: moving a
+place from someone with many to someone with few always lowers the cost.
+
+The flow
+--------
+source → occurrence (capacity: open places) → [person × component] → person → sink, with
+``max_places - load_before`` parallel unit arcs from each person to the sink whose costs
+increase (the convex load), and a source → sink arc for places left open. A pair arc has
+capacity 1 and cost ``-(place_value + score)``. The [person × component] node (capacity 1)
+exists only where a person is a candidate for two or more occurrences of a component.
+
+Optimality: without minimum groups the min-cost flow is an optimum of the model above
+(integral, as every min-cost flow with integer capacities). Rules are checked lazily:
+only the pairs of the optimum are asked; refused pairs leave the graph and the flow is
+solved again, until every chosen pair is allowed. The final plan is optimal over all
+allowed pairs, because it is optimal over a superset of them (only refused pairs were
+removed) and uses only allowed pairs. Minimum groups are not a flow constraint: an
+occurrence left with 1..min-1 people is closed (its places stay open in this plan) and the
+flow is solved again; the result respects every minimum group, but may fall short of the
+best plan that respects them (it never leaves a group single, which is the rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the objective weighs a filled place, fit and load (all integers in the flow)."""
+
+    place_value: int = 1000  # filling a place at all
+    score_scale: int = 1000  # a perfect fit adds this much
+    load_step: int = 150  # the k-th place of a person costs (k - 1) steps
+    max_places: int = 7  # places a person may hold in the period, those held included
+
+
+@dataclass
+class Instance:
+    """One roster problem as arrays (see the module's docstring)."""
+
+    occ_start: np.ndarray  # int64, any unit (seconds since the epoch)
+    occ_end: np.ndarray
+    places: np.ndarray  # open places of each occurrence
+    pair_occ: np.ndarray  # int, index into the occurrences
+    pair_person: np.ndarray  # int, index into the people
+    pair_score: np.ndarray  # float in [0, 1]
+    n_people: int
+    load_before: np.ndarray | None = None  # places each person holds in the period already
+    min_group: np.ndarray | None = None  # 0: none
+    taken: np.ndarray | None = None  # people signed up already (for the minimum group)
+
+    def __post_init__(self) -> None:
+        n_occ = len(self.places)
+        self.occ_start = np.asarray(self.occ_start, dtype=np.int64)
+        self.occ_end = np.asarray(self.occ_end, dtype=np.int64)
+        self.places = np.asarray(self.places, dtype=np.int64)
+        self.pair_occ = np.asarray(self.pair_occ, dtype=np.int64)
+        self.pair_person = np.asarray(self.pair_person, dtype=np.int64)
+        self.pair_score = np.asarray(self.pair_score, dtype=np.float64)
+        if self.load_before is None:
+            self.load_before = np.zeros(self.n_people, dtype=np.int64)
+        if self.min_group is None:
+            self.min_group = np.zeros(n_occ, dtype=np.int64)
+        if self.taken is None:
+            self.taken = np.zeros(n_occ, dtype=np.int64)
+        self.load_before = np.asarray(self.load_before, dtype=np.int64)
+        self.min_group = np.asarray(self.min_group, dtype=np.int64)
+        self.taken = np.asarray(self.taken, dtype=np.int64)
+
+    @property
+    def n_occurrences(self) -> int:
+        return len(self.places)
+
+
+@dataclass
+class Solution:
+    chosen: np.ndarray  # indices into the pairs, sorted
+    objective: int  # the model's objective (see ``objective``)
+    rounds: int = 1  # flow solves (rules refused or groups closed in between)
+    refused: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    closed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+def components(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Connected components of the overlap graph of half-open intervals: a label per
+    interval (0, 1, ...), in time order."""
+    n = len(start)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(start, kind="stable")
+    s, e = start[order], end[order]
+    reach = np.maximum.accumulate(e)
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    new[1:] = s[1:] >= reach[:-1]
+    labels = np.empty(n, dtype=np.int64)
+    labels[order] = np.cumsum(new) - 1
+    return labels
+
+
+def pair_values(inst: Instance, w: Weights) -> np.ndarray:
+    """What each pair adds to the objective when chosen (before the load cost)."""
+    return w.place_value + np.rint(np.clip(inst.pair_score, 0.0, 1.0) * w.score_scale).astype(
+        np.int64
+    )
+
+
+def load_cost(loads: np.ndarray, load_before: np.ndarray, w: Weights) -> int:
+    """The convex load cost of giving each person ``loads`` more places."""
+    total = load_before + loads
+    # sum over k = load_before+1 .. total of step*(k-1) = step * (T(T-1)/2 - B(B-1)/2)
+    return int(
+        w.load_step * ((total * (total - 1)) // 2 - (load_before * (load_before - 1)) // 2).sum()
+    )
+
+
+def objective(inst: Instance, chosen: np.ndarray, w: Weights) -> int:
+    """The model's objective of a plan (``chosen``: indices into the pairs)."""
+    chosen = np.asarray(chosen, dtype=np.int64)
+    values = pair_values(inst, w)[chosen].sum()
+    loads = np.bincount(inst.pair_person[chosen], minlength=inst.n_people)
+    return int(values) - load_cost(loads, inst.load_before, w)
+
+
+def solve(
+    inst: Instance,
+    w: Weights | None = None,
+    check: Callable[[np.ndarray], np.ndarray] | None = None,
+    max_rounds: int = 50,
+) -> Solution:
+    """The optimal plan (see the module's docstring). ``check(pairs)`` answers, for the
+    given pair indices, a boolean array: True where the rules refuse the pair."""
+    w = w or Weights()
+    n_occ, n_people, n_pairs = inst.n_occurrences, inst.n_people, len(inst.pair_occ)
+    comp = components(inst.occ_start, inst.occ_end)
+    n_comp = int(comp.max()) + 1 if n_occ else 0
+
+    source, sink = 0, 1
+    occ_node0 = 2
+    person_node0 = occ_node0 + n_occ
+    mid_node0 = person_node0 + n_people
+
+    # [person × component] nodes where a person has two or more pairs in a component.
+    key = inst.pair_person * max(n_comp, 1) + comp[inst.pair_occ]
+    uniq, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    shared = counts[inverse] > 1
+    mid_keys = uniq[counts > 1]
+    mid_index = np.searchsorted(mid_keys, key[shared])
+    mid_person = mid_keys // max(n_comp, 1)
+
+    values = pair_values(inst, w)
+    pair_head = person_node0 + inst.pair_person
+    pair_head[shared] = mid_node0 + mid_index
+
+    slots = np.clip(w.max_places - inst.load_before, 0, None)
+    if n_pairs:  # nobody needs more load arcs than the components they are a candidate in
+        comps_per_person = np.bincount(uniq // max(n_comp, 1), minlength=n_people)
+        slots = np.minimum(slots, comps_per_person)
+    load_person = np.repeat(np.arange(n_people), slots)
+    rank_in_person = np.arange(len(load_person)) - np.repeat(np.cumsum(slots) - slots, slots)
+    load_arc_cost = w.load_step * (inst.load_before[load_person] + rank_in_person)
+
+    total = int(inst.places.sum())
+    tails = np.concatenate(
+        [
+            np.full(n_occ, source),
+            [source],
+            occ_node0 + inst.pair_occ,
+            mid_node0 + np.arange(len(mid_keys)),
+            person_node0 + load_person,
+        ]
+    ).astype(np.int32)
+    heads = np.concatenate(
+        [
+            occ_node0 + np.arange(n_occ),
+            [sink],
+            pair_head,
+            person_node0 + mid_person,
+            np.full(len(load_person), sink),
+        ]
+    ).astype(np.int32)
+    caps = np.concatenate(
+        [
+            inst.places,
+            [total],
+            np.ones(n_pairs, dtype=np.int64),
+            np.ones(len(mid_keys), dtype=np.int64),
+            np.ones(len(load_person), dtype=np.int64),
+        ]
+    ).astype(np.int64)
+    costs = np.concatenate(
+        [
+            np.zeros(n_occ, dtype=np.int64),
+            [0],
+            -values,
+            np.zeros(len(mid_keys), dtype=np.int64),
+            load_arc_cost,
+        ]
+    ).astype(np.int64)
+
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    supplies = np.zeros(mid_node0 + len(mid_keys), dtype=np.int64)
+    supplies[source], supplies[sink] = total, -total
+    flow.set_nodes_supplies(np.arange(len(supplies), dtype=np.int32), supplies)
+
+    pair_arc0 = n_occ + 1
+    pair_arcs = np.arange(pair_arc0, pair_arc0 + n_pairs, dtype=np.int64)
+    allowed = np.zeros(n_pairs, dtype=bool)  # pairs the rules have allowed already
+    refused: list[np.ndarray] = []
+    closed: list[np.ndarray] = []
+    rounds = 0
+    while True:
+        rounds += 1
+        status = flow.solve()
+        if status != flow.OPTIMAL:  # cannot happen: the bypass arc makes every instance feasible
+            raise RuntimeError(f"min-cost flow failed: {status}")
+        chosen = np.flatnonzero(flow.flows(pair_arcs) > 0)
+        changed = False
+        if check is not None:
+            fresh = chosen[~allowed[chosen]]
+            if len(fresh):
+                bad = np.asarray(check(fresh), dtype=bool)
+                allowed[fresh[~bad]] = True
+                if bad.any():
+                    gone = fresh[bad]
+                    refused.append(gone)
+                    flow.set_arc_capacities(pair_arcs[gone], np.zeros(len(gone), dtype=np.int64))
+                    changed = True
+        if not changed and inst.min_group.any():
+            got = np.bincount(inst.pair_occ[chosen], minlength=n_occ)
+            single = np.flatnonzero(
+                (inst.min_group > 0) & (got > 0) & (inst.taken + got < inst.min_group)
+            )
+            if len(single):
+                closed.append(single)
+                flow.set_arc_capacities(single, np.zeros(len(single), dtype=np.int64))
+                changed = True
+        if not changed or rounds >= max_rounds:
+            break
+    if changed:  # out of rounds: drop what is still unchecked or single, never break a rule
+        chosen = _settle(inst, chosen, allowed if check is not None else None)
+    return Solution(
+        chosen=np.sort(chosen),
+        objective=objective(inst, chosen, w),
+        rounds=rounds,
+        refused=np.concatenate(refused) if refused else np.zeros(0, dtype=np.int64),
+        closed=np.concatenate(closed) if closed else np.zeros(0, dtype=np.int64),
+    )
+
+
+def _settle(inst: Instance, chosen: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    if allowed is not None:
+        chosen = chosen[allowed[chosen]]
+    got = np.bincount(inst.pair_occ[chosen], minlength=inst.n_occurrences)
+    single = (inst.min_group > 0) & (got > 0) & (inst.taken + got < inst.min_group)
+    return chosen[~single[inst.pair_occ[chosen]]]
+
+
+def greedy(inst: Instance, w: Weights | None = None) -> np.ndarray:
+    """A plain greedy for comparison: pairs by value, best first, each taken while its
+    occurrence has a place, its person a slot and no place in the same component; the
+    load cost is ignored when choosing (it is counted in the objective). Minimum groups
+    are settled as in ``solve``."""
+    w = w or Weights()
+    comp = components(inst.occ_start, inst.occ_end)
+    order = np.argsort(-pair_values(inst, w), kind="stable")
+    left = inst.places.copy()
+    slots = np.clip(w.max_places - inst.load_before, 0, None)
+    used: set[tuple[int, int]] = set()
+    chosen = []
+    pair_occ, pair_person = inst.pair_occ.tolist(), inst.pair_person.tolist()
+    comp_list = comp.tolist()
+    for i in order.tolist():
+        o, p = pair_occ[i], pair_person[i]
+        key = (p, comp_list[o])
+        if left[o] > 0 and slots[p] > 0 and key not in used:
+            left[o] -= 1
+            slots[p] -= 1
+            used.add(key)
+            chosen.append(i)
+    return _settle(inst, np.array(chosen, dtype=np.int64), None)
+
+
+def is_feasible(inst: Instance, chosen: np.ndarray, w: Weights | None = None) -> bool:
+    """Whether a plan keeps every constraint of the model (for tests and the benchmark)."""
+    w = w or Weights()
+    chosen = np.asarray(chosen, dtype=np.int64)
+    if len(np.unique(chosen)) != len(chosen):
+        return False
+    got = np.bincount(inst.pair_occ[chosen], minlength=inst.n_occurrences)
+    if (got > inst.places).any():
+        return False
+    loads = np.bincount(inst.pair_person[chosen], minlength=inst.n_people)
+    if (inst.load_before + loads > np.maximum(w.max_places, inst.load_before)).any():
+        return False
+    comp = components(inst.occ_start, inst.occ_end)
+    keys = inst.pair_person[chosen] * (int(comp.max(initial=0)) + 1) + comp[inst.pair_occ[chosen]]
+    if len(np.unique(keys)) != len(keys):
+        return False
+    single = (inst.min_group > 0) & (got > 0) & (inst.taken + got < inst.min_group)
+    return not single.any()
