@@ -1020,6 +1020,7 @@ async def replacement_candidates(
 @dataclass(frozen=True)
 class AcceptResult:
     plan: RosterPlan
+    timezone: str
     invited: int
     skipped: tuple[dict, ...]  # {assignment_id, person_id, task_id, occurrence_start, reason}
 
@@ -1132,7 +1133,7 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
             after={"invited": invited, "skipped": len(skipped)},
         )
     await plan.refresh_from_db()
-    return AcceptResult(plan, invited, tuple(skipped))
+    return AcceptResult(plan, community.timezone, invited, tuple(skipped))
 
 
 def _skip(row: RosterAssignment, reason: str) -> dict:

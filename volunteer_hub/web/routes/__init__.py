@@ -9,6 +9,7 @@ from volunteer_hub.web.routes import (
     notifications,
     open311_keys,
     plugins,
+    rostering,
     tasks,
     wishes,
 )
@@ -24,4 +25,5 @@ ENDPOINTS = [
     *callouts.ENDPOINTS,
     *open311_keys.ENDPOINTS,
     *plugins.ENDPOINTS,
+    *rostering.ENDPOINTS,
 ]
