@@ -34,8 +34,10 @@ The flow
 source → occurrence (capacity: open places) → [person × component] → person → sink, with
 ``max_places - load_before`` parallel unit arcs from each person to the sink whose costs
 increase (the convex load), and a source → sink arc for places left open. A pair arc has
-capacity 1 and cost ``-(place_value + score)``. The [person × component] node (capacity 1)
-exists only where a person is a candidate for two or more occurrences of a component.
+capacity 1 and cost ``-(place_value + score)`` (shifted, with the bypass, by a constant
+that makes every cost non-negative, which the solver handles faster). The
+[person × component] node (capacity 1) exists only where a person is a candidate for two
+or more occurrences of a component.
 
 Optimality: without minimum groups the min-cost flow is an optimum of the model above
 (integral, as every min-cost flow with integer capacities). Rules are checked lazily:
@@ -162,11 +164,83 @@ def solve(
     max_rounds: int = 50,
 ) -> Solution:
     """The optimal plan (see the module's docstring). ``check(pairs)`` answers, for the
-    given pair indices, a boolean array: True where the rules refuse the pair."""
+    given pair indices, a boolean array: True where the rules refuse the pair.
+
+    The candidate graph falls apart into connected parts (people and occurrences linked by
+    pairs; teams whose members serve no other team are parts of their own); parts share
+    nothing, so the optimum is the union of each part's optimum, and a few small flows
+    solve faster than one large one."""
     w = w or Weights()
-    n_occ, n_people, n_pairs = inst.n_occurrences, inst.n_people, len(inst.pair_occ)
     comp = components(inst.occ_start, inst.occ_end)
-    n_comp = int(comp.max()) + 1 if n_occ else 0
+    n_comp = int(comp.max()) + 1 if inst.n_occurrences else 0
+    part_of_pair = connected_parts(inst)
+    chosen, refused, closed, rounds = [], [], [], 0
+    order = np.argsort(part_of_pair, kind="stable")
+    labels = part_of_pair[order]
+    cuts = np.flatnonzero(np.diff(labels)) + 1
+    for idx in np.split(order, cuts) if len(order) else []:
+        occs, sub_occ = np.unique(inst.pair_occ[idx], return_inverse=True)
+        people, sub_person = np.unique(inst.pair_person[idx], return_inverse=True)
+        sub = Instance(
+            occ_start=inst.occ_start[occs],
+            occ_end=inst.occ_end[occs],
+            places=inst.places[occs],
+            pair_occ=sub_occ,
+            pair_person=sub_person,
+            pair_score=inst.pair_score[idx],
+            n_people=len(people),
+            load_before=inst.load_before[people],
+            min_group=inst.min_group[occs],
+            taken=inst.taken[occs],
+        )
+        part_check = None
+        if check is not None:
+
+            def part_check(pairs: np.ndarray, idx: np.ndarray = idx) -> np.ndarray:
+                return check(idx[pairs])
+
+        found = _solve_part(sub, w, part_check, max_rounds, comp[occs], n_comp)
+        chosen.append(idx[found.chosen])
+        refused.append(idx[found.refused])
+        closed.append(occs[found.closed])
+        rounds = max(rounds, found.rounds)
+    picked = np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+    return Solution(
+        chosen=picked,
+        objective=objective(inst, picked, w),
+        rounds=rounds,
+        refused=np.concatenate(refused) if refused else np.zeros(0, dtype=np.int64),
+        closed=np.unique(np.concatenate(closed)) if closed else np.zeros(0, dtype=np.int64),
+    )
+
+
+def connected_parts(inst: Instance) -> np.ndarray:
+    """A label per pair: the connected part of the candidate graph it belongs to (label
+    propagation over the bipartite graph, one numpy pass per step of its diameter)."""
+    n_pairs = len(inst.pair_occ)
+    if not n_pairs:
+        return np.zeros(0, dtype=np.int64)
+    person_label = np.arange(inst.n_people, dtype=np.int64)
+    occ_label = np.full(inst.n_occurrences, np.iinfo(np.int64).max, dtype=np.int64)
+    while True:
+        np.minimum.at(occ_label, inst.pair_occ, person_label[inst.pair_person])
+        new = person_label.copy()
+        np.minimum.at(new, inst.pair_person, occ_label[inst.pair_occ])
+        if np.array_equal(new, person_label):
+            return person_label[inst.pair_person]
+        person_label = new
+
+
+def _solve_part(
+    inst: Instance,
+    w: Weights,
+    check: Callable[[np.ndarray], np.ndarray] | None,
+    max_rounds: int,
+    comp: np.ndarray,
+    n_comp: int,
+) -> Solution:
+    """``solve`` on one connected part (``comp``: the overlap components' labels)."""
+    n_occ, n_people, n_pairs = inst.n_occurrences, inst.n_people, len(inst.pair_occ)
 
     source, sink = 0, 1
     occ_node0 = 2
@@ -221,11 +295,14 @@ def solve(
             np.ones(len(load_person), dtype=np.int64),
         ]
     ).astype(np.int64)
+    # Every unit of flow passes one pair arc or the bypass: adding ``shift`` to both moves
+    # every plan's cost by the same amount and keeps the costs non-negative (faster).
+    shift = w.place_value + w.score_scale
     costs = np.concatenate(
         [
             np.zeros(n_occ, dtype=np.int64),
-            [0],
-            -values,
+            [shift],
+            shift - values,
             np.zeros(len(mid_keys), dtype=np.int64),
             load_arc_cost,
         ]
@@ -275,7 +352,7 @@ def solve(
         chosen = _settle(inst, chosen, allowed if check is not None else None)
     return Solution(
         chosen=np.sort(chosen),
-        objective=objective(inst, chosen, w),
+        objective=0,  # the caller sums the parts
         rounds=rounds,
         refused=np.concatenate(refused) if refused else np.zeros(0, dtype=np.int64),
         closed=np.concatenate(closed) if closed else np.zeros(0, dtype=np.int64),

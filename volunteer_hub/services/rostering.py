@@ -33,6 +33,7 @@ What a plan guarantees (``roster_solver`` states the model exactly):
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -41,8 +42,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic import model_validator
+from tortoise.expressions import Subquery
 from tortoise.functions import Sum
 
+from volunteer_hub import db
 from volunteer_hub.clock import ONE_DAY, local_day_start, local_year_start
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.hooktypes import PersonFacts, SignupFacts
@@ -135,6 +138,8 @@ class Problem:
     tasks: dict[int, Task]
     names: dict[int, str]
     team_kinds: dict[int, str | None]  # task id -> its team's kind
+    person_rows: dict[int, tuple]  # person id -> (id, name, grid_id, skills, birth_date, cid)
+    kinds_of: dict[int, tuple[str, ...]]  # person id -> kinds of the teams they are active in
 
     def instance(self) -> roster_solver.Instance:
         return roster_solver.Instance(
@@ -232,20 +237,14 @@ async def load_problem(hub: Hub, community: Community, start: datetime, end: dat
     # Candidates: team members for team tasks, the community's volunteers otherwise.
     team_ids = sorted({t.team_id for t in task_rows if t.team_id})
     teams = {t.id: t for t in await Team.filter(id__in=team_ids)} if team_ids else {}
-    members = await TeamMembership.filter(
-        team_id__in=team_ids, status=MembershipStatus.ACTIVE
-    ).values_list("team_id", "person_id")
-    volunteers = await RoleAssignment.filter(
-        community_id=community.id, role=Role.VOLUNTEER
-    ).values_list("person_id", flat=True)
-    wanted = {p for _, p in members} | set(volunteers)
-    person_rows = await Person.filter(id__in=list(wanted), active=True).values_list(
-        "id", "name", "grid_id", "skills", "birth_date", "community_id"
-    )
-    person_rows.sort()
+    person_rows = await _volunteer_rows(community.id)
+    memberships = await _memberships(community.id)
     people = np.array([r[0] for r in person_rows], dtype=np.int64)
     index_of = {int(p): i for i, p in enumerate(people)}
     names = {r[0]: r[1] for r in person_rows}
+    wanted_teams = set(team_ids)
+    members = [(t, p) for p, t, _ in memberships if t in wanted_teams]
+    volunteers = people.tolist()
 
     pools: dict[int | None, np.ndarray] = {None: _indices(volunteers, index_of)}
     by_team: dict[int, list[int]] = {}
@@ -263,13 +262,13 @@ async def load_problem(hub: Hub, community: Community, start: datetime, end: dat
     pair_occ, pair_person = pair_occ[keep], pair_person[keep]
 
     held = await Signup.filter(
-        person_id__in=people.tolist(),
+        person_id__in=_volunteers(community.id),
         status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
         occurrence__start__gte=start,
         occurrence__start__lt=end,
     ).values_list("person_id", flat=True)
     load_before = np.zeros(len(people), dtype=np.int64)
-    for person_id, n in Counter(held).items():
+    for person_id, n in Counter(p for p in held if p in index_of).items():
         load_before[index_of[person_id]] = n
 
     features = await load_features(hub, community, people, person_rows, list(by_id.values()))
@@ -294,8 +293,75 @@ async def load_problem(hub: Hub, community: Community, start: datetime, end: dat
         tasks=by_id,
         names=names,
         team_kinds=team_kinds,
+        person_rows={r[0]: r for r in person_rows},
+        kinds_of=_kinds_of(memberships),
     )
     return problem
+
+
+async def _volunteer_rows(community_id: int) -> list[tuple]:
+    """The community's active volunteers, by id: (id, name, grid_id, skills, birth_date,
+    community_id). Hand-written: the ORM's per-value conversion of 50,000 rows (dates,
+    JSON) costs more than the query."""
+    rows = await db.fetch(
+        "SELECT p.id, p.name, p.grid_id, p.skills, p.birth_date, p.community_id"
+        " FROM person p WHERE p.active = ? AND p.id IN (SELECT r.person_id FROM"
+        " role_assignment r WHERE r.community_id = ? AND r.role = ?) ORDER BY p.id",
+        True,
+        community_id,
+        Role.VOLUNTEER.value,
+    )
+    return [
+        (
+            r["id"],
+            r["name"],
+            r["grid_id"],
+            _as_list(r["skills"]),
+            _as_date(r["birth_date"]),
+            r["community_id"],
+        )
+        for r in rows
+    ]
+
+
+async def _memberships(community_id: int) -> list[tuple[int, int, str]]:
+    """(person_id, team_id, team kind) of every active membership of the community's
+    volunteers (their teams elsewhere too: the rules see every kind a person serves)."""
+    rows = await db.fetch(
+        "SELECT m.person_id, m.team_id, t.kind FROM team_membership m"
+        " JOIN team t ON t.id = m.team_id WHERE m.status = ? AND m.person_id IN"
+        " (SELECT r.person_id FROM role_assignment r WHERE r.community_id = ? AND r.role = ?)",
+        MembershipStatus.ACTIVE.value,
+        community_id,
+        Role.VOLUNTEER.value,
+    )
+    return [(r["person_id"], r["team_id"], r["kind"]) for r in rows]
+
+
+def _kinds_of(memberships: list[tuple[int, int, str]]) -> dict[int, tuple[str, ...]]:
+    kinds: dict[int, set[str]] = {}
+    for person_id, _, kind in memberships:
+        kinds.setdefault(person_id, set()).add(kind)
+    return {p: tuple(sorted(k)) for p, k in kinds.items()}
+
+
+def _as_list(value: Any, _seen: dict[str, list[str]] = {}) -> list[str]:  # noqa: B006
+    """A JSON list as stored (text on SQLite); the few distinct texts parsed once each."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        if value not in _seen:
+            if len(_seen) > 10_000:
+                _seen.clear()
+            _seen[value] = list(json.loads(value))
+        return _seen[value]
+    return list(value)
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
 
 
 def _indices(person_ids: list[int], index_of: dict[int, int]) -> np.ndarray:
@@ -321,7 +387,7 @@ async def _free(
         return keep
     n = len(people)
     # Declared availability, in the community's zone (none declared: free).
-    slots = await AvailabilitySlot.filter(person_id__in=people.tolist()).values_list(
+    slots = await AvailabilitySlot.filter(person_id__in=_volunteers(community.id)).values_list(
         "person_id", "weekday", "start_minute", "end_minute"
     )
     if slots:
@@ -329,14 +395,14 @@ async def _free(
                            pair_occ, pair_person)  # fmt: skip
     # Busy: places held (confirmed, checked in) and claimed wishes with a window.
     busy = await Signup.filter(
-        person_id__in=people.tolist(),
+        person_id__in=_volunteers(community.id),
         status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN, SignupStatus.WAITLISTED],
         occurrence__end__gt=start,
         occurrence__start__lt=end,
     ).values_list("person_id", "occurrence__task_id", "occurrence__start", "occurrence__end",
                   "status")  # fmt: skip
     claims = await Wish.filter(
-        claimer_id__in=people.tolist(),
+        claimer_id__in=_volunteers(community.id),
         status=WishStatus.CLAIMED,
         window_start__lt=end,
         window_end__gt=start,
@@ -344,19 +410,27 @@ async def _free(
     intervals = [
         (index_of[p], int(s.timestamp()), int(e.timestamp()))
         for p, _, s, e, status in busy
-        if status is not SignupStatus.WAITLISTED
-    ] + [(index_of[p], int(s.timestamp()), int(e.timestamp())) for p, s, e in claims]
+        if status is not SignupStatus.WAITLISTED and p in index_of
+    ] + [
+        (index_of[p], int(s.timestamp()), int(e.timestamp())) for p, s, e in claims if p in index_of
+    ]
     if intervals:
         keep &= ~_overlaps_any(intervals, n, occ_start[pair_occ], occ_end[pair_occ], pair_person)
     # Already on the occurrence: signed up (even waiting) or invited.
     key_of = {(int(t), int(s)): i for i, (t, s) in enumerate(zip(occ_task, occ_start, strict=True))}
-    on = [(index_of[p], key_of.get((t, int(s.timestamp())))) for p, t, s, _, _ in busy]
+    on = [
+        (index_of[p], key_of.get((t, int(s.timestamp()))))
+        for p, t, s, _, _ in busy
+        if p in index_of
+    ]
     invited = await Invitation.filter(
-        person_id__in=people.tolist(),
+        community_id=community.id,
         occurrence__start__gte=start,
         occurrence__start__lt=end,
     ).values_list("person_id", "occurrence__task_id", "occurrence__start")
-    on += [(index_of[p], key_of.get((t, int(s.timestamp())))) for p, t, s in invited]
+    on += [
+        (index_of[p], key_of.get((t, int(s.timestamp())))) for p, t, s in invited if p in index_of
+    ]
     on_keys = np.array([o * n + p for p, o in on if o is not None], dtype=np.int64)
     if len(on_keys):
         keep &= ~np.isin(pair_occ * n + pair_person, on_keys)
@@ -471,34 +545,42 @@ async def load_features(
     hours = np.zeros(n)
     for person_id, total in (
         await ServiceRecord.filter(
-            person_id__in=ids, started_at__gte=now - timedelta(days=FAIRNESS_DAYS)
+            person_id__in=_volunteers(community.id),
+            started_at__gte=now - timedelta(days=FAIRNESS_DAYS),
         )
         .group_by("person_id")
         .annotate(total=Sum("hours"))
         .values_list("person_id", "total")
     ):
-        hours[index_of[person_id]] = float(total or 0)
+        if person_id in index_of:
+            hours[index_of[person_id]] = float(total or 0)
     no_show = np.zeros(n)
     for person_id, when in await NoShow.filter(
-        person_id__in=ids, excused_at__isnull=True
+        person_id__in=_volunteers(community.id), excused_at__isnull=True
     ).values_list("person_id", "occurred_at"):
+        if person_id not in index_of:
+            continue
         age_days = max(0.0, (now - when).total_seconds() / 86400)
         no_show[index_of[person_id]] += 0.5 ** (age_days / NO_SHOW_HALF_LIFE_DAYS)
     party = np.zeros(n)
     members = await PartyReport.filter(
-        person_id__in=ids, community_id=community.id, status=PartyReportStatus.ACCEPTED
+        person_id__in=_volunteers(community.id),
+        community_id=community.id,
+        status=PartyReportStatus.ACCEPTED,
     ).values_list("person_id", "yearly_hours_target")
     if members:
         year_start = local_year_start(hub.today(community.timezone).year, community.timezone)
         done = dict(
             await ServiceRecord.filter(
-                person_id__in=[m[0] for m in members], started_at__gte=year_start
+                person_id__in=_volunteers(community.id), started_at__gte=year_start
             )
             .group_by("person_id")
             .annotate(total=Sum("hours"))
             .values_list("person_id", "total")
         )
         for person_id, target in members:
+            if person_id not in index_of:
+                continue
             goal = float(target or DEFAULT_PARTY_TARGET)
             left = max(0.0, goal - float(done.get(person_id) or 0))
             party[index_of[person_id]] = left / goal if goal else 0.0
@@ -688,19 +770,30 @@ class _Rules:
         return groups
 
 
-async def _person_facts(person_ids: list[int]) -> dict[int, PersonFacts]:
-    """``facts.person_facts`` for many people, in three statements."""
-    rows = await Person.filter(id__in=person_ids).values_list(
+def _volunteers(community_id: int) -> Subquery:
+    """The community's volunteers (joining a team makes one), as a subquery: a filter on
+    tens of thousands of ids is slower to build and to run than the join."""
+    return Subquery(
+        RoleAssignment.filter(community_id=community_id, role=Role.VOLUNTEER).values("person_id")
+    )
+
+
+async def _person_facts(person_ids: list[int], community_id: int) -> dict[int, PersonFacts]:
+    """``facts.person_facts`` for many people (volunteers of the community), in three
+    statements."""
+    wanted = set(person_ids)
+    who: Any = person_ids if len(person_ids) <= 500 else _volunteers(community_id)
+    rows = await Person.filter(id__in=who).values_list(
         "id", "name", "community_id", "grid_id", "birth_date", "skills"
     )
     quals: dict[int, list[tuple]] = {}
-    for pid, kind, expires, verified in await Qualification.filter(
-        person_id__in=person_ids
-    ).values_list("person_id", "kind", "expires_on", "verified"):
+    for pid, kind, expires, verified in await Qualification.filter(person_id__in=who).values_list(
+        "person_id", "kind", "expires_on", "verified"
+    ):
         quals.setdefault(pid, []).append((kind, expires, verified))
     kinds: dict[int, set[str]] = {}
     for pid, kind in await TeamMembership.filter(
-        person_id__in=person_ids, status=MembershipStatus.ACTIVE
+        person_id__in=who, status=MembershipStatus.ACTIVE
     ).values_list("person_id", "team__kind"):
         kinds.setdefault(pid, set()).add(kind)
     return {
@@ -715,7 +808,41 @@ async def _person_facts(person_ids: list[int]) -> dict[int, PersonFacts]:
             team_kinds=tuple(sorted(kinds.get(pid, ()))),
         )
         for pid, name, cid, gid, born, skills in rows
+        if pid in wanted
     }
+
+
+class _LazyFacts(dict):
+    """Person facts built when the rules first ask for someone (from the problem's rows)."""
+
+    def __init__(self, problem: Problem, quals: dict[int, list[tuple]]) -> None:
+        super().__init__()
+        self.problem = problem
+        self.quals = quals
+
+    def __missing__(self, person_id: int) -> PersonFacts:
+        pid, name, grid_id, skills, born, cid = self.problem.person_rows[person_id]
+        facts = PersonFacts(
+            id=pid,
+            name=name,
+            community_id=cid,
+            grid_id=grid_id,
+            birth_date=born,
+            skills=tuple(skills or ()),
+            qualifications=tuple(self.quals.get(pid, ())),
+            team_kinds=self.problem.kinds_of.get(pid, ()),
+        )
+        self[person_id] = facts
+        return facts
+
+
+async def _qualifications(community_id: int) -> dict[int, list[tuple]]:
+    quals: dict[int, list[tuple]] = {}
+    for pid, kind, expires, verified in await Qualification.filter(
+        person_id__in=_volunteers(community_id)
+    ).values_list("person_id", "kind", "expires_on", "verified"):
+        quals.setdefault(pid, []).append((kind, expires, verified))
+    return quals
 
 
 async def _confirmed(problem: Problem) -> dict[tuple[int, int], tuple[int, ...]]:
@@ -733,8 +860,8 @@ async def _confirmed(problem: Problem) -> dict[tuple[int, int], tuple[int, ...]]
 
 async def solve_problem(hub: Hub, problem: Problem) -> roster_solver.Solution:
     """The rules' facts in bulk, the minimum groups, then the solver (in a thread)."""
-    involved = sorted({int(problem.people[p]) for p in np.unique(problem.pair_person).tolist()})
-    rules = _Rules(hub, problem, await _person_facts(involved), await _confirmed(problem))
+    quals = await _qualifications(problem.community.id)
+    rules = _Rules(hub, problem, _LazyFacts(problem, quals), await _confirmed(problem))
     problem.occ_min_group = rules.minimum_groups()
     return await asyncio.to_thread(roster_solver.solve, problem.instance(), WEIGHTS, rules.refused)
 
@@ -998,14 +1125,14 @@ async def replacement_candidates(
     in_plan = await RosterAssignment.filter(plan_id=plan.id).values_list(
         "person_id", "task_id", "occurrence_start"
     )
-    durations = {t.id: t.ends_at - t.starts_at for t in await Task.filter(
-        id__in=sorted({r[1] for r in in_plan}))}  # fmt: skip
+    planned = await Task.filter(id__in=sorted({r[1] for r in in_plan}))
+    durations = {t.id: t.ends_at - t.starts_at for t in planned}
     clashing = {pid for pid, tid, s in in_plan if s < end and s + durations[tid] > start}
     pairs = np.flatnonzero(problem.pair_occ == o[0])
     pairs = pairs[np.argsort(-problem.pair_score[pairs], kind="stable")]
-    rules = _Rules(hub, problem, await _person_facts(
-        [int(problem.people[problem.pair_person[i]]) for i in pairs.tolist()]),
-        await _confirmed(problem))  # fmt: skip
+    involved = [int(problem.people[problem.pair_person[i]]) for i in pairs.tolist()]
+    facts = await _person_facts(involved, community.id)
+    rules = _Rules(hub, problem, facts, await _confirmed(problem))
     out = []
     for i in pairs.tolist():
         pid = int(problem.people[problem.pair_person[i]])
@@ -1039,7 +1166,7 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
     task_rows = {t.id: t for t in await Task.filter(id__in=sorted({r.task_id for r in rows}))}
     teams = {t.id: t for t in await Team.filter(
         id__in=sorted({t.team_id for t in task_rows.values() if t.team_id}))}  # fmt: skip
-    facts = await _person_facts(sorted({r.person_id for r in rows}))
+    facts = await _person_facts(sorted({r.person_id for r in rows}), community.id)
     active = set(
         await Person.filter(id__in=sorted(facts), active=True).values_list("id", flat=True)
     )
