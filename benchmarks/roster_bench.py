@@ -215,7 +215,7 @@ async def build(url: str, volunteers: int, work_dir: Path) -> None:
         await people.assign_role(hub, admin, community.id, staff.id, "staff")
 
 
-# --- measuring -------------------------------------------------------------------------------------
+# --- measuring ---------------------------------------------------------------------------
 
 
 def peak_rss_mb() -> float:
@@ -299,7 +299,7 @@ async def measure(url: str, work_dir: Path) -> dict:
     return out
 
 
-# --- orchestration ----------------------------------------------------------------------------------
+# --- orchestration -----------------------------------------------------------------------
 
 
 async def create_postgres_database(server_url: str) -> tuple[str, str]:
