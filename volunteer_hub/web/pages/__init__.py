@@ -6,6 +6,7 @@ from volunteer_hub.web.pages import (
     emergency,
     reach,
     roster,
+    rostering,
     staff,
     volunteer,
     wishes,
@@ -20,4 +21,5 @@ ROUTES = [
     *roster.ROUTES,
     *volunteer.ROUTES,
     *reach.ROUTES,
+    *rostering.ROUTES,
 ]
