@@ -96,8 +96,11 @@ async def plan_page(
     for a in view.assignments:
         shifts.setdefault((a.occurrence_start, a.task_id), []).append(a)
     summary = view.summary
+    zone = ZoneInfo(view.timezone)
     return page.render(
         "staff/roster_plan.html",
+        first=view.period_start.astimezone(zone).date(),
+        last=(view.period_end.astimezone(zone) - timedelta(days=1)).date(),
         status=status,
         plan=view,
         shifts=list(shifts.values()),
