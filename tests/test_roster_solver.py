@@ -1,14 +1,18 @@
-"""The roster's solver (services.roster_solver) against brute force, on small random instances."""
+"""The roster's solver (services.roster_solver) against brute force, on small random
+instances; the candidates' availability and clash filters against naive references."""
 
 from __future__ import annotations
 
 import itertools
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from volunteer_hub.services import roster_solver as rs
+from volunteer_hub.services import rostering
 
 W = rs.Weights(place_value=1000, score_scale=1000, load_step=150, max_places=3)
 
@@ -158,3 +162,76 @@ def test_greedy_keeps_the_model_but_can_be_beaten() -> None:
     assert rs.is_feasible(inst, plain, w)
     assert rs.objective(inst, plain, w) < best.objective
     assert best.chosen.tolist() == [1, 2]
+
+
+# --- the filters of the roster's candidates, against naive references -------------------------
+
+MONDAY = datetime(2026, 12, 7, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+def naive_available(slots: list[tuple[int, int, int]], start: datetime, end: datetime) -> bool:
+    """Every minute of [start, end) lies in one of the weekly slots (none: always free)."""
+    if not slots:
+        return True
+    zone = ZoneInfo("Asia/Shanghai")
+    t = start
+    while t < end:
+        local = t.astimezone(zone)
+        minute = local.hour * 60 + local.minute
+        if not any(d == local.isoweekday() and s <= minute < e for d, s, e in slots):
+            return False
+        t += timedelta(minutes=1)
+    return True
+
+
+slot = st.tuples(st.integers(1, 7), st.integers(0, 1439), st.integers(1, 600)).map(
+    lambda x: (x[0], x[1], min(1440, x[1] + x[2]))
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(slot, max_size=4), min_size=1, max_size=4),
+    st.lists(st.tuples(st.integers(0, 7 * 1440 - 1), st.integers(30, 600)), min_size=1, max_size=5),
+)
+def test_availability_agrees_with_a_minute_by_minute_reference(people_slots, shifts) -> None:
+    rows = [(p + 1, d, s, e) for p, ss in enumerate(people_slots) for d, s, e in ss]
+    index_of = {p + 1: p for p in range(len(people_slots))}
+    starts = [MONDAY + timedelta(minutes=m) for m, _ in shifts]
+    ends = [s + timedelta(minutes=d) for s, (_, d) in zip(starts, shifts, strict=True)]
+    pairs = list(itertools.product(range(len(shifts)), range(len(people_slots))))
+    pair_occ = np.array([o for o, _ in pairs])
+    pair_person = np.array([p for _, p in pairs])
+    got = rostering._available(
+        "Asia/Shanghai",
+        rows,
+        index_of,
+        np.array([int(s.timestamp()) for s in starts]),
+        np.array([int(e.timestamp()) for e in ends]),
+        pair_occ,
+        pair_person,
+    ) if rows else np.ones(len(pairs), dtype=bool)  # fmt: skip
+    want = [naive_available(people_slots[p], starts[o], ends[o]) for o, p in pairs]
+    assert got.tolist() == want
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 50), st.integers(1, 20)), max_size=8),
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 60), st.integers(1, 20)), min_size=1),
+)
+def test_busy_clashes_agree_with_a_pairwise_reference(busy, asked) -> None:
+    intervals = [(p, s, s + d) for p, s, d in busy]
+    s = np.array([a[1] for a in asked])
+    e = np.array([a[1] + a[2] for a in asked])
+    person = np.array([a[0] for a in asked])
+    got = (
+        rostering._overlaps_any(list(intervals), 3, s, e, person)
+        if intervals
+        else np.zeros(len(asked), dtype=bool)
+    )
+    want = [
+        any(bp == p and bs < ae and as_ < be for bp, bs, be in intervals)
+        for p, as_, ae in zip(person.tolist(), s.tolist(), e.tolist(), strict=True)
+    ]
+    assert got.tolist() == want

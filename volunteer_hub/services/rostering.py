@@ -272,7 +272,7 @@ async def load_problem(hub: Hub, community: Community, start: datetime, end: dat
         load_before[index_of[person_id]] = n
 
     features = await load_features(hub, community, people, person_rows, list(by_id.values()))
-    pair_score = score_pairs(features, pair_person, occ_task[pair_occ])
+    pair_score = score_pairs(features, pair_person, occ_task, pair_occ)
     team_kinds = {t.id: teams[t.team_id].kind if t.team_id else None for t in task_rows}
     problem = Problem(
         community=community,
@@ -627,11 +627,14 @@ def _task_matrices(
     return person_skill, task_skill, task_grid
 
 
-def score_pairs(features: Features, pair_person: np.ndarray, pair_task: np.ndarray) -> np.ndarray:
-    """The fit of each (person, task) pair in [0, 1], vectorised."""
+def score_pairs(
+    features: Features, pair_person: np.ndarray, occ_task: np.ndarray, pair_occ: np.ndarray
+) -> np.ndarray:
+    """The fit of each (person, occurrence's task) pair in [0, 1], vectorised."""
     if not len(pair_person):
         return np.zeros(0)
-    task_ids, task_index = np.unique(pair_task, return_inverse=True)
+    task_ids, occ_task_index = np.unique(occ_task, return_inverse=True)
+    task_index = occ_task_index[pair_occ]
     person_skill, task_skill, task_grid = _task_matrices(features, task_ids)
     per_person = (
         W_FAIR / (1.0 + features.hours_30d / 4.0)
