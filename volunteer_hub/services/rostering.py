@@ -139,7 +139,7 @@ class Problem:
     names: dict[int, str]
     team_kinds: dict[int, str | None]  # task id -> its team's kind
     person_rows: dict[int, tuple]  # person id -> (id, name, grid_id, skills, birth_date, cid)
-    kinds_of: dict[int, tuple[str, ...]]  # person id -> kinds of the teams they are active in
+    kinds_of: _KindsOf  # person id -> kinds of the teams they are active in
 
     def instance(self) -> roster_solver.Instance:
         return roster_solver.Instance(
@@ -294,7 +294,7 @@ async def load_problem(hub: Hub, community: Community, start: datetime, end: dat
         names=names,
         team_kinds=team_kinds,
         person_rows={r[0]: r for r in person_rows},
-        kinds_of=_kinds_of(memberships),
+        kinds_of=_KindsOf(memberships),
     )
     return problem
 
@@ -317,7 +317,7 @@ async def _volunteer_rows(community_id: int) -> list[tuple]:
             r["name"],
             r["grid_id"],
             _as_list(r["skills"]),
-            _as_date(r["birth_date"]),
+            r["birth_date"],  # as stored: turned into a date when the rules need it
             r["community_id"],
         )
         for r in rows
@@ -338,11 +338,20 @@ async def _memberships(community_id: int) -> list[tuple[int, int, str]]:
     return [(r["person_id"], r["team_id"], r["kind"]) for r in rows]
 
 
-def _kinds_of(memberships: list[tuple[int, int, str]]) -> dict[int, tuple[str, ...]]:
-    kinds: dict[int, set[str]] = {}
-    for person_id, _, kind in memberships:
-        kinds.setdefault(person_id, set()).add(kind)
-    return {p: tuple(sorted(k)) for p, k in kinds.items()}
+class _KindsOf:
+    """Person id -> the kinds of the teams they are active in, looked up in sorted arrays:
+    only the people the rules ask about (thousands of 50,000) are ever looked up."""
+
+    def __init__(self, memberships: list[tuple[int, int, str]]) -> None:
+        people = np.array([m[0] for m in memberships], dtype=np.int64)
+        self.order = np.argsort(people, kind="stable")
+        self.people = people[self.order]
+        self.kinds = [memberships[i][2] for i in self.order.tolist()]
+
+    def get(self, person_id: int, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        lo = int(np.searchsorted(self.people, person_id, side="left"))
+        hi = int(np.searchsorted(self.people, person_id, side="right"))
+        return tuple(sorted(set(self.kinds[lo:hi]))) if hi > lo else default
 
 
 def _as_list(value: Any, _seen: dict[str, list[str]] = {}) -> list[str]:  # noqa: B006
@@ -830,7 +839,7 @@ class _LazyFacts(dict):
             name=name,
             community_id=cid,
             grid_id=grid_id,
-            birth_date=born,
+            birth_date=_as_date(born),
             skills=tuple(skills or ()),
             qualifications=tuple(self.quals.get(pid, ())),
             team_kinds=self.problem.kinds_of.get(pid, ()),
