@@ -41,8 +41,9 @@ or more occurrences of a component.
 
 Optimality: without minimum groups the min-cost flow is an optimum of the model above
 (integral, as every min-cost flow with integer capacities). Rules are checked lazily:
-only the pairs of the optimum are asked; refused pairs leave the graph and the flow is
-solved again, until every chosen pair is allowed. The final plan is optimal over all
+only the pairs of the optimum are asked (and, once the rules refuse a person a place,
+that person's other pairs); refused pairs leave the graph and the flow is solved again,
+until every chosen pair is allowed. The final plan is optimal over all
 allowed pairs, because it is optimal over a superset of them (only refused pairs were
 removed) and uses only allowed pairs. Minimum groups are not a flow constraint: an
 occurrence left with 1..min-1 people is closed (its places stay open in this plan) and the
@@ -334,6 +335,20 @@ def _solve_part(
                 allowed[fresh[~bad]] = True
                 if bad.any():
                     gone = fresh[bad]
+                    # A rule that refuses someone for one shift often refuses them for
+                    # others (an age, a lapsed certificate): ask about their other pairs
+                    # now rather than one flow round each. Still exact: only pairs the
+                    # rules refuse leave the graph.
+                    asked = np.zeros(n_pairs, dtype=bool)
+                    asked[fresh] = True
+                    for done in refused:
+                        asked[done] = True
+                    them = np.isin(inst.pair_person, np.unique(inst.pair_person[gone]))
+                    more = np.flatnonzero(them & ~allowed & ~asked)
+                    if len(more):
+                        more_bad = np.asarray(check(more), dtype=bool)
+                        allowed[more[~more_bad]] = True
+                        gone = np.concatenate([gone, more[more_bad]])
                     refused.append(gone)
                     flow.set_arc_capacities(pair_arcs[gone], np.zeros(len(gone), dtype=np.int64))
                     changed = True
