@@ -757,29 +757,37 @@ class _Rules:
         """For each occurrence, the fewest people it may have (0: no minimum): the smallest
         capacity at which the rules stop refusing its first candidate for what they refuse
         at a smaller one. A rule that refuses an occurrence for too small a capacity (night
-        patrols walked in pairs) asks, in effect, that it be walked by that many people."""
+        patrols walked in pairs) asks, in effect, that it be walked by that many people.
+        Asked once per shift shape: the task, its local start and end times, its capacity."""
         pr = self.problem
         groups = np.zeros(len(pr.occ_task), dtype=np.int64)
         first = np.full(len(pr.occ_task), -1)
         order = np.argsort(pr.pair_occ, kind="stable")
         occs, where = np.unique(pr.pair_occ[order], return_index=True)
         first[occs] = order[where]
+        shapes: dict[tuple, int] = {}  # one probe per shift shape, not per occurrence
         for o in np.flatnonzero(first >= 0).tolist():
             capacity = int(pr.occ_capacity[o])
             if capacity < 2:
                 continue
-            person = self.facts[int(pr.people[pr.pair_person[first[o]]])]
-            full = {v.rule for v in check_rules(self.hub, "vh_check_signup", person=person,
-                                                 signup=self.signup(o))}  # fmt: skip
-            for c in range(1, capacity):
-                at = {v.rule for v in check_rules(self.hub, "vh_check_signup", person=person,
-                                                   signup=self.signup(o, c))}  # fmt: skip
-                if at <= full:
-                    groups[o] = c if c > 1 else 0
-                    break
-            else:
-                groups[o] = capacity
+            facts = self.signup(o)
+            shape = (facts.task_id, facts.local_start.time(), facts.local_end.time(), capacity)
+            if shape not in shapes:
+                shapes[shape] = self._probe(o, int(pr.people[pr.pair_person[first[o]]]))
+            groups[o] = shapes[shape]
         return groups
+
+    def _probe(self, o: int, person_id: int) -> int:
+        person = self.facts[person_id]
+        capacity = int(self.problem.occ_capacity[o])
+        full = {v.rule for v in check_rules(self.hub, "vh_check_signup", person=person,
+                                             signup=self.signup(o))}  # fmt: skip
+        for c in range(1, capacity):
+            at = {v.rule for v in check_rules(self.hub, "vh_check_signup", person=person,
+                                               signup=self.signup(o, c))}  # fmt: skip
+            if at <= full:
+                return c if c > 1 else 0
+        return capacity
 
 
 def _volunteers(community_id: int) -> Subquery:
