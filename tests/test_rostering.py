@@ -20,6 +20,7 @@ from volunteer_hub.models import (
     AvailabilitySlot,
     Invitation,
     InvitationStatus,
+    Notification,
     RosterAssignment,
     RosterPlan,
     RosterPlanStatus,
@@ -174,6 +175,9 @@ async def test_accepting_invites_each_person_and_twice_is_409(hub):
     events = await AuditEntry.filter(action="task.invited").values_list("after", flat=True)
     assert len(events) == 7
     assert all({"task_id", "person_id", "occurrence_start"} <= set(e) for e in events)
+    # Each invited person is told (the planner's task.invited notification, in their inbox).
+    told = await Notification.filter(event="task.invited").values_list("person_id", flat=True)
+    assert sorted(told) == sorted(i.person_id for i in invitations)
     assert await AuditEntry.exists(action="roster.accepted", entity_id=plan.id)
     with pytest.raises(Conflict) as err:
         await rostering.accept_plan(hub, w.staff, plan.id)
