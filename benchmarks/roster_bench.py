@@ -220,6 +220,9 @@ async def build(url: str, volunteers: int, work_dir: Path) -> None:
             },
         )
         await people.assign_role(hub, admin, community.id, staff.id, "staff")
+        # Statistics for the query planner, as autovacuum gathers them after bulk loads (a
+        # fresh PostgreSQL database has none and plans the joins blind).
+        await db.execute("ANALYZE")
 
 
 # --- measuring ---------------------------------------------------------------------------
