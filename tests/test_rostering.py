@@ -313,3 +313,20 @@ async def test_simultaneous_accepts_invite_once(hub, api):
     )
     assert sorted(a.status_code for a in answers) == [200] + [409] * 7
     assert await Invitation.filter(roster_plan_id=plan_id).count() == 7
+
+
+async def test_two_plans_accepted_at_once_never_invite_beyond_the_places(hub, api):
+    w, patrol, seniors, helpers, walk, library = await patrol_world(hub)
+    staff = await login(api, w.staff)
+    ids = []
+    for _ in range(3):  # three drafts for the same week, each filling all seven places
+        r = await api.post(f"/api/v1/communities/{w.id}/roster-plans", json={}, headers=staff)
+        ids.append(r.json()["id"])
+    answers = await asyncio.gather(
+        *[api.post(f"/api/v1/roster-plans/{i}/accept", headers=staff) for i in ids]
+    )
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert sum(a.json()["invited"] for a in answers) == 7  # the places, once
+    assert await Invitation.all().count() == 7
+    skipped = [s["reason"] for a in answers for s in a.json()["skipped"]]
+    assert set(skipped) <= {"place_taken", "already_invited"} and len(skipped) == 14

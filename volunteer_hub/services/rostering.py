@@ -1200,15 +1200,22 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
             accepted_at=uow.now,
         )
         expires = uow.now + timedelta(minutes=community.invitation_minutes)
+        # Every task's row first, in id order (the lock signups and edits take first): two
+        # plans accepted at once queue instead of deadlocking, and each task is written once.
+        capacities: dict[int, int | None] = {}
+        for task_id in sorted(task_rows):
+            try:
+                capacities[task_id] = await tasks.lock_task(task_id)
+            except Conflict:
+                capacities[task_id] = None  # cancelled
         by_occurrence: dict[tuple[int, datetime], list[RosterAssignment]] = {}
         for row in rows:
             by_occurrence.setdefault((row.task_id, row.occurrence_start), []).append(row)
         for (task_id, start), group in by_occurrence.items():
             task = task_rows[task_id]
             task.community = community
-            try:
-                capacity = await tasks.lock_task(task.id)
-            except Conflict:
+            capacity = capacities[task.id]
+            if capacity is None:
                 skipped += [_skip(r, "task_cancelled") for r in group]
                 continue
             if start <= uow.now:
