@@ -6,6 +6,7 @@ period is Monday 7 to Sunday 13 December."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -220,6 +221,11 @@ async def test_adjusting_a_draft_removes_and_swaps_with_checks(hub):
     await rostering.remove_assignment(hub, w.staff, plan.id, lib[2].id)
     plan = await RosterPlan.get(id=plan.id)
     assert plan.summary["assigned"] == 6
+    after = plan.summary["after"]
+    counts = Counter(p for _, p, _ in await assignments(plan.id))
+    assert sum(after["histogram"]) == plan.summary["candidates"]
+    assert after["max"] == max(counts.values())
+    assert after["none"] == plan.summary["candidates"] - len(counts)
     assert await AuditEntry.filter(action="roster.adjusted", entity_id=plan.id).count() == 2
     with pytest.raises(NotFound):
         await rostering.remove_assignment(hub, w.staff, plan.id, lib[2].id)

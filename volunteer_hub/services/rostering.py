@@ -972,6 +972,12 @@ def _summary(problem: Problem, chosen: np.ndarray, solution: roster_solver.Solut
         "closed_for_minimum_group": len(solution.closed),
         "before": _spread(problem.load_before[could]),
         "after": _spread(after[could]),
+        # Places the candidates held before the plan (those with any), for recounting the
+        # spread after an adjustment.
+        "held": {
+            str(int(problem.people[i])): int(problem.load_before[i])
+            for i in np.flatnonzero(could & (problem.load_before > 0)).tolist()
+        },
     }
 
 
@@ -1065,13 +1071,11 @@ async def _refresh_summary(plan: RosterPlan) -> None:
     summary["assigned"] = len(people)
     summary["left_open"] = summary.get("places", len(people)) - len(people)
     loads = Counter(people)
-    before = summary.get("before", {})
-    # The "after" spread: those who had a place before keep it; recount the plan's part.
-    hist_before = before.get("histogram", [summary.get("candidates", 0)])
-    candidates = sum(hist_before)
-    counts = Counter(loads.values())
-    after_loads = [k for k, c in counts.items() for _ in range(c)]
-    after_loads += [0] * max(0, candidates - len(after_loads))
+    for person_id, held in (summary.get("held") or {}).items():
+        loads[int(person_id)] += held
+    # Everyone else among the candidates holds nothing.
+    after_loads = list(loads.values())
+    after_loads += [0] * max(0, summary.get("candidates", 0) - len(after_loads))
     summary["after"] = _spread(np.array(after_loads, dtype=np.int64))
     await RosterPlan.filter(id=plan.id).update(summary=summary)
 
