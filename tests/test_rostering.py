@@ -336,3 +336,14 @@ async def test_two_plans_accepted_at_once_never_invite_beyond_the_places(hub, ap
     assert await Invitation.all().count() == 7
     skipped = [s["reason"] for a in answers for s in a.json()["skipped"]]
     assert set(skipped) <= {"place_taken", "already_invited"} and len(skipped) == 14
+
+
+async def test_a_week_without_tasks_gives_an_empty_plan(hub):
+    w = await World(hub).build()
+    await w.volunteer("闲人", team=await w.team("elderly_care"))
+    plan = await rostering.generate_plan(hub, w.staff, w.id, {"start": "2026-12-14"})
+    assert plan.summary["places"] == 0 and plan.summary["assigned"] == 0
+    view = await rostering.plan_view(hub, w.staff, plan.id)
+    assert view.assignments == ()
+    result = await rostering.accept_plan(hub, w.staff, plan.id)
+    assert result.invited == 0 and result.skipped == ()
