@@ -17,7 +17,7 @@ candidates for some of them: the *pairs* ``(pair_occ[i], pair_person[i])`` with 
   clash"; where it is a chain (A overlaps B, B overlaps C, A does not overlap C) it is
   stricter than needed: A and C are not given to one person in the same plan;
 - a person holds at most ``max_places`` places in the period, counting the ``load_before``
-  places they hold already;
+  places they hold already, and gets at most ``extra_cap`` more (when given);
 - an occurrence with a minimum group (``min_group[o] > 0``, e.g. night patrols walked in
   pairs) ends with 0 people or at least ``min_group[o]`` together with the ``taken[o]``
   people signed up already;
@@ -84,6 +84,7 @@ class Instance:
     load_before: np.ndarray | None = None  # places each person holds in the period already
     min_group: np.ndarray | None = None  # 0: none
     taken: np.ndarray | None = None  # people signed up already (for the minimum group)
+    extra_cap: np.ndarray | None = None  # more places each person may get (None: no limit)
 
     def __post_init__(self) -> None:
         n_occ = len(self.places)
@@ -102,6 +103,8 @@ class Instance:
         self.load_before = np.asarray(self.load_before, dtype=np.int64)
         self.min_group = np.asarray(self.min_group, dtype=np.int64)
         self.taken = np.asarray(self.taken, dtype=np.int64)
+        if self.extra_cap is not None:
+            self.extra_cap = np.asarray(self.extra_cap, dtype=np.int64)
 
     @property
     def n_occurrences(self) -> int:
@@ -191,6 +194,7 @@ def solve(
             pair_score=inst.pair_score[idx],
             n_people=len(people),
             load_before=inst.load_before[people],
+            extra_cap=None if inst.extra_cap is None else inst.extra_cap[people],
             min_group=inst.min_group[occs],
             taken=inst.taken[occs],
         )
@@ -260,7 +264,7 @@ def _solve_part(
     pair_head = person_node0 + inst.pair_person
     pair_head[shared] = mid_node0 + mid_index
 
-    slots = np.clip(w.max_places - inst.load_before, 0, None)
+    slots = _slots(inst, w)
     if n_pairs:  # nobody needs more load arcs than the components they are a candidate in
         comps_per_person = np.bincount(uniq // max(n_comp, 1), minlength=n_people)
         slots = np.minimum(slots, comps_per_person)
@@ -382,6 +386,15 @@ def _settle(inst: Instance, chosen: np.ndarray, allowed: np.ndarray | None) -> n
     return chosen[~single[inst.pair_occ[chosen]]]
 
 
+def _slots(inst: Instance, w: Weights) -> np.ndarray:
+    """How many more places each person may get: up to ``max_places`` in all, and no more
+    than their ``extra_cap``."""
+    slots = np.clip(w.max_places - inst.load_before, 0, None)
+    if inst.extra_cap is not None:
+        slots = np.minimum(slots, np.clip(inst.extra_cap, 0, None))
+    return slots
+
+
 def greedy(inst: Instance, w: Weights | None = None) -> np.ndarray:
     """A plain greedy for comparison: pairs by value, best first, each taken while its
     occurrence has a place, its person a slot and no place in the same component; the
@@ -391,7 +404,7 @@ def greedy(inst: Instance, w: Weights | None = None) -> np.ndarray:
     comp = components(inst.occ_start, inst.occ_end)
     order = np.argsort(-pair_values(inst, w), kind="stable")
     left = inst.places.copy()
-    slots = np.clip(w.max_places - inst.load_before, 0, None)
+    slots = _slots(inst, w)
     used: set[tuple[int, int]] = set()
     chosen = []
     pair_occ, pair_person = inst.pair_occ.tolist(), inst.pair_person.tolist()
@@ -417,7 +430,7 @@ def is_feasible(inst: Instance, chosen: np.ndarray, w: Weights | None = None) ->
     if (got > inst.places).any():
         return False
     loads = np.bincount(inst.pair_person[chosen], minlength=inst.n_people)
-    if (inst.load_before + loads > np.maximum(w.max_places, inst.load_before)).any():
+    if (loads > _slots(inst, w)).any():
         return False
     comp = components(inst.occ_start, inst.occ_end)
     keys = inst.pair_person[chosen] * (int(comp.max(initial=0)) + 1) + comp[inst.pair_occ[chosen]]

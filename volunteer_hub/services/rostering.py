@@ -21,7 +21,8 @@ What a plan guarantees (``roster_solver`` states the model exactly):
   with a place they hold (confirmed or checked in) or a wish they claimed with a window;
 - never more people than an occurrence's open places (capacity − taken, cancelled ones
   left out); never two places of one person whose times overlap; at most ``max_places``
-  places a person in the period, counting those held;
+  places a person in the period, counting those held, and never more hours than the
+  community's weekly hours cap (kept soundly: see ``_hours_cap``);
 - the registration rules (``vh_check_signup``) allow every assigned pair: they are asked
   for the pairs of the optimum only, and the flow is solved again without those they
   refuse (lazy constraint generation; optimal over the allowed pairs);
@@ -140,6 +141,7 @@ class Problem:
     team_kinds: dict[int, str | None]  # task id -> its team's kind
     person_rows: dict[int, tuple]  # person id -> (id, name, grid_id, skills, birth_date, cid)
     kinds_of: _KindsOf  # person id -> kinds of the teams they are active in
+    extra_cap: np.ndarray | None = None  # more places each person may get (the hours cap)
 
     def instance(self) -> roster_solver.Instance:
         return roster_solver.Instance(
@@ -153,6 +155,7 @@ class Problem:
             load_before=self.load_before,
             min_group=self.occ_min_group,
             taken=self.occ_taken,
+            extra_cap=self.extra_cap,
         )
 
     def moment(self, seconds: int) -> datetime:
@@ -266,10 +269,15 @@ async def load_problem(hub: Hub, community: Community, start: datetime, end: dat
         status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
         occurrence__start__gte=start,
         occurrence__start__lt=end,
-    ).values_list("person_id", flat=True)
+    ).values_list("person_id", "occurrence__start", "occurrence__end")
     load_before = np.zeros(len(people), dtype=np.int64)
-    for person_id, n in Counter(p for p in held if p in index_of).items():
-        load_before[index_of[person_id]] = n
+    held_hours = np.zeros(len(people))
+    for person_id, s, e in held:
+        if person_id in index_of:
+            load_before[index_of[person_id]] += 1
+            held_hours[index_of[person_id]] += (e - s).total_seconds() / 3600
+    extra_cap = _hours_cap(community, start, end, held_hours, occ_start, occ_end, pair_occ,
+                           pair_person)  # fmt: skip
 
     features = await load_features(hub, community, people, person_rows, list(by_id.values()))
     pair_score = score_pairs(features, pair_person, occ_task, pair_occ)
@@ -295,6 +303,7 @@ async def load_problem(hub: Hub, community: Community, start: datetime, end: dat
         team_kinds=team_kinds,
         person_rows={r[0]: r for r in person_rows},
         kinds_of=_KindsOf(memberships),
+        extra_cap=extra_cap,
     )
     return problem
 
@@ -371,6 +380,35 @@ def _as_date(value: Any) -> date | None:
     if value is None or isinstance(value, date):
         return value
     return date.fromisoformat(str(value)[:10])
+
+
+def _hours_cap(
+    community: Community,
+    start: datetime,
+    end: datetime,
+    held_hours: np.ndarray,
+    occ_start: np.ndarray,
+    occ_end: np.ndarray,
+    pair_occ: np.ndarray,
+    pair_person: np.ndarray,
+) -> np.ndarray | None:
+    """How many more places each person may get under the community's weekly hours cap
+    (``weekly_hours_cap`` per week of the period; 0 or less: no cap). Shifts differ in
+    length and a flow counts places, not hours, so the cap is kept soundly: no more places
+    than the hours left divided by the longest shift the person is a candidate for. Their
+    places never add up to more than the cap; someone with only short shifts may get fewer
+    than the hours would allow."""
+    cap = community.weekly_hours_cap
+    if cap is None or cap <= 0:
+        return None
+    allowed = cap * (end - start).total_seconds() / (7 * 86400)
+    longest = np.zeros(len(held_hours))
+    if len(pair_occ):
+        np.maximum.at(longest, pair_person, (occ_end - occ_start)[pair_occ] / 3600)
+    left = np.clip(allowed - held_hours, 0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        places = np.where(longest > 0, np.floor(left / np.where(longest > 0, longest, 1)), 0)
+    return places.astype(np.int64)
 
 
 def _indices(person_ids: list[int], index_of: dict[int, int]) -> np.ndarray:
