@@ -197,6 +197,14 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("GET", "/communities/{cid:int}/no-shows"),
         ("POST", "/no-shows/{id:int}/excuse"),
     },
+    "roster_plans": {
+        ("POST", "/communities/{cid:int}/roster-plans"),
+        ("GET", "/roster-plans/{id:int}"),
+        ("POST", "/roster-plans/{id:int}/accept"),
+        ("POST", "/roster-plans/{id:int}/discard"),
+        ("DELETE", "/roster-plans/{id:int}/assignments/{aid:int}"),
+        ("PUT", "/roster-plans/{id:int}/assignments/{aid:int}"),
+    },
     "open311_keys": {
         ("POST", "/communities/{cid:int}/open311-keys"),
         ("GET", "/communities/{cid:int}/open311-keys"),
@@ -2400,6 +2408,97 @@ async def test_no_shows_matrix(m: Matrix):
                 "/no-shows/{id:int}/excuse",
                 who(404),
                 fixed({"id": 999999}, {"note": "没来"}),
+            ),
+        ],
+    )
+
+
+# --- the optimal fair roster (issue 13) --------------------------------------------------------
+
+
+async def test_roster_plans_matrix(m: Matrix):
+    """Only staff of the plan's community (and admins) make, see, adjust, accept or discard a
+    roster plan; anyone else logged in gets 403 for making one and 404 for a plan."""
+    from volunteer_hub.models import RosterAssignment, RosterPlan, RosterPlanStatus
+
+    spread = {"histogram": [0, 1], "max": 1, "mean": 1.0, "none": 0}
+    summary = {
+        "occurrences": 1,
+        "places": 1,
+        "assigned": 1,
+        "left_open": 0,
+        "candidates": 1,
+        "before": spread,
+        "after": spread,
+    }
+
+    def plan_req(body: Any = None, swap_to: str | None = None):
+        async def req(caller: str) -> Req:
+            starts = datetime.fromisoformat("2026-12-08T09:00:00+08:00")
+            task = await m.fresh_task(starts=starts)
+            plan = await RosterPlan.create(
+                community_id=m.a,
+                period_start=datetime.fromisoformat("2026-12-07T00:00:00+08:00"),
+                period_end=datetime.fromisoformat("2026-12-14T00:00:00+08:00"),
+                status=RosterPlanStatus.DRAFT,
+                summary=summary,
+                created_at=m.hub.now(),
+            )
+            a = await RosterAssignment.create(
+                plan_id=plan.id,
+                task_id=task.id,
+                occurrence_start=task.starts_at,
+                person_id=m.people["volunteer"].id,
+                score=0.5,
+                reasons=[{"zh-CN": "工作人员调整", "en": "Chosen by staff"}],
+            )
+            if swap_to is not None:
+                body_ = {"person_id": m.other.grid_worker.id}
+            else:
+                body_ = body
+            return fixed({"id": plan.id, "aid": a.id}, body_)
+
+        return req
+
+    owners = {"staff": 200, "admin": 200}
+    await m.run(
+        "roster_plans",
+        [
+            Row(
+                "POST",
+                "/communities/{cid:int}/roster-plans",
+                who(403, staff=201, admin=201),
+                fixed({"cid": m.a}, {"start": "2026-12-07"}),
+                "community A, next week",
+            ),
+            Row("GET", "/roster-plans/{id:int}", who(404, **owners), plan_req(), "a draft"),
+            Row(
+                "POST",
+                "/roster-plans/{id:int}/accept",
+                who(404, **owners),
+                plan_req(),
+                "a draft",
+            ),
+            Row(
+                "POST",
+                "/roster-plans/{id:int}/discard",
+                who(404, **owners),
+                plan_req(),
+                "a draft",
+            ),
+            Row(
+                "DELETE",
+                "/roster-plans/{id:int}/assignments/{aid:int}",
+                who(404, staff=204, admin=204),
+                plan_req(),
+                "a draft's place",
+            ),
+            Row(
+                "PUT",
+                "/roster-plans/{id:int}/assignments/{aid:int}",
+                who(404, staff=422, admin=422),
+                plan_req(swap_to="other"),
+                "a draft's place, to someone of another community",
             ),
         ],
     )

@@ -9,6 +9,7 @@ from volunteer_hub.web.pages import (
     reach,
     referrals,
     roster,
+    rostering,
     staff,
     volunteer,
     wishes,
@@ -26,4 +27,5 @@ ROUTES = [
     *referrals.ROUTES,
     *no_shows.ROUTES,
     *invitations.ROUTES,
+    *rostering.ROUTES,
 ]

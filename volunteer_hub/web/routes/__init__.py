@@ -11,6 +11,7 @@ from volunteer_hub.web.routes import (
     open311_keys,
     plugins,
     referrals,
+    rostering,
     tasks,
     wishes,
 )
@@ -28,4 +29,5 @@ ENDPOINTS = [
     *plugins.ENDPOINTS,
     *referrals.ENDPOINTS,
     *no_shows.ENDPOINTS,
+    *rostering.ENDPOINTS,
 ]

@@ -1,0 +1,1357 @@
+"""The optimal fair roster (排班方案): every open place of a period assigned at once.
+
+Staff of a community ask for a plan for a period (by default next Monday to Sunday in the
+community's zone). ``generate_plan`` loads the period's open places and their candidates
+from the database in a few bulk statements, scores each pair with numpy
+(``load_features`` and ``score_pairs``), and hands the arrays to the min-cost flow of
+``services.roster_solver``; the result is a draft ``RosterPlan`` with one
+``RosterAssignment`` per place. Staff preview it (``plan_view``), remove or swap people
+(``remove_assignment``, ``swap_assignment``: clashes, capacity, availability and the rules
+checked again), then accept it (``accept_plan``: each assignment becomes a pending
+``Invitation`` to its occurrence and the event ``task.invited``, as
+``invitations.invite_to_task`` records it) or discard it (``discard_plan``).
+
+Not to be confused with ``services.roster``: the attendance list of one task.
+
+What a plan guarantees (``roster_solver`` states the model exactly):
+
+- candidates: for a team task its active members, otherwise the community's volunteers;
+  active people only; not signed up for, nor invited to, the occurrence already; free by
+  their declared weekly availability (none declared: free) for the whole shift; no clash
+  with a place they hold (confirmed or checked in) or a wish they claimed with a window;
+- never more people than an occurrence's open places (capacity − taken, cancelled ones
+  left out); never two places of one person whose times overlap; at most ``max_places``
+  places a person in the period, counting those held, and never more hours than the
+  community's weekly hours cap (kept soundly: see ``_hours_cap``);
+- the registration rules (``vh_check_signup``) allow every assigned pair: they are asked
+  for the pairs of the optimum only, and the flow is solved again without those they
+  refuse (lazy constraint generation; optimal over the allowed pairs);
+- a minimum group (a rule that refuses an occurrence for too small a capacity, such as
+  the silver patrol's night pairs) is never left short: the occurrence gets nobody or at
+  least that many people together with those signed up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from pydantic import model_validator
+from tortoise.expressions import Subquery
+from tortoise.functions import Sum
+
+from volunteer_hub import db
+from volunteer_hub.clock import ONE_DAY, local_day_start, local_year_start
+from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from volunteer_hub.hooktypes import PersonFacts, SignupFacts
+from volunteer_hub.hub import Hub
+from volunteer_hub.i18n import LocalizedText, localize
+from volunteer_hub.models import (
+    AvailabilitySlot,
+    Community,
+    Grid,
+    Invitation,
+    InvitationStatus,
+    MembershipStatus,
+    NoShow,
+    Occurrence,
+    PartyReport,
+    PartyReportStatus,
+    Person,
+    Qualification,
+    Role,
+    RoleAssignment,
+    RosterAssignment,
+    RosterPlan,
+    RosterPlanStatus,
+    ServiceRecord,
+    Signup,
+    SignupStatus,
+    Task,
+    Team,
+    TeamMembership,
+    Wish,
+    WishStatus,
+)
+from volunteer_hub.recurrence import expand
+from volunteer_hub.services import roster_solver, tasks
+from volunteer_hub.services.access import Actor
+from volunteer_hub.services.people import get_community
+from volunteer_hub.services.teams import check_rules
+from volunteer_hub.services.uow import unit_of_work
+from volunteer_hub.validation import Id, Input, parse
+
+MAX_DAYS = 31
+FAIRNESS_DAYS = 30
+NO_SHOW_HALF_LIFE_DAYS = 90.0
+DEFAULT_PARTY_TARGET = 12.0
+WEIGHTS = roster_solver.Weights()
+
+
+class PlanIn(Input):
+    """The period, as local dates: ``start`` (default next Monday) to ``end`` inclusive
+    (default six days after ``start``), at most 31 days."""
+
+    start: date | None = None
+    end: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PlanIn:
+        if self.start and self.end and self.end < self.start:
+            raise InvalidInput.for_field("end", "Must not be before the start.")
+        if self.start and self.end and (self.end - self.start).days >= MAX_DAYS:
+            raise InvalidInput.for_field("end", "A plan covers at most 31 days.")
+        return self
+
+
+class SwapIn(Input):
+    person_id: Id
+
+
+# --- the problem, from the database ----------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    """The arrays the solver takes, and what is needed to name and write the result."""
+
+    community: Community
+    period_start: datetime
+    period_end: datetime
+    occ_task: np.ndarray  # task id of each occurrence
+    occ_start: np.ndarray  # epoch seconds
+    occ_end: np.ndarray
+    occ_capacity: np.ndarray
+    occ_taken: np.ndarray
+    occ_min_group: np.ndarray
+    people: np.ndarray  # person id of each person index
+    pair_occ: np.ndarray
+    pair_person: np.ndarray
+    pair_score: np.ndarray
+    load_before: np.ndarray
+    features: Features
+    tasks: dict[int, Task]
+    names: dict[int, str]
+    team_kinds: dict[int, str | None]  # task id -> its team's kind
+    person_rows: dict[int, tuple]  # person id -> (id, name, grid_id, skills, birth_date, cid)
+    kinds_of: _KindsOf  # person id -> kinds of the teams they are active in
+    extra_cap: np.ndarray | None = None  # more places each person may get (the hours cap)
+
+    def instance(self) -> roster_solver.Instance:
+        return roster_solver.Instance(
+            occ_start=self.occ_start,
+            occ_end=self.occ_end,
+            places=np.clip(self.occ_capacity - self.occ_taken, 0, None),
+            pair_occ=self.pair_occ,
+            pair_person=self.pair_person,
+            pair_score=self.pair_score,
+            n_people=len(self.people),
+            load_before=self.load_before,
+            min_group=self.occ_min_group,
+            taken=self.occ_taken,
+            extra_cap=self.extra_cap,
+        )
+
+    def moment(self, seconds: int) -> datetime:
+        return datetime.fromtimestamp(int(seconds), tz=ZoneInfo("UTC"))
+
+
+@dataclass
+class Features:
+    """Per-person facts the score reads (index: the problem's ``people``), and per-task
+    skill words. ONE loader (``load_features``) fills them, so that a shared features
+    module can take its place."""
+
+    hours_30d: np.ndarray
+    no_show_weight: np.ndarray  # no-shows decaying with a half-life
+    party_left: np.ndarray  # share of a party member's yearly hours still to do, 0..1
+    grid: np.ndarray  # grid id or 0
+    skills: list[tuple[str, ...]]
+    task_skill_words: dict[int, str]  # task id -> its title, description and location
+    grid_names: dict[int, str]
+
+
+def default_period(hub: Hub, timezone: str) -> tuple[date, date]:
+    """Next Monday to the Sunday after, in the community's zone."""
+    today = hub.today(timezone)
+    monday = today + timedelta(days=7 - today.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def _period(hub: Hub, community: Community, data: PlanIn) -> tuple[datetime, datetime]:
+    start, end = default_period(hub, community.timezone)
+    if data.start:
+        start = data.start
+        end = data.end or start + timedelta(days=6)
+    elif data.end:
+        raise InvalidInput.for_field("start", "Give the first day too.")
+    if data.start and data.end and (end - start).days >= MAX_DAYS:
+        raise InvalidInput.for_field("end", "A plan covers at most 31 days.")
+    begins = local_day_start(start, community.timezone)
+    ends = local_day_start(end, community.timezone) + ONE_DAY
+    if ends <= hub.now():
+        raise InvalidInput.for_field("end", "This period is over.")
+    return max(begins, hub.now()), ends
+
+
+async def load_problem(hub: Hub, community: Community, start: datetime, end: datetime) -> Problem:
+    """The period's open places and their candidates, in a few bulk statements."""
+    tz = community.timezone
+    task_rows = await Task.filter(community_id=community.id, cancelled_at__isnull=True).filter(
+        starts_at__lt=end
+    )
+    task_rows = [t for t in task_rows if t.rrule or t.starts_at >= start]
+    by_id = {t.id: t for t in task_rows}
+    stored = await Occurrence.filter(
+        task_id__in=list(by_id), start__gte=start, start__lt=end
+    ).values_list("task_id", "start", "capacity", "taken", "cancelled")
+    stored_by = {(t, s): (c, k, x) for t, s, c, k, x in stored}
+
+    def walk() -> list[tuple[int, datetime, datetime]]:
+        found = []
+        for t in task_rows:
+            if t.rrule:
+                for s, e in expand(t.starts_at, t.ends_at - t.starts_at, t.rrule, tz, start, end):
+                    found.append((t.id, s, e))
+            elif start <= t.starts_at < end:
+                found.append((t.id, t.starts_at, t.ends_at))
+        return found
+
+    occ = []
+    for task_id, s, e in await asyncio.to_thread(walk):
+        capacity, taken, cancelled = stored_by.get(
+            (task_id, s), (by_id[task_id].capacity, 0, False)
+        )
+        if not cancelled and capacity > taken:
+            occ.append((task_id, s, e, capacity, taken))
+    occ.sort(key=lambda o: (o[1], o[0]))
+    occ_task = np.array([o[0] for o in occ], dtype=np.int64)
+    occ_start = np.array([int(o[1].timestamp()) for o in occ], dtype=np.int64)
+    occ_end = np.array([int(o[2].timestamp()) for o in occ], dtype=np.int64)
+    occ_capacity = np.array([o[3] for o in occ], dtype=np.int64)
+    occ_taken = np.array([o[4] for o in occ], dtype=np.int64)
+
+    # Candidates: team members for team tasks, the community's volunteers otherwise.
+    team_ids = sorted({t.team_id for t in task_rows if t.team_id})
+    teams = {t.id: t for t in await Team.filter(id__in=team_ids)} if team_ids else {}
+    person_rows = await _volunteer_rows(community.id)
+    memberships = await _memberships(community.id)
+    people = np.array([r[0] for r in person_rows], dtype=np.int64)
+    index_of = {int(p): i for i, p in enumerate(people)}
+    names = {r[0]: r[1] for r in person_rows}
+    wanted_teams = set(team_ids)
+    members = [(t, p) for p, t, _ in memberships if t in wanted_teams]
+    volunteers = people.tolist()
+
+    pools: dict[int | None, np.ndarray] = {None: _indices(volunteers, index_of)}
+    by_team: dict[int, list[int]] = {}
+    for team_id, person_id in members:
+        by_team.setdefault(team_id, []).append(person_id)
+    for team_id in team_ids:
+        pools[team_id] = _indices(by_team.get(team_id, []), index_of)
+    occ_pool = [pools[by_id[int(t)].team_id] for t in occ_task]
+    sizes = np.array([len(p) for p in occ_pool], dtype=np.int64)
+    pair_occ = np.repeat(np.arange(len(occ)), sizes)
+    pair_person = np.concatenate(occ_pool) if occ else np.zeros(0, dtype=np.int64)
+
+    keep = await _free(community, people, index_of, occ_task, occ_start, occ_end, pair_occ,
+                       pair_person, start, end)  # fmt: skip
+    pair_occ, pair_person = pair_occ[keep], pair_person[keep]
+
+    held = await Signup.filter(
+        person_id__in=_volunteers(community.id),
+        status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
+        occurrence__start__gte=start,
+        occurrence__start__lt=end,
+    ).values_list("person_id", "occurrence__start", "occurrence__end")
+    load_before = np.zeros(len(people), dtype=np.int64)
+    held_hours = np.zeros(len(people))
+    for person_id, s, e in held:
+        if person_id in index_of:
+            load_before[index_of[person_id]] += 1
+            held_hours[index_of[person_id]] += (e - s).total_seconds() / 3600
+    extra_cap = _hours_cap(community, start, end, held_hours, occ_start, occ_end, pair_occ,
+                           pair_person)  # fmt: skip
+
+    features = await load_features(hub, community, people, person_rows, list(by_id.values()))
+    pair_score = score_pairs(features, pair_person, occ_task, pair_occ)
+    team_kinds = {t.id: teams[t.team_id].kind if t.team_id else None for t in task_rows}
+    problem = Problem(
+        community=community,
+        period_start=start,
+        period_end=end,
+        occ_task=occ_task,
+        occ_start=occ_start,
+        occ_end=occ_end,
+        occ_capacity=occ_capacity,
+        occ_taken=occ_taken,
+        occ_min_group=np.zeros(len(occ), dtype=np.int64),
+        people=people,
+        pair_occ=pair_occ,
+        pair_person=pair_person,
+        pair_score=pair_score,
+        load_before=load_before,
+        features=features,
+        tasks=by_id,
+        names=names,
+        team_kinds=team_kinds,
+        person_rows={r[0]: r for r in person_rows},
+        kinds_of=_KindsOf(memberships),
+        extra_cap=extra_cap,
+    )
+    return problem
+
+
+async def _volunteer_rows(community_id: int) -> list[tuple]:
+    """The community's active volunteers, by id: (id, name, grid_id, skills, birth_date,
+    community_id). Hand-written: the ORM's per-value conversion of 50,000 rows (dates,
+    JSON) costs more than the query."""
+    rows = await db.fetch(
+        "SELECT p.id, p.name, p.grid_id, p.skills, p.birth_date, p.community_id"
+        " FROM person p WHERE p.active = ? AND p.id IN (SELECT r.person_id FROM"
+        " role_assignment r WHERE r.community_id = ? AND r.role = ?) ORDER BY p.id",
+        True,
+        community_id,
+        Role.VOLUNTEER.value,
+    )
+    return [
+        (
+            r["id"],
+            r["name"],
+            r["grid_id"],
+            _as_list(r["skills"]),
+            r["birth_date"],  # as stored: turned into a date when the rules need it
+            r["community_id"],
+        )
+        for r in rows
+    ]
+
+
+async def _memberships(community_id: int) -> list[tuple[int, int, str]]:
+    """(person_id, team_id, team kind) of every active membership of the community's
+    volunteers (their teams elsewhere too: the rules see every kind a person serves)."""
+    rows = await db.fetch(
+        "SELECT m.person_id, m.team_id, t.kind FROM team_membership m"
+        " JOIN team t ON t.id = m.team_id WHERE m.status = ? AND m.person_id IN"
+        " (SELECT r.person_id FROM role_assignment r WHERE r.community_id = ? AND r.role = ?)",
+        MembershipStatus.ACTIVE.value,
+        community_id,
+        Role.VOLUNTEER.value,
+    )
+    return [(r["person_id"], r["team_id"], r["kind"]) for r in rows]
+
+
+class _KindsOf:
+    """Person id -> the kinds of the teams they are active in, looked up in sorted arrays:
+    only the people the rules ask about (thousands of 50,000) are ever looked up."""
+
+    def __init__(self, memberships: list[tuple[int, int, str]]) -> None:
+        people = np.array([m[0] for m in memberships], dtype=np.int64)
+        self.order = np.argsort(people, kind="stable")
+        self.people = people[self.order]
+        self.kinds = [memberships[i][2] for i in self.order.tolist()]
+
+    def get(self, person_id: int, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        lo = int(np.searchsorted(self.people, person_id, side="left"))
+        hi = int(np.searchsorted(self.people, person_id, side="right"))
+        return tuple(sorted(set(self.kinds[lo:hi]))) if hi > lo else default
+
+
+def _as_list(value: Any, _seen: dict[str, list[str]] = {}) -> list[str]:  # noqa: B006
+    """A JSON list as stored (text on SQLite); the few distinct texts parsed once each."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        if value not in _seen:
+            if len(_seen) > 10_000:
+                _seen.clear()
+            _seen[value] = list(json.loads(value))
+        return _seen[value]
+    return list(value)
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _hours_cap(
+    community: Community,
+    start: datetime,
+    end: datetime,
+    held_hours: np.ndarray,
+    occ_start: np.ndarray,
+    occ_end: np.ndarray,
+    pair_occ: np.ndarray,
+    pair_person: np.ndarray,
+) -> np.ndarray | None:
+    """How many more places each person may get under the community's weekly hours cap
+    (``weekly_hours_cap`` per week of the period; 0 or less: no cap). Shifts differ in
+    length and a flow counts places, not hours, so the cap is kept soundly: no more places
+    than the hours left divided by the longest shift the person is a candidate for. Their
+    places never add up to more than the cap; someone with only short shifts may get fewer
+    than the hours would allow."""
+    cap = community.weekly_hours_cap
+    if cap is None or cap <= 0:
+        return None
+    allowed = cap * (end - start).total_seconds() / (7 * 86400)
+    longest = np.zeros(len(held_hours))
+    if len(pair_occ):
+        np.maximum.at(longest, pair_person, (occ_end - occ_start)[pair_occ] / 3600)
+    left = np.clip(allowed - held_hours, 0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        places = np.where(longest > 0, np.floor(left / np.where(longest > 0, longest, 1)), 0)
+    return places.astype(np.int64)
+
+
+def _indices(person_ids: list[int], index_of: dict[int, int]) -> np.ndarray:
+    return np.array(sorted({index_of[p] for p in person_ids if p in index_of}), dtype=np.int64)
+
+
+async def _free(
+    community: Community,
+    people: np.ndarray,
+    index_of: dict[int, int],
+    occ_task: np.ndarray,
+    occ_start: np.ndarray,
+    occ_end: np.ndarray,
+    pair_occ: np.ndarray,
+    pair_person: np.ndarray,
+    start: datetime,
+    end: datetime,
+) -> np.ndarray:
+    """Which pairs keep: available by the weekly slots, no clash with a place held or a
+    wish claimed, not signed up for or invited to the occurrence already."""
+    keep = np.ones(len(pair_occ), dtype=bool)
+    if not len(pair_occ):
+        return keep
+    n = len(people)
+    # Declared availability, in the community's zone (none declared: free).
+    slots = await AvailabilitySlot.filter(person_id__in=_volunteers(community.id)).values_list(
+        "person_id", "weekday", "start_minute", "end_minute"
+    )
+    if slots:
+        keep &= _available(community.timezone, slots, index_of, occ_start, occ_end,
+                           pair_occ, pair_person)  # fmt: skip
+    # Busy: places held (confirmed, checked in) and claimed wishes with a window.
+    busy = await Signup.filter(
+        person_id__in=_volunteers(community.id),
+        status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN, SignupStatus.WAITLISTED],
+        occurrence__end__gt=start,
+        occurrence__start__lt=end,
+    ).values_list("person_id", "occurrence__task_id", "occurrence__start", "occurrence__end",
+                  "status")  # fmt: skip
+    claims = await Wish.filter(
+        claimer_id__in=_volunteers(community.id),
+        status=WishStatus.CLAIMED,
+        window_start__lt=end,
+        window_end__gt=start,
+    ).values_list("claimer_id", "window_start", "window_end")
+    intervals = [
+        (index_of[p], int(s.timestamp()), int(e.timestamp()))
+        for p, _, s, e, status in busy
+        if status is not SignupStatus.WAITLISTED and p in index_of
+    ] + [
+        (index_of[p], int(s.timestamp()), int(e.timestamp())) for p, s, e in claims if p in index_of
+    ]
+    if intervals:
+        keep &= ~_overlaps_any(intervals, n, occ_start[pair_occ], occ_end[pair_occ], pair_person)
+    # Already on the occurrence: signed up (even waiting) or invited.
+    key_of = {(int(t), int(s)): i for i, (t, s) in enumerate(zip(occ_task, occ_start, strict=True))}
+    on = [
+        (index_of[p], key_of.get((t, int(s.timestamp()))))
+        for p, t, s, _, _ in busy
+        if p in index_of
+    ]
+    invited = await Invitation.filter(
+        community_id=community.id,
+        occurrence__start__gte=start,
+        occurrence__start__lt=end,
+    ).values_list("person_id", "occurrence__task_id", "occurrence__start")
+    on += [
+        (index_of[p], key_of.get((t, int(s.timestamp())))) for p, t, s in invited if p in index_of
+    ]
+    on_keys = np.array([o * n + p for p, o in on if o is not None], dtype=np.int64)
+    if len(on_keys):
+        keep &= ~np.isin(pair_occ * n + pair_person, on_keys)
+    return keep
+
+
+def _available(
+    timezone: str,
+    slots: list[tuple[int, int, int, int]],
+    index_of: dict[int, int],
+    occ_start: np.ndarray,
+    occ_end: np.ndarray,
+    pair_occ: np.ndarray,
+    pair_person: np.ndarray,
+) -> np.ndarray:
+    """Whether each pair's shift lies within one of the person's weekly slots (merged,
+    in the community's zone); people with no slot are free. A shift over midnight needs
+    both of its parts covered."""
+    zone = ZoneInfo(timezone)
+    week = 7 * 1440
+    by_person: dict[int, list[tuple[int, int]]] = {}
+    for person_id, weekday, s, e in slots:
+        if person_id in index_of:
+            base = (weekday - 1) * 1440
+            by_person.setdefault(index_of[person_id], []).append((base + s, base + e))
+    # Merged intervals per person as sorted keys (person * week + minute).
+    starts, ends = [], []
+    for p, spans in by_person.items():
+        spans.sort()
+        cur_s, cur_e = spans[0]
+        for s, e in spans[1:]:
+            if s <= cur_e:
+                cur_e = max(cur_e, e)
+            else:
+                starts.append(p * 2 * week + cur_s)
+                ends.append(p * 2 * week + cur_e)
+                cur_s, cur_e = s, e
+        starts.append(p * 2 * week + cur_s)
+        ends.append(p * 2 * week + cur_e)
+    order = np.argsort(starts)
+    key_s, key_e = np.array(starts)[order], np.array(ends)[order]
+
+    # Local minute of the week of each occurrence's start and end.
+    def week_minute(seconds: np.ndarray) -> np.ndarray:
+        local = [datetime.fromtimestamp(int(x), tz=zone) for x in seconds]
+        return np.array(
+            [d.weekday() * 1440 + d.hour * 60 + d.minute for d in local], dtype=np.int64
+        )
+
+    o_s, o_e = week_minute(occ_start), week_minute(occ_end)
+    s = o_s[pair_occ]
+    e = o_e[pair_occ]
+    e = np.where(e <= s, e + week, e)  # over midnight on Sunday: into the next week
+    declared = np.isin(pair_person, np.array(list(by_person), dtype=np.int64))
+
+    def covered(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        q = pair_person * 2 * week + lo
+        i = np.searchsorted(key_s, q, side="right") - 1
+        ok = i >= 0
+        i = np.clip(i, 0, None)
+        return (
+            ok & (key_s[i] // (2 * week) == pair_person) & (key_e[i] >= pair_person * 2 * week + hi)
+        )
+
+    # Slots repeat weekly: a shift running past Sunday midnight continues on Monday.
+    first_end = np.minimum(e, week)
+    ok = covered(s, first_end)
+    spill = e > week
+    if spill.any():
+        ok &= ~spill | covered(np.zeros_like(s), np.maximum(e - week, 0))
+    return ~declared | ok
+
+
+def _overlaps_any(
+    intervals: list[tuple[int, int, int]],
+    n: int,
+    s: np.ndarray,
+    e: np.ndarray,
+    pair_person: np.ndarray,
+) -> np.ndarray:
+    """For each pair: does [s, e) overlap one of its person's busy intervals?"""
+    intervals.sort()
+    merged: list[tuple[int, int, int]] = []
+    for p, a, b in intervals:
+        if merged and merged[-1][0] == p and a <= merged[-1][2]:
+            merged[-1] = (p, merged[-1][1], max(merged[-1][2], b))
+        else:
+            merged.append((p, a, b))
+    base = np.int64(1) << np.int64(40)
+    mp = np.array([m[0] for m in merged], dtype=np.int64)
+    ms = np.array([m[1] for m in merged], dtype=np.int64)
+    me = np.array([m[2] for m in merged], dtype=np.int64)
+    key = mp * base + ms
+    i = np.searchsorted(key, pair_person * base + e, side="left") - 1  # last start < e
+    ok = i >= 0
+    i = np.clip(i, 0, None)
+    return ok & (mp[i] == pair_person) & (me[i] > s)
+
+
+async def load_features(
+    hub: Hub,
+    community: Community,
+    people: np.ndarray,
+    person_rows: list[tuple],
+    task_rows: list[Task],
+) -> Features:
+    """Everything the score reads, in a few grouped statements."""
+    now = hub.now()
+    ids = people.tolist()
+    index_of = {p: i for i, p in enumerate(ids)}
+    n = len(ids)
+    hours = np.zeros(n)
+    for person_id, total in (
+        await ServiceRecord.filter(
+            person_id__in=_volunteers(community.id),
+            started_at__gte=now - timedelta(days=FAIRNESS_DAYS),
+        )
+        .group_by("person_id")
+        .annotate(total=Sum("hours"))
+        .values_list("person_id", "total")
+    ):
+        if person_id in index_of:
+            hours[index_of[person_id]] = float(total or 0)
+    no_show = np.zeros(n)
+    for person_id, when in await NoShow.filter(
+        person_id__in=_volunteers(community.id), excused_at__isnull=True
+    ).values_list("person_id", "occurred_at"):
+        if person_id not in index_of:
+            continue
+        age_days = max(0.0, (now - when).total_seconds() / 86400)
+        no_show[index_of[person_id]] += 0.5 ** (age_days / NO_SHOW_HALF_LIFE_DAYS)
+    party = np.zeros(n)
+    members = await PartyReport.filter(
+        person_id__in=_volunteers(community.id),
+        community_id=community.id,
+        status=PartyReportStatus.ACCEPTED,
+    ).values_list("person_id", "yearly_hours_target")
+    if members:
+        year_start = local_year_start(hub.today(community.timezone).year, community.timezone)
+        done = dict(
+            await ServiceRecord.filter(
+                person_id__in=_volunteers(community.id), started_at__gte=year_start
+            )
+            .group_by("person_id")
+            .annotate(total=Sum("hours"))
+            .values_list("person_id", "total")
+        )
+        for person_id, target in members:
+            if person_id not in index_of:
+                continue
+            goal = float(target or DEFAULT_PARTY_TARGET)
+            left = max(0.0, goal - float(done.get(person_id) or 0))
+            party[index_of[person_id]] = left / goal if goal else 0.0
+    grid_names = dict(await Grid.filter(community_id=community.id).values_list("id", "name"))
+    return Features(
+        hours_30d=hours,
+        no_show_weight=no_show,
+        party_left=party,
+        grid=np.array([r[2] or 0 for r in person_rows], dtype=np.int64),
+        skills=[tuple(r[3] or ()) for r in person_rows],
+        task_skill_words={
+            t.id: f"{t.title} {t.description or ''} {t.location or ''}".casefold()
+            for t in task_rows
+        },
+        grid_names=grid_names,
+    )
+
+
+# Weights of the score's terms (they sum to 1).
+W_SKILL, W_GRID, W_FAIR, W_RELIABLE, W_PARTY = 0.3, 0.15, 0.3, 0.15, 0.1
+
+
+def _task_matrices(
+    features: Features, task_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(skills of each person, skills each task names, the grid each task names or 0)."""
+    vocabulary = sorted({s for skills in features.skills for s in skills if s})
+    word_index = {w: i for i, w in enumerate(vocabulary)}
+    person_skill = np.zeros((len(features.skills), max(len(vocabulary), 1)), dtype=bool)
+    for p, skills in enumerate(features.skills):
+        for s in skills:
+            if s in word_index:
+                person_skill[p, word_index[s]] = True
+    task_skill = np.zeros((len(task_ids), person_skill.shape[1]), dtype=bool)
+    task_grid = np.zeros(len(task_ids), dtype=np.int64)
+    for t, task_id in enumerate(task_ids.tolist()):
+        text = features.task_skill_words.get(task_id, "")
+        for w, i in word_index.items():
+            if w.casefold() in text:
+                task_skill[t, i] = True
+        for grid_id, name in features.grid_names.items():
+            if name and name.casefold() in text:
+                task_grid[t] = grid_id
+    return person_skill, task_skill, task_grid
+
+
+def score_pairs(
+    features: Features, pair_person: np.ndarray, occ_task: np.ndarray, pair_occ: np.ndarray
+) -> np.ndarray:
+    """The fit of each (person, occurrence's task) pair in [0, 1], vectorised."""
+    if not len(pair_person):
+        return np.zeros(0)
+    task_ids, occ_task_index = np.unique(occ_task, return_inverse=True)
+    task_index = occ_task_index[pair_occ]
+    person_skill, task_skill, task_grid = _task_matrices(features, task_ids)
+    per_person = (
+        W_FAIR / (1.0 + features.hours_30d / 4.0)
+        + W_RELIABLE * 0.5**features.no_show_weight
+        + W_PARTY * features.party_left
+    )
+    skill_hit = np.zeros(len(pair_person), dtype=bool)
+    if task_skill.any():
+        tasks_with_skills = task_skill.any(1)
+        relevant = tasks_with_skills[task_index]
+        idx = np.flatnonzero(relevant)
+        skill_hit[idx] = (person_skill[pair_person[idx]] & task_skill[task_index[idx]]).any(1)
+    grid = task_grid[task_index]
+    grid_hit = (grid != 0) & (features.grid[pair_person] == grid)
+    return per_person[pair_person] + W_SKILL * skill_hit + W_GRID * grid_hit
+
+
+def reasons_for(problem: Problem, pair: int) -> list[LocalizedText]:
+    """The words for staff: why this person for this place (never raw numbers of the score)."""
+    f = problem.features
+    p = int(problem.pair_person[pair])
+    task_id = int(problem.occ_task[problem.pair_occ[pair]])
+    text = f.task_skill_words.get(task_id, "")
+    reasons: list[LocalizedText] = []
+    matched = [s for s in f.skills[p] if s and s.casefold() in text]
+    if matched:
+        reasons.append(
+            {"zh-CN": f"技能对口：{'、'.join(matched)}", "en": f"Skills fit: {', '.join(matched)}"}
+        )
+    grid = int(f.grid[p])
+    if grid and f.grid_names.get(grid, "").casefold() in text and f.grid_names.get(grid):
+        name = f.grid_names[grid]
+        reasons.append({"zh-CN": f"住在本网格（{name}）", "en": f"Lives in the grid ({name})"})
+    hours = float(f.hours_30d[p])
+    if hours < 4:
+        reasons.append(
+            {"zh-CN": "近30天服务较少，轮到他/她了", "en": "Served little in the last 30 days"}
+        )
+    else:
+        reasons.append(
+            {
+                "zh-CN": f"近30天已服务{hours:.0f}小时",
+                "en": f"Served {hours:.0f} hours in the last 30 days",
+            }
+        )
+    if f.no_show_weight[p] < 0.05:
+        reasons.append({"zh-CN": "没有缺席记录", "en": "No missed shifts"})
+    else:
+        reasons.append({"zh-CN": "近期有缺席记录", "en": "Missed a shift recently"})
+    if f.party_left[p] > 0:
+        reasons.append(
+            {
+                "zh-CN": "在职党员，年度服务时长尚未完成",
+                "en": "Party member with yearly hours to do",
+            }
+        )
+    return reasons
+
+
+# --- the rules, at set level ------------------------------------------------------------------
+
+
+class _Rules:
+    """The registration rules for the pairs the solver asks about (``roster_solver.solve``'s
+    ``check``), and each occurrence's minimum group. Facts are loaded in bulk once."""
+
+    def __init__(self, hub: Hub, problem: Problem, facts: dict[int, PersonFacts],
+                 confirmed: dict[tuple[int, int], tuple[int, ...]]) -> None:  # fmt: skip
+        self.hub = hub
+        self.problem = problem
+        self.facts = facts
+        self.confirmed = confirmed
+        self.zone = ZoneInfo(problem.community.timezone)
+        self._signups: dict[tuple[int, int], SignupFacts] = {}
+
+    def signup(self, o: int, capacity: int | None = None) -> SignupFacts:
+        key = (o, capacity or 0)
+        if key not in self._signups:
+            pr = self.problem
+            task = pr.tasks[int(pr.occ_task[o])]
+            start = pr.moment(pr.occ_start[o])
+            self._signups[key] = SignupFacts(
+                task_id=task.id,
+                task_title=task.title,
+                team_id=task.team_id,
+                team_kind=pr.team_kinds[task.id],
+                community_id=task.community_id,
+                local_start=start.astimezone(self.zone),
+                local_end=pr.moment(pr.occ_end[o]).astimezone(self.zone),
+                capacity=capacity or int(pr.occ_capacity[o]),
+                confirmed_people=self.confirmed.get((task.id, int(pr.occ_start[o])), ()),
+            )
+        return self._signups[key]
+
+    def refused(self, pairs: np.ndarray) -> np.ndarray:
+        pr = self.problem
+        out = np.zeros(len(pairs), dtype=bool)
+        for k, i in enumerate(pairs.tolist()):
+            person = self.facts[int(pr.people[pr.pair_person[i]])]
+            out[k] = bool(
+                check_rules(
+                    self.hub,
+                    "vh_check_signup",
+                    person=person,
+                    signup=self.signup(int(pr.pair_occ[i])),
+                )  # fmt: skip
+            )
+        return out
+
+    def minimum_groups(self) -> np.ndarray:
+        """For each occurrence, the fewest people it may have (0: no minimum): the smallest
+        capacity at which the rules stop refusing its first candidate for what they refuse
+        at a smaller one. A rule that refuses an occurrence for too small a capacity (night
+        patrols walked in pairs) asks, in effect, that it be walked by that many people.
+        Asked once per shift shape: the task, its local start and end times, its capacity."""
+        pr = self.problem
+        groups = np.zeros(len(pr.occ_task), dtype=np.int64)
+        first = np.full(len(pr.occ_task), -1)
+        order = np.argsort(pr.pair_occ, kind="stable")
+        occs, where = np.unique(pr.pair_occ[order], return_index=True)
+        first[occs] = order[where]
+        shapes: dict[tuple, int] = {}  # one probe per shift shape, not per occurrence
+        for o in np.flatnonzero(first >= 0).tolist():
+            capacity = int(pr.occ_capacity[o])
+            if capacity < 2:
+                continue
+            facts = self.signup(o)
+            shape = (facts.task_id, facts.local_start.time(), facts.local_end.time(), capacity)
+            if shape not in shapes:
+                shapes[shape] = self._probe(o, int(pr.people[pr.pair_person[first[o]]]))
+            groups[o] = shapes[shape]
+        return groups
+
+    def _probe(self, o: int, person_id: int) -> int:
+        person = self.facts[person_id]
+        capacity = int(self.problem.occ_capacity[o])
+        full = {v.rule for v in check_rules(self.hub, "vh_check_signup", person=person,
+                                             signup=self.signup(o))}  # fmt: skip
+        for c in range(1, capacity):
+            at = {v.rule for v in check_rules(self.hub, "vh_check_signup", person=person,
+                                               signup=self.signup(o, c))}  # fmt: skip
+            if at <= full:
+                return c if c > 1 else 0
+        return capacity
+
+
+def _volunteers(community_id: int) -> Subquery:
+    """The community's volunteers (joining a team makes one), as a subquery: a filter on
+    tens of thousands of ids is slower to build and to run than the join."""
+    return Subquery(
+        RoleAssignment.filter(community_id=community_id, role=Role.VOLUNTEER).values("person_id")
+    )
+
+
+async def _person_facts(person_ids: list[int], community_id: int) -> dict[int, PersonFacts]:
+    """``facts.person_facts`` for many people (volunteers of the community), in three
+    statements."""
+    wanted = set(person_ids)
+    who: Any = person_ids if len(person_ids) <= 500 else _volunteers(community_id)
+    rows = await Person.filter(id__in=who).values_list(
+        "id", "name", "community_id", "grid_id", "birth_date", "skills"
+    )
+    quals: dict[int, list[tuple]] = {}
+    for pid, kind, expires, verified in await Qualification.filter(person_id__in=who).values_list(
+        "person_id", "kind", "expires_on", "verified"
+    ):
+        quals.setdefault(pid, []).append((kind, expires, verified))
+    kinds: dict[int, set[str]] = {}
+    for pid, kind in await TeamMembership.filter(
+        person_id__in=who, status=MembershipStatus.ACTIVE
+    ).values_list("person_id", "team__kind"):
+        kinds.setdefault(pid, set()).add(kind)
+    return {
+        pid: PersonFacts(
+            id=pid,
+            name=name,
+            community_id=cid,
+            grid_id=gid,
+            birth_date=born,
+            skills=tuple(skills or ()),
+            qualifications=tuple(quals.get(pid, ())),
+            team_kinds=tuple(sorted(kinds.get(pid, ()))),
+        )
+        for pid, name, cid, gid, born, skills in rows
+        if pid in wanted
+    }
+
+
+class _LazyFacts(dict):
+    """Person facts built when the rules first ask for someone (from the problem's rows)."""
+
+    def __init__(self, problem: Problem, quals: dict[int, list[tuple]]) -> None:
+        super().__init__()
+        self.problem = problem
+        self.quals = quals
+
+    def __missing__(self, person_id: int) -> PersonFacts:
+        pid, name, grid_id, skills, born, cid = self.problem.person_rows[person_id]
+        facts = PersonFacts(
+            id=pid,
+            name=name,
+            community_id=cid,
+            grid_id=grid_id,
+            birth_date=_as_date(born),
+            skills=tuple(skills or ()),
+            qualifications=tuple(self.quals.get(pid, ())),
+            team_kinds=self.problem.kinds_of.get(pid, ()),
+        )
+        self[person_id] = facts
+        return facts
+
+
+async def _qualifications(community_id: int) -> dict[int, list[tuple]]:
+    quals: dict[int, list[tuple]] = {}
+    for pid, kind, expires, verified in await Qualification.filter(
+        person_id__in=_volunteers(community_id)
+    ).values_list("person_id", "kind", "expires_on", "verified"):
+        quals.setdefault(pid, []).append((kind, expires, verified))
+    return quals
+
+
+async def _confirmed(problem: Problem) -> dict[tuple[int, int], tuple[int, ...]]:
+    rows = await Signup.filter(
+        occurrence__task_id__in=list(problem.tasks),
+        occurrence__start__gte=problem.period_start,
+        occurrence__start__lt=problem.period_end,
+        status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
+    ).values_list("occurrence__task_id", "occurrence__start", "person_id")
+    out: dict[tuple[int, int], list[int]] = {}
+    for task_id, start, person_id in rows:
+        out.setdefault((task_id, int(start.timestamp())), []).append(person_id)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+async def solve_problem(hub: Hub, problem: Problem) -> roster_solver.Solution:
+    """The rules' facts in bulk, the minimum groups, then the solver (in a thread)."""
+    quals = await _qualifications(problem.community.id)
+    rules = _Rules(hub, problem, _LazyFacts(problem, quals), await _confirmed(problem))
+    problem.occ_min_group = rules.minimum_groups()
+    return await asyncio.to_thread(roster_solver.solve, problem.instance(), WEIGHTS, rules.refused)
+
+
+# --- staff: generate, view, adjust, accept, discard -------------------------------------------
+
+
+def _check_staff(actor: Actor, community_id: int) -> None:
+    if not actor.is_staff(community_id):
+        raise PermissionDenied("Only staff of this community can do this.")
+
+
+async def generate_plan(
+    hub: Hub, actor: Actor, community_id: int, data: PlanIn | dict | None = None
+) -> RosterPlan:
+    """A draft plan for the period: every open place assigned at once (roster.proposed)."""
+    community = await get_community(community_id)
+    _check_staff(actor, community.id)
+    data = parse(PlanIn, data or {})
+    start, end = _period(hub, community, data)
+    problem = await load_problem(hub, community, start, end)
+    solution = await solve_problem(hub, problem)
+    chosen = solution.chosen
+    summary = _summary(problem, chosen, solution)
+    async with unit_of_work(hub, actor.id) as uow:
+        plan = await RosterPlan.create(
+            community_id=community.id,
+            period_start=start,
+            period_end=end,
+            status=RosterPlanStatus.DRAFT,
+            summary=summary,
+            created_by_id=actor.id,
+            created_at=uow.now,
+        )
+        await RosterAssignment.bulk_create(
+            [
+                RosterAssignment(
+                    plan_id=plan.id,
+                    task_id=int(problem.occ_task[problem.pair_occ[i]]),
+                    occurrence_start=problem.moment(problem.occ_start[problem.pair_occ[i]]),
+                    person_id=int(problem.people[problem.pair_person[i]]),
+                    score=round(float(problem.pair_score[i]), 4),
+                    reasons=reasons_for(problem, int(i)),
+                )
+                for i in chosen.tolist()
+            ],
+            batch_size=1000,
+        )
+        await uow.record(
+            "roster.proposed",
+            plan,
+            community_id=community.id,
+            after={
+                "period_start": start,
+                "period_end": end,
+                "places": summary["places"],
+                "assigned": summary["assigned"],
+            },
+        )
+    return plan
+
+
+def _spread(loads: np.ndarray) -> dict[str, Any]:
+    hist = np.bincount(loads) if len(loads) else np.zeros(1, dtype=np.int64)
+    return {
+        "histogram": hist.tolist(),  # people with 0, 1, 2... places
+        "max": int(loads.max()) if len(loads) else 0,
+        "mean": round(float(loads.mean()), 2) if len(loads) else 0.0,
+        "none": int((loads == 0).sum()),
+    }
+
+
+def _summary(problem: Problem, chosen: np.ndarray, solution: roster_solver.Solution) -> dict:
+    could = np.zeros(len(problem.people), dtype=bool)
+    could[problem.pair_person] = True  # the people who could take a place
+    after = problem.load_before + np.bincount(
+        problem.pair_person[chosen], minlength=len(problem.people)
+    )
+    places = int(np.clip(problem.occ_capacity - problem.occ_taken, 0, None).sum())
+    return {
+        "occurrences": len(problem.occ_task),
+        "places": places,
+        "assigned": len(chosen),
+        "left_open": places - len(chosen),
+        "candidates": int(could.sum()),
+        "pairs": len(problem.pair_occ),
+        "refused_by_rules": len(solution.refused),
+        "closed_for_minimum_group": len(solution.closed),
+        "before": _spread(problem.load_before[could]),
+        "after": _spread(after[could]),
+        # Places the candidates held before the plan (those with any), for recounting the
+        # spread after an adjustment.
+        "held": {
+            str(int(problem.people[i])): int(problem.load_before[i])
+            for i in np.flatnonzero(could & (problem.load_before > 0)).tolist()
+        },
+    }
+
+
+async def _plan(actor: Actor, plan_id: int) -> RosterPlan:
+    plan = await RosterPlan.get_or_none(id=plan_id)
+    if plan is None or not actor.is_staff(plan.community_id):
+        raise NotFound("No such roster plan.", code="roster_plan_not_found")
+    return plan
+
+
+@dataclass(frozen=True)
+class AssignmentView:
+    id: int
+    task_id: int
+    task_title: str
+    location: str | None
+    occurrence_start: datetime
+    occurrence_end: datetime
+    person_id: int
+    name: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RosterPlanView:
+    id: int
+    community_id: int
+    status: RosterPlanStatus
+    period_start: datetime
+    period_end: datetime
+    timezone: str
+    summary: dict
+    assignments: tuple[AssignmentView, ...]
+
+
+async def plan_view(hub: Hub, actor: Actor, plan_id: int, locale: str = "zh-CN") -> RosterPlanView:
+    """A plan as staff see it: each place with who and why, in ``locale``."""
+    plan = await _plan(actor, plan_id)
+    community = await get_community(plan.community_id)
+    rows = (
+        await RosterAssignment.filter(plan_id=plan.id)
+        .order_by("occurrence_start", "task_id", "id")
+        .values_list("id", "task_id", "occurrence_start", "person_id", "reasons")
+    )
+    task_ids = sorted({r[1] for r in rows})
+    task_rows = {t.id: t for t in await Task.filter(id__in=task_ids)}
+    names = dict(await Person.filter(id__in=sorted({r[3] for r in rows})).values_list("id", "name"))
+    return RosterPlanView(
+        id=plan.id,
+        community_id=plan.community_id,
+        status=plan.status,
+        period_start=plan.period_start,
+        period_end=plan.period_end,
+        timezone=community.timezone,
+        summary=plan.summary or {},
+        assignments=tuple(
+            AssignmentView(
+                id=aid,
+                task_id=tid,
+                task_title=task_rows[tid].title,
+                location=task_rows[tid].location,
+                occurrence_start=start,
+                occurrence_end=start + (task_rows[tid].ends_at - task_rows[tid].starts_at),
+                person_id=pid,
+                name=names.get(pid, ""),
+                reasons=tuple(localize(r, locale) for r in reasons or ()),
+            )
+            for aid, tid, start, pid, reasons in rows
+        ),
+    )
+
+
+async def list_plans(actor: Actor, community_id: int, limit: int = 20) -> list[RosterPlan]:
+    _check_staff(actor, community_id)
+    return await RosterPlan.filter(community_id=community_id).order_by("-id").limit(limit)
+
+
+async def _draft_assignment(hub: Hub, actor: Actor, plan_id: int, assignment_id: int):
+    plan = await _plan(actor, plan_id)
+    if plan.status is not RosterPlanStatus.DRAFT:
+        raise Conflict("Only a draft plan can change.", code="plan_not_draft")
+    assignment = await RosterAssignment.get_or_none(id=assignment_id, plan_id=plan.id)
+    if assignment is None:
+        raise NotFound("No such assignment in this plan.", code="assignment_not_found")
+    return plan, assignment
+
+
+async def _refresh_summary(plan: RosterPlan) -> None:
+    summary = dict(plan.summary or {})
+    people = await RosterAssignment.filter(plan_id=plan.id).values_list("person_id", flat=True)
+    summary["assigned"] = len(people)
+    summary["left_open"] = summary.get("places", len(people)) - len(people)
+    loads = Counter(people)
+    for person_id, held in (summary.get("held") or {}).items():
+        loads[int(person_id)] += held
+    # Everyone else among the candidates holds nothing.
+    after_loads = list(loads.values())
+    after_loads += [0] * max(0, summary.get("candidates", 0) - len(after_loads))
+    summary["after"] = _spread(np.array(after_loads, dtype=np.int64))
+    await RosterPlan.filter(id=plan.id).update(summary=summary)
+
+
+async def remove_assignment(hub: Hub, actor: Actor, plan_id: int, assignment_id: int) -> None:
+    """Staff take a person off a draft plan (the place stays open in it): roster.adjusted."""
+    plan, assignment = await _draft_assignment(hub, actor, plan_id, assignment_id)
+    async with unit_of_work(hub, actor.id) as uow:
+        if not await RosterPlan.filter(id=plan.id, status=RosterPlanStatus.DRAFT).update(
+            status=RosterPlanStatus.DRAFT
+        ):
+            raise Conflict("Only a draft plan can change.", code="plan_not_draft")
+        await RosterAssignment.filter(id=assignment.id).delete()
+        await _refresh_summary(plan)
+        await uow.record(
+            "roster.adjusted",
+            plan,
+            community_id=plan.community_id,
+            before={"assignment_id": assignment.id, "person_id": assignment.person_id},
+            after={"removed": assignment.id, "task_id": assignment.task_id},
+        )
+
+
+async def swap_assignment(
+    hub: Hub, actor: Actor, plan_id: int, assignment_id: int, data: SwapIn | dict
+) -> RosterAssignment:
+    """Staff give a draft plan's place to another person, who must be a candidate for it
+    now (team, availability, not on it already, the rules) and hold no clashing place in
+    the plan or outside it: 422 ``not_eligible`` otherwise. roster.adjusted."""
+    plan, assignment = await _draft_assignment(hub, actor, plan_id, assignment_id)
+    data = parse(SwapIn, data)
+    eligible = await replacement_candidates(hub, actor, plan.id, assignment.id, limit=None)
+    if data.person_id not in {c[0] for c in eligible}:
+        raise InvalidInput.for_field("person_id", "This person cannot take this place.")
+    async with unit_of_work(hub, actor.id) as uow:
+        if not await RosterPlan.filter(id=plan.id, status=RosterPlanStatus.DRAFT).update(
+            status=RosterPlanStatus.DRAFT
+        ):
+            raise Conflict("Only a draft plan can change.", code="plan_not_draft")
+        reasons = [{"zh-CN": "工作人员调整", "en": "Chosen by staff"}]
+        await RosterAssignment.filter(id=assignment.id).update(
+            person_id=data.person_id, reasons=reasons
+        )
+        await _refresh_summary(plan)
+        await uow.record(
+            "roster.adjusted",
+            plan,
+            community_id=plan.community_id,
+            before={"assignment_id": assignment.id, "person_id": assignment.person_id},
+            after={"assignment_id": assignment.id, "person_id": data.person_id},
+        )
+    return await RosterAssignment.get(id=assignment.id)
+
+
+async def replacement_candidates(
+    hub: Hub, actor: Actor, plan_id: int, assignment_id: int, *, limit: int | None = 10
+) -> list[tuple[int, str]]:
+    """Who could take this place instead, best first: candidates of the occurrence (as the
+    plan was made) not clashing with their places in the plan, allowed by the rules."""
+    plan, assignment = await _draft_assignment(hub, actor, plan_id, assignment_id)
+    community = await get_community(plan.community_id)
+    task = await Task.get(id=assignment.task_id)
+    start = assignment.occurrence_start
+    end = start + (task.ends_at - task.starts_at)
+    problem = await load_problem(hub, community, max(start, hub.now()), end)
+    o = np.flatnonzero(
+        (problem.occ_task == task.id) & (problem.occ_start == int(start.timestamp()))
+    )
+    if not len(o):
+        return []
+    in_plan = await RosterAssignment.filter(plan_id=plan.id).values_list(
+        "person_id", "task_id", "occurrence_start"
+    )
+    planned = await Task.filter(id__in=sorted({r[1] for r in in_plan}))
+    durations = {t.id: t.ends_at - t.starts_at for t in planned}
+    clashing = {pid for pid, tid, s in in_plan if s < end and s + durations[tid] > start}
+    pairs = np.flatnonzero(problem.pair_occ == o[0])
+    pairs = pairs[np.argsort(-problem.pair_score[pairs], kind="stable")]
+    involved = [int(problem.people[problem.pair_person[i]]) for i in pairs.tolist()]
+    facts = await _person_facts(involved, community.id)
+    rules = _Rules(hub, problem, facts, await _confirmed(problem))
+    out = []
+    for i in pairs.tolist():
+        pid = int(problem.people[problem.pair_person[i]])
+        if pid in clashing or rules.refused(np.array([i]))[0]:
+            continue
+        out.append((pid, problem.names[pid]))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    plan: RosterPlan
+    timezone: str
+    invited: int
+    skipped: tuple[dict, ...]  # {assignment_id, person_id, task_id, occurrence_start, reason}
+
+
+async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
+    """Staff accept a draft plan: each assignment becomes a pending invitation to its
+    occurrence (``task.invited``), expiring after the community's ``invitation_minutes``.
+    Places taken since the plan was made are skipped and named (``skipped``), as are
+    people no longer able to come (signed up or invited already, deactivated, refused by
+    the rules). A plan accepted or discarded already: 409 ``plan_not_draft``."""
+    plan = await _plan(actor, plan_id)
+    community = await get_community(plan.community_id)
+    rows = await RosterAssignment.filter(plan_id=plan.id).order_by(
+        "occurrence_start", "task_id", "-score", "id"
+    )
+    task_rows = {t.id: t for t in await Task.filter(id__in=sorted({r.task_id for r in rows}))}
+    teams = {t.id: t for t in await Team.filter(
+        id__in=sorted({t.team_id for t in task_rows.values() if t.team_id}))}  # fmt: skip
+    facts = await _person_facts(sorted({r.person_id for r in rows}), community.id)
+    active = set(
+        await Person.filter(id__in=sorted(facts), active=True).values_list("id", flat=True)
+    )
+    invited, skipped = 0, []
+    async with unit_of_work(hub, actor.id) as uow:
+        await uow.move(
+            plan,
+            RosterPlanStatus.DRAFT,
+            RosterPlanStatus.ACCEPTED,
+            Conflict("This plan is no longer a draft.", code="plan_not_draft"),
+            accepted_at=uow.now,
+        )
+        expires = uow.now + timedelta(minutes=community.invitation_minutes)
+        # Every task's row first, in id order (the lock signups and edits take first): two
+        # plans accepted at once queue instead of deadlocking, and each task is written once.
+        capacities: dict[int, int | None] = {}
+        for task_id in sorted(task_rows):
+            try:
+                capacities[task_id] = await tasks.lock_task(task_id)
+            except Conflict:
+                capacities[task_id] = None  # cancelled
+        by_occurrence: dict[tuple[int, datetime], list[RosterAssignment]] = {}
+        for row in rows:
+            by_occurrence.setdefault((row.task_id, row.occurrence_start), []).append(row)
+        for (task_id, start), group in by_occurrence.items():
+            task = task_rows[task_id]
+            task.community = community
+            capacity = capacities[task.id]
+            if capacity is None:
+                skipped += [_skip(r, "task_cancelled") for r in group]
+                continue
+            if start <= uow.now:
+                skipped += [_skip(r, "started") for r in group]
+                continue
+            occurrence = await tasks.lock_occurrence(task, start, capacity)
+            if occurrence.cancelled:
+                skipped += [_skip(r, "occurrence_cancelled") for r in group]
+                continue
+            pending = await Invitation.filter(
+                occurrence_id=occurrence.id, status=InvitationStatus.PENDING
+            ).count()
+            free = occurrence.capacity - occurrence.taken - pending
+            signed = set(
+                await Signup.filter(
+                    occurrence_id=occurrence.id, status__in=tasks.ACTIVE_SIGNUP
+                ).values_list("person_id", flat=True)
+            )
+            already = set(
+                await Invitation.filter(occurrence_id=occurrence.id).values_list(
+                    "person_id", flat=True
+                )
+            )
+            signup = await tasks.signup_facts(task, teams.get(task.team_id), start, occurrence)
+            for row in group:
+                if row.person_id not in active:
+                    reason = "inactive"
+                elif row.person_id in signed:
+                    reason = "already_signed_up"
+                elif row.person_id in already:
+                    reason = "already_invited"
+                elif free <= 0:
+                    reason = "place_taken"
+                elif check_rules(hub, "vh_check_signup", person=facts[row.person_id],
+                                 signup=signup):  # fmt: skip
+                    reason = "registration_refused"
+                else:
+                    reason = None
+                if reason:
+                    skipped.append(_skip(row, reason))
+                    continue
+                free -= 1
+                await Invitation.create(
+                    community_id=community.id,
+                    person_id=row.person_id,
+                    occurrence_id=occurrence.id,
+                    roster_plan_id=plan.id,
+                    invited_by_id=actor.id,
+                    status=InvitationStatus.PENDING,
+                    reasons=row.reasons,
+                    expires_at=expires,
+                    created_at=uow.now,
+                )
+                await uow.record(
+                    "task.invited",
+                    occurrence,
+                    community_id=community.id,
+                    after={
+                        "task_id": task.id,
+                        "person_id": row.person_id,
+                        "occurrence_start": start,
+                    },
+                )
+                invited += 1
+        await uow.record(
+            "roster.accepted",
+            plan,
+            community_id=community.id,
+            after={"invited": invited, "skipped": len(skipped)},
+        )
+    await plan.refresh_from_db()
+    return AcceptResult(plan, community.timezone, invited, tuple(skipped))
+
+
+def _skip(row: RosterAssignment, reason: str) -> dict:
+    return {
+        "assignment_id": row.id,
+        "person_id": row.person_id,
+        "task_id": row.task_id,
+        "occurrence_start": row.occurrence_start,
+        "reason": reason,
+    }
+
+
+async def discard_plan(hub: Hub, actor: Actor, plan_id: int) -> RosterPlan:
+    """Staff discard a draft plan (roster.discarded); 409 ``plan_not_draft`` otherwise."""
+    plan = await _plan(actor, plan_id)
+    async with unit_of_work(hub, actor.id) as uow:
+        await uow.move(
+            plan,
+            RosterPlanStatus.DRAFT,
+            RosterPlanStatus.DISCARDED,
+            Conflict("This plan is no longer a draft.", code="plan_not_draft"),
+        )
+        await uow.record("roster.discarded", plan, community_id=plan.community_id, after={})
+    await plan.refresh_from_db()
+    return plan
