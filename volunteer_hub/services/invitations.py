@@ -259,28 +259,48 @@ async def invite_to_task(
         ) or await Invitation.exists(occurrence_id=occurrence.id, person_id=person.id):
             raise Conflict("This person has been invited already.", code="already_invited")
         community = await Community.get(id=task.community_id)
-        invitation = await Invitation.create(
-            community_id=task.community_id,
-            person_id=person.id,
-            occurrence_id=occurrence.id,
-            invited_by_id=actor.id,
-            status=InvitationStatus.PENDING,
-            expires_at=await dispatch.occurrence_deadline(community, occurrence, uow.now),
-            created_at=uow.now,
-        )
-        await uow.record(
-            "task.invited",
-            occurrence,
-            community_id=task.community_id,
-            after={
-                "task_id": task.id,
-                "person_id": person.id,
-                "occurrence_start": start,
-                "invitation_id": invitation.id,
-                "expires_at": invitation.expires_at,
-            },
-        )
+        await invite_within(uow, community, occurrence, person.id, invited_by=actor.id)
     return occurrence
+
+
+async def invite_within(
+    uow: UnitOfWork,
+    community: Community,
+    occurrence: Occurrence,
+    person_id: int,
+    *,
+    invited_by: int | None,
+    roster_plan_id: int | None = None,
+    reasons: list | None = None,
+) -> Invitation:
+    """Inside ``uow`` (the task's and the occurrence's rows locked, the checks done): the
+    pending invitation to the occurrence, to answer before the shift starts, and the event
+    ``task.invited`` that tells the person, with the link to answer. One place for staff's
+    invitations and an accepted roster plan's."""
+    invitation = await Invitation.create(
+        community_id=community.id,
+        person_id=person_id,
+        occurrence_id=occurrence.id,
+        roster_plan_id=roster_plan_id,
+        invited_by_id=invited_by,
+        status=InvitationStatus.PENDING,
+        reasons=reasons,
+        expires_at=await dispatch.occurrence_deadline(community, occurrence, uow.now),
+        created_at=uow.now,
+    )
+    await uow.record(
+        "task.invited",
+        occurrence,
+        community_id=community.id,
+        after={
+            "task_id": occurrence.task_id,
+            "person_id": person_id,
+            "occurrence_start": occurrence.start,
+            "invitation_id": invitation.id,
+            "expires_at": invitation.expires_at,
+        },
+    )
+    return invitation
 
 
 # --- answering -------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from the database in a few bulk statements, scores each pair with numpy
 ``RosterAssignment`` per place. Staff preview it (``plan_view``), remove or swap people
 (``remove_assignment``, ``swap_assignment``: clashes, capacity, availability and the rules
 checked again), then accept it (``accept_plan``: each assignment becomes a pending
-``Invitation`` to its occurrence and the event ``task.invited``, as
-``invitations.invite_to_task`` records it) or discard it (``discard_plan``).
+``Invitation`` to its occurrence and the event ``task.invited``, through
+``invitations.invite_within``, as staff invitations) or discard it (``discard_plan``).
 
 Not to be confused with ``services.roster``: the attendance list of one task.
 
@@ -80,7 +80,7 @@ from volunteer_hub.models import (
     WishStatus,
 )
 from volunteer_hub.recurrence import expand
-from volunteer_hub.services import roster_solver, tasks
+from volunteer_hub.services import invitations, roster_solver, tasks
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.teams import check_rules
@@ -1216,7 +1216,8 @@ class AcceptResult:
 
 async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
     """Staff accept a draft plan: each assignment becomes a pending invitation to its
-    occurrence (``task.invited``), expiring after the community's ``invitation_minutes``.
+    occurrence (``task.invited``), to answer within the community's ``invitation_minutes``
+    (quiet hours not counted) and before the shift starts.
     Places taken since the plan was made are skipped and named (``skipped``), as are
     people no longer able to come (signed up or invited already, deactivated, refused by
     the rules). A plan accepted or discarded already: 409 ``plan_not_draft``."""
@@ -1241,7 +1242,6 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
             Conflict("This plan is no longer a draft.", code="plan_not_draft"),
             accepted_at=uow.now,
         )
-        expires = uow.now + timedelta(minutes=community.invitation_minutes)
         # Every task's row first, in id order (the lock signups and edits take first): two
         # plans accepted at once queue instead of deadlocking, and each task is written once.
         capacities: dict[int, int | None] = {}
@@ -1300,26 +1300,14 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
                     skipped.append(_skip(row, reason))
                     continue
                 free -= 1
-                await Invitation.create(
-                    community_id=community.id,
-                    person_id=row.person_id,
-                    occurrence_id=occurrence.id,
-                    roster_plan_id=plan.id,
-                    invited_by_id=actor.id,
-                    status=InvitationStatus.PENDING,
-                    reasons=row.reasons,
-                    expires_at=expires,
-                    created_at=uow.now,
-                )
-                await uow.record(
-                    "task.invited",
+                await invitations.invite_within(
+                    uow,
+                    community,
                     occurrence,
-                    community_id=community.id,
-                    after={
-                        "task_id": task.id,
-                        "person_id": row.person_id,
-                        "occurrence_start": start,
-                    },
+                    row.person_id,
+                    invited_by=actor.id,
+                    roster_plan_id=plan.id,
+                    reasons=row.reasons,
                 )
                 invited += 1
         await uow.record(
