@@ -26,6 +26,8 @@ from volunteer_hub.models import (
     RosterAssignment,
     RosterPlan,
     RosterPlanStatus,
+    Signup,
+    SignupStatus,
 )
 from volunteer_hub.plugin_api import Violation
 from volunteer_hub.services import rostering, tasks
@@ -361,3 +363,33 @@ async def test_the_weekly_hours_cap_is_never_exceeded(hub):
     # Sound, not exact: seniors may take the 3-hour library shift, so each gets one place
     # (two 2-hour walks would also fit in 4 hours).
     assert all(n in (2, 3) for n in hours.values())
+
+
+async def test_an_accepted_plan_goes_out_through_dispatch_and_answers_sign_people_up(hub, api):
+    """The roster's invitations are dispatch's: each carries the link to answer, and
+    accepting one makes a confirmed signup for its shift; a decline leaves the place open."""
+    w, patrol, seniors, helpers, walk, library = await patrol_world(hub)
+    staff = await login(api, w.staff)
+    r = await api.post(f"/api/v1/communities/{w.id}/roster-plans", json={}, headers=staff)
+    plan_id = r.json()["id"]
+    r = await api.post(f"/api/v1/roster-plans/{plan_id}/accept", headers=staff)
+    assert r.status_code == 200, r.text
+    rows = await Invitation.filter(roster_plan_id=plan_id).order_by("id")
+    first, second = rows[0], next(i for i in rows[1:] if i.person_id != rows[0].person_id)
+    people = {p.id: p for p in [*seniors, *helpers]}
+    mine = await login(api, people[first.person_id])
+    r = await api.get("/api/v1/me/invitations?status=pending", headers=mine)
+    listed = {item["id"]: item for item in r.json()["items"]}
+    assert first.id in listed and listed[first.id]["answer_url"].endswith(
+        f"/invitations/{first.id}"
+    )
+    r = await api.post(f"/api/v1/invitations/{first.id}/accept", headers=mine)
+    assert r.json() == {"id": first.id, "status": "accepted"}, r.text
+    signup = await Signup.get(occurrence_id=first.occurrence_id, person_id=first.person_id)
+    assert signup.status is SignupStatus.CONFIRMED
+    other = await login(api, people[second.person_id])
+    r = await api.post(
+        f"/api/v1/invitations/{second.id}/decline", json={"reason": "那天有事"}, headers=other
+    )
+    assert r.json() == {"id": second.id, "status": "declined"}, r.text
+    assert not await Signup.exists(occurrence_id=second.occurrence_id, person_id=second.person_id)
