@@ -2,6 +2,7 @@
 
 from volunteer_hub.web.routes import (
     accounts,
+    availability,
     calendars,
     callouts,
     communities,
@@ -24,4 +25,5 @@ ENDPOINTS = [
     *callouts.ENDPOINTS,
     *open311_keys.ENDPOINTS,
     *plugins.ENDPOINTS,
+    *availability.ENDPOINTS,
 ]
