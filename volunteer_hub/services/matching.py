@@ -140,6 +140,7 @@ class _Scored:
     claims: np.ndarray
     skill: np.ndarray
     same_grid: np.ndarray
+    frame: TimeFrame | None = None
     plugin_reasons: dict[int, list[LocalizedText]] = field(default_factory=dict)
 
 
@@ -153,17 +154,30 @@ async def rank(
     if scored is None or not len(scored.idx):
         return []
     rounded = np.round(scored.score, 2)
-    order = np.lexsort((scored.snap.ids[scored.idx], -rounded))[: max(0, limit)]
+    order = _top(rounded, scored.snap.ids[scored.idx], max(0, limit))
     missed = scored.snap.no_show_count(hub.now())
     return [
         Candidate(
             person_id=int(scored.snap.ids[scored.idx[i]]),
             name=scored.snap.names[scored.idx[i]],
             score=float(rounded[i]),
-            reasons=_reasons(wish, scored, int(i), int(missed[scored.idx[i]])),
+            reasons=_reasons(scored, int(i), int(missed[scored.idx[i]])),
         )
         for i in order
     ]
+
+
+def _top(scores: np.ndarray, ids: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the ``limit`` best by score, then id: a partition first (linear), then
+    a sort of those tied with the last one kept or better."""
+    if limit <= 0 or not len(scores):
+        return np.zeros(0, dtype=np.int64)
+    if len(scores) > limit:
+        kth = -np.partition(-scores, limit - 1)[limit - 1]
+        keep = np.flatnonzero(scores >= kth)
+    else:
+        keep = np.arange(len(scores))
+    return keep[np.lexsort((ids[keep], -scores[keep]))][:limit]
 
 
 async def eligible_ids(hub: Hub, wish: Wish, *, exclude: Collection[int] = ()) -> list[int]:
@@ -247,6 +261,7 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
         claims[idx],
         skill,
         same_grid,
+        frame,
     )
     _plugin_scores(hub, wish, scored, now)
     return scored
@@ -292,17 +307,22 @@ async def _claims(
 def _skill_fit(
     snap: Features, idx: np.ndarray, code: str, team_kind: str | None, name: LocalizedText
 ) -> np.ndarray:
+    """Whether each volunteer lists a skill named like the category (its code, its serving
+    team kind, or its name in a language): a mask kept with the snapshot per category."""
     words = {code.lower()}
     if team_kind:
         words.add(team_kind.lower())
-    words.update(
-        v.lower() for v in ((name.values() if not isinstance(name, str) else [name]) or [])
-    )
-    return np.fromiter(
-        (any(s.lower() in words for s in snap.skills[i]) for i in idx.tolist()),
-        dtype=bool,
-        count=len(idx),
-    )
+    words.update(v.lower() for v in ([name] if isinstance(name, str) else name.values()))
+    key = frozenset(words)
+    mask = snap.masks.get(key)
+    if mask is None:
+        mask = np.fromiter(
+            (any(s.lower() in words for s in skills) for skills in snap.skills),
+            dtype=bool,
+            count=snap.size,
+        )
+        snap.masks[key] = mask
+    return mask[idx]
 
 
 def _plugin_scores(hub: Hub, wish: Wish, scored: _Scored, now: datetime) -> None:
@@ -358,7 +378,7 @@ def _clock(minute: int) -> str:
     return f"{minute // 60}:{minute % 60:02d}"
 
 
-def _reasons(wish: Wish, scored: _Scored, i: int, missed: int) -> tuple[LocalizedText, ...]:
+def _reasons(scored: _Scored, i: int, missed: int) -> tuple[LocalizedText, ...]:
     snap = scored.snap
     p = int(scored.idx[i])
     out: list[LocalizedText] = []
@@ -366,7 +386,7 @@ def _reasons(wish: Wish, scored: _Scored, i: int, missed: int) -> tuple[Localize
         out.append({"zh-CN": "同一网格", "en": "Lives in the same grid"})
     if scored.skill[i]:
         out.append({"zh-CN": "有相关技能", "en": "Has a matching skill"})
-    frame = time_frame(wish, snap.timezone)
+    frame = scored.frame
     if frame is not None:
         if scored.busy_day[p]:
             out.append({"zh-CN": "当天已有排班", "en": "Already busy that day"})

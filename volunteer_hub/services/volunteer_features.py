@@ -123,6 +123,8 @@ class Features:
     is_party: np.ndarray
     token: tuple = ()
     loaded_at: float = 0.0
+    masks: dict[frozenset[str], np.ndarray] = field(default_factory=dict, repr=False)
+    sums: dict[tuple[str, int, int], np.ndarray] = field(default_factory=dict, repr=False)
     _kinds_of: list[tuple[str, ...]] | None = field(default=None, repr=False)
 
     @property
@@ -142,15 +144,26 @@ class Features:
     # --- dated sums, at call time --------------------------------------------------
 
     def hours_between(self, start: datetime, end: datetime) -> np.ndarray:
-        """Verified service hours per person with records started in [start, end)."""
+        """Verified service hours per person with records started in [start, end).
+
+        Kept per slice of the (time-sorted) records: while no record enters or leaves the
+        interval, the sums are the same and are not summed again."""
         lo, hi = np.searchsorted(self.rec_at, [to_epoch(start), to_epoch(end)], side="left")
-        return np.bincount(self.rec_pos[lo:hi], self.rec_hours[lo:hi], minlength=self.size)
+        key = ("records", int(lo), int(hi))
+        if key not in self.sums:
+            self.sums[key] = np.bincount(
+                self.rec_pos[lo:hi], self.rec_hours[lo:hi], minlength=self.size
+            )
+        return self.sums[key]
 
     def shift_hours_between(self, start: datetime, end: datetime) -> np.ndarray:
         """Hours of confirmed shifts starting in [start, end) (not yet service records)."""
         lo, hi = np.searchsorted(self.shift_start, [to_epoch(start), to_epoch(end)])
-        hours = (self.shift_end[lo:hi] - self.shift_start[lo:hi]) / 3600.0
-        return np.bincount(self.shift_pos[lo:hi], hours, minlength=self.size)
+        key = ("shifts", int(lo), int(hi))
+        if key not in self.sums:
+            hours = (self.shift_end[lo:hi] - self.shift_start[lo:hi]) / 3600.0
+            self.sums[key] = np.bincount(self.shift_pos[lo:hi], hours, minlength=self.size)
+        return self.sums[key]
 
     def shifts_overlapping(self, start: datetime, end: datetime) -> np.ndarray:
         """Positions with a confirmed shift overlapping [start, end)."""
