@@ -5,7 +5,8 @@ resident does not want sent again.
   their community's time zone; nobody-declared means free at any time.
 - ``do_not_send`` records that the resident of a wish asks not to be sent its claimer
   again (``POST /wishes/{id}/do-not-send``). The volunteer is never told: the event
-  ``person.do_not_send`` has no notification, and its audit entry names only the wish.
+  ``person.do_not_send`` has no notification, and its audit entry is the do-not-send
+  row's, not on the wish's timeline (which the claimer sees).
 """
 
 from __future__ import annotations
@@ -139,7 +140,9 @@ class DoNotSendView:
     created: bool  # False when it was recorded before (the call is idempotent)
 
 
-def may_ask_not_to_send(actor: Actor, resident_id: int, posted_by_id: int, community_id: int):
+def may_ask_not_to_send(
+    actor: Actor, resident_id: int, posted_by_id: int, community_id: int
+) -> bool:
     """The resident, whoever posted for them, and staff of the community."""
     return actor.id in (resident_id, posted_by_id) or actor.is_staff(community_id)
 
@@ -162,20 +165,25 @@ async def do_not_send(hub: Hub, actor: Actor, wish_id: int) -> DoNotSendView:
             defaults={"created_at": uow.now},
         )
         if created:
+            # Audited on the do-not-send row, not on the wish: the wish's timeline is shown
+            # to its claimer, who is never told.
             await uow.record(
                 "person.do_not_send",
-                wish,
+                row,
                 community_id=wish.community_id,
                 after={"wish_id": wish.id},
             )
     return DoNotSendView(wish.id, created)
 
 
-async def not_sent_again(hub: Hub, actor: Actor, wish_id: int) -> bool:
-    """Whether the wish's claimer is on its resident's do-not-send list (for the page)."""
+async def do_not_send_state(hub: Hub, actor: Actor, wish_id: int) -> bool | None:
+    """For the wish page: None when the actor may not ask (or nobody served the wish);
+    else whether its claimer is already on the resident's do-not-send list."""
     wish = await get_wish(hub, actor, wish_id)
-    if wish.claimer_id is None or not may_ask_not_to_send(
-        actor, wish.resident_id, wish.posted_by_id, wish.community_id
+    if (
+        wish.claimer_id is None
+        or wish.status not in SERVED_STATUSES
+        or not may_ask_not_to_send(actor, wish.resident_id, wish.posted_by_id, wish.community_id)
     ):
-        return False
+        return None
     return await DoNotSend.exists(resident_id=wish.resident_id, person_id=wish.claimer_id)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -36,7 +36,14 @@ from volunteer_hub.i18n import LocalizedText
 from volunteer_hub.models import Wish
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import wish_facts
-from volunteer_hub.services.volunteer_features import Features, epoch, features, to_epoch
+from volunteer_hub.services.volunteer_features import (
+    Features,
+    epoch,
+    features,
+    to_epoch,
+    token_from_rows,
+    token_rows_sql,
+)
 from volunteer_hub.services.wishes import category_of, get_wish
 
 # The core score's weights (points). Documented in docs/matching.md.
@@ -190,7 +197,18 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
     category = category_of(hub, wish.community_id, wish.category)
     if not category.served:
         return None
-    snap = await features(hub, wish.community_id)
+    # One round trip: the snapshot's freshness token, the resident's do-not-send list and
+    # the community's claimed wishes.
+    rows = await db.read(
+        token_rows_sql() + " UNION ALL SELECT 'd', person_id, NULL, NULL, NULL FROM do_not_send"
+        " WHERE resident_id = ?"
+        f" UNION ALL SELECT 'c', claimer_id, {epoch('window_start')}, {epoch('window_end')},"
+        f" {epoch('needed_by')} FROM wish"
+        " WHERE community_id = ? AND status = 'claimed' AND claimer_id IS NOT NULL",
+        wish.resident_id,
+        wish.community_id,
+    )
+    snap = await features(hub, wish.community_id, token_from_rows(rows))
     n = snap.size
     if not n:
         return None
@@ -204,12 +222,12 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
     if category.restricted and category.qualifications:
         mask &= snap.qualified(category.qualifications, today)
     left_out = {wish.resident_id, wish.posted_by_id, *exclude}
-    left_out.update(await _do_not_send(wish.resident_id))
+    left_out.update(int(r[1]) for r in rows if r[0] == "d")
     pos, _ = snap.positions(sorted(i for i in left_out if i is not None))
     mask[pos] = False
 
     frame = time_frame(wish, tz)
-    claims, claim_pos_then = await _claims(snap, wish, frame)
+    claims, claim_pos_then = _claims(snap, [r for r in rows if r[0] == "c"], frame)
     overlap = None
     busy_day = np.zeros(n, dtype=bool)
     if frame is not None:
@@ -267,34 +285,26 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
     return scored
 
 
-async def _do_not_send(resident_id: int) -> list[int]:
-    rows = await db.read("SELECT person_id FROM do_not_send WHERE resident_id = ?", resident_id)
-    return [r[0] for r in rows]
-
-
-async def _claims(
-    snap: Features, wish: Wish, frame: TimeFrame | None
+def _claims(
+    snap: Features, rows: list[Sequence], frame: TimeFrame | None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Wishes claimed and not yet fulfilled, per volunteer; and who holds one in the frame."""
-    rows = await db.read(
-        f"SELECT claimer_id, {epoch('window_start')}, {epoch('window_end')}, needed_by"
-        " FROM wish WHERE community_id = ? AND status = 'claimed' AND claimer_id IS NOT NULL",
-        wish.community_id,
-    )
+    """Wishes claimed and not yet fulfilled, per volunteer; and who holds one in the frame
+    (its window, else its needed-by day). Rows: (kind, claimer, start, end, needed-by
+    midnight UTC), times in seconds since 1970."""
     counts = np.zeros(snap.size)
     if not rows:
         return counts, np.zeros(0, dtype=np.int64)
-    pos, found = snap.positions([r[0] for r in rows])
+    pos, found = snap.positions([int(r[1]) for r in rows])
     np.add.at(counts, pos, 1)
     busy = []
     if frame is not None:
         start, end = to_epoch(frame.start), to_epoch(frame.end)
         kept = [r for r, f in zip(rows, found.tolist(), strict=True) if f]
         for p, row in zip(pos.tolist(), kept, strict=True):
-            if row[1] is not None and row[2] is not None:
-                ws, we = int(row[1]), int(row[2])
-            elif row[3] is not None:
-                needed = row[3] if isinstance(row[3], date) else date.fromisoformat(str(row[3]))
+            if row[2] is not None and row[3] is not None:
+                ws, we = int(row[2]), int(row[3])
+            elif row[4] is not None:
+                needed = datetime.fromtimestamp(int(row[4]), UTC).date()
                 ws = to_epoch(local_day_start(needed, snap.timezone))
                 we = ws + 86400
             else:

@@ -64,13 +64,40 @@ _HARMLESS_ACTIONS = (
     "task.invited",
 )
 
-_TOKEN_SQL = (
-    "SELECT (SELECT MAX(id) FROM audit_entry), (SELECT MAX(id) FROM person),"
-    " (SELECT MAX(id) FROM role_assignment), (SELECT MAX(id) FROM team_membership),"
-    " (SELECT MAX(id) FROM qualification), (SELECT MAX(id) FROM availability_slot),"
-    " (SELECT MAX(id) FROM service_record), (SELECT MAX(id) FROM signup),"
-    " (SELECT MAX(id) FROM no_show), (SELECT MAX(id) FROM party_report)"
+# The tables the features come from, audit trail first: the freshness token is their
+# MAX(id)s, each an index look-up.
+TOKEN_TABLES = (
+    "audit_entry",
+    "person",
+    "role_assignment",
+    "team_membership",
+    "qualification",
+    "availability_slot",
+    "service_record",
+    "signup",
+    "no_show",
+    "party_report",
 )
+_TOKEN_SQL = "SELECT " + ", ".join(f"(SELECT MAX(id) FROM {t})" for t in TOKEN_TABLES)
+
+
+def token_rows_sql() -> str:
+    """The token as rows ``('t', position, max id, NULL, NULL)``: a caller may append its
+    own rows of five columns with ``UNION ALL`` to read them in the same round trip."""
+    return " UNION ALL ".join(
+        f"SELECT 't', {i}, (SELECT MAX(id) FROM {t}), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT)"
+        for i, t in enumerate(TOKEN_TABLES)
+    )
+
+
+def token_from_rows(rows: Sequence[Sequence[Any]]) -> tuple[int, ...]:
+    values = [0] * len(TOKEN_TABLES)
+    for row in rows:
+        if row[0] == "t":
+            values[int(row[1])] = int(row[2] or 0)
+    return tuple(values)
+
+
 _AUDIT_TAIL_ROWS = 1000
 _OCC_END = 'o."end"'  # END is a keyword
 
@@ -234,10 +261,13 @@ class Features:
         )
 
 
-async def features(hub: Hub, community_id: int) -> Features:
-    """The community's feature snapshot, fresh: reloaded when the database changed."""
+async def features(hub: Hub, community_id: int, token: tuple[int, ...] | None = None) -> Features:
+    """The community's feature snapshot, fresh: reloaded when the database changed.
+
+    ``token``: the freshness token if the caller read it already (``token_rows_sql``)."""
     cache: dict[int, Features] = hub.caches.setdefault(CACHE_KEY, {})
-    token = tuple(int(v or 0) for v in (await db.read(_TOKEN_SQL))[0])
+    if token is None:
+        token = tuple(int(v or 0) for v in (await db.read(_TOKEN_SQL))[0])
     current = cache.get(community_id)
     if current is not None and await _still_fresh(current, token):
         current.token = token

@@ -2,6 +2,7 @@
 
 from volunteer_hub.web.pages import (
     accounts,
+    availability,
     console,
     emergency,
     reach,
@@ -20,4 +21,5 @@ ROUTES = [
     *roster.ROUTES,
     *volunteer.ROUTES,
     *reach.ROUTES,
+    *availability.ROUTES,
 ]
