@@ -9,6 +9,7 @@ scorer hook, availability and do-not-send, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from dataclasses import dataclass
@@ -743,3 +744,49 @@ async def test_party_targets_come_from_accepted_reports_only(w):
     wish = await open_wish(w)
     (ranked,) = await matching.rank(w.hub, wish)
     assert not any("今年还差" in r["zh-CN"] for r in ranked.reasons)
+
+
+async def test_many_simultaneous_do_not_send_and_availability_requests_stay_whole(w):
+    """Twenty do-not-send requests at once write one row and one audit entry; twenty
+    availability replacements at once leave exactly one of the submitted sets."""
+    helper = await vol(w, "小李")
+    resident = await w.person("王奶奶")
+    wish = await wishes.post(w.hub, resident, w.community.id, ERRAND)
+    await wishes.review(w.hub, w.staff, wish.id, {"decision": "approve"})
+    await wishes.claim(w.hub, helper, wish.id)
+    results = await asyncio.gather(
+        *[availability.do_not_send(w.hub, resident, wish.id) for _ in range(10)],
+        *[availability.do_not_send(w.hub, w.staff, wish.id) for _ in range(10)],
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(r.created for r in results) == 1
+    assert await DoNotSend.filter(resident_id=resident.id).count() == 1
+    assert await AuditEntry.filter(action="person.do_not_send").count() == 1
+
+    sets = [
+        [{"weekday": 1 + i % 7, "start": f"{8 + i % 10:02d}:00", "end": "20:00"}]
+        + [{"weekday": 1 + (i + 1) % 7, "start": "06:00", "end": f"{7 + i % 10:02d}:30"}]
+        for i in range(20)
+    ]
+    results = await asyncio.gather(
+        *[availability.set_availability(w.hub, helper, {"slots": s}) for s in sets],
+        return_exceptions=True,
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    stored = sorted(
+        (r.weekday, r.start_minute, r.end_minute)
+        for r in await AvailabilitySlot.filter(person_id=helper.id)
+    )
+    wanted = [
+        sorted(
+            (
+                s["weekday"],
+                availability.minutes(s["start"]),
+                availability.minutes(s["end"], end=True),
+            )
+            for s in one
+        )
+        for one in sets
+    ]
+    assert stored in wanted

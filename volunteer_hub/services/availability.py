@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
+from tortoise.expressions import F
 
 from volunteer_hub.errors import Conflict, PermissionDenied
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import AvailabilitySlot, DoNotSend, WishStatus
+from volunteer_hub.models import AvailabilitySlot, DoNotSend, Person, WishStatus
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import unit_of_work
 from volunteer_hub.services.wishes import get_wish
@@ -105,6 +106,10 @@ async def set_availability(hub: Hub, actor: Actor, data: AvailabilityIn | dict) 
     slots = sorted((s.weekday, minutes(s.start), minutes(s.end, end=True)) for s in data.slots)
     person = await actor.load_person()
     async with unit_of_work(hub, actor.id) as uow:
+        # Take the person's row first: two replacements at once run one after the other
+        # (PostgreSQL: the row lock; SQLite: the write lock), never interleaving their
+        # deletes and inserts.
+        await Person.filter(id=actor.id).update(calendar_version=F("calendar_version"))
         before = [
             [r.weekday, r.start_minute, r.end_minute]
             for r in await AvailabilitySlot.filter(person_id=actor.id).order_by(
@@ -159,12 +164,14 @@ async def do_not_send(hub: Hub, actor: Actor, wish_id: int) -> DoNotSendView:
     if wish.claimer_id is None or wish.status not in SERVED_STATUSES:
         raise Conflict("Nobody has served this wish yet.", code="no_claimer")
     async with unit_of_work(hub, actor.id) as uow:
-        row, created = await DoNotSend.get_or_create(
-            resident_id=wish.resident_id,
-            person_id=wish.claimer_id,
-            defaults={"created_at": uow.now},
-        )
-        if created:
+        # The resident's row first: concurrent requests for one resident run one by one.
+        await Person.filter(id=wish.resident_id).update(calendar_version=F("calendar_version"))
+        row = await DoNotSend.get_or_none(resident_id=wish.resident_id, person_id=wish.claimer_id)
+        created = row is None
+        if row is None:
+            row = await DoNotSend.create(
+                resident_id=wish.resident_id, person_id=wish.claimer_id, created_at=uow.now
+            )
             # Audited on the do-not-send row, not on the wish: the wish's timeline is shown
             # to its claimer, who is never told.
             await uow.record(
