@@ -790,3 +790,43 @@ async def test_many_simultaneous_do_not_send_and_availability_requests_stay_whol
         for one in sets
     ]
     assert stored in wanted
+
+
+async def test_a_matching_skill_and_wishes_in_hand_move_the_score(w):
+    skilled = await vol(w, "会跑腿")
+    await Person.filter(id=skilled.id).update(skills=["Errand"])
+    await AuditEntry.create(  # what people.update records
+        community_id=w.community.id,
+        action="person.updated",
+        entity_type="person",
+        entity_id=skilled.id,
+        created_at=w.hub.now(),
+    )
+    plain = await vol(w, "普通")
+    busy = await vol(w, "手头有活")
+    held = await open_wish(w, needed_by=date(2026, 12, 3))
+    await wishes.claim(w.hub, busy, held.id)
+    wish = await open_wish(w)
+    ranked = {c.person_id: c for c in await matching.rank(w.hub, wish)}
+    assert ranked[skilled.id].score == ranked[plain.id].score + matching.SKILL_FIT
+    assert ranked[busy.id].score == ranked[plain.id].score + matching.OPEN_CLAIM
+    assert {"zh-CN": "有相关技能", "en": "Has a matching skill"} in ranked[skilled.id].reasons
+    assert {
+        "zh-CN": "手头有 1 个未完成的心愿",
+        "en": "1 claimed wish(es) in progress",
+    } in ranked[busy.id].reasons
+    # A claimed wish needed on Thursday (no window) clashes with a Thursday window.
+    window = await open_wish(w, window_start=THURSDAY_9, window_end=THURSDAY_9 + timedelta(hours=1))
+    assert busy.id not in await ids(w, window)
+    assert skilled.id in await ids(w, window)
+
+
+async def test_exclude_leaves_people_out_and_limit_cuts(w):
+    people = [await vol(w, f"志愿者{i}") for i in range(5)]
+    wish = await open_wish(w)
+    everyone = await ids(w, wish)
+    assert everyone == [p.id for p in people]  # a tie: by person id
+    assert [c.person_id for c in await matching.rank(w.hub, wish, limit=2)] == everyone[:2]
+    left = await matching.rank(w.hub, wish, exclude=everyone[:3])
+    assert [c.person_id for c in left] == everyone[3:]
+    assert await matching.rank(w.hub, wish, limit=0) == []
