@@ -323,27 +323,36 @@ async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Feat
     )
     timezone = community[0]["timezone"] if community else "Asia/Shanghai"
     cap = int(community[0]["weekly_hours_cap"]) if community else 0
-    people = await db.fetch(
+    people = await db.read(
         "SELECT id, name, grid_id, birth_date, skills FROM person"
         f" WHERE active = ? AND id IN ({_VOLUNTEERS}) ORDER BY id",
         True,
         community_id,
     )
-    ids = np.fromiter((r["id"] for r in people), dtype=np.int64, count=len(people))
+    ids = np.fromiter((r[0] for r in people), dtype=np.int64, count=len(people))
     n = len(ids)
+    skills: dict[Any, tuple[str, ...]] = {}  # most people share a few skill lists
+    dates: dict[Any, date | None] = {}
+
+    def parsed(value: Any, memo: dict, parse) -> Any:
+        key = value if isinstance(value, str | date) or value is None else json.dumps(value)
+        if key not in memo:
+            memo[key] = parse(value)
+        return memo[key]
+
     snap = Features(
         community_id=community_id,
         timezone=timezone,
         weekly_hours_cap=cap,
         ids=ids,
-        names=[r["name"] for r in people],
+        names=[r[1] for r in people],
         grid=np.fromiter(
-            (-1 if r["grid_id"] is None else r["grid_id"] for r in people),
+            (-1 if r[2] is None else r[2] for r in people),
             dtype=np.int64,
             count=n,
         ),
-        birth_dates=[_as_date(r["birth_date"]) for r in people],
-        skills=[_json_list(r["skills"]) for r in people],
+        birth_dates=[parsed(r[3], dates, _as_date) for r in people],
+        skills=[parsed(r[4], skills, _json_list) for r in people],
         kinds={},
         verified={},
         qualification_rows=[],
