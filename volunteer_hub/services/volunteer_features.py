@@ -178,6 +178,7 @@ class Features:
         lo, hi = np.searchsorted(self.rec_at, [to_epoch(start), to_epoch(end)], side="left")
         key = ("records", int(lo), int(hi))
         if key not in self.sums:
+            self._bound_sums()
             self.sums[key] = np.bincount(
                 self.rec_pos[lo:hi], self.rec_hours[lo:hi], minlength=self.size
             )
@@ -188,9 +189,14 @@ class Features:
         lo, hi = np.searchsorted(self.shift_start, [to_epoch(start), to_epoch(end)])
         key = ("shifts", int(lo), int(hi))
         if key not in self.sums:
+            self._bound_sums()
             hours = (self.shift_end[lo:hi] - self.shift_start[lo:hi]) / 3600.0
             self.sums[key] = np.bincount(self.shift_pos[lo:hi], hours, minlength=self.size)
         return self.sums[key]
+
+    def _bound_sums(self) -> None:
+        if len(self.sums) >= 32:  # each is an array of the community's size
+            self.sums.clear()
 
     def shifts_overlapping(self, start: datetime, end: datetime) -> np.ndarray:
         """Positions with a confirmed shift overlapping [start, end)."""
@@ -316,7 +322,7 @@ def _as_date(value: Any) -> date | None:
 
 
 async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Features:
-    """Read a community's features: eight statements, whatever its size."""
+    """Read a community's features: nine statements, whatever its size."""
     now = now or hub.now()
     community = await db.fetch(
         "SELECT timezone, weekly_hours_cap FROM community WHERE id = ?", community_id
