@@ -830,3 +830,24 @@ async def test_exclude_leaves_people_out_and_limit_cuts(w):
     left = await matching.rank(w.hub, wish, exclude=everyone[:3])
     assert [c.person_id for c in left] == everyone[3:]
     assert await matching.rank(w.hub, wish, limit=0) == []
+
+
+async def test_rankings_racing_changes_end_up_agreeing_with_the_database(w):
+    """Rankings run while volunteers change their availability and join: once the writes
+    are done, the next ranking (from this Hub's snapshot) agrees with the naive reference."""
+    people = [await vol(w, f"志愿者{i}") for i in range(6)]
+    wish = await open_wish(w, window_start=THURSDAY_9, window_end=THURSDAY_9 + timedelta(hours=2))
+    await matching.rank(w.hub, wish)  # a snapshot to go stale
+    thursday = [{"weekday": 4, "start": "08:00", "end": "12:00"}]
+    weekend = [{"weekday": 6, "start": "08:00", "end": "12:00"}]
+    calls = [matching.rank(w.hub, wish) for _ in range(10)]
+    calls += [
+        availability.set_availability(w.hub, p, {"slots": weekend if i % 2 else thursday})
+        for i, p in enumerate(people)
+    ]
+    calls += [vol(w, "新来的")]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    expected = await reference(w.hub, wish)
+    assert await matching.eligible_ids(w.hub, wish) == expected
+    assert len(expected) == 4  # three free on Thursday, and the newcomer who said nothing

@@ -276,7 +276,8 @@ async def features(hub: Hub, community_id: int, token: tuple[int, ...] | None = 
         token = tuple(int(v or 0) for v in (await db.read(_TOKEN_SQL))[0])
     current = cache.get(community_id)
     if current is not None and await _still_fresh(current, token):
-        current.token = token
+        if not db.in_transaction_now():  # a transaction's own ids may still roll back
+            current.token = token
         return current
     snapshot = await load(hub, community_id)
     snapshot.token = token
