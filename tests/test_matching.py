@@ -851,3 +851,29 @@ async def test_rankings_racing_changes_end_up_agreeing_with_the_database(w):
     expected = await reference(w.hub, wish)
     assert await matching.eligible_ids(w.hub, wish) == expected
     assert len(expected) == 4  # three free on Thursday, and the newcomer who said nothing
+
+
+async def test_volunteer_features_are_aligned_with_the_ids_asked_for(w):
+    from volunteer_hub.services.volunteer_features import volunteer_features
+
+    worked = await vol(w, "刚服务过")
+    missed = await vol(w, "缺勤过", grid=w.other_grid)
+    await ServiceRecord.create(
+        person_id=worked.id,
+        community_id=w.community.id,
+        description="陪诊",
+        started_at=w.hub.now() - timedelta(days=2),
+        ended_at=w.hub.now() - timedelta(days=2) + timedelta(hours=3),
+        hours=Decimal(3),
+    )
+    await NoShow.create(community_id=w.community.id, person_id=missed.id, occurred_at=w.hub.now())
+    await availability.set_availability(
+        w.hub, missed, {"slots": [{"weekday": 1, "start": "09:00", "end": "10:00"}]}
+    )
+    f = await volunteer_features(w.hub, w.community.id, [missed.id, 999_999, worked.id])
+    assert f.known.tolist() == [True, False, True]
+    assert f.hours_last_30_days.tolist() == [0.0, 0.0, 3.0]
+    assert f.no_show_weight.tolist() == [1.0, 0.0, 0.0]
+    assert f.grid.tolist() == [w.other_grid.id, -1, w.grid.id]
+    assert f.declared_availability.tolist() == [True, False, False]
+    assert f.party_hours_remaining.tolist() == [0.0, 0.0, 0.0]
