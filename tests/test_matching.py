@@ -877,3 +877,37 @@ async def test_volunteer_features_are_aligned_with_the_ids_asked_for(w):
     assert f.grid.tolist() == [w.other_grid.id, -1, w.grid.id]
     assert f.declared_availability.tolist() == [True, False, False]
     assert f.party_hours_remaining.tolist() == [0.0, 0.0, 0.0]
+
+
+async def test_a_signup_or_new_free_times_read_only_their_part_again(w):
+    from volunteer_hub.services import tasks
+
+    helper = await vol(w, "小李")
+    other = await vol(w, "小张")
+    wish = await open_wish(w, window_start=THURSDAY_9, window_end=THURSDAY_9 + timedelta(hours=2))
+    assert await ids(w, wish) == [helper.id, other.id]
+    first = w.hub.caches["matching.features"][w.community.id]
+    task = await tasks.create_task(
+        w.hub,
+        w.staff,
+        w.community.id,
+        {
+            "title": "周四值班",
+            "starts_at": THURSDAY_9.isoformat(),
+            "ends_at": (THURSDAY_9 + timedelta(hours=1)).isoformat(),
+            "capacity": 3,
+        },
+    )
+    await tasks.sign_up(w.hub, helper, task.id)
+    assert await ids(w, wish) == [other.id]  # the clash is seen
+    second = w.hub.caches["matching.features"][w.community.id]
+    assert second is not first and second.ids is first.ids  # only the shifts read again
+    await availability.set_availability(
+        w.hub, other, {"slots": [{"weekday": 6, "start": "09:00", "end": "12:00"}]}
+    )
+    assert await ids(w, wish) == []
+    third = w.hub.caches["matching.features"][w.community.id]
+    assert third.ids is first.ids and third.shift_pos is second.shift_pos
+    newcomer = await vol(w, "新来的")  # a new volunteer: everything is read again
+    assert await ids(w, wish) == [newcomer.id]
+    assert w.hub.caches["matching.features"][w.community.id].ids is not first.ids

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,6 +62,7 @@ _HARMLESS_ACTIONS = (
     "qualification.expiring",
     "grid.",
     "task.invited",
+    "task.created",  # a new task has nobody signed up yet
 )
 
 # The tables the features come from, audit trail first: the freshness token is their
@@ -275,13 +276,22 @@ async def features(hub: Hub, community_id: int, token: tuple[int, ...] | None = 
     if token is None:
         token = tuple(int(v or 0) for v in (await db.read(_TOKEN_SQL))[0])
     current = cache.get(community_id)
-    if current is not None and await _still_fresh(current, token):
+    changed = await _changes(current, token) if current is not None else ALL
+    if current is not None and not changed:
         if not db.in_transaction_now():  # a transaction's own ids may still roll back
             current.token = token
         return current
-    snapshot = await load(hub, community_id)
-    snapshot.token = token
-    snapshot.loaded_at = time.monotonic()
+    if current is not None and changed is not ALL:
+        # Only some parts changed: read those again into a copy (rankings running
+        # meanwhile keep the old snapshot whole), then put the copy in its place.
+        snapshot = replace(current, sums={}, token=token)
+        now = hub.now()
+        for name in sorted(changed):
+            await PARTS[name](snapshot, now)
+    else:
+        snapshot = await load(hub, community_id)
+        snapshot.token = token
+        snapshot.loaded_at = time.monotonic()
     if not db.in_transaction_now():  # what a transaction read may still roll back
         cache[community_id] = snapshot
     return snapshot
@@ -292,20 +302,38 @@ def forget(hub: Hub) -> None:
     hub.caches.pop(CACHE_KEY, None)
 
 
-async def _still_fresh(snapshot: Features, token: tuple) -> bool:
+ALL: frozenset[str] = frozenset({"*"})
+
+
+async def _changes(snapshot: Features, token: tuple) -> frozenset[str]:
+    """What changed since ``snapshot`` was read: nothing (empty), some parts (their
+    names), or ``ALL`` (read everything again)."""
     if time.monotonic() - snapshot.loaded_at > MAX_AGE_SECONDS:
-        return False
+        return ALL
     if token == snapshot.token:
-        return True
-    if token[1:] != snapshot.token[1:]:
-        return False  # a new row in a table the features come from
-    rows = await db.read(
-        f"SELECT action FROM audit_entry WHERE id > ? ORDER BY id LIMIT {_AUDIT_TAIL_ROWS}",
-        snapshot.token[0],
-    )
-    if len(rows) >= _AUDIT_TAIL_ROWS:
-        return False
-    return all(str(action).startswith(_HARMLESS_ACTIONS) for (action,) in rows)
+        return frozenset()
+    parts: set[str] = set()
+    for i, (new, old) in enumerate(zip(token[1:], snapshot.token[1:], strict=True)):
+        if new != old:
+            if TABLE_PARTS[i] is None:
+                return ALL  # a new person, role or membership
+            parts.add(TABLE_PARTS[i])
+    if token[0] != snapshot.token[0]:
+        rows = await db.read(
+            f"SELECT action FROM audit_entry WHERE id > ? ORDER BY id LIMIT {_AUDIT_TAIL_ROWS}",
+            snapshot.token[0],
+        )
+        if len(rows) >= _AUDIT_TAIL_ROWS:
+            return ALL
+        for (action,) in rows:
+            action = str(action)
+            if action.startswith(_HARMLESS_ACTIONS):
+                continue
+            part = next((p for prefix, p in ACTION_PARTS if action.startswith(prefix)), None)
+            if part is None:
+                return ALL
+            parts.add(part)
+    return frozenset(parts)
 
 
 def _json_list(value: Any) -> tuple[str, ...]:
@@ -393,10 +421,17 @@ async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Feat
             mask[pos[kinds[found] == kind]] = True
             snap.kinds[kind] = mask
 
+    for part in PARTS.values():
+        await part(snap, now)
+    return snap
+
+
+async def _qualifications(snap: Features, now: datetime) -> None:
+    snap.qualification_rows, snap.verified = [], {}
     rows = await db.fetch(
         "SELECT person_id, kind, expires_on, verified FROM qualification"
         f" WHERE person_id IN ({_VOLUNTEERS})",
-        community_id,
+        snap.community_id,
     )
     if rows:
         pos, found = snap.positions([r["person_id"] for r in rows])
@@ -416,27 +451,34 @@ async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Feat
             for kind, (p, e) in by_kind.items()
         }
 
+
+async def _availability(snap: Features, now: datetime) -> None:
+    declared, slots = np.zeros(snap.size, dtype=bool), {}
     rows = await db.read(
         "SELECT person_id, weekday, start_minute, end_minute FROM availability_slot"
         f" WHERE person_id IN ({_VOLUNTEERS})",
-        community_id,
+        snap.community_id,
     )
     if rows:
         table = np.array(rows, dtype=np.int64).reshape(-1, 4)
         pos, found = snap.positions(table[:, 0])
         table = table[found]
-        snap.declared[pos] = True
+        declared[pos] = True
         for weekday in range(1, 8):
             on_day = table[:, 1] == weekday
             if on_day.any():
-                snap.slots[weekday] = (pos[on_day], table[on_day, 2], table[on_day, 3])
+                slots[weekday] = (pos[on_day], table[on_day, 2], table[on_day, 3])
+    snap.declared, snap.slots = declared, slots
 
-    since = now - timedelta(days=RECORDS_DAYS)
+
+async def _records(snap: Features, now: datetime) -> None:
+    snap.sums = {}
+    snap.rec_pos, snap.rec_at, snap.rec_hours = _EMPTY_INT, _EMPTY_INT, np.zeros(0)
     rows = await db.read(
         f"SELECT person_id, {epoch('started_at')}, hours FROM service_record"
         f" WHERE started_at >= ? AND person_id IN ({_VOLUNTEERS})",
-        since,
-        community_id,
+        now - timedelta(days=RECORDS_DAYS),
+        snap.community_id,
     )
     if rows:
         pos, found = snap.positions([r[0] for r in rows])
@@ -445,6 +487,10 @@ async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Feat
         order = np.argsort(at, kind="stable")
         snap.rec_pos, snap.rec_at, snap.rec_hours = pos[order], at[order], hours[order]
 
+
+async def _shifts(snap: Features, now: datetime) -> None:
+    snap.sums = {}
+    snap.shift_pos, snap.shift_start, snap.shift_end = _EMPTY_INT, _EMPTY_INT, _EMPTY_INT
     rows = await db.read(
         f"SELECT s.person_id, {epoch('o.start')}, {epoch(_OCC_END)} FROM signup s"
         " JOIN occurrence o ON o.id = s.occurrence_id"
@@ -453,7 +499,7 @@ async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Feat
         f" AND s.person_id IN ({_VOLUNTEERS})",
         False,
         now - timedelta(days=SHIFT_DAYS),
-        community_id,
+        snap.community_id,
     )
     if rows:
         table = np.array(rows, dtype=np.int64).reshape(-1, 3)
@@ -463,28 +509,69 @@ async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Feat
         snap.shift_pos = pos[order]
         snap.shift_start, snap.shift_end = table[order, 1], table[order, 2]
 
+
+async def _no_shows(snap: Features, now: datetime) -> None:
+    snap.ns_pos, snap.ns_at = _EMPTY_INT, _EMPTY_INT
     rows = await db.read(
         f"SELECT person_id, {epoch('occurred_at')} FROM no_show"
         f" WHERE excused_at IS NULL AND occurred_at >= ? AND person_id IN ({_VOLUNTEERS})",
         now - timedelta(days=NO_SHOW_DAYS),
-        community_id,
+        snap.community_id,
     )
     if rows:
         table = np.array(rows, dtype=np.int64).reshape(-1, 2)
         pos, found = snap.positions(table[:, 0])
         snap.ns_pos, snap.ns_at = pos, table[found, 1]
 
+
+async def _party(snap: Features, now: datetime) -> None:
+    target, member = np.zeros(snap.size), np.zeros(snap.size, dtype=bool)
     rows = await db.read(
         "SELECT person_id, yearly_hours_target FROM party_report"
         " WHERE community_id = ? AND status = 'accepted'",
-        community_id,
+        snap.community_id,
     )
     if rows:
         pos, found = snap.positions([r[0] for r in rows])
-        targets = np.array([float(r[1]) for r in rows])[found]
-        snap.party_target[pos] = targets
-        snap.is_party[pos] = True
-    return snap
+        target[pos] = np.array([float(r[1]) for r in rows])[found]
+        member[pos] = True
+    snap.party_target, snap.is_party = target, member
+
+
+_EMPTY_INT = np.zeros(0, dtype=np.int64)
+
+# The parts of a snapshot that can be read again on their own, by name.
+PARTS = {
+    "qualifications": _qualifications,
+    "availability": _availability,
+    "records": _records,
+    "shifts": _shifts,
+    "no_shows": _no_shows,
+    "party": _party,
+}
+# What a new row in each table of the token (after the audit trail) changes: None, all.
+TABLE_PARTS = (
+    None,
+    None,
+    None,
+    "qualifications",
+    "availability",
+    "records",
+    "shifts",
+    "no_shows",
+    "party",
+)
+# What an audited change does, by the start of its action: None, all (the default too).
+ACTION_PARTS = (
+    ("qualification.", "qualifications"),
+    ("person.availability_set", "availability"),
+    ("signup.", "shifts"),  # a record or a no-show it writes is a new row: seen by its table
+    ("occurrence.cancelled", "shifts"),
+    ("task.cancelled", "shifts"),
+    ("task.updated", "shifts"),  # its shifts' times
+    ("no_show.", "no_shows"),
+    ("party_report.", "party"),
+)
 
 
 @dataclass(frozen=True)
