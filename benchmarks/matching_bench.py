@@ -15,7 +15,7 @@ then times ``matching.rank(hub, wish, limit=10)``:
 - cold: the first call of a Hub (it reads the community's feature snapshot);
 - warm: ``--calls`` calls after it (median and p95), the database unchanged; each call
   still runs its freshness statement and the two per-wish queries;
-- after a change: a volunteer sets their availability, then one call (snapshot reloaded);
+- after a change: a volunteer sets their availability, then one call (that part read again);
 
 and, in the same run, the old approach (two queries per volunteer, the matcher before
 issue 13, kept below as ``old_rank``) on a team of ``--small`` volunteers (default 500),

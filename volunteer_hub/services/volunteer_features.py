@@ -13,8 +13,11 @@ first runs ONE statement of indexed ``MAX(id)`` look-ups (the audit trail and ev
 the features come from). Any new row is seen at once, by every process sharing the
 database; an audited change (every service records one) is seen through the audit
 entries after the last one seen, unless its action cannot touch a feature (a wish posted,
-an invitation sent). A change made behind the services' back (a raw ``UPDATE`` that writes
-no audit entry) is seen at the latest after ``MAX_AGE_SECONDS``.
+an invitation sent). A change reads again only the part it touches (a signup: the shifts;
+new free times: the availability; ...), into a copy that replaces the snapshot whole; a new
+person, role or membership, or an action not known here, reads everything again. A change
+made behind the services' back (a raw ``UPDATE`` that writes no audit entry) is seen at the
+latest after ``MAX_AGE_SECONDS``, when everything is read again.
 """
 
 from __future__ import annotations
