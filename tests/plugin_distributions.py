@@ -71,7 +71,7 @@ BROKEN = {
 
 
         @volunteer_hub.hookimpl
-        def vh_match_score(wish, candidate):
+        def vh_match_score(wish, candidates):
             raise RuntimeError("scorer crashed")
     """,
     # Loads, then answers garbage: call errors, its answers left out.

@@ -205,6 +205,11 @@ GROUPS: dict[str, set[tuple[str, str]]] = {
         ("DELETE", "/roster-plans/{id:int}/assignments/{aid:int}"),
         ("PUT", "/roster-plans/{id:int}/assignments/{aid:int}"),
     },
+    "availability": {
+        ("GET", "/me/availability"),
+        ("PUT", "/me/availability"),
+        ("POST", "/wishes/{id:int}/do-not-send"),
+    },
     "open311_keys": {
         ("POST", "/communities/{cid:int}/open311-keys"),
         ("GET", "/communities/{cid:int}/open311-keys"),
@@ -2499,6 +2504,51 @@ async def test_roster_plans_matrix(m: Matrix):
                 who(404, staff=422, admin=422),
                 plan_req(swap_to="other"),
                 "a draft's place, to someone of another community",
+            ),
+        ],
+    )
+
+
+async def test_availability_matrix(m: Matrix):
+    """Anyone logged in sets their own weekly free times; the resident of a served wish, and
+    staff of its community, ask not to be sent its claimer again (409 while nobody served it)."""
+
+    def wish(state: str):
+        async def req(caller: str) -> Req:
+            return fixed({"id": (await m.fresh_wish(state)).id})
+
+        return req
+
+    async def same_slots(caller: str, r: httpx.Response) -> list[str]:
+        wanted = [{"weekday": 2, "start": "09:00", "end": "12:00"}]
+        return [] if r.json()["slots"] == wanted else [f"slots are {r.text[:200]}"]
+
+    speaks_for_resident = who(404, resident=200, volunteer=403, staff=200, admin=200)
+    await m.run(
+        "availability",
+        [
+            Row("GET", "/me/availability", LOGGED_IN),
+            Row(
+                "PUT",
+                "/me/availability",
+                LOGGED_IN,
+                fixed(body={"slots": [{"weekday": 2, "start": "09:00", "end": "12:00"}]}),
+                "one slot",
+                check=same_slots,
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/do-not-send",
+                speaks_for_resident,
+                wish("fulfilled"),
+                "fulfilled by the volunteer",
+            ),
+            Row(
+                "POST",
+                "/wishes/{id:int}/do-not-send",
+                who(404, resident=409, volunteer=403, staff=409, admin=409),
+                wish("open"),
+                "an open errand: nobody served it",
             ),
         ],
     )

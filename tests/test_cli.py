@@ -20,7 +20,6 @@ VHUB = shutil.which("vhub", path=str(Path(sys.executable).parent)) or shutil.whi
 BUILTIN_PLUGINS = {
     "volunteer_hub.default_plugins.catalog",
     "volunteer_hub.default_plugins.channels",
-    "volunteer_hub.default_plugins.matching",
 }
 PASSWORD = "Qiuyue-Anping-cli-23"
 

@@ -586,10 +586,8 @@ def test_each_hook_gets_its_plugins_settings_for_the_community_of_the_call(tmp_p
     # The task's community rules a signup, not the volunteer's own.
     assert saw("vh_check_signup", person=person(community_id=3), signup=signup(4)) == "four"
     assert saw("vh_admit_wish", wish=wish(3)) == "three"
-    candidate = CandidateFacts(
-        person=person(community_id=4), hours_this_month=0, open_claims=0, busy_on_needed_day=False
-    )
-    assert saw("vh_match_score", wish=wish(3), candidate=candidate) == "three"
+    candidate = CandidateFacts(person=person(community_id=4), hours_last_30_days=0, open_claims=0)
+    assert saw("vh_match_score", wish=wish(3), candidates=(candidate,)) == "three"
     assert saw("vh_domain_event", event=event(4)) == "four"
     assert saw("vh_domain_event", event=event(9)) == "defaults"
     assert saw("vh_domain_event", event=event(None)) == "defaults"

@@ -32,7 +32,7 @@ from volunteer_hub.services import people, teams, wishes
 from volunteer_hub.services.access import load_actor
 from volunteer_hub.services.uow import unit_of_work
 
-CATALOG, MATCHING, CHANNELS = DEFAULT_PLUGINS
+CATALOG, CHANNELS = DEFAULT_PLUGINS
 BUILT_IN = sorted(DEFAULT_PLUGINS)  # statuses list built-ins first, by name
 CORE_TEAM_KINDS = {
     "anti_fraud",
@@ -188,7 +188,7 @@ def test_default_plugins_are_registered_and_enabled():
     host = create_plugin_manager(autoload=False)
     statuses = host.statuses()
     assert [s.name for s in statuses] == BUILT_IN
-    catalog, channels, matching = statuses
+    catalog, channels = statuses
     assert catalog.as_dict() == {
         "name": "volunteer_hub.default_plugins.catalog",
         "version": None,
@@ -198,11 +198,6 @@ def test_default_plugins_are_registered_and_enabled():
         "error": None,
         "failures": 0,
     }
-    assert (matching.builtin, matching.status, matching.hooks) == (
-        True,
-        "enabled",
-        ["vh_match_score"],
-    )
     assert (channels.status, channels.hooks) == ("enabled", ["vh_notification_channels"])
     host.check_pending()
 

@@ -225,6 +225,13 @@ def table_name(model: type[Model]) -> str:
     return model.Meta.table  # type: ignore[attr-defined]
 
 
+def in_transaction_now() -> bool:
+    """Whether the current connection is a transaction's (inside ``in_transaction()``): what
+    it reads may still roll back, so a cache must not keep it."""
+    context = require_context()
+    return isinstance(context.connections.get(context.default_connection), TransactionalDBClient)
+
+
 def is_postgres() -> bool:
     """Whether the current connection speaks PostgreSQL (else SQLite)."""
     context = require_context()

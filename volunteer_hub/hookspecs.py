@@ -14,7 +14,7 @@ for that community (see `vh_plugin_settings`), or None for a plugin without sett
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -152,18 +152,27 @@ def vh_admit_wish(wish: WishFacts, settings: BaseModel | None) -> AdmissionDecis
 
 @hookspec
 def vh_match_score(
-    wish: WishFacts, candidate: CandidateFacts, settings: BaseModel | None
-) -> MatchScore | None:
-    """Score a volunteer as a candidate for a wish.
+    wish: WishFacts, candidates: Sequence[CandidateFacts], settings: BaseModel | None
+) -> Sequence[MatchScore | None] | None:
+    """Score the volunteers ranked for a wish: all of them in one call (a batch).
+
+    The core filters first (team kind, qualifications, availability, clashes, the weekly
+    load cap, do-not-send; see Matching in the docs) and scores what is left in one
+    vectorised pass; this hook then adds plugin scores. It is called once per ranking,
+    only when some plugin implements it (the core does not build ``candidates`` otherwise).
 
     Args:
         wish: the wish to fill.
-        candidate: a volunteer who may serve the wish's category, with their recent load.
+        candidates: every volunteer who passed the hard filters, in person id order, each
+            with its core facts and ``core_score``. A plugin must not rely on their number:
+            in a large team it is thousands.
         settings: this plugin's settings for the wish's community, or None.
 
     Returns:
-        A `MatchScore` or None. The scores of all plugins are added; candidates are
-        ranked by the total, best first, and their reasons are shown to staff.
+        None (no opinion), or a sequence as long as ``candidates``, one `MatchScore` (or
+        None) per candidate in the same order. Scores of all plugins are added to the core
+        score; reasons are shown to staff, so they are words, not numbers. An answer of the
+        wrong length or type is recorded as the plugin's failure and left out.
     """
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -143,12 +142,21 @@ class AdmissionDecision:
 
 @dataclass(frozen=True)
 class CandidateFacts:
-    """A volunteer being ranked for a wish, with what the matcher computed about them."""
+    """A volunteer who passed every hard filter for a wish, with what the ranking computed.
+
+    ``vh_match_score`` receives all of them at once (one call per ranking). Plain values:
+    ``hours_last_30_days`` of verified service, ``open_claims`` (wishes they claimed and
+    have not fulfilled), ``busy_on_needed_day`` (a confirmed shift on the wish's day),
+    ``no_shows`` (unexcused, the last 365 days) and ``core_score``, the core's score
+    before plugins (same grid, free time, fairness, reliability, party hours).
+    """
 
     person: PersonFacts
-    hours_this_month: Decimal
-    open_claims: int
-    busy_on_needed_day: bool
+    hours_last_30_days: float = 0.0
+    open_claims: int = 0
+    busy_on_needed_day: bool = False
+    no_shows: int = 0
+    core_score: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -39,6 +40,9 @@ class Hub:
     id_key: IdNumberKey = field(init=False)
     passwords: Passwords = field(init=False)
     box: SecretBox = field(init=False)
+    # Per-Hub caches of services, by name (the matcher's feature snapshots): never shared
+    # between Hubs, never module-level. Each cache checks its own freshness.
+    caches: dict[str, Any] = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.id_key = IdNumberKey(self.settings.secret_key)

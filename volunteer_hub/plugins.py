@@ -44,7 +44,6 @@ DISABLE_AUTOLOAD_ENV = "VHUB_DISABLE_PLUGIN_AUTOLOAD"
 # Core behaviour ships as plugins on the same hooks a third party can use.
 DEFAULT_PLUGINS = (
     "volunteer_hub.default_plugins.catalog",
-    "volunteer_hub.default_plugins.matching",
     "volunteer_hub.default_plugins.channels",
 )
 
@@ -279,6 +278,16 @@ class PluginHost:
                 yield HookResult(name, error=exc)
                 continue
             yield HookResult(name, value)
+
+    def implemented(self, hook_name: str) -> bool:
+        """Whether any registered plugin implements the hook (a caller may skip building
+        costly arguments when none does)."""
+        return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+    def record_failure(self, name: str, hook_name: str, exc: BaseException) -> None:
+        """Record that a plugin's answer to a hook was unusable (wrong shape): its status
+        shows it, as for a plugin that raised."""
+        self._call_failed(name, hook_name, exc)
 
     def _call_failed(self, name: str, hook_name: str, exc: BaseException) -> None:
         status = self._status.get(name)

@@ -1,33 +1,64 @@
-"""Ranking volunteers for a wish (精准对接): facts from the database, scores from plugins."""
+"""Ranking volunteers for a wish (精准对接) as a set operation.
+
+1. Hard filters, on the community's feature snapshot (``volunteer_features``: a few
+   statements per change of the database, not per call) plus two small per-wish queries
+   (claimed wishes of the community, the resident's do-not-send list): an active person
+   with the volunteer role here; a member of an active team of the kind that serves the
+   category (any volunteer when none does); a valid, verified qualification for restricted
+   categories; not the resident nor whoever posted; declared weekly availability that
+   meets the wish's time (someone who declared none counts as free); no confirmed shift
+   or claimed wish overlapping the wish's window; under the community's weekly hours cap;
+   not on the resident's do-not-send list.
+2. One vectorised score (numpy) over what is left, then plugin scores through
+   ``vh_match_score`` in one batch call (only when a plugin implements it).
+3. Reasons in words, for the few returned.
+
+Registration rules (``vh_check_team_join``) hold when a person joins a team: an active
+membership has passed them, so ranking calls no rule per volunteer. There is no per-wish
+registration hook.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from tortoise.functions import Count, Sum
+import numpy as np
 
-from volunteer_hub.clock import ONE_DAY, local_day_start, local_month_start
+from volunteer_hub import db
+from volunteer_hub.clock import as_utc, local_day_start, local_year_start
 from volunteer_hub.errors import PermissionDenied
 from volunteer_hub.hooktypes import CandidateFacts, MatchScore
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import LocalizedText
-from volunteer_hub.models import (
-    MembershipStatus,
-    Person,
-    Role,
-    RoleAssignment,
-    ServiceRecord,
-    Signup,
-    SignupStatus,
-    TeamMembership,
-    Wish,
-    WishStatus,
-)
+from volunteer_hub.models import Wish
 from volunteer_hub.services.access import Actor
-from volunteer_hub.services.facts import person_facts, wish_facts
-from volunteer_hub.services.people import get_community
+from volunteer_hub.services.facts import wish_facts
+from volunteer_hub.services.volunteer_features import (
+    Features,
+    epoch,
+    features,
+    to_epoch,
+    token_from_rows,
+    token_rows_sql,
+)
 from volunteer_hub.services.wishes import category_of, get_wish
+
+# The core score's weights (points). Documented in docs/matching.md.
+SAME_GRID = 30.0
+SKILL_FIT = 15.0
+FREE_THEN = 20.0  # declared free for the whole window (in proportion for part of it)
+UNDECLARED = 10.0  # said nothing about when they are free
+BUSY_THAT_DAY = -40.0  # a shift or claimed wish on the needed day (no window given)
+FAIRNESS = 25.0  # minus the hours of the last 30 days, never below 0
+NO_SHOW = -15.0  # per unexcused no-show, halving every 90 days
+PARTY_MAX = 10.0  # a party member's remaining yearly hours, up to this
+OPEN_CLAIM = -10.0  # per wish claimed and not yet fulfilled
+
+WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 @dataclass(frozen=True)
@@ -38,6 +69,61 @@ class Candidate:
     reasons: tuple[LocalizedText, ...]
 
 
+@dataclass(frozen=True)
+class TimeFrame:
+    """When the wish needs help, in UTC, and as local (weekday, start, end) minute pieces.
+
+    ``exact``: the wish gave a window (clashes exclude); otherwise it is the needed-by day
+    (a shift that day only lowers the score).
+    """
+
+    start: datetime
+    end: datetime
+    pieces: tuple[tuple[int, int, int], ...]
+    exact: bool
+
+    @property
+    def minutes(self) -> float:
+        return sum(e - s for _, s, e in self.pieces)
+
+
+def time_frame(wish: Wish, timezone: str) -> TimeFrame | None:
+    """The wish's window, else its needed-by day, else None (no time filter)."""
+    if wish.window_start is not None and wish.window_end is not None:
+        start, end, exact = as_utc(wish.window_start), as_utc(wish.window_end), True
+    elif wish.needed_by is not None:
+        start = local_day_start(wish.needed_by, timezone)
+        end = local_day_start(wish.needed_by + timedelta(days=1), timezone)
+        exact = False
+    else:
+        return None
+    return TimeFrame(start, end, local_pieces(start, end, timezone), exact)
+
+
+def local_pieces(start: datetime, end: datetime, timezone: str) -> tuple[tuple[int, int, int], ...]:
+    """[start, end) cut at local midnights: (ISO weekday, first minute, end minute)."""
+    zone = ZoneInfo(timezone)
+    cur = start.astimezone(zone)
+    stop = end.astimezone(zone)
+    pieces = []
+    while cur < stop:
+        midnight = datetime.combine(cur.date() + timedelta(days=1), datetime.min.time(), zone)
+        piece_end = min(midnight, stop)
+        first = cur.hour * 60 + cur.minute
+        last = 1440 if piece_end == midnight else piece_end.hour * 60 + piece_end.minute
+        if last > first:
+            pieces.append((cur.isoweekday(), first, last))
+        cur = piece_end
+    return tuple(pieces)
+
+
+def week_of(moment: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """The local Monday-to-Monday week holding ``moment``, in UTC."""
+    day = moment.astimezone(ZoneInfo(timezone)).date()
+    monday = day - timedelta(days=day.weekday())
+    return local_day_start(monday, timezone), local_day_start(monday + timedelta(7), timezone)
+
+
 async def candidates(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 10) -> list[Candidate]:
     """Volunteers who may serve the wish, best first (staff only)."""
     wish = await get_wish(hub, actor, wish_id)
@@ -46,84 +132,320 @@ async def candidates(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 10) -
     return await rank(hub, wish, limit=limit)
 
 
-async def rank(hub: Hub, wish: Wish, *, limit: int = 10) -> list[Candidate]:
-    """Volunteers who may serve ``wish``, best first, for whoever dispatches it (staff, or
-    the service offering a handed-back wish to the next volunteer)."""
-    community = await get_community(wish.community_id)
+@dataclass
+class _Scored:
+    """The ranking's arrays for the volunteers left after the filters (``idx``)."""
+
+    snap: Features
+    idx: np.ndarray
+    score: np.ndarray
+    overlap: np.ndarray | None
+    busy_day: np.ndarray
+    hours30: np.ndarray
+    no_shows: np.ndarray
+    party_left: np.ndarray
+    claims: np.ndarray
+    skill: np.ndarray
+    same_grid: np.ndarray
+    frame: TimeFrame | None = None
+    plugin_reasons: dict[int, list[LocalizedText]] = field(default_factory=dict)
+
+
+async def rank(
+    hub: Hub, wish: Wish, *, limit: int = 10, exclude: Collection[int] = ()
+) -> list[Candidate]:
+    """Volunteers who may serve ``wish``, best first (score, then person id), at most
+    ``limit``; ``exclude`` leaves people out (those already invited). For whoever
+    dispatches it: staff, or the services inviting the next volunteer."""
+    scored = await _score(hub, wish, exclude)
+    if scored is None or not len(scored.idx):
+        return []
+    rounded = np.round(scored.score, 2)
+    order = _top(rounded, scored.snap.ids[scored.idx], max(0, limit))
+    missed = scored.snap.no_show_count(hub.now())
+    return [
+        Candidate(
+            person_id=int(scored.snap.ids[scored.idx[i]]),
+            name=scored.snap.names[scored.idx[i]],
+            score=float(rounded[i]),
+            reasons=_reasons(scored, int(i), int(missed[scored.idx[i]])),
+        )
+        for i in order
+    ]
+
+
+def _top(scores: np.ndarray, ids: np.ndarray, limit: int) -> np.ndarray:
+    """Positions of the ``limit`` best by score, then id: a partition first (linear), then
+    a sort of those tied with the last one kept or better."""
+    if limit <= 0 or not len(scores):
+        return np.zeros(0, dtype=np.int64)
+    if len(scores) > limit:
+        kth = -np.partition(-scores, limit - 1)[limit - 1]
+        keep = np.flatnonzero(scores >= kth)
+    else:
+        keep = np.arange(len(scores))
+    return keep[np.lexsort((ids[keep], -scores[keep]))][:limit]
+
+
+async def eligible_ids(hub: Hub, wish: Wish, *, exclude: Collection[int] = ()) -> list[int]:
+    """Everyone the hard filters let through for ``wish``, by person id (for tests, tools)."""
+    scored = await _score(hub, wish, exclude)
+    return [] if scored is None else sorted(scored.snap.ids[scored.idx].tolist())
+
+
+async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | None:
     category = category_of(hub, wish.community_id, wish.category)
     if not category.served:
-        return []
-    people = await _eligible(wish, category.team_kind)
-    month_start = local_month_start(hub.now(), community.timezone)
-    hours = dict(
-        await ServiceRecord.filter(
-            person_id__in=[p.id for p in people], started_at__gte=month_start
-        )
-        .group_by("person_id")
-        .annotate(total=Sum("hours"))
-        .values_list("person_id", "total")
+        return None
+    # One round trip: the snapshot's freshness token, the resident's do-not-send list and
+    # the community's claimed wishes.
+    rows = await db.read(
+        token_rows_sql() + " UNION ALL SELECT 'd', person_id, NULL, NULL, NULL FROM do_not_send"
+        " WHERE resident_id = ?"
+        f" UNION ALL SELECT 'c', claimer_id, {epoch('window_start')}, {epoch('window_end')},"
+        f" {epoch('needed_by')} FROM wish"
+        " WHERE community_id = ? AND status = 'claimed' AND claimer_id IS NOT NULL",
+        wish.resident_id,
+        wish.community_id,
     )
-    claims = dict(
-        await Wish.filter(claimer_id__in=[p.id for p in people], status=WishStatus.CLAIMED)
-        .group_by("claimer_id")
-        .annotate(n=Count("id"))
-        .values_list("claimer_id", "n")
-    )
-    busy = await _busy_on(wish, [p.id for p in people], community.timezone)
-    facts = wish_facts(wish)
-    ranked = []
-    today = hub.today(community.timezone)
-    for person in people:
-        pf = await person_facts(person)
-        if (
-            category.restricted
-            and category.qualifications
-            and not any(
-                pf.valid_qualification(k, today, verified_only=True)
-                for k in category.qualifications
-            )
-        ):
-            continue
-        candidate = CandidateFacts(
-            person=pf,
-            hours_this_month=Decimal(hours.get(person.id) or 0),
-            open_claims=claims.get(person.id, 0),
-            busy_on_needed_day=person.id in busy,
+    snap = await features(hub, wish.community_id, token_from_rows(rows))
+    n = snap.size
+    if not n:
+        return None
+    now = hub.now()
+    tz = snap.timezone
+    today = now.astimezone(ZoneInfo(tz)).date()
+
+    mask = np.ones(n, dtype=bool)
+    if category.team_kind:
+        mask &= snap.kinds.get(category.team_kind, np.zeros(n, dtype=bool))
+    if category.restricted and category.qualifications:
+        mask &= snap.qualified(category.qualifications, today)
+    left_out = {wish.resident_id, wish.posted_by_id, *exclude}
+    left_out.update(int(r[1]) for r in rows if r[0] == "d")
+    pos, _ = snap.positions(sorted(i for i in left_out if i is not None))
+    mask[pos] = False
+
+    frame = time_frame(wish, tz)
+    claims, claim_pos_then = _claims(snap, [r for r in rows if r[0] == "c"], frame)
+    overlap = None
+    busy_day = np.zeros(n, dtype=bool)
+    if frame is not None:
+        overlap = snap.overlap_minutes(frame.pieces)
+        mask &= ~snap.declared | (overlap > 0)
+        busy = np.concatenate([snap.shifts_overlapping(frame.start, frame.end), claim_pos_then])
+        if frame.exact:
+            mask[busy] = False
+        else:
+            busy_day[busy] = True
+    # The weekly load cap: service hours and confirmed shifts in the wish's week.
+    if snap.weekly_hours_cap > 0:
+        week_start, week_end = week_of(frame.start if frame else now, tz)
+        load = snap.hours_between(week_start, week_end) + snap.shift_hours_between(
+            week_start, week_end
         )
-        score, reasons = 0.0, []
-        for result in hub.plugins.call("vh_match_score", wish=facts, candidate=candidate):
-            if isinstance(result.value, MatchScore):
-                score += result.value.score
-                reasons.extend(result.value.reasons)
-        ranked.append(Candidate(person.id, person.name, round(score, 2), tuple(reasons)))
-    ranked.sort(key=lambda c: (-c.score, c.person_id))
-    return ranked[:limit]
+        needed = (frame.end - frame.start).total_seconds() / 3600 if frame and frame.exact else 0
+        mask &= load + needed <= snap.weekly_hours_cap + 1e-9
+
+    idx = np.flatnonzero(mask)
+    hours30 = snap.hours_between(now - timedelta(days=30), now)[idx]
+    no_shows = snap.no_show_weight(now)[idx]
+    year_hours = snap.hours_between(local_year_start(today.year, tz), now)[idx]
+    party_left = np.where(
+        snap.is_party[idx], np.maximum(0.0, snap.party_target[idx] - year_hours), 0.0
+    )
+    same_grid = (
+        (snap.grid[idx] == wish.grid_id) if wish.grid_id is not None else np.zeros(len(idx), bool)
+    )
+    skill = _skill_fit(snap, idx, category.code, category.team_kind, category.name)
+    score = SAME_GRID * same_grid + SKILL_FIT * skill
+    if frame is not None and overlap is not None:
+        declared = snap.declared[idx]
+        share = np.minimum(1.0, overlap[idx] / max(1.0, frame.minutes))
+        free = np.where(declared, FREE_THEN * (share if frame.exact else share > 0), UNDECLARED)
+        score = score + free + BUSY_THAT_DAY * busy_day[idx]
+    score = score + np.maximum(0.0, FAIRNESS - hours30)
+    score = score + NO_SHOW * no_shows + np.minimum(PARTY_MAX, party_left)
+    score = score + OPEN_CLAIM * claims[idx]
+    scored = _Scored(
+        snap,
+        idx,
+        score,
+        overlap,
+        busy_day,
+        hours30,
+        no_shows,
+        party_left,
+        claims[idx],
+        skill,
+        same_grid,
+        frame,
+    )
+    _plugin_scores(hub, wish, scored, now)
+    return scored
 
 
-async def _eligible(wish: Wish, team_kind: str | None) -> list[Person]:
+def _claims(
+    snap: Features, rows: list[Sequence], frame: TimeFrame | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wishes claimed and not yet fulfilled, per volunteer; and who holds one in the frame
+    (its window, else its needed-by day). Rows: (kind, claimer, start, end, needed-by
+    midnight UTC), times in seconds since 1970."""
+    counts = np.zeros(snap.size)
+    if not rows:
+        return counts, np.zeros(0, dtype=np.int64)
+    pos, found = snap.positions([int(r[1]) for r in rows])
+    np.add.at(counts, pos, 1)
+    busy = []
+    if frame is not None:
+        start, end = to_epoch(frame.start), to_epoch(frame.end)
+        kept = [r for r, f in zip(rows, found.tolist(), strict=True) if f]
+        for p, row in zip(pos.tolist(), kept, strict=True):
+            if row[2] is not None and row[3] is not None:
+                ws, we = int(row[2]), int(row[3])
+            elif row[4] is not None:
+                needed = datetime.fromtimestamp(int(row[4]), UTC).date()
+                ws = to_epoch(local_day_start(needed, snap.timezone))
+                we = ws + 86400
+            else:
+                continue
+            if ws < end and we > start:
+                busy.append(p)
+    return counts, np.array(busy, dtype=np.int64)
+
+
+def _skill_fit(
+    snap: Features, idx: np.ndarray, code: str, team_kind: str | None, name: LocalizedText
+) -> np.ndarray:
+    """Whether each volunteer lists a skill named like the category (its code, its serving
+    team kind, or its name in a language): a mask kept with the snapshot per category."""
+    words = {code.lower()}
     if team_kind:
-        ids = await TeamMembership.filter(
-            status=MembershipStatus.ACTIVE,
-            team__community_id=wish.community_id,
-            team__kind=team_kind,
-        ).values_list("person_id", flat=True)
+        words.add(team_kind.lower())
+    words.update(v.lower() for v in ([name] if isinstance(name, str) else name.values()))
+    key = frozenset(words)
+    mask = snap.masks.get(key)
+    if mask is None:
+        mask = np.fromiter(
+            (any(s.lower() in words for s in skills) for skills in snap.skills),
+            dtype=bool,
+            count=snap.size,
+        )
+        snap.masks[key] = mask
+    return mask[idx]
+
+
+def _plugin_scores(hub: Hub, wish: Wish, scored: _Scored, now: datetime) -> None:
+    """Add the scores of plugins implementing ``vh_match_score`` (one batch call each)."""
+    if not len(scored.idx) or not hub.plugins.implemented("vh_match_score"):
+        return
+    counts = scored.snap.no_show_count(now)
+    batch = tuple(
+        CandidateFacts(
+            person=scored.snap.person_facts(p),
+            hours_last_30_days=round(float(scored.hours30[i]), 2),
+            open_claims=int(scored.claims[i]),
+            busy_on_needed_day=bool(scored.busy_day[p]),
+            no_shows=int(counts[p]),
+            core_score=round(float(scored.score[i]), 2),
+        )
+        for i, p in enumerate(scored.idx.tolist())
+    )
+    extra = np.zeros(len(batch))
+    reasons: dict[int, list[LocalizedText]] = {}
+    for result in hub.plugins.call("vh_match_score", wish=wish_facts(wish), candidates=batch):
+        if result.error is not None or result.value is None:
+            continue
+        value = result.value
+        if not (
+            isinstance(value, Sequence)
+            and len(value) == len(batch)
+            and all(v is None or isinstance(v, MatchScore) for v in value)
+        ):
+            hub.plugins.record_failure(
+                result.plugin,
+                "vh_match_score",
+                TypeError(
+                    "vh_match_score must return one MatchScore or None per candidate "
+                    f"({len(batch)}), not {type(value).__name__}"
+                ),
+            )
+            continue
+        for i, answer in enumerate(value):
+            if answer is not None:
+                extra[i] += float(answer.score)
+                if answer.reasons:
+                    reasons.setdefault(i, []).extend(answer.reasons)
+    scored.score = scored.score + extra
+    scored.plugin_reasons = reasons
+
+
+def _hours(value: float) -> str:
+    return f"{round(float(value), 1):g}"
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60}:{minute % 60:02d}"
+
+
+def _reasons(scored: _Scored, i: int, missed: int) -> tuple[LocalizedText, ...]:
+    snap = scored.snap
+    p = int(scored.idx[i])
+    out: list[LocalizedText] = []
+    if scored.same_grid[i]:
+        out.append({"zh-CN": "同一网格", "en": "Lives in the same grid"})
+    if scored.skill[i]:
+        out.append({"zh-CN": "有相关技能", "en": "Has a matching skill"})
+    frame = scored.frame
+    if frame is not None:
+        if scored.busy_day[p]:
+            out.append({"zh-CN": "当天已有排班", "en": "Already busy that day"})
+        if not snap.declared[p]:
+            out.append(
+                {
+                    "zh-CN": "未登记空闲时间，视为有空",
+                    "en": "Has not said when they are free: counted as free",
+                }
+            )
+        else:
+            for weekday, start, end in frame.pieces:
+                for s, e in snap.slots_of(p, weekday):
+                    if min(e, end) > max(s, start):
+                        out.append(
+                            {
+                                "zh-CN": f"{WEEKDAYS_ZH[weekday - 1]} {_clock(s)}–{_clock(e)} 有空",
+                                "en": f"Free {WEEKDAYS_EN[weekday - 1]} {_clock(s)}–{_clock(e)}",
+                            }
+                        )
+                        break
+                else:
+                    continue
+                break
+    hours = _hours(scored.hours30[i])
+    out.append(
+        {"zh-CN": f"近30天服务 {hours} 小时", "en": f"{hours} hours served in the last 30 days"}
+    )
+    if missed:
+        out.append(
+            {"zh-CN": f"近一年缺勤 {missed} 次", "en": f"{missed} no-show(s) in the last year"}
+        )
     else:
-        ids = await RoleAssignment.filter(
-            community_id=wish.community_id, role=Role.VOLUNTEER
-        ).values_list("person_id", flat=True)
-    excluded = {wish.resident_id, wish.posted_by_id}
-    wanted = [i for i in set(ids) if i not in excluded]
-    return await Person.filter(id__in=wanted, active=True).order_by("id")  # not the deactivated
-
-
-async def _busy_on(wish: Wish, person_ids: list[int], timezone: str) -> set[int]:
-    if wish.needed_by is None or not person_ids:
-        return set()
-    day_start = local_day_start(wish.needed_by, timezone)
-    rows = await Signup.filter(
-        person_id__in=person_ids,
-        status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
-        occurrence__start__gte=day_start,
-        occurrence__start__lt=day_start + ONE_DAY,
-    ).values_list("person_id", flat=True)
-    return set(rows)
+        out.append({"zh-CN": "可靠：无缺勤记录", "en": "Reliable: no missed commitments"})
+    if snap.is_party[p] and scored.party_left[i] > 0:
+        left = _hours(scored.party_left[i])
+        out.append(
+            {
+                "zh-CN": f"在职党员：今年还差 {left} 小时",
+                "en": f"Party member: {left} hours short of this year's target",
+            }
+        )
+    claims = int(scored.claims[i])
+    if claims:
+        out.append(
+            {
+                "zh-CN": f"手头有 {claims} 个未完成的心愿",
+                "en": f"{claims} claimed wish(es) in progress",
+            }
+        )
+    out.extend(scored.plugin_reasons.get(i, ()))
+    return tuple(out)

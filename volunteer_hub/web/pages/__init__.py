@@ -2,6 +2,7 @@
 
 from volunteer_hub.web.pages import (
     accounts,
+    availability,
     console,
     emergency,
     invitations,
@@ -28,4 +29,5 @@ ROUTES = [
     *no_shows.ROUTES,
     *invitations.ROUTES,
     *rostering.ROUTES,
+    *availability.ROUTES,
 ]

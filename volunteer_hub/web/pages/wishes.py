@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from volunteer_hub.errors import NotFound, VolunteerHubError
 from volunteer_hub.i18n import localize
-from volunteer_hub.services import invitations, people, wishes
+from volunteer_hub.services import availability, invitations, people, wishes
 from volunteer_hub.services.views import WishView
 from volunteer_hub.validation import mask_phone
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
@@ -150,6 +150,7 @@ async def wish_page(page: Page, *, errors=None, status: int = 200) -> Response:
         details=details,
         errors=errors or {},
         zone=wish.timezone,
+        not_sent=await availability.do_not_send_state(page.hub, actor, wish.id),
     )
 
 
@@ -211,6 +212,7 @@ ROUTES = [
     page_route("/wishes/mine", my_wishes),
     page_route("/wishes/{id:int}", wish_page),
     _wish_action("claim", wishes.claim),
+    _wish_action("do-not-send", availability.do_not_send),
     _wish_action("fulfil", wishes.fulfil, "note", "hours"),
     _wish_action("hand-back", invitations.hand_back, "reason"),
     _wish_action("confirm", wishes.confirm, "rating", "thanks"),

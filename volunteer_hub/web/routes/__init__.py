@@ -2,6 +2,7 @@
 
 from volunteer_hub.web.routes import (
     accounts,
+    availability,
     calendars,
     callouts,
     communities,
@@ -30,4 +31,5 @@ ENDPOINTS = [
     *referrals.ENDPOINTS,
     *no_shows.ENDPOINTS,
     *rostering.ENDPOINTS,
+    *availability.ENDPOINTS,
 ]
