@@ -56,6 +56,7 @@ from volunteer_hub.models import (
 from volunteer_hub.services import invitations, wishes
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import Recorded, UnitOfWork, unit_of_work
+from volunteer_hub.services.volunteer_features import HALF_LIFE_DAYS
 from volunteer_hub.validation import Input, Line, parse
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,6 @@ GRACE = timedelta(minutes=30)
 LOOKBACK = timedelta(days=14)
 # Signups per transaction; each batch is a fixed handful of statements.
 BATCH = 500
-# A no-show weighs half as much after this many days, a quarter after twice as many.
-HALF_LIFE_DAYS = 90.0
 
 
 # --- the rule: reliability -------------------------------------------------------------------

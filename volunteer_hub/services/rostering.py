@@ -85,11 +85,11 @@ from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.teams import check_rules
 from volunteer_hub.services.uow import unit_of_work
+from volunteer_hub.services.volunteer_features import HALF_LIFE_DAYS
 from volunteer_hub.validation import Id, Input, parse
 
 MAX_DAYS = 31
 FAIRNESS_DAYS = 30
-NO_SHOW_HALF_LIFE_DAYS = 90.0
 DEFAULT_PARTY_TARGET = 12.0
 WEIGHTS = roster_solver.Weights()
 
@@ -608,7 +608,7 @@ async def load_features(
         if person_id not in index_of:
             continue
         age_days = max(0.0, (now - when).total_seconds() / 86400)
-        no_show[index_of[person_id]] += 0.5 ** (age_days / NO_SHOW_HALF_LIFE_DAYS)
+        no_show[index_of[person_id]] += 0.5 ** (age_days / HALF_LIFE_DAYS)
     party = np.zeros(n)
     members = await PartyReport.filter(
         person_id__in=_volunteers(community.id),

@@ -39,6 +39,8 @@ from volunteer_hub.hub import Hub
 
 CACHE_KEY = "matching.features"
 MAX_AGE_SECONDS = 60.0
+# A no-show weighs half as much after this many days, a quarter after twice as many: the one
+# value ranking, the roster and the volunteer's own record (no_shows.reliability) use.
 HALF_LIFE_DAYS = 90.0
 # How far back dated facts are read: a year of hours (the party target, this year), two
 # half-lives' worth and more of no-shows.
