@@ -34,10 +34,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+from bench_db import create_postgres_database, drop_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -46,28 +47,6 @@ if str(ROOT) not in sys.path:
 PASSWORD = "bench-passw0rd"
 NOW = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # Tuesday 09:00 in Shanghai
 THURSDAY_9 = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
-
-
-async def create_postgres_database(server_url: str) -> tuple[str, str]:
-    import asyncpg
-
-    name = f"vhub_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(server_url.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{server_url.rpartition('/')[0]}/{name}", name
-
-
-async def drop_postgres_database(server_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(server_url.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def seed(hub, admin, n: int, name: str, phone_base: int):

@@ -35,6 +35,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench_db import create_postgres_database, drop_postgres_database
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -186,28 +188,6 @@ async def run(url: str, n: int, baseline: int, batch: int) -> None:
         f"  {base_sql:>7} statements ({base_sql / baseline:.1f} per row)"
     )
     print(f"  time per row: one by one / product = {per_base / per_product:.1f}")
-
-
-async def create_postgres_database(server_url: str) -> tuple[str, str]:
-    import asyncpg
-
-    name = f"vhub_bench_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(server_url.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{server_url.rpartition('/')[0]}/{name}", name
-
-
-async def drop_postgres_database(server_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(server_url.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def main() -> None:

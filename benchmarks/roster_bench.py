@@ -42,10 +42,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from bench_db import create_postgres_database, drop_postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -313,28 +314,6 @@ async def measure(url: str, work_dir: Path) -> dict:
 
 
 # --- orchestration -----------------------------------------------------------------------
-
-
-async def create_postgres_database(server_url: str) -> tuple[str, str]:
-    import asyncpg
-
-    name = f"vhub_roster_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(server_url.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return f"{server_url.rpartition('/')[0]}/{name}", name
-
-
-async def drop_postgres_database(server_url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(server_url.replace("postgres://", "postgresql://", 1))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def child(step: str, url: str, volunteers: int, work_dir: Path) -> dict | None:
