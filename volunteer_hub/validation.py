@@ -12,6 +12,7 @@ import ipaddress
 import unicodedata
 from collections.abc import Sequence
 from datetime import date, datetime
+from enum import StrEnum
 from importlib import resources
 from typing import Annotated, Any, TypeVar
 from urllib.parse import SplitResult, urlsplit
@@ -34,6 +35,7 @@ from zxcvbn import zxcvbn
 from volunteer_hub.errors import FieldProblem, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
+E = TypeVar("E", bound=StrEnum)
 
 
 # Message ids for pydantic's own error types (translated in locale/*/messages.po).
@@ -134,6 +136,17 @@ def parse_json(model: type[M], raw: bytes) -> M:
                 details=[FieldProblem("body", "Must be an object.")],
             ) from None
         raise invalid_input(exc) from None
+
+
+def enum_value(field_name: str, enum: type[E], value: E | str) -> E:
+    """``value`` as a member of ``enum`` (a query parameter such as ``status``), or 422 in
+    ``field_name`` naming the values allowed."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise InvalidInput.for_field(
+            field_name, "Must be one of: {expected}.", expected=", ".join(e.value for e in enum)
+        ) from None
 
 
 def invalid_input(exc: ValidationError) -> InvalidInput:

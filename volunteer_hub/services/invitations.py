@@ -54,7 +54,7 @@ from volunteer_hub.services.access import Actor, load_actor
 from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.teams import check_rules
 from volunteer_hub.services.uow import UnitOfWork, unit_of_work
-from volunteer_hub.validation import Id, Input, Line, Moment, parse
+from volunteer_hub.validation import Id, Input, Line, Moment, enum_value, parse
 
 # --- to claim a wish -----------------------------------------------------------------------
 
@@ -361,14 +361,7 @@ async def my_invitations(
     """The actor's invitations, oldest first from ``after_id`` (the API's pages)."""
     query = Invitation.filter(person_id=actor.id)
     if status is not None:
-        try:
-            query = query.filter(status=InvitationStatus(status))
-        except ValueError:
-            raise InvalidInput.for_field(
-                "status",
-                "Must be one of: {expected}.",
-                expected=", ".join(s.value for s in InvitationStatus),
-            ) from None
+        query = query.filter(status=enum_value("status", InvitationStatus, status))
     if after_id is not None:
         query = query.filter(id__gt=after_id)
     rows = await query.order_by("id").limit(limit)

@@ -1118,14 +1118,20 @@ async def _refresh_summary(plan: RosterPlan) -> None:
     await RosterPlan.filter(id=plan.id).update(summary=summary)
 
 
+async def _lock_draft(plan_id: int) -> None:
+    """Inside a transaction: write the plan's row (changing nothing) while it is a draft, so
+    changes to one plan queue one behind the other; 409 once it is accepted or discarded."""
+    if not await RosterPlan.filter(id=plan_id, status=RosterPlanStatus.DRAFT).update(
+        status=RosterPlanStatus.DRAFT
+    ):
+        raise Conflict("Only a draft plan can change.", code="plan_not_draft")
+
+
 async def remove_assignment(hub: Hub, actor: Actor, plan_id: int, assignment_id: int) -> None:
     """Staff take a person off a draft plan (the place stays open in it): roster.adjusted."""
     plan, assignment = await _draft_assignment(hub, actor, plan_id, assignment_id)
     async with unit_of_work(hub, actor.id) as uow:
-        if not await RosterPlan.filter(id=plan.id, status=RosterPlanStatus.DRAFT).update(
-            status=RosterPlanStatus.DRAFT
-        ):
-            raise Conflict("Only a draft plan can change.", code="plan_not_draft")
+        await _lock_draft(plan.id)
         await RosterAssignment.filter(id=assignment.id).delete()
         await _refresh_summary(plan)
         await uow.record(
@@ -1149,10 +1155,7 @@ async def swap_assignment(
     if data.person_id not in {c[0] for c in eligible}:
         raise InvalidInput.for_field("person_id", "This person cannot take this place.")
     async with unit_of_work(hub, actor.id) as uow:
-        if not await RosterPlan.filter(id=plan.id, status=RosterPlanStatus.DRAFT).update(
-            status=RosterPlanStatus.DRAFT
-        ):
-            raise Conflict("Only a draft plan can change.", code="plan_not_draft")
+        await _lock_draft(plan.id)
         reasons = [{"zh-CN": "工作人员调整", "en": "Chosen by staff"}]
         await RosterAssignment.filter(id=assignment.id).update(
             person_id=data.person_id, reasons=reasons

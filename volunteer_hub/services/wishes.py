@@ -53,7 +53,7 @@ from volunteer_hub.services.facts import person_facts
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.uow import UnitOfWork, snapshot, unit_of_work
 from volunteer_hub.services.views import Contact, PersonName, WishView
-from volunteer_hub.validation import Day, Id, Input, Line, Moment, Text, parse
+from volunteer_hub.validation import Day, Id, Input, Line, Moment, Text, enum_value, parse
 
 _AUDIT_FIELDS = ("status", "escalation", "claimer_id", "category", "title")
 # Lowest first: the levels in the order the enum defines them, the one place for it.
@@ -178,14 +178,7 @@ async def list_wishes(
     if grid_id is not None:
         query = query.filter(grid_id=grid_id)
     if status is not None:
-        try:
-            query = query.filter(status=WishStatus(status))
-        except ValueError:
-            raise InvalidInput.for_field(
-                "status",
-                "Must be one of: {expected}.",
-                expected=", ".join(s.value for s in WishStatus),
-            ) from None
+        query = query.filter(status=enum_value("status", WishStatus, status))
     if not actor.is_staff(community_id):
         visible = Q(resident_id=actor.id) | Q(posted_by_id=actor.id) | Q(claimer_id=actor.id)
         if actor.has_role(community_id, Role.VOLUNTEER):
