@@ -62,3 +62,38 @@ async def test_each_migration_applies_over_existing_rows(tmp_path: Path):
         people = await ctx.db().execute_query_dict("SELECT name FROM person")
     assert [r["name"] for r in rows] == names
     assert [p["name"] for p in people] == ["老居民"]
+
+
+def _sqlite_indexes(path: Path) -> set[tuple[str, tuple[str, ...]]]:
+    """Every index of a SQLite file as (table, its columns), whatever its name."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        names = conn.execute(
+            "SELECT name, tbl_name FROM sqlite_master WHERE type = 'index'"
+        ).fetchall()
+        return {
+            (table, tuple(row[2] for row in conn.execute(f"PRAGMA index_info('{name}')")))
+            for name, table in names
+        }
+
+
+async def test_the_migrated_schema_has_every_index_the_models_declare(tmp_path: Path):
+    """Altering a column on SQLite rebuilds its table (Tortoise), which drops the table's
+    indexes unless the migration puts them back: the migrated file has every index the
+    models declare (``Meta.indexes``), also after such a migration."""
+    from tortoise.models import Model
+
+    import volunteer_hub.models as models
+
+    migrated = tmp_path / "migrated.sqlite3"
+    await db.upgrade(sqlite_url(migrated))
+    declared = set()
+    for value in vars(models).values():
+        if isinstance(value, type) and issubclass(value, Model) and value is not Model:
+            description = value.describe(serializable=True)
+            for columns in description["indexes"] or ():
+                declared.add((description["table"], tuple(columns)))
+    assert ("notification", ("person_id", "id")) in declared
+    missing = declared - _sqlite_indexes(migrated)
+    assert not missing, f"indexes the migrations lose: {sorted(missing)}"

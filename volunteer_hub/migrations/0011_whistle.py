@@ -23,4 +23,12 @@ class Migration(migrations.Migration):
                 on_delete=OnDelete.CASCADE,
             ),
         ),
+        # On SQLite, Tortoise alters a column by rebuilding the table, which leaves out the
+        # table's indexes: put back the inbox's (person_id, id) index under its own name
+        # (a no-op on PostgreSQL, which altered the column in place and kept it).
+        ops.RunSQL(
+            'CREATE INDEX IF NOT EXISTS "idx_notificatio_person__1a2022" '
+            'ON "notification" ("person_id", "id")',
+            reverse_sql=ops.RunSQL.noop,
+        ),
     ]

@@ -195,8 +195,17 @@ async def post_wish(api, community_id: int, person, wish: dict) -> int:
     return response.json()["id"]
 
 
-async def approve(api, staff, wish_id: int) -> None:
+async def approve(api, staff, wish_id: int, community_id: int) -> None:
     headers = await login(api, staff)
+    # The channel is what these tests are about: staff dispatch errands by hand here, so
+    # that no automatic invitation (or escalation, with no volunteer to invite) joins the
+    # messages. Dispatch's own messages are tested in the core.
+    manual = await api.patch(
+        f"/api/v1/communities/{community_id}",
+        json={"manual_dispatch_categories": ["errand"]},
+        headers=headers,
+    )
+    assert manual.status_code == 200, manual.text
     response = await api.post(
         f"/api/v1/wishes/{wish_id}/review", json={"decision": "approve"}, headers=headers
     )
@@ -208,7 +217,7 @@ async def approve_wishes(api, community: TestCommunity, staff, code: str, settin
     assert (await configure(api, staff, community.id, code, settings)).status_code == 201
     for person, address in people:
         await confirmed_address(community.hub, person, code, address)
-        await approve(api, staff, await post_wish(api, community.id, person, ERRAND))
+        await approve(api, staff, await post_wish(api, community.id, person, ERRAND), community.id)
 
 
 async def test_wecom_posts_each_persons_message_in_their_language(
@@ -299,7 +308,8 @@ async def test_nothing_anyone_writes_becomes_markup_in_the_group(
     resident = await vhub_community.person("[王](http://evil.example) @all")
     await confirmed_address(vhub_hub, resident, code, address)
     hostile = {"title": HOSTILE_TITLE, "description": HOSTILE_MESSAGE, "category": "errand"}
-    await approve(vhub_api, staff, await post_wish(vhub_api, vhub_community.id, resident, hostile))
+    wish_id = await post_wish(vhub_api, vhub_community.id, resident, hostile)
+    await approve(vhub_api, staff, wish_id, vhub_community.id)
     team = await vhub_community.team("elderly_care")
     joined = await vhub_api.post(
         f"/api/v1/teams/{team.id}/members", json={}, headers=await login(vhub_api, resident)

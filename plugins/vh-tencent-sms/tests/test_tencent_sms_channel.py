@@ -222,10 +222,20 @@ async def post_and_approve_wish(api, community: TestCommunity, staff, resident) 
         f"/api/v1/communities/{community.id}/wishes", json=ERRAND, headers=headers
     )
     assert posted.status_code == 201, posted.text
+    staff_headers = await login(api, staff)
+    # The channel is what these tests are about: staff dispatch errands by hand here, so
+    # that no automatic invitation (or escalation, with no volunteer to invite) joins the
+    # messages. Dispatch's own messages are tested in the core.
+    manual = await api.patch(
+        f"/api/v1/communities/{community.id}",
+        json={"manual_dispatch_categories": [ERRAND["category"]]},
+        headers=staff_headers,
+    )
+    assert manual.status_code == 200, manual.text
     reviewed = await api.post(
         f"/api/v1/wishes/{posted.json()['id']}/review",
         json={"decision": "approve"},
-        headers=await login(api, staff),
+        headers=staff_headers,
     )
     assert reviewed.status_code == 200, reviewed.text
 
