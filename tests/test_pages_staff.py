@@ -213,7 +213,7 @@ async def test_wish_page_ranks_candidates_with_reasons_and_invites(w, browser):
     assert page.status_code == 200
     ranked = section(page.text, 'id="candidates-h"')
     assert ranked.index("近邻老张") < ranked.index("远处小王")
-    assert "同一网格" in ranked and "当天有空" in ranked
+    assert "同一网格" in ranked and "未登记空闲时间，视为有空" in ranked
     assert "修理工" not in ranked  # not in a team that serves the category
     for person in (near, far, outsider):
         assert person.person.phone not in page.text

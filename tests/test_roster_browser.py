@@ -185,7 +185,7 @@ def test_staff_check_volunteers_in_from_the_roster(settings, playwright_instance
             log_in(staff, c.staff)
             staff.goto("/staff")
             staff.get_by_role("link", name="Tasks and rosters").click()
-            staff.get_by_role("link", name=re.compile("^Roster")).first.click()
+            staff.get_by_role("link", name=re.compile("^Roster · ")).first.click()
             expect(staff.get_by_role("heading", name="Roster: 银发巡逻")).to_be_visible()
 
             # A typed code (the fallback without a camera).
