@@ -27,6 +27,7 @@ from volunteer_hub.models import (
     Invitation,
     InvitationStatus,
     Notification,
+    NotificationPriority,
     Signup,
     SignupStatus,
     Wish,
@@ -261,6 +262,12 @@ async def test_the_deadline_stops_in_quiet_hours_unless_the_wish_is_urgent(hub, 
     assert {i.expires_at for i in await pending(urgent.id)} == {
         datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # 01:00: the clock does not stop
     }
+    # ...and so its invitations are not held until the morning; the calm wish's are.
+    priorities = dict(
+        await Notification.filter(event="wish.invited").values_list("entity_id", "priority")
+    )
+    assert priorities[urgent.id] == NotificationPriority.URGENT
+    assert priorities[wish.id] == NotificationPriority.NORMAL
 
 
 @given(

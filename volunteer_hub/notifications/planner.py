@@ -502,7 +502,8 @@ async def _task_updated(planner: Planner, hub: Hub, pending: PendingEvent) -> No
 
 
 async def _wish_invited(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
-    """Staff invite a volunteer to claim a wish: what, when, where, never the resident's contact."""
+    """A volunteer is invited to claim a wish (by dispatch or staff): what, when, where, how
+    to answer, never the resident's contact."""
     event = pending.event
     wish = await Wish.get(id=event.entity_id).select_related("community", "grid")
     person = await Person.get(id=event.data["person_id"])
@@ -522,6 +523,8 @@ async def _wish_invited(planner: Planner, hub: Hub, pending: PendingEvent) -> No
             "grid": wish.grid,
             **_answer_context(hub, event, wish.community),
         },
+        # An urgent wish's answer clock runs through quiet hours: so must its invitation.
+        priority=NotificationPriority.URGENT if wish.urgent else NotificationPriority.NORMAL,
     )
 
 
