@@ -35,7 +35,7 @@ async def home(page: Page) -> Response:
         return page.render(
             "home_public.html",
             communities=communities,
-            categories=_category_names(page, communities),
+            categories=category_names(page, communities),
             day_label=_day_label(page),
             today=page.hub.today(people.DEFAULT_TIMEZONE),
         )
@@ -53,7 +53,7 @@ def _day_label(page: Page):
     return lambda day: format_skeleton("MMMEd", day, locale=page.babel_locale)
 
 
-def _category_names(
+def category_names(
     page: Page, communities: list[public.PublicCommunity]
 ) -> dict[int, dict[str, str]]:
     """Each community's category names in the page's language (plugins name them)."""
@@ -92,7 +92,7 @@ async def shifts(page: Page) -> Response:
     return page.render(
         "shifts_public.html",
         community=community,
-        categories=_category_names(page, found),
+        categories=category_names(page, found),
         day_label=_day_label(page),
         previous=(start - timedelta(days=7)).isoformat(),
         following=(start + timedelta(days=7)).isoformat(),

@@ -16,7 +16,7 @@ from volunteer_hub.services import console, people, teams
 from volunteer_hub.services.views import CommunityView, Role
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import all_values, given, values
-from volunteer_hub.web.pages.staff import _require_community
+from volunteer_hub.web.pages.staff import require_community
 
 # The zones offered first on the settings page (any IANA zone may be typed).
 ZONES = ("Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei")
@@ -71,7 +71,7 @@ async def create_community(page: Page) -> Response:
 async def settings_page(
     page: Page, *, errors: dict | None = None, form: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     found = await console.community_settings(page.hub, page.user, community.id)
     shown = found.community
     return page.render(
@@ -98,7 +98,7 @@ async def settings_page(
 
 
 async def save_settings(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     posted = await page.read_form()
     typed = ("quiet_start", "quiet_end", "timezone", "dispatch_k", "invitation_minutes")
     form = values(posted, *typed, "approve_volunteers")
@@ -125,7 +125,7 @@ async def save_settings(page: Page) -> Response:
 async def grids_page(
     page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     grids = await people.grid_views(page.user, community.id)
     return page.render(
         "staff/grids.html",
@@ -139,7 +139,7 @@ async def grids_page(
 
 
 async def create_grid(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     form = values(await page.read_form(), "name")
     try:
         await people.create_grid(page.hub, page.user, community.id, given(form))
@@ -151,7 +151,7 @@ async def create_grid(page: Page) -> Response:
 
 
 async def rename_grid(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     grid_id = page.path_id()
     form = values(await page.read_form(), "name")
     try:
@@ -167,7 +167,7 @@ async def rename_grid(page: Page) -> Response:
 
 
 async def people_page(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     query = {
         "q": (page.request.query_params.get("q") or "").strip(),
         "role": page.request.query_params.get("role") or "",
@@ -207,7 +207,7 @@ async def people_page(page: Page) -> Response:
 async def person_page(
     page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     detail = await people.person_detail(page.user, page.path_id())
     grids = await people.list_grids(community.id)
     return page.render(
@@ -227,7 +227,7 @@ def _person_action(name: str, act):
     """A form on a person's page; a refusal is shown there, under the form's ``name``."""
 
     async def endpoint(page: Page) -> Response:
-        community = await _require_community(page)
+        community = await require_community(page)
         person_id = page.path_id()
         form = await page.read_form()
         try:
@@ -283,7 +283,7 @@ async def _reactivate(page: Page, community: CommunityView, person_id: int, form
 async def teams_page(
     page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     found = await console.team_views(page.user, community.id)
     kinds = page.hub.team_kinds()
     return page.render(
@@ -301,7 +301,7 @@ async def teams_page(
 
 
 async def create_team(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     form = values(await page.read_form(), "name", "kind", "leader_id")
     try:
         await teams.create_team(page.hub, page.user, community.id, given(form))
@@ -313,7 +313,7 @@ async def create_team(page: Page) -> Response:
 
 
 async def change_team(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     team_id = page.path_id()
     form = values(await page.read_form(), "name", "leader_id")
     data: dict = {"name": form["name"]} if form["name"] else {}
@@ -336,7 +336,7 @@ async def change_team(page: Page) -> Response:
 async def channels_page(
     page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     forms = await console.channel_forms(page.hub, page.user, community.id)
     return page.render(
         "staff/channels.html",
@@ -350,7 +350,7 @@ async def channels_page(
 
 
 async def configure_channel(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     posted = await page.read_form()
     head = values(posted, "code", "name", "enabled")
     code = head["code"] or ""
@@ -391,7 +391,7 @@ async def plugins_page(page: Page) -> Response:
     raw = page.request.query_params.get("community")
     community = None
     if raw is not None or not page.user.is_admin:
-        community = await _require_community(page)
+        community = await require_community(page)
     lines = console.plugin_lines(page.hub, page.user, community.id if community else None)
     return page.render(
         "admin/plugins.html",

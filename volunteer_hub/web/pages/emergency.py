@@ -16,31 +16,17 @@ from zoneinfo import ZoneInfo
 from starlette.datastructures import FormData
 from starlette.responses import JSONResponse, Response
 
-from volunteer_hub.errors import NotFound, VolunteerHubError
+from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.i18n import localize
 from volunteer_hub.services import callouts, emergency, people
 from volunteer_hub.services.views import CommunityView
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import all_values, given, values
+from volunteer_hub.web.pages.staff import require_community
 
 TARGET_FIELDS = ("target_kind", "team_id", "grid_id", "skill")
 # The form field that names a target's value, by kind.
 VALUE_FIELD = {"team": "team_id", "grid": "grid_id", "skill": "skill"}
-
-
-async def _require_community(page: Page) -> CommunityView:
-    """The community the console is for: ``?community=`` (admins, staff of several), else
-    the person's own; who may see it is the services' to decide."""
-    raw = page.request.query_params.get("community")
-    if raw is None:
-        community_id = page.community_id
-    elif raw.isdigit() and len(raw) < 10:
-        community_id = int(raw)
-    else:
-        community_id = None
-    if community_id is None:
-        raise NotFound("No such community.", code="community_not_found")
-    return await people.find_community(community_id)
 
 
 def _target(form: dict[str, str | None]) -> dict:
@@ -102,7 +88,7 @@ async def emergency_page(
     chosen: list[str] | None = None,
     status: int = 200,
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     choices = await _choices(page, community)
     state = await emergency.state(page.user, community.id)
     count = None
@@ -125,7 +111,7 @@ async def emergency_page(
 
 
 async def start_emergency(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     posted = await page.read_form()
     form = values(posted, "reason", "message", *TARGET_FIELDS)
     chosen = all_values(posted, "categories")
@@ -147,7 +133,7 @@ async def start_emergency(page: Page) -> Response:
 
 
 async def end_emergency(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     form = values(await page.read_form(), "note")
     try:
         await emergency.end(page.hub, page.user, community.id, given(form))
@@ -166,7 +152,7 @@ async def end_emergency(page: Page) -> Response:
 async def callout_list(
     page: Page, *, errors: dict | None = None, form: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     choices = await _choices(page, community)
     found = await callouts.list_callouts(page.user, community.id)
     listed = [(c, _target_text(page, choices, c.target_kind, c.target_value)) for c in found]
@@ -183,7 +169,7 @@ async def callout_list(
 
 
 async def create_callout(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     posted: FormData = await page.read_form()
     form = values(posted, "title", "message", *TARGET_FIELDS)
     data = {**given({k: form[k] for k in ("title", "message")}), "target": _target(form)}

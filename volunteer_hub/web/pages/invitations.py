@@ -14,7 +14,7 @@ from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_o
 from volunteer_hub.web.pages.forms import given, values
 
 
-def _category_names(page: Page, views: list[InvitationView]) -> dict[str, str]:
+def category_names(page: Page, views: list[InvitationView]) -> dict[str, str]:
     names: dict[str, str] = {}
     community_id = page.community_id or 0
     for view in views:
@@ -31,7 +31,7 @@ async def my_invitations(page: Page) -> Response:
         items=items,
         to_answer=[i for i in items if i.may_answer],
         answered=[i for i in items if not i.may_answer],
-        categories=_category_names(page, items),
+        categories=category_names(page, items),
     )
 
 
@@ -41,7 +41,7 @@ async def invitation_page(page: Page, *, errors=None, status: int = 200) -> Resp
         "invitations/detail.html",
         status=status,
         item=item,
-        categories=_category_names(page, [item]),
+        categories=category_names(page, [item]),
         errors=errors or {},
     )
 

@@ -10,7 +10,7 @@ from volunteer_hub.errors import VolunteerHubError
 from volunteer_hub.services import no_shows
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import given, values
-from volunteer_hub.web.pages.staff import _require_community
+from volunteer_hub.web.pages.staff import require_community
 
 SHOWN = 100
 
@@ -23,7 +23,7 @@ async def no_shows_page(
     problem: str | None = None,
     status: int = 200,
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     rows = await no_shows.community_no_shows(page.hub, page.user, community.id, limit=SHOWN)
     return page.render(
         "staff/no_shows.html",

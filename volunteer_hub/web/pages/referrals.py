@@ -10,35 +10,16 @@ from starlette.responses import Response
 
 from volunteer_hub.errors import NotFound, VolunteerHubError
 from volunteer_hub.i18n import localize
-from volunteer_hub.services import channels, people, referrals
-from volunteer_hub.services.views import CommunityView, Escalation
+from volunteer_hub.services import channels, referrals
+from volunteer_hub.services.views import Escalation
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import given, values
+from volunteer_hub.web.pages.staff import category_names, require_community
 
 CONTACT_FIELDS = ("category", "level", "name", "channel_code", "address")
 # The referral page answers without the site's usual caches and referrers: the address
 # itself is the secret.
 _PRIVATE = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
-
-
-async def _community(page: Page) -> CommunityView:
-    raw = page.request.query_params.get("community")
-    if raw is None:
-        community_id = page.community_id
-    elif raw.isdigit() and len(raw) < 10:
-        community_id = int(raw)
-    else:
-        community_id = None
-    if community_id is None:
-        raise NotFound("No such community.", code="community_not_found")
-    return await people.find_community(community_id)
-
-
-def _categories(page: Page, community_id: int) -> dict[str, str]:
-    return {
-        code: localize(c.name, page.locale)
-        for code, c in page.hub.wish_categories(community_id).items()
-    }
 
 
 # --- responsible contacts (staff) -----------------------------------------------------------
@@ -47,9 +28,9 @@ def _categories(page: Page, community_id: int) -> dict[str, str]:
 async def contacts_page(
     page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _community(page)
+    community = await require_community(page)
     contacts = await referrals.list_contacts(page.hub, page.user, community.id)
-    categories = _categories(page, community.id)
+    categories = category_names(page, community.id)
     kinds = page.hub.notification_channels()
     channel_options = [
         (code, name) for code, name, _ in await channels.community_channels(page.hub, community.id)
@@ -74,7 +55,7 @@ async def contacts_page(
 
 
 async def add_contact(page: Page) -> Response:
-    community = await _community(page)
+    community = await require_community(page)
     form = values(await page.read_form(), *CONTACT_FIELDS)
     data: dict = given(form)
     data.setdefault("address", "")
@@ -90,7 +71,7 @@ async def add_contact(page: Page) -> Response:
 
 
 async def deactivate_contact(page: Page) -> Response:
-    community = await _community(page)
+    community = await require_community(page)
     raw = values(await page.read_form(), "contact_id")["contact_id"] or ""
     if not raw.isdigit() or len(raw) > 9:
         raise NotFound("No such responsible contact.", code="contact_not_found")
@@ -114,7 +95,7 @@ async def referral_page(
         status=status,
         referral=view,
         token=_token(page),
-        category=_categories(page, view.community_id).get(view.category, view.category),
+        category=category_names(page, view.community_id).get(view.category, view.category),
         waiting=referrals.age_in_words(page.hub.now() - view.posted_at, page.locale),
         errors=errors or {},
         typed=typed or {},

@@ -16,7 +16,7 @@ from volunteer_hub.errors import NotFound, VolunteerHubError
 from volunteer_hub.services import roster, tasks
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import given, values
-from volunteer_hub.web.pages.staff import _require_community, build_schedule
+from volunteer_hub.web.pages.staff import build_schedule, require_community
 from volunteer_hub.web.pages.volunteer import _when_span
 
 EDIT_FIELDS = ("title", "description", "location", "capacity", "date", "start_time", "end_time")
@@ -53,7 +53,7 @@ def _notices(page: Page) -> dict[str, str]:
 
 
 async def task_list(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     lines = await roster.task_list(page.hub, page.user, community.id)
     return page.render(
         "staff/tasks.html",

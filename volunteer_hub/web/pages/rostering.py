@@ -16,7 +16,7 @@ from volunteer_hub.errors import InvalidInput, NotFound, VolunteerHubError
 from volunteer_hub.services import rostering
 from volunteer_hub.web.pages.base import Page, form_errors, page_route, status_of
 from volunteer_hub.web.pages.forms import values
-from volunteer_hub.web.pages.staff import Bar, _require_community
+from volunteer_hub.web.pages.staff import Bar, require_community
 from volunteer_hub.web.pages.volunteer import _when_span
 
 
@@ -39,7 +39,7 @@ def _spread_bars(page: Page, spread: dict, kind: str) -> list[Bar]:
 async def roster_home(
     page: Page, *, errors: dict | None = None, form: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     zone = ZoneInfo(community.timezone)
     plans = [
         {
@@ -74,7 +74,7 @@ def _date(raw: str | None, field: str) -> date | None:
 
 
 async def generate(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     form = values(await page.read_form(), "start", "end")
     try:
         data = {"start": _date(form["start"], "start"), "end": _date(form["end"], "end")}

@@ -101,28 +101,31 @@ async def _choose_community(page: Page) -> Response:
 async def review_queue(
     page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     queue = await reports.review_queue(page.hub, page.user, community.id)
     return page.render(
         "staff/review.html",
         status=status,
         community=community,
         queue=queue,
-        categories=_category_names(page, community.id),
+        categories=category_names(page, community.id),
         errors=errors or {},
         typed=typed or {},
         section="review",
     )
 
 
-async def _require_community(page: Page) -> CommunityView:
+async def require_community(page: Page) -> CommunityView:
+    """The console's community (``?community=``, else the person's own); 404 when none is
+    given or it does not exist. Every console page asks this one."""
     community = await _community(page)
     if community is None:
         raise NotFound("No such community.", code="community_not_found")
     return community
 
 
-def _category_names(page: Page, community_id: int) -> dict[str, str]:
+def category_names(page: Page, community_id: int) -> dict[str, str]:
+    """The community's wish categories by code, named in the page's language."""
     return {
         code: localize(c.name, page.locale)
         for code, c in page.hub.wish_categories(community_id).items()
@@ -150,7 +153,7 @@ async def wish_page(
         status=status,
         wish=wish,
         community=found.community,
-        category=_category_names(page, wish.community_id).get(wish.category, wish.category),
+        category=category_names(page, wish.community_id).get(wish.category, wish.category),
         candidates=candidates,
         invited=found.invited,
         invitations=[(i, [localize(r, page.locale) for r in i.reasons]) for i in found.invitations],
@@ -188,7 +191,7 @@ def _wish_action(name: str, service, *fields: str):
 async def escalation_board(
     page: Page, *, errors: dict | None = None, typed: dict | None = None, status: int = 200
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     board = await reports.escalation_board(page.hub, page.user, community.id)
     return page.render(
         "staff/board.html",
@@ -231,7 +234,7 @@ async def approvals(
 ) -> Response:
     """Pending memberships and qualifications to check (staff; a team's leaders see their
     teams') and party reports (staff)."""
-    community = await _require_community(page)
+    community = await require_community(page)
     waiting = await staff_console.approvals(page.user, community.id)
     return page.render(
         "staff/approvals.html",
@@ -256,7 +259,7 @@ def _decision(service, key: str, done: str, *fields: str):
     is shown beside it, with what was typed."""
 
     async def act(page: Page) -> Response:
-        community = await _require_community(page)
+        community = await require_community(page)
         form = values(await page.read_form(), key, *fields)
         raw = form.pop(key)
         if raw is None or not raw.isdigit() or len(raw) > 9:
@@ -386,7 +389,7 @@ async def new_task_form(
     days: list[str] | None = None,
     status: int = 200,
 ) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     planning = await staff_console.task_planning(page.hub, page.user, community)
     return page.render(
         "staff/task_new.html",
@@ -405,7 +408,7 @@ async def new_task_form(
 
 
 async def create_task(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     posted = await page.read_form()
     form = values(posted, *TASK_FIELDS)
     days = all_values(posted, "days")
@@ -458,7 +461,7 @@ class Bar:
 
 
 async def dashboards(page: Page) -> Response:
-    community = await _require_community(page)
+    community = await require_community(page)
     found = await staff_console.dashboards(page.hub, page.user, community)
     hours, funnel, load = found.hours, found.funnel, found.load
     months = [format_skeleton("yMMM", m, locale=page.babel_locale) for m in hours.months]
