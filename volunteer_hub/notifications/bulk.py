@@ -19,8 +19,8 @@ from markupsafe import escape
 
 from volunteer_hub import db
 from volunteer_hub.models import Community, DeliveryStatus, NotificationPriority
-from volunteer_hub.notifications.quiet_hours import after_quiet_hours
 from volunteer_hub.notifications.render import Rendered, Templates
+from volunteer_hub.services.quiet_hours import after_quiet_hours
 
 _NOTIFICATION_COLUMNS = (
     "person_id",

@@ -50,9 +50,9 @@ from volunteer_hub.models import (
     Wish,
 )
 from volunteer_hub.notifications.bulk import Recipient, notify_many
-from volunteer_hub.notifications.quiet_hours import after_quiet_hours
 from volunteer_hub.notifications.render import Rendered, Templates
 from volunteer_hub.services import auth, callouts, channels, invitations, referrals
+from volunteer_hub.services.quiet_hours import after_quiet_hours
 from volunteer_hub.validation import mask_phone
 
 __all__ = ["CODE_EVENT", "PLANS", "RESET_CODE_EVENT", "Planner", "after_quiet_hours"]

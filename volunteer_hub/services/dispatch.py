@@ -43,6 +43,7 @@ from volunteer_hub.models import (
 )
 from volunteer_hub.services import matching, wishes
 from volunteer_hub.services.access import load_actor
+from volunteer_hub.services.quiet_hours import after_quiet_hours
 from volunteer_hub.services.uow import UnitOfWork, unit_of_work
 
 # How many more candidates than needed ``matching.rank`` is asked for at first (some may
@@ -66,9 +67,9 @@ def deadline(start: datetime, minutes: int, community: Community, *, urgent: boo
     zone = ZoneInfo(community.timezone)
     moment = start.astimezone(zone)
     for _ in range(10_000):  # at most a day of quiet per day: ends long before this
-        quiet_until = _quiet_until(moment, begin, end)
-        if quiet_until is not None:
-            moment = quiet_until
+        woken = after_quiet_hours(moment, community)
+        if woken != moment:  # inside the quiet hours: the clock resumes at their end
+            moment = woken.astimezone(zone)
             continue
         next_quiet = datetime.combine(moment.date(), begin, tzinfo=zone)
         if next_quiet <= moment:
@@ -79,16 +80,6 @@ def deadline(start: datetime, minutes: int, community: Community, *, urgent: boo
         remaining -= awake
         moment = next_quiet
     raise AssertionError("unreachable: quiet hours never end")
-
-
-def _quiet_until(moment: datetime, begin: time, end: time) -> datetime | None:
-    """The end of the quiet hours ``moment`` (local) falls in, or None when awake."""
-    now = moment.time()
-    quiet = (begin <= now or now < end) if begin > end else (begin <= now < end)
-    if not quiet:
-        return None
-    day = moment.date() if now < end else moment.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=moment.tzinfo)
 
 
 async def deadline_for(

@@ -1,4 +1,5 @@
-"""A community's quiet hours: ordinary messages wait until they end (urgent ones do not)."""
+"""A community's quiet hours: ordinary messages wait until they end (urgent ones do not),
+and an invitation's answer clock stops during them (``dispatch.deadline``)."""
 
 from __future__ import annotations
 
