@@ -21,11 +21,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.factories import PASSWORD
 from volunteer_hub import db
-from volunteer_hub.config import Settings
+from volunteer_hub.config import Settings, sqlite_url
 from volunteer_hub.hub import Hub
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
@@ -188,3 +189,21 @@ def screenshot(page, name: str, *, docs: bool = False, **options) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(folder / f"{name}.png"), full_page=True, **options)
     return ARTIFACTS / f"{name}.png"
+
+
+@pytest.fixture
+def vhub_database_url(tmp_path, sqlite_template) -> str:
+    """Browser tests run on the embedded default only (the flows beneath them run on both).
+    A browser test module takes it by importing it from here."""
+    path = tmp_path / "vhub.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return sqlite_url(path)
+
+
+def assert_accessible(page: Page, label: str) -> None:
+    """axe-core finds no serious or critical violation on the page as it stands."""
+    results = Axe().run(page)
+    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert not serious, f"{label}: " + "; ".join(
+        f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
+    )

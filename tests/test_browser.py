@@ -8,7 +8,6 @@ the main pages, and screenshots at phone and desktop width (test-artifacts/scree
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -26,22 +25,14 @@ from tests.browser_support import (
     log_in,
     new_page,
     screenshot,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
 )
 from tests.factories import World
 from volunteer_hub.clock import utcnow
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.demo import MIN_PEOPLE, build_demo
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Wish
 from volunteer_hub.services import tasks
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    """Browser tests run on the embedded default only (the flows beneath them run on both)."""
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @dataclass

@@ -7,27 +7,26 @@ docs/screenshots with VHUB_DOC_SCREENSHOTS=1)."""
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from tests.browser_support import (
     PHONE,
+    assert_accessible,
     build,
     chromium_browser,
     live_server,
     log_in,
     new_page,
     screenshot,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
 )
 from tests.factories import World
 from volunteer_hub.clock import utcnow
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Wish
 from volunteer_hub.services import auth, tasks, wishes
@@ -35,13 +34,6 @@ from volunteer_hub.services import auth, tasks, wishes
 DESKTOP = {"width": 1280, "height": 800}
 NEW_PASSWORD = "Qiuyue-Lanhua-2026"
 NOTE = "快递已放在您家门口的鞋柜上，药也一起带回来了。"
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @dataclass
@@ -148,11 +140,7 @@ def open_page(browser, base: str, size: str, lang: str) -> Page:
 
 
 def accessible(page: Page) -> None:
-    results = Axe().run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, f"{page.url}: " + "; ".join(
-        f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
-    )
+    assert_accessible(page, page.url)
 
 
 def photograph(page: Page, size: str, lang: str, name: str) -> None:

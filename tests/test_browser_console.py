@@ -9,7 +9,6 @@ written to docs/screenshots as ``{phone|desktop}-{zh|en}-<page>.png`` (docs/page
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -25,10 +24,10 @@ from tests.browser_support import (
     log_in,
     new_page,
     screenshot,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
 )
 from tests.factories import PASSWORD, World
 from volunteer_hub.clock import utcnow
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Role
 from volunteer_hub.services import people, teams
@@ -43,13 +42,6 @@ PAGES = {  # the screenshot's name → the path (community added where it takes 
     "staff-channels": "/staff/channels",
     "admin-plugins": "/admin/plugins",
 }
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @dataclass

@@ -10,7 +10,6 @@ certificate (renewed in ``docs/screenshots/`` with VHUB_DOC_SCREENSHOTS=1).
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,23 +26,15 @@ from tests.browser_support import (
     log_in,
     new_page,
     screenshot,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
 )
 from tests.factories import World
 from volunteer_hub.clock import utcnow
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
 from volunteer_hub.services import teams, wishes
 
 WISH_TITLE = "孩子学习压力很大"
 NUMBER = "XL-2024-0815"
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    """Browser tests run on the embedded default only (the flows beneath run on both)."""
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @pytest.fixture

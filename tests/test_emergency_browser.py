@@ -8,30 +8,26 @@ renewed in docs/screenshots with VHUB_DOC_SCREENSHOTS=1)."""
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 
-import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import DESKTOP, PHONE, build, live_server, screenshot
+from tests.browser_support import (
+    DESKTOP,
+    PHONE,
+    build,
+    live_server,
+    screenshot,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
+)
 from tests.factories import World
 from tests.test_browser import browser, log_in, new_page  # noqa: F401 - the browser fixture
 from volunteer_hub.clock import utcnow
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Notification
 
 ACK_LINK = re.compile(r"https?://[^\s\"<]+?(/ack/[A-Za-z0-9_\-]+)")
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    """Browser tests run on the embedded default only (the flows beneath them run on both)."""
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @dataclass

@@ -7,36 +7,27 @@ docs in zh-CN and English at 390 and 1280 px.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 
-import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
 from tests.browser_support import (
     PHONE,
+    assert_accessible,
     build,
     chromium_browser,
     live_server,
     log_in,
     new_page,
     screenshot,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
 )
 from tests.factories import World
 from volunteer_hub.clock import utcnow
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
 from volunteer_hub.services import invitations, wishes
 
 DESKTOP = {"width": 1280, "height": 800}
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @dataclass
@@ -66,11 +57,7 @@ async def scene(hub: Hub) -> Scene:
 
 
 def shoot(page: Page, name: str) -> None:
-    results = Axe().run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, f"{name}: " + "; ".join(
-        f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
-    )
+    assert_accessible(page, name)
     screenshot(page, name, docs=True)
 
 

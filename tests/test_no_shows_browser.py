@@ -10,19 +10,24 @@ ago), then the worker's pass runs at the real time of the live server.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 
-import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from tests.browser_support import PHONE, build, chromium_browser, live_server, log_in, new_page
+from tests.browser_support import (
+    PHONE,
+    assert_accessible,
+    build,
+    chromium_browser,
+    live_server,
+    log_in,
+    new_page,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
+)
 from tests.browser_support import screenshot as take
 from tests.factories import World
 from volunteer_hub.clock import as_utc, utcnow
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Wish
 from volunteer_hub.services import no_shows, tasks, teams, wishes
@@ -30,13 +35,6 @@ from volunteer_hub.services import no_shows, tasks, teams, wishes
 DESKTOP = {"width": 1280, "height": 800}
 SIZES = (("phone", PHONE), ("desktop", DESKTOP))
 LANGS = (("zh", "zh-CN"), ("en", "en"))
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @dataclass
@@ -86,11 +84,7 @@ async def worker_pass(hub: Hub) -> int:
 
 def shoot(page: Page, name: str) -> None:
     """Check the page with axe-core (no serious or critical problem), then photograph it."""
-    results = Axe().run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, f"{name}: " + "; ".join(
-        f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
-    )
+    assert_accessible(page, name)
     take(page, name, docs=True)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,16 +15,17 @@ import pytest
 from tests.browser_support import (
     DESKTOP,
     PHONE,
+    assert_accessible,
     chromium_browser,
     live_server,
     log_in,
     new_page,
     screenshot,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
 )
 from tests.factories import World, next_phone
 from volunteer_hub import db
 from volunteer_hub.bootstrap import build_hub
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.models import Community
 from volunteer_hub.services import channels, wishes
 from volunteer_hub.testing import confirmed_address, deliver_due
@@ -58,14 +58,6 @@ def run(settings, scenario):
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, go()).result()
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    """Pages in a live server run on the embedded default, on a file both processes open."""
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @pytest.fixture
@@ -217,11 +209,5 @@ def test_screenshots_of_the_reach_pages(settings, chromium, lang):
 
 def _shoot(page, width: str, lang: str, name: str) -> None:
     """Check the page with axe-core (no serious or critical violation), then photograph it."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, f"{name} ({width}, {lang}): " + "; ".join(
-        f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
-    )
+    assert_accessible(page, f"{name} ({width}, {lang})")
     screenshot(page, f"{width}-{lang}-{name}", docs=True)

@@ -7,38 +7,30 @@ the vendored decoder; screenshots of the task list and the roster for the docs.
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import segno
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser_support import (
     CHROMIUM_FLAGS,
     PHONE,
+    assert_accessible,
     build,
     chromium_path,
     live_server,
     screenshot,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
 )
 from tests.factories import PASSWORD, World
 from volunteer_hub.clock import utcnow
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
 from volunteer_hub.services import roster, tasks, teams
 
 DESKTOP = {"width": 1280, "height": 800}
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @dataclass
@@ -132,11 +124,7 @@ def log_in(page: Page, phone: str) -> None:
 
 def shoot(page: Page, name: str) -> None:
     """Check the page with axe-core (no serious or critical problem), then photograph it."""
-    results = Axe().run(page)
-    serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-    assert not serious, f"{name}: " + "; ".join(
-        f"{v['id']}: {v['help']} ({len(v['nodes'])})" for v in serious
-    )
+    assert_accessible(page, name)
     screenshot(page, name, docs=True)
 
 

@@ -5,12 +5,10 @@ axe-core checks each page; screenshots in zh-CN and English at 390 and 1280 px f
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from playwright.sync_api import expect
 
 from tests.browser_support import (
@@ -20,23 +18,16 @@ from tests.browser_support import (
     live_server,
     log_in,
     new_page,
+    vhub_database_url,  # noqa: F401 (the fixture: browser tests run on SQLite only)
 )
 from tests.factories import World
 from tests.test_roster_browser import DESKTOP, shoot
 from volunteer_hub.clock import utcnow
-from volunteer_hub.config import sqlite_url
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import Invitation
 from volunteer_hub.services import rostering, tasks
 
 SH = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.fixture
-def vhub_database_url(tmp_path, sqlite_template) -> str:
-    path = tmp_path / "vhub.sqlite3"
-    shutil.copy(sqlite_template, path)
-    return sqlite_url(path)
 
 
 @dataclass
