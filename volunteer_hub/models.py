@@ -866,6 +866,7 @@ class ResponsibleContact(Model):
     name = fields.CharField(max_length=100)
     channel_code = fields.CharField(max_length=40)
     address = fields.CharField(max_length=200)
+    locale = fields.CharField(max_length=10, default="zh-CN")  # for messages and their link's page
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField()
 
