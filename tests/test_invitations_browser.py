@@ -88,6 +88,7 @@ def test_volunteers_answer_their_invitations(settings):
         for viewport, locale, name in (
             (DESKTOP, "zh-CN", "desktop-zh-CN-invitation"),
             (PHONE, "en", "phone-en-invitation"),
+            (DESKTOP, "en", "desktop-en-invitation"),
         ):
             page = new_page(browser, base, viewport, locale)
             log_in(page, s.volunteers[2])
