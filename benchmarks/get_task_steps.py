@@ -131,6 +131,10 @@ async def steps(repeat: int, rounds: int) -> None:
         await timed(
             "whole GET /api/v1/tasks/{id} (raw ASGI call)", lambda: asgi_get(app, path, token)
         )
+        weekly = f"/api/v1/tasks/{seeded.weekly_task_id}"
+        await timed(
+            "whole GET of the weekly task (8 occurrences)", lambda: asgi_get(app, weekly, token)
+        )
         await timed(
             "  (instead) the flat prototype, fast_get_task.py",
             lambda: asgi_get(prototype, path, token),

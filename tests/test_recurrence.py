@@ -13,12 +13,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil import rrule as dateutil_rrule
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from dateutil.rrule import rrulestr
 
 from volunteer_hub.recurrence import (
     HORIZON,
     MAX_OCCURRENCES,
     RecurrenceError,
+    cached_expansion,
     calendar_shift,
     check_rule,
     expand,
@@ -469,6 +472,84 @@ def test_bounded_expansion_agrees_with_dateutil(rule, zone, first):
         got = [s for s, _ in expand(first, TWO_HOURS, rule, zone, low, high)]
         assert got == want, (rule, low)
         low = high
+
+
+KEPT_RULES = [
+    PATROL_RULE,
+    "FREQ=DAILY",
+    "FREQ=DAILY;INTERVAL=3",
+    "FREQ=WEEKLY;INTERVAL=2;BYDAY=SA;WKST=SU",
+    "FREQ=MONTHLY;BYDAY=-1FR",
+    "FREQ=DAILY;COUNT=40",
+    "FREQ=WEEKLY;BYDAY=SU;UNTIL=20270301",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rule=st.sampled_from(KEPT_RULES),
+    zone=st.sampled_from([SHANGHAI, BERLIN, "Asia/Kolkata"]),  # Kolkata: a half-hour offset
+    first_minutes=st.integers(0, 60 * 24 * 60),
+    offset_seconds=st.integers(-86_400 * 30, 86_400 * 400),
+    length_seconds=st.one_of(
+        st.integers(0, 86_400 * 7 * 10),  # a read's window: weeks
+        st.integers(HORIZON.days * 86_400 - 7_200, HORIZON.days * 86_400 + 7_200),  # its edge
+    ),
+)
+def test_kept_walks_answer_exactly_what_a_fresh_walk_does(
+    rule, zone, first_minutes, offset_seconds, length_seconds
+):
+    """Whatever the window, ``expand`` (which keeps the walk of the hours around it) and
+    ``cached_expansion`` (which only looks it up) answer dateutil's own occurrences,
+    before and after the walk is kept; windows at the horizon and long ones are walked
+    exactly."""
+    tz = ZoneInfo(zone)
+    first = datetime(2026, 12, 1, 7, 15, tzinfo=tz) + timedelta(minutes=first_minutes)
+    low = first + timedelta(seconds=offset_seconds, microseconds=offset_seconds % 997)
+    high = low + timedelta(seconds=length_seconds)
+    reference = rrulestr(utc_rule(rule, zone), dtstart=first.astimezone(tz))
+    cut = min(high, low + HORIZON)
+    want = [d.astimezone(UTC) for d in reference.between(low, cut, inc=True) if d < cut]
+    want = want[:MAX_OCCURRENCES]
+    looked_up = cached_expansion(first, TWO_HOURS, rule, zone, low, high)
+    assert looked_up is None or [s for s, _ in looked_up] == want
+    walked = expand(first, TWO_HOURS, rule, zone, low, high)
+    assert [s for s, _ in walked] == want
+    assert all(e - s == TWO_HOURS for s, e in walked)
+    again = cached_expansion(first, TWO_HOURS, rule, zone, low, high)
+    if len(want) < 100 and length_seconds < 86_400 * 7 * 10 + 1:
+        assert again == walked  # kept: the next read of the same hours walks nothing
+    else:
+        assert again is None or again == walked
+
+
+def test_a_window_as_long_as_the_horizon_is_walked_exactly():
+    """The hours around such a window begin before it, so their walk would stop before the
+    window's own horizon: an occurrence 10 minutes inside that horizon must still come."""
+    monthly = "FREQ=MONTHLY"
+    first = datetime(2027, 1, 10, 9, 0, tzinfo=SH)
+    last = first.replace(year=2029)  # an occurrence
+    low = last - HORIZON + timedelta(minutes=10)  # 50 minutes past an hour
+    pairs = expand(first, TWO_HOURS, monthly, SHANGHAI, low, low + HORIZON + timedelta(days=1))
+    assert pairs[-1][0] == last.astimezone(UTC)
+
+
+def test_a_read_within_the_same_hour_walks_nothing():
+    low = datetime(2027, 3, 2, 1, 20, 5, tzinfo=UTC)
+    high = low + timedelta(weeks=8)
+    with DateutilWalk() as walk:
+        first = expand(PATROL_FIRST, TWO_HOURS, PATROL_RULE, SHANGHAI, low, high)
+    assert walk.periods > 0 and len(first) == 16
+    later = low + timedelta(minutes=30)  # the same hours: 01:00 to 02:00 eight weeks on
+    with DateutilWalk() as walk:
+        kept = cached_expansion(
+            PATROL_FIRST, TWO_HOURS, PATROL_RULE, SHANGHAI, later, later + timedelta(weeks=8)
+        )
+    assert walk.periods == 0
+    assert kept == first  # the patrol walks at 11:00 UTC: the half hour moves none of them
+    # Other hours are another walk: nothing is answered without it.
+    other = low + timedelta(hours=5)
+    assert cached_expansion(PATROL_FIRST, TWO_HOURS, PATROL_RULE, SHANGHAI, other, high) is None
 
 
 @pytest.mark.parametrize("first_year", [2000, 2026, 2099, 2100, 2150, 2200])

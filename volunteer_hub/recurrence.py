@@ -18,11 +18,13 @@ from __future__ import annotations
 import calendar
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
+from cachetools import LRUCache
 from dateutil.rrule import rrule, rrulestr
 
 from volunteer_hub.clock import as_utc
@@ -186,15 +188,95 @@ def expand(
     window_end: datetime,
 ) -> list[tuple[datetime, datetime]]:
     """The (start, end) pairs, in UTC, of the occurrences that start within the window
-    (cut to ``HORIZON`` and ``MAX_OCCURRENCES``)."""
+    (cut to ``HORIZON`` and ``MAX_OCCURRENCES``). A walk of whole hours is kept for the
+    next caller (``cached_expansion``)."""
     if not rule_text:
         starts = [first_start] if window_start <= first_start < window_end else []
-    else:
-        rule = _usable(rule_text, first_start, timezone)
-        if rule is None:
-            return []
-        starts = _starts(rule, first_start, timezone, window_start, window_end, MAX_OCCURRENCES)
-    return [(as_utc(s), as_utc(s + duration)) for s in starts]
+        return _pairs(starts, duration, window_start, window_end)
+    key = _hours_key(rule_text, first_start, timezone, window_start, window_end)
+    if key is not None:
+        with _KEPT_LOCK:
+            kept = _KEPT.get(key, _MISSING)
+        if kept is _MISSING:
+            kept = _walk_hours(*key)
+            with _KEPT_LOCK:
+                _KEPT[key] = kept
+        if kept is not None:
+            return _pairs(kept, duration, window_start, window_end)
+    rule = _usable(rule_text, first_start, timezone)
+    if rule is None:
+        return []
+    starts = _starts(rule, first_start, timezone, window_start, window_end, MAX_OCCURRENCES)
+    return _pairs(starts, duration, window_start, window_end)
+
+
+def cached_expansion(
+    first_start: datetime,
+    duration: timedelta,
+    rule_text: str | None,
+    timezone: str,
+    window_start: datetime,
+    window_end: datetime,
+) -> list[tuple[datetime, datetime]] | None:
+    """What ``expand`` answers, if that needs no walk of the rule: a one-off task, or a
+    window whose hours an earlier ``expand`` walked. None otherwise, so that the caller can
+    walk it off the event loop (a walk takes 0.1 ms for a weekly rule, more for old
+    daily ones)."""
+    if not rule_text:
+        return expand(first_start, duration, rule_text, timezone, window_start, window_end)
+    key = _hours_key(rule_text, first_start, timezone, window_start, window_end)
+    if key is None:
+        return None
+    with _KEPT_LOCK:
+        kept = _KEPT.get(key)
+    return None if kept is None else _pairs(kept, duration, window_start, window_end)
+
+
+# Reads ask for "from now, for 8 weeks", with a new now every time. Each expansion is a
+# pure function of the rule and its window, so the walk of the whole hours around a window
+# is kept and filtered: every read of a task within the same hour shares one walk. Only
+# walks of fewer than _KEPT_MOST starts are kept (at most ~7 kB each); None marks a longer
+# one, which the exact walk answers every time.
+_KEPT_MOST = 128
+_KEPT: LRUCache = LRUCache(maxsize=1024)
+_KEPT_LOCK = threading.Lock()  # expansions run on the event loop and in worker threads
+_MISSING = object()
+_HOUR = timedelta(hours=1)
+
+
+def _hours_key(
+    rule_text: str, first_start: datetime, timezone: str, low: datetime, high: datetime
+) -> tuple[str, datetime, str, datetime, datetime] | None:
+    """The whole UTC hours around [low, high) as the key of their walk; None when they
+    are longer than ``HORIZON`` (the exact walk would stop at ``low + HORIZON``, which the
+    hours' walk, starting earlier, would cut short)."""
+    start = as_utc(low).replace(minute=0, second=0, microsecond=0)
+    end = as_utc(high)
+    floor = end.replace(minute=0, second=0, microsecond=0)
+    end = floor if floor == end else floor + _HOUR
+    if end - start > HORIZON:
+        return None
+    return rule_text, first_start, timezone, start, end
+
+
+def _walk_hours(
+    rule_text: str, first_start: datetime, timezone: str, low: datetime, high: datetime
+) -> tuple[datetime, ...] | None:
+    rule = _usable(rule_text, first_start, timezone)
+    if rule is None:
+        return ()
+    starts = _starts(rule, first_start, timezone, low, high, _KEPT_MOST)
+    # Cut at _KEPT_MOST, the walk may miss starts of the window: not kept.
+    return tuple(starts) if len(starts) < _KEPT_MOST else None
+
+
+def _pairs(
+    starts: list[datetime] | tuple[datetime, ...],
+    duration: timedelta,
+    low: datetime,
+    high: datetime,
+) -> list[tuple[datetime, datetime]]:
+    return [(as_utc(s), as_utc(s + duration)) for s in starts if low <= s < high]
 
 
 def next_start(

@@ -47,7 +47,14 @@ from volunteer_hub.models import (
     Team,
     TeamMembership,
 )
-from volunteer_hub.recurrence import RecurrenceError, check_rule, expand, next_start, occurs_at
+from volunteer_hub.recurrence import (
+    RecurrenceError,
+    cached_expansion,
+    check_rule,
+    expand,
+    next_start,
+    occurs_at,
+)
 from volunteer_hub.services import reads
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.facts import person_facts
@@ -203,18 +210,11 @@ async def _expand(
     if not task.rrule:  # its one occurrence, however far ahead, until it starts
         return [_occurrence_dict(task, o.start, o.end, o) for o in stored]
     by_start = {o.start: o for o in stored}
-    return [
-        _occurrence_dict(task, s, e, by_start.get(s))
-        for s, e in await _off_loop(
-            expand,
-            task.starts_at,
-            task.ends_at - task.starts_at,
-            task.rrule,
-            task.community.timezone,
-            start,
-            end,
-        )
-    ]
+    rule = (task.starts_at, task.ends_at - task.starts_at, task.rrule, task.community.timezone)
+    found = cached_expansion(*rule, start, end)
+    if found is None:
+        found = await _off_loop(expand, *rule, start, end)
+    return [_occurrence_dict(task, s, e, by_start.get(s)) for s, e in found]
 
 
 async def _off_loop(function: Callable[..., T], *args: Any) -> T:
