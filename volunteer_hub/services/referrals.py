@@ -293,7 +293,7 @@ async def add_contact(
 
 async def deactivate_contact(hub: Hub, actor: Actor, contact_id: int) -> ContactView:
     """Staff take a contact off the list: later escalations no longer refer to them (their
-    links already sent keep working). Doing it again changes nothing."""
+    links already sent keep working for their lifetime). Doing it again changes nothing."""
     row = await ResponsibleContact.get_or_none(id=contact_id)
     if row is None or not actor.is_staff(row.community_id):
         raise NotFound("No such responsible contact.", code="contact_not_found")
