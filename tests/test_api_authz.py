@@ -35,8 +35,10 @@ from volunteer_hub.models import (
     Notification,
     Person,
     PersonChannel,
+    Referral,
     Role,
 )
+from volunteer_hub.security import secret_digest
 from volunteer_hub.services import (
     auth,
     callouts,
@@ -2205,7 +2207,7 @@ async def test_invitations_matrix(m: Matrix):
 async def test_referrals_matrix(m: Matrix):
     """Staff manage their community's responsible contacts; nobody else does. A referral's
     link is its own credential: anyone holding it (logged in or not) sees the wish without
-    personal data and answers; a wrong token is 404 for everyone."""
+    personal data and answers; a wrong token is 404 for everyone, an expired link 409."""
     staff = await m.actor("staff")
     await channels.configure(
         m.hub,
@@ -2232,6 +2234,14 @@ async def test_referrals_matrix(m: Matrix):
         await wishes.escalate(m.hub, staff, wish.id, {"level": "blue"})
         return fixed({"token": tokens[-1]}, {"note": "已处理"})
 
+    async def expired_token(caller: str) -> Req:
+        """A link sent its lifetime ago: it no longer answers, whoever holds it."""
+        req = await fresh_token(caller)
+        await Referral.filter(token_hash=secret_digest(req.params["token"])).update(
+            notified_at=m.hub.now() - referrals.LINK_LIFETIME
+        )
+        return req
+
     async def fresh_contact(caller: str) -> Req:
         contact = await referrals.add_contact(m.hub, staff, m.a, {**section, "name": "物业公司"})
         return fixed({"id": contact.id})
@@ -2242,6 +2252,7 @@ async def test_referrals_matrix(m: Matrix):
 
     bad = fixed({"token": "no-such-token"}, {"note": "已处理"})
     anyone = who(200, anonymous=200)
+    expired = who(409, anonymous=409)
     await m.run(
         "referrals",
         [
@@ -2308,6 +2319,11 @@ async def test_referrals_matrix(m: Matrix):
             Row(
                 "POST", "/referrals/{token}/resolve", who(404, anonymous=404), bad, "a wrong token"
             ),
+            Row("GET", "/referrals/{token}", expired, expired_token, "an expired link"),
+            Row(
+                "POST", "/referrals/{token}/acknowledge", expired, expired_token, "an expired link"
+            ),
+            Row("POST", "/referrals/{token}/resolve", expired, expired_token, "an expired link"),
         ],
     )
 

@@ -239,6 +239,9 @@ async def test_staff_add_list_and_deactivate_contacts(w):
         ({"name": ""}, "name"),
         ({"category": "unicorns"}, "category"),
         ({"colour": "red"}, "colour"),
+        ({"locale": "fr"}, "locale"),
+        ({"locale": "EN"}, "locale"),
+        ({"locale": ""}, "locale"),
     ],
 )
 async def test_bad_contact_names_the_field_and_writes_nothing(w, fields, field):
@@ -249,6 +252,26 @@ async def test_bad_contact_names_the_field_and_writes_nothing(w, fields, field):
             await referrals.add_contact(w.hub, w.staff, w.community.id, {**SECTION, **fields})
         assert field in err.value.fields
         assert await counts() == before
+
+
+async def test_the_api_takes_and_shows_a_contacts_language(w, api):
+    with WebhookSink() as sink:
+        await webhook_channel(w, sink)
+        headers = await login(api, w.staff.person.phone)
+        path = f"/api/v1/communities/{w.community.id}/responsible-contacts"
+        r = await api.post(path, json={**SECTION, "locale": "de"}, headers=headers)
+        assert r.status_code == 422
+        (detail,) = r.json()["error"]["details"]
+        assert detail["field"] == "locale" and "zh-CN" in detail["message"]
+        r = await api.post(path, json={**SECTION, "locale": "en"}, headers=headers)
+        assert r.status_code == 201, r.text
+        assert r.json()["locale"] == "en"
+        r = await api.post(path, json=SECTION, headers=headers)
+        assert r.json()["locale"] == "zh-CN"
+        listed = (await api.get(path, headers=headers)).json()["items"]
+        assert [c["locale"] for c in listed] == ["en", "zh-CN"]
+        trail = await AuditEntry.filter(action="responsible_contact.set").order_by("id")
+        assert [a.after["locale"] for a in trail] == ["en", "zh-CN"]
 
 
 async def test_email_contact_address_is_checked_as_an_email(w):
@@ -458,9 +481,10 @@ async def test_acknowledge_and_resolve_through_the_link(w, api, clock):
         assert r.status_code == 409 and r.json()["error"]["code"] == "already_resolved"
         r = await api.post(f"/api/v1/referrals/{token}/acknowledge")
         assert r.status_code == 409
-        # The resolved wish's link shows its outcome.
-        shown = (await api.get(f"/api/v1/referrals/{token}")).json()
-        assert (shown["status"], shown["outcome_note"]) == ("fulfilled", "已更换灯泡")
+        # The resolved wish's link no longer answers with the wish (its page shows why).
+        r = await api.get(f"/api/v1/referrals/{token}")
+        assert r.status_code == 409 and r.json()["error"]["code"] == "already_resolved"
+        assert "路灯太暗" not in r.text
 
         # The resident is told (zh-CN), and confirms as usual; no volunteer's hours.
         await Worker(w.hub, AppriseNotifier()).run_once()
@@ -507,11 +531,133 @@ async def test_a_closed_wish_cannot_be_resolved(w, api):
         await webhook_channel(w, sink)
         wish, token = await referred(w, resident)
         await wishes.cancel(w.hub, resident, wish.id, {"reason": "已自行解决"})
+        before = await counts()
         r = await api.post(f"/api/v1/referrals/{token}/resolve", json={"note": "已处理"})
-        assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_state"
-        with pytest.raises(Conflict):
+        assert r.status_code == 409 and r.json()["error"]["code"] == "referral_closed"
+        with pytest.raises(referrals.LinkClosed):
             await referrals.acknowledge(w.hub, token)
+        r = await api.get(f"/api/v1/referrals/{token}")
+        assert r.status_code == 409 and r.json()["error"]["code"] == "referral_closed"
+        assert "路灯太暗" not in r.text
+        with pytest.raises(referrals.LinkClosed) as closed:
+            await referrals.open_link(w.hub, token)
+        # Its page names the matter, so the contact knows which one needs nothing more.
+        assert (closed.value.notice.reason, closed.value.notice.title) == ("closed", "路灯太暗")
+        assert await counts() == before
         assert (await Wish.get(id=wish.id)).status is WishStatus.CANCELLED
+        referral = await Referral.get(wish_id=wish.id)
+        assert (referral.acknowledged_at, referral.resolved_at) == (None, None)
+
+
+async def test_a_link_answers_for_its_lifetime_and_then_refuses_and_writes_nothing(w, api, clock):
+    resident = await w.person("王奶奶")
+    with WebhookSink() as sink:
+        await webhook_channel(w, sink)
+        wish, token = await referred(w, resident)
+        sent = (await Referral.get(wish_id=wish.id)).notified_at
+        clock.advance(seconds=referrals.LINK_LIFETIME.total_seconds() - 1)
+        r = await api.get(f"/api/v1/referrals/{token}")
+        assert r.status_code == 200, r.text
+        assert r.json()["link_expires_at"] == "2026-12-15T09:00:00+08:00"
+        assert sent + referrals.LINK_LIFETIME == datetime(2026, 12, 15, 1, 0, tzinfo=UTC)
+        clock.advance(seconds=1)  # exactly its lifetime after it was sent
+        before = await counts()
+        notes = await Notification.all().count()
+        r = await api.get(f"/api/v1/referrals/{token}")
+        assert r.status_code == 409 and r.json()["error"]["code"] == "referral_expired"
+        assert "路灯太暗" not in r.text and "14" in r.json()["error"]["message"]
+        r = await api.post(f"/api/v1/referrals/{token}/resolve", json={"note": "已更换灯泡"})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "referral_expired"
+        r = await api.post(f"/api/v1/referrals/{token}/acknowledge")
+        assert r.status_code == 409 and r.json()["error"]["code"] == "referral_expired"
+        with pytest.raises(referrals.LinkClosed):  # refused before its note is read
+            await referrals.resolve(w.hub, token, {"note": ""})
+        assert (await counts(), await Notification.all().count()) == (before, notes)
+        final = await Wish.get(id=wish.id)
+        assert (final.status, final.fulfil_note, final.resolved_by_id) == (wish.status, None, None)
+        assert final.status in referrals.ACTIVE  # still waiting: expiry is the link's, not its
+        referral = await Referral.get(wish_id=wish.id)
+        assert (referral.acknowledged_at, referral.resolved_at, referral.note) == (None,) * 3
+        with pytest.raises(referrals.LinkClosed) as expired:
+            await referrals.open_link(w.hub, token)
+        notice = expired.value.notice
+        assert (notice.reason, notice.title, notice.resolved_by) == ("expired", None, None)
+        assert (notice.contact_name, notice.locale, notice.notified_at) == (
+            "街道办设施科",
+            "zh-CN",
+            sent,
+        )
+
+
+async def test_an_expired_link_says_nothing_of_the_wish_even_once_it_closed(w, api, clock):
+    resident = await w.person("王奶奶")
+    with WebhookSink() as sink:
+        await webhook_channel(w, sink)
+        wish, token = await referred(w, resident)
+        await referrals.resolve(w.hub, token, {"note": "已更换灯泡"})
+        clock.advance(days=referrals.LINK_LIFETIME.days)
+        r = await api.get(f"/api/v1/referrals/{token}")
+        assert r.status_code == 409 and r.json()["error"]["code"] == "referral_expired"
+        with pytest.raises(referrals.LinkClosed) as expired:
+            await referrals.open_link(w.hub, token)
+        assert expired.value.notice.outcome_note is None
+
+
+async def test_a_link_superseded_by_a_higher_level_still_answers(w, api, clock):
+    """Escalation adds someone higher up; the blue section still holds the matter."""
+    resident = await w.person("王奶奶")
+    with WebhookSink() as sink:
+        await webhook_channel(w, sink)
+        await referrals.add_contact(
+            w.hub, w.staff, w.community.id, {**SECTION, "level": "yellow", "name": "街道副主任"}
+        )
+        wish, blue_token = await referred(w, resident)
+        clock.advance(hours=73)
+        assert await wishes.advance_escalations(w.hub) == 1
+        assert (await Wish.get(id=wish.id)).escalation is Escalation.YELLOW
+        r = await api.post(f"/api/v1/referrals/{blue_token}/acknowledge")
+        assert r.status_code == 200, r.text
+        assert (r.json()["level"], r.json()["escalation"]) == ("blue", "yellow")
+
+
+async def test_an_english_contact_is_told_in_english_and_a_chinese_one_in_chinese(w, clock):
+    resident = await w.person("王奶奶")
+    with SmtpSink() as mail, WebhookSink() as hook:
+        await email_channel(w, mail)
+        await webhook_channel(w, hook)
+        english = await referrals.add_contact(
+            w.hub,
+            w.staff,
+            w.community.id,
+            {
+                **SECTION,
+                "name": "Riverside Property Services",
+                "channel_code": "email",
+                "address": "desk@riverside.example.com",
+                "locale": "en",
+            },
+        )
+        assert english.locale == "en"
+        chinese = await referrals.add_contact(w.hub, w.staff, w.community.id, SECTION)
+        assert chinese.locale == "zh-CN"
+        await wishes.post(w.hub, resident, w.community.id, LIGHT)
+        clock.advance(hours=1)
+        assert await wishes.advance_escalations(w.hub) == 1
+        report = await Worker(w.hub, AppriseNotifier()).run_once()
+        assert (report.sent, report.failed) == (2, 0), report.errors
+        (letter,) = mail.accepted.values()
+        assert letter.to == "desk@riverside.example.com"
+        assert letter.subject.startswith("[blue] Referred by ")
+        assert "Hello Riverside Property Services" in letter.body
+        assert "Category: Public facilities" in letter.body and "1 hour" in letter.body
+        assert "路灯太暗" in letter.body  # the wish's own words, as the resident wrote them
+        assert not re.search(r"[蓝牌您好类别已等待]", letter.body.replace("路灯太暗", ""))
+        assert LINK.search(letter.body)
+        (text,) = [m for m in hook.accepted.values() if m.to == "13900139000"]
+        assert "您好" in text.body and "蓝牌" in text.body and "Hello" not in text.body
+        stored = await Notification.filter(event="wish.referred").order_by("id")
+        assert sorted(n.locale for n in stored) == ["en", "zh-CN"]
+        assert resident.person.name not in letter.body
 
 
 async def test_two_resolves_at_once_one_wins(w):

@@ -39,16 +39,16 @@ async def submit(browser: httpx.AsyncClient, page: str, action: str, data: dict)
     return await browser.post(action, data={**data, "csrf_token": csrf(opened.text)})
 
 
-async def referred(w: World) -> tuple[Wish, str, object]:
-    """A street light referred (blue) to the facilities section: the wish, the token, and
-    the resident."""
+async def referred(w: World, **contact) -> tuple[Wish, str, object]:
+    """A street light referred (blue) to the facilities section (``contact``: other fields
+    of it): the wish, the token, and the resident."""
     tokens: list[str] = []
 
     async def catch(hub, pending):
         tokens.append(pending.secret[referrals.TOKEN_SECRET])
 
     w.hub.events.subscribe("wish.referred", catch)
-    await referrals.add_contact(w.hub, w.staff, w.community.id, SECTION)
+    await referrals.add_contact(w.hub, w.staff, w.community.id, {**SECTION, **contact})
     resident = await w.person("王奶奶", address="幸福里7号楼1单元101")
     wish = await wishes.post(w.hub, resident, w.community.id, LIGHT)
     await wishes.advance_escalations(w.hub)
@@ -87,6 +87,7 @@ async def test_staff_add_and_deactivate_contacts_on_the_page(w, browser):
     )
     page = await browser.get(path)
     assert "街道办设施科" in page.text and "13900139000" in page.text
+    assert "通知语言：中文" in page.text  # zh-CN unless chosen
     r = await browser.post(
         f"/staff/contacts/deactivate?community={w.community.id}",
         data={"contact_id": str(contact.id), "csrf_token": csrf(page.text)},
@@ -94,6 +95,25 @@ async def test_staff_add_and_deactivate_contacts_on_the_page(w, browser):
     assert r.status_code == 303
     assert (await ResponsibleContact.get(id=contact.id)).active is False
     assert "街道办设施科" not in (await browser.get(path)).text
+
+
+async def test_the_contacts_form_takes_the_contacts_language(w, browser):
+    await log_in(browser, w.staff.person.phone)
+    path = f"/staff/contacts?community={w.community.id}"
+    form = await browser.get(path)
+    assert '<select id="f-locale" name="locale"' in form.text and ">English</option>" in form.text
+    contact = {"name": "Riverside Property Services", "category": "", "level": "blue",
+               "channel_code": "webhook", "address": "13900139000"}  # fmt: skip
+    r = await submit(browser, path, path, {**contact, "locale": "fr"})
+    assert r.status_code == 422
+    assert 'aria-invalid="true" aria-describedby="e-locale"' in r.text
+    assert await ResponsibleContact.all().count() == 0
+    r = await submit(browser, path, path, {**contact, "locale": "en"})
+    assert r.status_code == 303
+    assert (await ResponsibleContact.get(name="Riverside Property Services")).locale == "en"
+    assert "通知语言：English" in (await browser.get(path)).text
+    browser.headers["Accept-Language"] = "en"
+    assert "Told in English" in (await browser.get(path)).text
 
 
 async def test_only_staff_open_the_contacts_page(w, browser):
@@ -145,6 +165,69 @@ async def test_the_link_page_acknowledges_and_resolves_without_login(w, browser)
     assert r.status_code == 409
     assert "已更换灯泡" in r.text  # the page still shows the outcome, with why it refused
     assert (await Wish.get(id=wish.id)).fulfil_note == "已更换灯泡"
+
+
+async def test_the_link_page_speaks_the_contacts_language(w, browser):
+    _, token, _ = await referred(w, name="Riverside Property Services", locale="en")
+    path = f"/referrals/{token}"
+    browser.headers["Accept-Language"] = "zh-CN"  # the browser's guess; the contact's is known
+    page = await browser.get(path)
+    assert page.status_code == 200
+    assert '<html lang="en"' in page.text and "Passed to you" in page.text
+    r = await browser.post(f"{path}/resolve", data={"note": "", "csrf_token": csrf(page.text)})
+    assert r.status_code == 422 and "This field is required." in r.text
+    # The pages' switch is a choice, and a choice wins.
+    switched = await browser.post(
+        "/preferences", data={"lang": "zh-CN", "next": path, "csrf_token": csrf(page.text)}
+    )
+    assert switched.status_code == 303
+    page = await browser.get(path)
+    assert '<html lang="zh-CN"' in page.text and "转交给您" in page.text
+
+
+async def test_an_expired_link_page_says_so_and_refuses_answers(w, browser, clock):
+    wish, token, resident = await referred(w)
+    path = f"/referrals/{token}"
+    live = await browser.get(path)
+    assert "链接有效期至" in live.text and "12月15日" in live.text
+    clock.advance(days=referrals.LINK_LIFETIME.days)
+    page = await browser.get(path)
+    assert page.status_code == 200
+    assert "此链接已过期" in page.text and "链接自发出起14天内有效" in page.text
+    assert "街道办设施科" in page.text and w.community.name in page.text
+    # Nothing of the wish, nor of the resident.
+    person = await resident.load_person()
+    for secret in ("路灯太暗", LIGHT["description"], person.name, person.phone):
+        assert secret not in page.text
+    assert "/resolve" not in page.text and "/acknowledge" not in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    for action, data in (("resolve", {"note": "已更换灯泡"}), ("acknowledge", {})):
+        r = await browser.post(f"{path}/{action}", data={**data, "csrf_token": csrf(page.text)})
+        assert r.status_code == 409
+        assert "您的回复未保存" in r.text and "此链接已过期" in r.text
+    referral = await Referral.get(wish_id=wish.id)
+    assert (referral.acknowledged_at, referral.resolved_at) == (None, None)
+    assert (await Wish.get(id=wish.id)).status is wish.status
+
+
+async def test_an_english_contacts_expired_link_says_so_in_english(w, browser, clock):
+    _, token, _ = await referred(w, name="Riverside Property Services", locale="en")
+    clock.advance(days=30)
+    page = await browser.get(f"/referrals/{token}")
+    assert page.status_code == 200
+    assert "This link has expired" in page.text and "路灯太暗" not in page.text
+
+
+async def test_a_closed_wishs_link_page_says_nothing_more_is_needed(w, browser):
+    wish, token, resident = await referred(w)
+    await wishes.cancel(w.hub, resident, wish.id, {"reason": "已自行解决"})
+    page = await browser.get(f"/referrals/{token}")
+    assert page.status_code == 200
+    assert "此事项已关闭" in page.text and "路灯太暗" in page.text
+    assert LIGHT["description"] not in page.text and "/resolve" not in page.text
+    r = await browser.post(f"/referrals/{token}/acknowledge", data={"csrf_token": csrf(page.text)})
+    assert r.status_code == 409 and "您的回复未保存" in r.text
+    assert (await Referral.get(wish_id=wish.id)).acknowledged_at is None
 
 
 async def test_a_wrong_link_is_404(w, browser):

@@ -10,13 +10,16 @@ import io
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
+from typing import Literal, get_args
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 DEFAULT_LOCALE = "zh-CN"
-SUPPORTED_LOCALES = ("zh-CN", "en")
+#: A supported locale, as a type an input model can declare (422 naming the field otherwise).
+Locale = Literal["zh-CN", "en"]
+SUPPORTED_LOCALES: tuple[str, ...] = get_args(Locale)
 
 #: A text in several languages: a plain string (the same in all), or a mapping by locale.
 LocalizedText = str | Mapping[str, str]

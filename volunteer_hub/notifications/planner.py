@@ -219,11 +219,11 @@ class Planner:
         entity_id: int,
         context: dict[str, Any],
         priority: NotificationPriority = NotificationPriority.NORMAL,
+        locale: str = DEFAULT_LOCALE,
     ) -> Notification:
         """A message to a responsible contact (吹哨), who has no account: no inbox entry
         (``Notification.person`` empty), one delivery to the address staff set for them,
-        in the community's default language, after quiet hours unless urgent."""
-        locale = DEFAULT_LOCALE
+        in their language, after quiet hours unless urgent."""
         rendered = self.templates.render(event, locale, {**context, "community": community})
         notification = await Notification.create(
             person_id=None,
@@ -783,10 +783,10 @@ async def _emergency_ended(planner: Planner, hub: Hub, pending: PendingEvent) ->
 
 async def _wish_referred(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
     """吹哨: a responsible contact hears of a wish at their level, with their own link
-    (the event's secret), through their channel: the wish's title, category, grid, age and
-    level, never the resident's personal data. Urgent (quiet hours or not) when the wish is
-    red or marked urgent. A channel turned off meanwhile sends nothing (staff see the
-    referral unacknowledged)."""
+    (the event's secret), through their channel, in their language: the wish's title,
+    category, grid, age and level, never the resident's personal data. Urgent (quiet hours
+    or not) when the wish is red or marked urgent. A channel turned off meanwhile sends
+    nothing (staff see the referral unacknowledged)."""
     token = pending.secret.get(referrals.TOKEN_SECRET)
     if token is None:
         return
@@ -802,7 +802,7 @@ async def _wish_referred(planner: Planner, hub: Hub, pending: PendingEvent) -> N
     if config is None:
         return
     category = hub.wish_categories(community.id).get(wish.category)
-    locale = DEFAULT_LOCALE
+    locale = referral.contact.locale
     urgent = wish.urgent or referral.level is Escalation.RED
     await planner.notify_contact(
         event.occurred_at,
@@ -822,6 +822,7 @@ async def _wish_referred(planner: Planner, hub: Hub, pending: PendingEvent) -> N
             "link": referrals.link(hub, token),
         },
         priority=NotificationPriority.URGENT if urgent else NotificationPriority.NORMAL,
+        locale=locale,
     )
 
 

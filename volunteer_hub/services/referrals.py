@@ -18,6 +18,17 @@ resolved with a note ("已解决", ``wish.resolved``: status ``fulfilled``, ``fu
 note, ``resolved_by`` the contact); the resident is told and confirms as usual. Each change
 is one conditional UPDATE: of two answers at once, one wins and the other gets 409.
 
+A link answers only while it can still matter (``LinkClosed``, 409, otherwise): while the
+wish is submitted, open or claimed, and for ``LINK_LIFETIME`` after it was sent. A closed
+link shows its wish's title and outcome, so its contact knows nothing more is needed; an
+expired one shows nothing of the wish. An unknown token is 404 and an expired one is told
+apart on purpose: a token is 128 random bits, so nobody finds a live or an expired one by
+guessing, and whoever holds an old link (its contact) deserves a clear answer. A link
+superseded by a higher level keeps working: escalation adds someone higher up, it does not
+take the matter off the lower level (a blue card's section must still report on it).
+
+The contact's messages and their link's page speak the contact's ``locale``.
+
 This module does not import ``services.wishes`` (which calls ``refer``).
 """
 
@@ -26,7 +37,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from babel.dates import format_timedelta
 from pydantic import Field
@@ -34,7 +45,7 @@ from tortoise.expressions import Q
 
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.hub import Hub
-from volunteer_hub.i18n import localize, normalize_locale
+from volunteer_hub.i18n import DEFAULT_LOCALE, Locale, localize, normalize_locale
 from volunteer_hub.models import (
     Escalation,
     Grid,
@@ -58,6 +69,11 @@ MAX_TOKEN_LENGTH = 100
 TOKEN_SECRET = "referral_token"
 # The statuses in which a wish is still being handled (as ``wishes.ACTIVE_STATUSES``).
 ACTIVE = (WishStatus.SUBMITTED, WishStatus.OPEN, WishStatus.CLAIMED)
+# How long a link answers after it was sent. The default escalation plan passes a matter on
+# to yellow after 72 hours and red after 144: a contact who has not answered in two weeks has
+# been passed over twice, and a link left in a mailbox or a forwarded text for longer would
+# be a standing key to a resident's matter. Staff still see the referral on the board.
+LINK_LIFETIME = timedelta(days=14)
 
 
 class ContactIn(Input):
@@ -70,6 +86,8 @@ class ContactIn(Input):
     # As the channel's address kind requires (a mobile number, an e-mail address, an
     # account name); empty for a group channel (a chat robot posts to its group).
     address: Annotated[Line, Field(max_length=200)] = ""
+    # The language of their messages and of their link's page.
+    locale: Locale = DEFAULT_LOCALE
 
 
 class ResolveIn(Input):
@@ -85,6 +103,7 @@ class ContactView:
     name: str
     channel_code: str
     address: str
+    locale: str
     active: bool
     created_at: datetime
 
@@ -95,6 +114,7 @@ class ReferralPage:
     name, phone, address or ID number; its grid, not its household), and what they may do."""
 
     contact_name: str
+    locale: str  # the contact's: the page speaks it
     community_id: int
     community_name: str
     timezone: str
@@ -128,6 +148,41 @@ class ReferralPage:
     def may_resolve(self) -> bool:
         return self.active
 
+    @property
+    def expires_at(self) -> datetime:
+        return link_expires(self.notified_at)
+
+
+@dataclass(frozen=True)
+class ClosedNotice:
+    """What a link that no longer answers shows: why, and who sent it when. ``reason``:
+    ``expired`` (nothing of the wish), ``resolved`` (its title, and who resolved it with
+    what note) or ``closed`` (its title: cancelled, expired, rejected or confirmed)."""
+
+    reason: Literal["expired", "resolved", "closed"]
+    contact_name: str
+    locale: str
+    community_name: str
+    timezone: str
+    notified_at: datetime
+    title: str | None
+    resolved_by: str | None
+    outcome_note: str | None
+
+
+class LinkClosed(Conflict):
+    """409: the link no longer answers (``referral_expired``, ``already_resolved``,
+    ``referral_closed``); ``notice`` is what its page shows instead."""
+
+    def __init__(self, msgid: str, *, code: str, notice: ClosedNotice, **params) -> None:
+        super().__init__(msgid, code=code, **params)
+        self.notice = notice
+
+
+def link_expires(notified_at: datetime) -> datetime:
+    """When a link sent at ``notified_at`` stops answering (``LINK_LIFETIME``)."""
+    return notified_at + LINK_LIFETIME
+
 
 def link(hub: Hub, token: str) -> str:
     """The contact's link (absolute: it goes out in a text message or an e-mail)."""
@@ -144,6 +199,9 @@ def age_in_words(delta: timedelta, locale: str) -> str:
 
 # --- responsible contacts (staff) ---------------------------------------------------------
 
+# What ``responsible_contact.set`` records of a contact.
+AUDITED = ("category", "level", "name", "channel_code", "locale", "active")
+
 
 def _contact_view(row: ResponsibleContact) -> ContactView:
     return ContactView(
@@ -154,6 +212,7 @@ def _contact_view(row: ResponsibleContact) -> ContactView:
         name=row.name,
         channel_code=row.channel_code,
         address=row.address,
+        locale=row.locale,
         active=row.active,
         created_at=row.created_at,
     )
@@ -198,8 +257,8 @@ async def add_contact(
 ) -> ContactView:
     """Staff name who answers for a category (or all) at a level, and how they are told:
     one of the community's enabled channels, with an address of the kind it requires,
-    checked as a person's own address is (``channels.contact_address``).
-    Event ``responsible_contact.set``."""
+    checked as a person's own address is (``channels.contact_address``), in which language
+    (``locale``, zh-CN unless given). Event ``responsible_contact.set``."""
     await _staff_only(actor, community_id)
     data = parse(ContactIn, data)
     if data.category is not None and data.category not in hub.wish_categories(community_id):
@@ -219,6 +278,7 @@ async def add_contact(
             name=data.name,
             channel_code=data.channel_code,
             address=address,
+            locale=data.locale,
             active=True,
             created_at=uow.now,
         )
@@ -226,14 +286,14 @@ async def add_contact(
             "responsible_contact.set",
             row,
             community_id=community_id,
-            after=snapshot(row, "category", "level", "name", "channel_code", "active"),
+            after=snapshot(row, *AUDITED),
         )
     return _contact_view(row)
 
 
 async def deactivate_contact(hub: Hub, actor: Actor, contact_id: int) -> ContactView:
     """Staff take a contact off the list: later escalations no longer refer to them (their
-    links already sent keep working). Doing it again changes nothing."""
+    links already sent keep working for their lifetime). Doing it again changes nothing."""
     row = await ResponsibleContact.get_or_none(id=contact_id)
     if row is None or not actor.is_staff(row.community_id):
         raise NotFound("No such responsible contact.", code="contact_not_found")
@@ -245,7 +305,7 @@ async def deactivate_contact(hub: Hub, actor: Actor, contact_id: int) -> Contact
                 row,
                 community_id=row.community_id,
                 before={"active": True},
-                after=snapshot(row, "category", "level", "name", "channel_code", "active"),
+                after=snapshot(row, *AUDITED),
             )
     await row.refresh_from_db()
     return _contact_view(row)
@@ -311,12 +371,11 @@ async def _by_token(token: str) -> Referral:
 async def _page(row: Referral) -> ReferralPage:
     wish: Wish = row.wish
     grid = await Grid.get_or_none(id=wish.grid_id) if wish.grid_id else None
-    resolver = None
-    if wish.resolved_by_id is not None:
-        resolver = await ResponsibleContact.get_or_none(id=wish.resolved_by_id)
+    resolver = await _resolver(wish)
     closed = wish.status not in ACTIVE
     return ReferralPage(
         contact_name=row.contact.name,
+        locale=row.contact.locale,
         community_id=wish.community_id,
         community_name=wish.community.name,
         timezone=wish.community.timezone,
@@ -339,28 +398,77 @@ async def _page(row: Referral) -> ReferralPage:
     )
 
 
-async def open_link(hub: Hub, token: str) -> ReferralPage:
-    """What the link shows (404 ``referral_not_found`` for a wrong token)."""
-    return await _page(await _by_token(token))
+async def _resolver(wish: Wish) -> ResponsibleContact | None:
+    if wish.resolved_by_id is None:
+        return None
+    return await ResponsibleContact.get_or_none(id=wish.resolved_by_id)
 
 
-def _closed(wish: Wish) -> Conflict:
-    if wish.resolved_by_id is not None:
-        return Conflict("This wish has been resolved already.", code="already_resolved")
-    return Conflict(
-        "This wish is {status} and cannot change that way.",
-        code="invalid_state",
-        status=wish.status.value,
+async def _refusal(row: Referral, wish: Wish, now: datetime) -> LinkClosed | None:
+    """Why the link no longer answers (``wish`` as it stands now), or None while it does.
+    Past its lifetime it says nothing of the wish, not even whether it closed."""
+    community = row.wish.community
+    notice = {
+        "contact_name": row.contact.name,
+        "locale": row.contact.locale,
+        "community_name": community.name,
+        "timezone": community.timezone,
+        "notified_at": row.notified_at,
+    }
+    if now >= link_expires(row.notified_at):
+        return LinkClosed(
+            "This link has expired: it worked for {days} days after it was sent.",
+            code="referral_expired",
+            days=LINK_LIFETIME.days,
+            notice=ClosedNotice(
+                reason="expired", title=None, resolved_by=None, outcome_note=None, **notice
+            ),
+        )
+    if wish.status in ACTIVE:
+        return None
+    resolver = await _resolver(wish)
+    if resolver is not None:
+        return LinkClosed(
+            "This wish has been resolved already.",
+            code="already_resolved",
+            notice=ClosedNotice(
+                reason="resolved",
+                title=wish.title,
+                resolved_by=resolver.name,
+                outcome_note=wish.fulfil_note,
+                **notice,
+            ),
+        )
+    return LinkClosed(
+        "This wish is closed: nothing more is needed from you.",
+        code="referral_closed",
+        notice=ClosedNotice(
+            reason="closed", title=wish.title, resolved_by=None, outcome_note=None, **notice
+        ),
     )
 
 
-async def acknowledge(hub: Hub, token: str) -> ReferralPage:
-    """The contact says they have it ("已收到"): once, while the wish is active; again is
-    409 ``already_acknowledged``. Event ``wish.referral_acknowledged`` on the wish."""
+async def _live(hub: Hub, token: str) -> Referral:
+    """The referral of a link that still answers: 404 for an unknown token, ``LinkClosed``
+    past its lifetime or once its wish is closed."""
     row = await _by_token(token)
+    refusal = await _refusal(row, row.wish, hub.now())
+    if refusal is not None:
+        raise refusal
+    return row
+
+
+async def open_link(hub: Hub, token: str) -> ReferralPage:
+    """What the link shows while it answers (404 ``referral_not_found`` for a wrong token;
+    409 ``LinkClosed`` with its notice once it no longer answers)."""
+    return await _page(await _live(hub, token))
+
+
+async def acknowledge(hub: Hub, token: str) -> ReferralPage:
+    """The contact says they have it ("已收到"): once, while the link answers; again is
+    409 ``already_acknowledged``. Event ``wish.referral_acknowledged`` on the wish."""
+    row = await _live(hub, token)
     wish: Wish = row.wish
-    if wish.status not in ACTIVE:
-        raise _closed(wish)
     async with unit_of_work(hub, None) as uow:
         if not await Referral.filter(id=row.id, acknowledged_at__isnull=True).update(
             acknowledged_at=uow.now
@@ -377,15 +485,17 @@ async def acknowledge(hub: Hub, token: str) -> ReferralPage:
                 "level": row.level.value,
             },
         )
-    return await open_link(hub, token)
+    return await _page(await _by_token(token))
 
 
 async def resolve(hub: Hub, token: str, data: ResolveIn | dict) -> ReferralPage:
     """The contact closes the wish as resolved by them ("已解决"), with a note: status
     ``fulfilled``, ``fulfil_note`` the note, ``resolved_by`` the contact; the referral is
-    acknowledged and resolved too. Only while the wish is active: a second resolve (or one
-    after the wish closed otherwise) is 409. Event ``wish.resolved``: the resident is told."""
-    row = await _by_token(token)
+    acknowledged and resolved too. Only while the link answers: a second resolve, or one
+    after the wish closed otherwise (even by a moment, in a race) or after the link's
+    lifetime, is 409 ``LinkClosed`` and writes nothing. Event ``wish.resolved``: the
+    resident is told. Answers what the link showed just after (its outcome)."""
+    row = await _live(hub, token)
     data = parse(ResolveIn, data)
     wish: Wish = row.wish
     before = snapshot(wish, "status", "escalation", "claimer_id")
@@ -397,8 +507,13 @@ async def resolve(hub: Hub, token: str, data: ResolveIn | dict) -> ReferralPage:
             fulfilled_at=uow.now,
             updated_at=uow.now,
         )
-        if not moved:
-            raise _closed(await Wish.get(id=wish.id))
+        if not moved:  # closed meanwhile: refused as if it had been closed before
+            current = await Wish.get(id=wish.id)
+            raise await _refusal(row, current, uow.now) or Conflict(
+                "This wish is {status} and cannot change that way.",
+                code="invalid_state",
+                status=current.status.value,
+            )
         await Referral.filter(id=row.id, acknowledged_at__isnull=True).update(
             acknowledged_at=uow.now
         )
@@ -416,7 +531,7 @@ async def resolve(hub: Hub, token: str, data: ResolveIn | dict) -> ReferralPage:
                 "contact": row.contact.name,
             },
         )
-    return await open_link(hub, token)
+    return await _page(await _by_token(token))
 
 
 # --- what staff see ---------------------------------------------------------------------------

@@ -224,12 +224,15 @@ class Page:
         self.new_cookies[CSRF_COOKIE] = self.csrf_seed
 
 
+def chosen_locale(request: Request) -> str | None:
+    """The language the visitor chose with the pages' switch (a cookie), if they did."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    return chosen if chosen in SUPPORTED_LOCALES else None
+
+
 def choose_locale(request: Request) -> str:
     """The user's choice (cookie), then Accept-Language, then zh-CN."""
-    chosen = request.cookies.get(LANG_COOKIE)
-    if chosen in SUPPORTED_LOCALES:
-        return chosen
-    return negotiate(request.headers.get("accept-language"))
+    return chosen_locale(request) or negotiate(request.headers.get("accept-language"))
 
 
 async def load_page(request: Request) -> Page:

@@ -20,6 +20,7 @@ class ContactOut(BaseModel):
     name: str
     channel_code: str
     address: str
+    locale: str  # the language of their messages and link page: zh-CN or en
     active: bool
 
 
@@ -40,6 +41,7 @@ class ReferralOut(BaseModel):
     resolved_at: datetime | None
     resolved_by: str | None
     outcome_note: str | None
+    link_expires_at: datetime  # after it, or once the wish is closed, the link answers 409
 
 
 def contact_out(contact: referrals.ContactView) -> ContactOut:
@@ -51,6 +53,7 @@ def contact_out(contact: referrals.ContactView) -> ContactOut:
         name=contact.name,
         channel_code=contact.channel_code,
         address=contact.address,
+        locale=contact.locale,
         active=contact.active,
     )
 
@@ -76,6 +79,7 @@ def referral_out(view: referrals.ReferralPage) -> ReferralOut:
         resolved_at=local(view.resolved_at),
         resolved_by=view.resolved_by,
         outcome_note=view.outcome_note,
+        link_expires_at=view.expires_at.astimezone(zone),
     )
 
 
@@ -152,18 +156,20 @@ ENDPOINTS = [
         "GET",
         "/referrals/{token}",
         get_referral,
-        "What a referral's link shows its contact: the wish without personal data",
+        "What a referral's link shows its contact: the wish without personal data; 409 once "
+        f"the link no longer answers (its wish closed, or {referrals.LINK_LIFETIME.days} days "
+        "after it was sent)",
         response=ReferralOut,
         auth="none",
-        errors=(404,),
+        errors=(404, 409),
         tag="referrals",
     ),
     Endpoint(
         "POST",
         "/referrals/{token}/acknowledge",
         acknowledge_referral,
-        "The contact acknowledges the referral (已收到); 409 when done already or the wish "
-        "is closed",
+        "The contact acknowledges the referral (已收到); 409 when done already, the wish "
+        "is closed or the link expired",
         response=ReferralOut,
         auth="none",
         errors=(404, 409),
@@ -174,7 +180,7 @@ ENDPOINTS = [
         "/referrals/{token}/resolve",
         resolve_referral,
         "The contact closes the wish as resolved by them, with a note (已解决); the resident "
-        "is told; 409 when it is closed already",
+        "is told; 409 when it is closed already or the link expired",
         body=referrals.ResolveIn,
         response=ReferralOut,
         auth="none",
