@@ -157,8 +157,9 @@ class Planner:
             },
         )
         return await _store(
-            now, worker, community, event, entity_type, entity_id, priority, rendered, None
-        )
+            now, worker, community, event, entity_type, entity_id, priority, rendered, None,
+            worker.locale,
+        )  # fmt: skip
 
     async def notify_code(
         self,
@@ -225,18 +226,8 @@ class Planner:
         (``Notification.person`` empty), one delivery to the address staff set for them,
         in their language, after quiet hours unless urgent."""
         rendered = self.templates.render(event, locale, {**context, "community": community})
-        notification = await Notification.create(
-            person_id=None,
-            community_id=community.id,
-            event=event,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            priority=priority,
-            locale=locale,
-            subject=rendered.subject,
-            body=rendered.body,
-            html=rendered.html,
-            created_at=now,
+        notification = await _store(
+            now, None, community, event, entity_type, entity_id, priority, rendered, None, locale
         )
         start = now
         if priority is NotificationPriority.NORMAL:
@@ -285,13 +276,14 @@ class Planner:
             template or event, person.locale, {**context, "person": person, "community": community}
         )
         return await _store(
-            now, person, community, event, entity_type, entity_id, priority, rendered, dedupe_key
-        )
+            now, person, community, event, entity_type, entity_id, priority, rendered, dedupe_key,
+            person.locale,
+        )  # fmt: skip
 
 
 async def _store(
     now: datetime,
-    person: Person,
+    person: Person | None,
     community: Community,
     event: str,
     entity_type: str,
@@ -299,15 +291,18 @@ async def _store(
     priority: NotificationPriority,
     rendered: Rendered,
     dedupe_key: str | None,
+    locale: str,
 ) -> Notification:
+    """One notification, rendered in ``locale``: a person's (their inbox), or with no
+    person (a message to a responsible contact)."""
     return await Notification.create(
-        person_id=person.id,
+        person_id=person.id if person else None,
         community_id=community.id,
         event=event,
         entity_type=entity_type,
         entity_id=entity_id,
         priority=priority,
-        locale=person.locale,
+        locale=locale,
         subject=rendered.subject,
         body=rendered.body,
         html=rendered.html,
