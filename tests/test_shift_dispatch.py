@@ -3,8 +3,8 @@ no staff action (``matching.rank_shift``, ``dispatch.refill_shift``); nobody lef
 community's staff once (``occurrence.dispatch_exhausted``).
 
 On SQLite and PostgreSQL: the services, the worker's expiry on the fake clock (Tuesday
-2026-12-01, 09:00 in Shanghai), the HTTP API over ASGI. Races are simultaneous declines and
-expiries on one database.
+2026-12-01, 09:00 in Shanghai), the HTTP API over ASGI and the invitation page. Races are
+simultaneous declines and expiries on one database.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import volunteer_hub
-from tests.factories import World
+from tests.factories import PASSWORD, World
+from tests.pages_support import csrf, log_in
 from volunteer_hub.errors import Conflict
 from volunteer_hub.hooktypes import PersonFacts, SignupFacts
 from volunteer_hub.models import (
@@ -395,3 +396,19 @@ async def test_story_a_declined_place_is_filled_with_one_staff_action(hub, api, 
     assert signup.status is SignupStatus.CONFIRMED
     assert (await Occurrence.get(task_id=task.id)).taken == 1
     assert not await Invitation.exists(person_id=people[2].id)
+
+
+async def test_a_decline_on_the_invitation_page_invites_the_next(hub, w, browser):
+    people = await volunteers(w, 2)
+    task = await shift(w, 1)
+    row = await invite(w, task, people[0])
+    await log_in(browser, people[0].person.phone, PASSWORD)
+    page = await browser.get(f"/invitations/{row.id}")
+    assert f'action="/invitations/{row.id}/decline' in page.text
+    r = await browser.post(
+        f"/invitations/{row.id}/decline", data={"csrf_token": csrf(page.text), "reason": "出差"}
+    )
+    assert r.status_code == 303
+    assert (await Invitation.get(id=row.id)).status is InvitationStatus.DECLINED
+    [nxt] = await pending(task)
+    assert nxt.person_id == people[1].id and nxt.invited_by_id is None
