@@ -96,6 +96,7 @@ EVENT_NAMES: tuple[str, ...] = (
     "task.cancelled",
     "occurrence.cancelled",
     "occurrence.messaged",
+    "occurrence.dispatch_exhausted",
     "signup.confirmed",
     "signup.waitlisted",
     "signup.promoted",

@@ -215,8 +215,8 @@ def vh_domain_event(event: DomainEvent, settings: BaseModel | None) -> Awaitable
     ``roster.proposed``, ``roster.adjusted``, ``roster.accepted``, ``roster.discarded``,
     ``task.created``, ``task.invited``,
     ``task.updated``, ``task.cancelled``, ``occurrence.cancelled``,
-    ``occurrence.messaged``, ``signup.confirmed``, ``signup.waitlisted``,
-    ``signup.promoted``, ``signup.cancelled``, ``signup.checked_in``,
+    ``occurrence.messaged``, ``occurrence.dispatch_exhausted``, ``signup.confirmed``,
+    ``signup.waitlisted``, ``signup.promoted``, ``signup.cancelled``, ``signup.checked_in``,
     ``signup.checked_out``, ``signup.no_show``, ``signup.excused``,
     ``no_show.recorded``, ``no_show.excused``,
     ``emergency.callout`` and ``emergency.acknowledged``.

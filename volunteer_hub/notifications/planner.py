@@ -51,7 +51,7 @@ from volunteer_hub.models import (
 )
 from volunteer_hub.notifications.bulk import Recipient, notify_many
 from volunteer_hub.notifications.render import Rendered, Templates
-from volunteer_hub.services import auth, callouts, channels, invitations, referrals
+from volunteer_hub.services import auth, callouts, channels, invitations, referrals, roster
 from volunteer_hub.services.quiet_hours import after_quiet_hours
 from volunteer_hub.validation import mask_phone
 
@@ -557,27 +557,54 @@ async def _invitation_withdrawn(planner: Planner, hub: Hub, pending: PendingEven
 
 
 async def _task_invited(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
-    """Staff or a team leader invite a person to one occurrence of a task."""
+    """Staff or a team leader invite a person to one occurrence of a task (or the community
+    does, for a place freed by a decline or an expiry)."""
     event = pending.event
-    occurrence = await Occurrence.get(id=event.entity_id).select_related("task", "task__community")
-    task: Task = occurrence.task
-    zone = ZoneInfo(task.community.timezone)
-    start, end = occurrence.start.astimezone(zone), occurrence.end.astimezone(zone)
+    occurrence, context = await _shift_context(event.entity_id)
+    community = occurrence.task.community
     await planner.notify(
         event.occurred_at,
         person=await Person.get(id=event.data["person_id"]),
-        community=task.community,
+        community=community,
         event=event.name,
         entity_type="occurrence",
         entity_id=occurrence.id,
-        context={
-            "task": task,
-            "inviter": await _inviter(event),
-            "start": start.strftime("%Y-%m-%d %H:%M"),
-            "end": end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"),
-            **_answer_context(hub, event, task.community),
-        },
+        context=context
+        | {"inviter": await _inviter(event), **_answer_context(hub, event, community)},
     )
+
+
+async def _shift_dispatch_exhausted(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
+    """A shift's freed places found nobody left to invite (``dispatch.refill_shift``): the
+    community's staff hear once, with how many places are free and a link to its roster."""
+    event = pending.event
+    occurrence, context = await _shift_context(event.entity_id)
+    task: Task = occurrence.task
+    link = hub.settings.public_url + roster.shift_path(task.id, occurrence.start)
+    staff = await Person.filter(id__in=await _staff_ids(task.community_id), active=True)
+    for person in sorted(staff, key=lambda p: p.id):
+        await planner.notify(
+            event.occurred_at,
+            person=person,
+            community=task.community,
+            event=event.name,
+            entity_type="occurrence",
+            entity_id=occurrence.id,
+            context=context | {"free": event.data.get("free", 1), "roster_url": link},
+        )
+
+
+async def _shift_context(occurrence_id: int) -> tuple[Occurrence, dict[str, Any]]:
+    """An occurrence (with its task and community) and what its messages say of it: the
+    task, the local start and end (the end's date only when it is another day)."""
+    occurrence = await Occurrence.get(id=occurrence_id).select_related("task", "task__community")
+    zone = ZoneInfo(occurrence.task.community.timezone)
+    start, end = occurrence.start.astimezone(zone), occurrence.end.astimezone(zone)
+    return occurrence, {
+        "task": occurrence.task,
+        "start": start.strftime("%Y-%m-%d %H:%M"),
+        "end": end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"),
+    }
 
 
 async def _membership_decided(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
@@ -985,6 +1012,7 @@ PLANS: dict[str, Plan] = {
     "task.updated": _task_updated,
     "wish.invited": _wish_invited,
     "task.invited": _task_invited,
+    "occurrence.dispatch_exhausted": _shift_dispatch_exhausted,
     "invitation.withdrawn": _invitation_withdrawn,
     "team.membership_approved": _membership_decided,
     "team.membership_refused": _membership_decided,

@@ -18,6 +18,14 @@ so two dispatch rounds, an accept and an expiry of one wish queue one behind the
 (the row lock on PostgreSQL, the write lock on SQLite); each answer is one conditional
 UPDATE (``WHERE status = 'pending'``), so of an accept and an expiry only one wins.
 Categories in ``Community.manual_dispatch_categories`` are never dispatched.
+
+Shifts: staff, a team's leader or a roster plan invite to an occurrence of a task
+(``invite_to_occurrence``). A declined or expired invitation to a shift that has not
+started, is not cancelled and still has the place free invites the next of
+``matching.rank_shift``, one per freed place (``refill_shift``); nobody left records
+``occurrence.dispatch_exhausted`` once per occurrence, and its staff hear. Each change to
+a shift's invitations writes the task's row, then the occurrence's (``lock_shift``: the
+order signups lock in), so answers, expiries and signups of one shift queue.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from zoneinfo import ZoneInfo
 from tortoise.expressions import F
 
 from volunteer_hub.clock import as_utc
+from volunteer_hub.errors import Conflict
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import LocalizedText
 from volunteer_hub.models import (
@@ -38,10 +47,11 @@ from volunteer_hub.models import (
     Invitation,
     InvitationStatus,
     Occurrence,
+    Team,
     Wish,
     WishStatus,
 )
-from volunteer_hub.services import matching, wishes
+from volunteer_hub.services import matching, tasks, wishes
 from volunteer_hub.services.access import load_actor
 from volunteer_hub.services.quiet_hours import after_quiet_hours
 from volunteer_hub.services.uow import UnitOfWork, unit_of_work
@@ -105,9 +115,17 @@ async def lock(wish_id: int) -> Wish | None:
 async def asked(wish_id: int) -> set[int]:
     """Everyone ever invited to claim the wish: its invitations, and the invitations that
     databases from before issue 13 kept only as audit entries."""
-    rows = await Invitation.filter(wish_id=wish_id).values_list("person_id", flat=True)
+    return await _ever_invited("wish", wish_id, "wish.invited")
+
+
+async def _ever_invited(entity_type: str, entity_id: int, action: str) -> set[int]:
+    """Who has an invitation to the wish or occurrence, or an audit entry ``action`` of
+    one (databases from before issue 13 kept invitations only there)."""
+    rows = await Invitation.filter(**{f"{entity_type}_id": entity_id}).values_list(
+        "person_id", flat=True
+    )
     legacy = await AuditEntry.filter(
-        entity_type="wish", entity_id=wish_id, action="wish.invited"
+        entity_type=entity_type, entity_id=entity_id, action=action
     ).values_list("after", flat=True)
     return set(rows) | {a["person_id"] for a in legacy if isinstance(a, dict) and "person_id" in a}
 
@@ -240,34 +258,42 @@ async def exhausted(uow: UnitOfWork, wish: Wish, asked_count: int) -> None:
 
 async def expire_due(hub: Hub) -> int:
     """Expire every pending invitation whose deadline has passed (``invitation.expired``)
-    and, for a wish still open, invite the next candidates (or escalate). Safe to run in
-    several workers at once: each wish is handled under its row lock, and each invitation
-    moves by a conditional UPDATE. Answers how many expired."""
+    and invite the next: for a wish still open, its next candidates (or escalate); for a
+    shift, one for each place so freed (``refill_shift``). Safe to run in several workers
+    at once: each wish, and each occurrence, is handled under its row lock, and each
+    invitation moves by a conditional UPDATE. Answers how many expired."""
     now = hub.now()
     due = await Invitation.filter(status=InvitationStatus.PENDING, expires_at__lte=now).values_list(
-        "id", "wish_id"
+        "wish_id", "occurrence_id"
     )
     expired = 0
-    for wish_id in sorted({w for _, w in due if w is not None}):
+    for wish_id in sorted({w for w, _ in due if w is not None}):
         async with unit_of_work(hub, None) as uow:
             wish = await lock(wish_id)
             if wish is None:
                 continue
-            rows = await Invitation.filter(
-                wish_id=wish_id, status=InvitationStatus.PENDING, expires_at__lte=uow.now
-            ).order_by("id")
-            moved = 0
-            for invitation in rows:
-                moved += await _expire(uow, invitation)
+            moved = await _expire_all(uow, wish_id=wish_id)
             if moved:
                 await fill(uow, wish)
             expired += moved
-    for invitation_id in sorted(i for i, w in due if w is None):
+    for occurrence_id in sorted({o for w, o in due if w is None and o is not None}):
         async with unit_of_work(hub, None) as uow:
-            invitation = await Invitation.get_or_none(id=invitation_id)
-            if invitation is not None:
-                expired += await _expire(uow, invitation)
+            shift = await lock_shift(occurrence_id)  # None: its task is cancelled
+            moved = await _expire_all(uow, occurrence_id=occurrence_id)
+            if shift is not None and moved:
+                await refill_shift(uow, shift, moved)
+            expired += moved
     return expired
+
+
+async def _expire_all(uow: UnitOfWork, **of: int) -> int:
+    """Expire the due pending invitations of one wish or occurrence (``of``), in id order."""
+    moved = 0
+    for invitation in await Invitation.filter(
+        **of, status=InvitationStatus.PENDING, expires_at__lte=uow.now
+    ).order_by("id"):
+        moved += await _expire(uow, invitation)
+    return moved
 
 
 async def _expire(uow: UnitOfWork, invitation: Invitation) -> int:
@@ -294,6 +320,120 @@ def about(invitation: Invitation) -> dict:
     return about
 
 
-async def occurrence_deadline(community: Community, occurrence: Occurrence, now: datetime):
-    """An invitation to a shift is answered before the shift starts."""
-    return await deadline_for(community, now, urgent=False, before=occurrence.start)
+# --- shifts ------------------------------------------------------------------------------------
+
+
+async def invite_to_occurrence(
+    uow: UnitOfWork,
+    community: Community,
+    occurrence: Occurrence,
+    person_id: int,
+    *,
+    invited_by: int | None,
+    roster_plan_id: int | None = None,
+    rank: int | None = None,
+    reasons: Iterable[LocalizedText] | None = None,
+) -> Invitation:
+    """Inside ``uow`` (the task's and the occurrence's rows locked, the checks done): the
+    pending invitation to the occurrence, to answer before the shift starts, and the event
+    ``task.invited`` that tells the person, with the link to answer. One place for staff's
+    invitations, an accepted roster plan's and a shift's dispatch (``refill_shift``:
+    ``invited_by`` None, with the ``rank`` and ``reasons`` of ``matching.rank_shift``)."""
+    reasons = None if reasons is None else [r if isinstance(r, str) else dict(r) for r in reasons]
+    invitation = await Invitation.create(
+        community_id=community.id,
+        person_id=person_id,
+        occurrence_id=occurrence.id,
+        roster_plan_id=roster_plan_id,
+        invited_by_id=invited_by,
+        status=InvitationStatus.PENDING,
+        rank=rank,
+        reasons=reasons,
+        expires_at=await deadline_for(community, uow.now, urgent=False, before=occurrence.start),
+        created_at=uow.now,
+    )
+    after = {
+        "task_id": occurrence.task_id,
+        "person_id": person_id,
+        "occurrence_start": occurrence.start,
+        "invitation_id": invitation.id,
+        "expires_at": invitation.expires_at,
+    }
+    if rank is not None:  # dispatched: why this person, for the staff
+        after |= {"rank": rank, "reasons": reasons}
+    await uow.record("task.invited", occurrence, community_id=community.id, after=after)
+    return invitation
+
+
+async def asked_to_occurrence(occurrence_id: int) -> set[int]:
+    """Everyone ever invited to the occurrence: its invitations, and the invitations that
+    databases from before issue 13 kept only as audit entries."""
+    return await _ever_invited("occurrence", occurrence_id, "task.invited")
+
+
+async def lock_shift(occurrence_id: int) -> Occurrence | None:
+    """Inside a transaction, before an invitation to the occurrence is answered or expires:
+    write its task's row, then its own (the order a signup locks in), then read it with its
+    task and community. None once the task is cancelled (nothing to invite to)."""
+    occurrence = await Occurrence.get(id=occurrence_id)
+    try:
+        await tasks.lock_task(occurrence.task_id)
+    except Conflict:  # cancelled: no place to fill
+        return None
+    await tasks.lock(occurrence)
+    return await Occurrence.get(id=occurrence_id).select_related("task", "task__community")
+
+
+async def refill_shift(uow: UnitOfWork, occurrence: Occurrence, freed: int) -> int:
+    """Inside the transaction that ended ``freed`` pending invitations to ``occurrence``
+    (locked first by ``lock_shift``): invite the next best candidates of
+    ``matching.rank_shift``, one for each freed place that is still free (confirmed places
+    and pending invitations below the capacity), if the shift is neither cancelled nor
+    started. Nobody left for a freed place: ``occurrence.dispatch_exhausted``, once per
+    occurrence, so its staff hear. Answers how many were invited."""
+    if freed <= 0 or occurrence.cancelled or occurrence.start <= uow.now:
+        return 0
+    pending = await Invitation.filter(
+        occurrence_id=occurrence.id, status=InvitationStatus.PENDING
+    ).count()
+    wanted = min(freed, occurrence.capacity - occurrence.taken - pending)
+    if wanted <= 0:
+        return 0
+    task = occurrence.task
+    team = await Team.get(id=task.team_id) if task.team_id is not None else None
+    asked = await asked_to_occurrence(occurrence.id)
+    ranked = await matching.rank_shift(uow.hub, occurrence, task, team, limit=wanted, exclude=asked)
+    async with as_community(uow):
+        for position, candidate in enumerate(ranked, start=1):
+            await invite_to_occurrence(
+                uow,
+                task.community,
+                occurrence,
+                candidate.person_id,
+                invited_by=None,
+                rank=position,
+                reasons=candidate.reasons,
+            )
+        if len(ranked) < wanted:
+            await _shift_exhausted(uow, occurrence, wanted - len(ranked), len(asked))
+    return len(ranked)
+
+
+async def _shift_exhausted(uow: UnitOfWork, occurrence: Occurrence, left: int, asked: int) -> None:
+    """Nobody is left to invite for ``left`` free places: recorded once per occurrence (its
+    staff are told then; later rounds would only repeat it)."""
+    if await AuditEntry.exists(
+        entity_type="occurrence", entity_id=occurrence.id, action="occurrence.dispatch_exhausted"
+    ):
+        return
+    await uow.record(
+        "occurrence.dispatch_exhausted",
+        occurrence,
+        community_id=occurrence.task.community_id,
+        after={
+            "task_id": occurrence.task_id,
+            "occurrence_start": occurrence.start,
+            "free": left,
+            "asked": asked,
+        },
+    )

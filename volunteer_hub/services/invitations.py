@@ -6,9 +6,10 @@ Each invitation is an ``Invitation`` row (pending, with a deadline) and a domain
 with a link to answer. Staff invite from the console (``/wishes/{id}/invitations``,
 ``/tasks/{id}/invitations``); dispatch (``services.dispatch``) invites the best candidates
 of every wish that opens, with no staff action: ``review`` and ``post`` here are
-``wishes.review`` and ``wishes.post`` with that dispatch. Whom one may invite is whom the
-wish's or the task's own rules let take part: ``wishes.serving_violations`` and the
-registration rules of a signup.
+``wishes.review`` and ``wishes.post`` with that dispatch; a declined or expired invitation
+to a shift invites the next volunteer for its place (``dispatch.refill_shift``). Whom one
+may invite is whom the wish's or the task's own rules let take part:
+``wishes.serving_violations`` and the registration rules of a signup.
 
 Databases from before issue 13 kept invitations as audit entries only: those stay as
 history (nobody is invited twice because of them) and cannot be answered.
@@ -34,7 +35,6 @@ from volunteer_hub.errors import (
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import LocalizedText
 from volunteer_hub.models import (
-    AuditEntry,
     Community,
     Invitation,
     InvitationStatus,
@@ -251,56 +251,13 @@ async def invite_to_task(
             occurrence_id=occurrence.id, person_id=person.id, status__in=tasks.ACTIVE_SIGNUP
         ):
             raise Conflict("This person has signed up for this already.", code="already_signed_up")
-        invited = await AuditEntry.filter(
-            entity_type="occurrence", entity_id=occurrence.id, action="task.invited"
-        ).values_list("after", flat=True)
-        if any(
-            isinstance(a, dict) and a.get("person_id") == person.id for a in invited
-        ) or await Invitation.exists(occurrence_id=occurrence.id, person_id=person.id):
+        if person.id in await dispatch.asked_to_occurrence(occurrence.id):
             raise Conflict("This person has been invited already.", code="already_invited")
         community = await Community.get(id=task.community_id)
-        await invite_within(uow, community, occurrence, person.id, invited_by=actor.id)
+        await dispatch.invite_to_occurrence(
+            uow, community, occurrence, person.id, invited_by=actor.id
+        )
     return occurrence
-
-
-async def invite_within(
-    uow: UnitOfWork,
-    community: Community,
-    occurrence: Occurrence,
-    person_id: int,
-    *,
-    invited_by: int | None,
-    roster_plan_id: int | None = None,
-    reasons: list | None = None,
-) -> Invitation:
-    """Inside ``uow`` (the task's and the occurrence's rows locked, the checks done): the
-    pending invitation to the occurrence, to answer before the shift starts, and the event
-    ``task.invited`` that tells the person, with the link to answer. One place for staff's
-    invitations and an accepted roster plan's."""
-    invitation = await Invitation.create(
-        community_id=community.id,
-        person_id=person_id,
-        occurrence_id=occurrence.id,
-        roster_plan_id=roster_plan_id,
-        invited_by_id=invited_by,
-        status=InvitationStatus.PENDING,
-        reasons=reasons,
-        expires_at=await dispatch.occurrence_deadline(community, occurrence, uow.now),
-        created_at=uow.now,
-    )
-    await uow.record(
-        "task.invited",
-        occurrence,
-        community_id=community.id,
-        after={
-            "task_id": occurrence.task_id,
-            "person_id": person_id,
-            "occurrence_start": occurrence.start,
-            "invitation_id": invitation.id,
-            "expires_at": invitation.expires_at,
-        },
-    )
-    return invitation
 
 
 # --- answering -------------------------------------------------------------------------------
@@ -569,14 +526,19 @@ async def decline(
     hub: Hub, actor: Actor, invitation_id: int, data: DeclineIn | dict | None = None
 ) -> InvitationView:
     """The invited person declines, with a reason if they like (``invitation.declined``);
-    for a wish still open, the next candidate is invited at once (``dispatch.fill``)."""
+    the next candidate is invited at once: for a wish still open (``dispatch.fill``), and
+    for a shift ahead with the place still free (``dispatch.refill_shift``)."""
     row = await _own(actor, invitation_id)
     data = parse(DeclineIn, data or {})
     async with unit_of_work(hub, actor.id) as uow:
+        # The wish's row, or the task's and the occurrence's, first: answers queue there.
         wish = await dispatch.lock(row.wish_id) if row.wish_id is not None else None
+        shift = await dispatch.lock_shift(row.occurrence_id) if row.occurrence_id else None
         await _answer(uow, row, InvitationStatus.DECLINED, decline_reason=data.reason)
         if wish is not None and wish.status is WishStatus.OPEN:
             await dispatch.fill(uow, wish)
+        if shift is not None:
+            await dispatch.refill_shift(uow, shift, 1)
     return await invitation(hub, actor, row.id)
 
 

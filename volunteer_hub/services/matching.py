@@ -16,6 +16,10 @@
 Registration rules (``vh_check_team_join``) hold when a person joins a team: an active
 membership has passed them, so ranking calls no rule per volunteer. There is no per-wish
 registration hook.
+
+``rank_shift`` ranks volunteers for one occurrence of a task (a shift) on the same snapshot,
+filters and score where they apply; there the signup's registration rules
+(``vh_check_signup``) are asked of the best, one by one, until enough pass.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from volunteer_hub.errors import PermissionDenied
 from volunteer_hub.hooktypes import CandidateFacts, MatchScore
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import LocalizedText
-from volunteer_hub.models import Wish
+from volunteer_hub.models import Occurrence, Person, Task, Team, Wish
+from volunteer_hub.services import tasks
 from volunteer_hub.services.access import Actor
-from volunteer_hub.services.facts import wish_facts
+from volunteer_hub.services.facts import person_facts, wish_facts
+from volunteer_hub.services.teams import check_rules
 from volunteer_hub.services.volunteer_features import (
     Features,
     epoch,
@@ -161,7 +167,12 @@ async def rank(
     if scored is None or not len(scored.idx):
         return []
     rounded = np.round(scored.score, 2)
-    order = _top(rounded, scored.snap.ids[scored.idx], max(0, limit))
+    return _candidates(hub, scored, _top(rounded, scored.snap.ids[scored.idx], max(0, limit)))
+
+
+def _candidates(hub: Hub, scored: _Scored, order: Sequence[int]) -> list[Candidate]:
+    """The candidates at positions ``order`` of ``scored``, with their reasons."""
+    rounded = np.round(scored.score, 2)
     missed = scored.snap.no_show_count(hub.now())
     return [
         Candidate(
@@ -201,33 +212,67 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
     # the community's claimed wishes.
     rows = await db.read(
         token_rows_sql() + " UNION ALL SELECT 'd', person_id, NULL, NULL, NULL FROM do_not_send"
-        " WHERE resident_id = ?"
-        f" UNION ALL SELECT 'c', claimer_id, {epoch('window_start')}, {epoch('window_end')},"
-        f" {epoch('needed_by')} FROM wish"
-        " WHERE community_id = ? AND status = 'claimed' AND claimer_id IS NOT NULL",
+        " WHERE resident_id = ?" + _claims_sql(),
         wish.resident_id,
         wish.community_id,
     )
     snap = await features(hub, wish.community_id, token_from_rows(rows))
-    n = snap.size
-    if not n:
+    if not snap.size:
         return None
-    now = hub.now()
-    tz = snap.timezone
-    today = now.astimezone(ZoneInfo(tz)).date()
-
-    mask = np.ones(n, dtype=bool)
+    today = hub.now().astimezone(ZoneInfo(snap.timezone)).date()
+    mask = np.ones(snap.size, dtype=bool)
     if category.team_kind:
-        mask &= snap.kinds.get(category.team_kind, np.zeros(n, dtype=bool))
+        mask &= snap.kinds.get(category.team_kind, np.zeros(snap.size, dtype=bool))
     if category.restricted and category.qualifications:
         mask &= snap.qualified(category.qualifications, today)
     left_out = {wish.resident_id, wish.posted_by_id, *exclude}
     left_out.update(int(r[1]) for r in rows if r[0] == "d")
+    scored = _filter_and_score(
+        hub,
+        snap,
+        mask,
+        left_out,
+        time_frame(wish, snap.timezone),
+        [r for r in rows if r[0] == "c"],
+        grid_id=wish.grid_id,
+        skill=(category.code, category.team_kind, category.name),
+    )
+    _plugin_scores(hub, wish, scored, hub.now())
+    return scored
+
+
+def _claims_sql() -> str:
+    """Rows ``('c', claimer, window start, window end, needed-by)`` of the community's
+    claimed wishes (parameter: the community's id), to append to a ranking's round trip."""
+    return (
+        f" UNION ALL SELECT 'c', claimer_id, {epoch('window_start')}, {epoch('window_end')},"
+        f" {epoch('needed_by')} FROM wish"
+        " WHERE community_id = ? AND status = 'claimed' AND claimer_id IS NOT NULL"
+    )
+
+
+def _filter_and_score(
+    hub: Hub,
+    snap: Features,
+    mask: np.ndarray,
+    left_out: Collection[int | None],
+    frame: TimeFrame | None,
+    claim_rows: list[Sequence],
+    *,
+    grid_id: int | None,
+    skill: tuple[str, str | None, LocalizedText] | None,
+) -> _Scored:
+    """The filters every need shares (not ``left_out``; free by declared availability; no
+    clash; under the weekly cap), applied to ``mask``, then the core score of those left.
+    ``skill``: the (code, team kind, name) a skill is named like, if any."""
+    n = snap.size
+    now = hub.now()
+    tz = snap.timezone
+    today = now.astimezone(ZoneInfo(tz)).date()
     pos, _ = snap.positions(sorted(i for i in left_out if i is not None))
     mask[pos] = False
 
-    frame = time_frame(wish, tz)
-    claims, claim_pos_then = _claims(snap, [r for r in rows if r[0] == "c"], frame)
+    claims, claim_pos_then = _claims(snap, claim_rows, frame)
     overlap = None
     busy_day = np.zeros(n, dtype=bool)
     if frame is not None:
@@ -238,7 +283,7 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
             mask[busy] = False
         else:
             busy_day[busy] = True
-    # The weekly load cap: service hours and confirmed shifts in the wish's week.
+    # The weekly load cap: service hours and confirmed shifts in the need's week.
     if snap.weekly_hours_cap > 0:
         week_start, week_end = week_of(frame.start if frame else now, tz)
         load = snap.hours_between(week_start, week_end) + snap.shift_hours_between(
@@ -254,11 +299,9 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
     party_left = np.where(
         snap.is_party[idx], np.maximum(0.0, snap.party_target[idx] - year_hours), 0.0
     )
-    same_grid = (
-        (snap.grid[idx] == wish.grid_id) if wish.grid_id is not None else np.zeros(len(idx), bool)
-    )
-    skill = _skill_fit(snap, idx, category.code, category.team_kind, category.name)
-    score = SAME_GRID * same_grid + SKILL_FIT * skill
+    same_grid = (snap.grid[idx] == grid_id) if grid_id is not None else np.zeros(len(idx), bool)
+    fit = _skill_fit(snap, idx, *skill) if skill else np.zeros(len(idx), bool)
+    score = SAME_GRID * same_grid + SKILL_FIT * fit
     if frame is not None and overlap is not None:
         declared = snap.declared[idx]
         share = np.minimum(1.0, overlap[idx] / max(1.0, frame.minutes))
@@ -267,7 +310,7 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
     score = score + np.maximum(0.0, FAIRNESS - hours30)
     score = score + NO_SHOW * no_shows + np.minimum(PARTY_MAX, party_left)
     score = score + OPEN_CLAIM * claims[idx]
-    scored = _Scored(
+    return _Scored(
         snap,
         idx,
         score,
@@ -277,12 +320,107 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
         no_shows,
         party_left,
         claims[idx],
-        skill,
+        fit,
         same_grid,
         frame,
     )
-    _plugin_scores(hub, wish, scored, now)
-    return scored
+
+
+# --- one occurrence of a task (a shift) ---------------------------------------------------
+
+# How many more candidates than wanted are ranked at first when the registration rules may
+# refuse some of them; the ask grows until enough pass or everyone was looked at.
+_RULES_MARGIN = 10
+
+
+async def rank_shift(
+    hub: Hub,
+    occurrence: Occurrence,
+    task: Task,
+    team: Team | None,
+    *,
+    limit: int = 10,
+    exclude: Collection[int] = (),
+) -> list[Candidate]:
+    """Volunteers who may come to ``occurrence`` of ``task`` (its ``community`` loaded;
+    ``team``: the task's), best first (score, then person id), at most ``limit``.
+
+    The filters of a wish where they apply, on the same snapshot: an active volunteer of
+    the community; an active member of the task's team for a team task (a signup to it
+    is refused otherwise); declared weekly availability overlapping the shift (none
+    declared: free); no confirmed shift or claimed wish overlapping it; under the weekly
+    hours cap with the shift's hours. Then: not signed up for the occurrence (waiting
+    too) nor ever invited to it, nor in ``exclude``; and allowed by the registration
+    rules, asked exactly as a signup asks them (``vh_check_signup``), best first until
+    ``limit`` pass. The score is a wish's without the grid (a task has none), a skill
+    named like the team's kind or name, and no ``vh_match_score`` (it scores wishes)."""
+    scored = await _score_shift(hub, occurrence, task, team, exclude)
+    if scored is None or not len(scored.idx) or limit <= 0:
+        return []
+    rounded = np.round(scored.score, 2)
+    ids = scored.snap.ids[scored.idx]
+    if not hub.plugins.implemented("vh_check_signup"):
+        return _candidates(hub, scored, _top(rounded, ids, limit))
+    signup = await tasks.signup_facts(task, team, occurrence.start, occurrence)
+    allowed: list[int] = []
+    window, seen = limit + _RULES_MARGIN, 0
+    while True:
+        order = _top(rounded, ids, window)
+        for i in order[seen:].tolist():
+            person = await Person.get(id=int(ids[i]))
+            if not check_rules(hub, "vh_check_signup", person=await person_facts(person),
+                               signup=signup):  # fmt: skip
+                allowed.append(i)
+                if len(allowed) == limit:
+                    return _candidates(hub, scored, allowed)
+        if len(order) < window:  # everyone was looked at
+            return _candidates(hub, scored, allowed)
+        seen, window = len(order), window * 4
+
+
+_LIVE_SIGNUPS = ", ".join(f"'{s.value}'" for s in tasks.ACTIVE_SIGNUP)
+
+
+async def _score_shift(
+    hub: Hub, occurrence: Occurrence, task: Task, team: Team | None, exclude: Collection[int]
+) -> _Scored | None:
+    # One round trip: the freshness token, the community's claimed wishes, who is on the
+    # occurrence already (signed up or invited), and the team's active members.
+    sql = (
+        token_rows_sql()
+        + _claims_sql()
+        + " UNION ALL SELECT 'o', person_id, NULL, NULL, NULL FROM signup"
+        f" WHERE occurrence_id = ? AND status IN ({_LIVE_SIGNUPS})"
+        " UNION ALL SELECT 'o', person_id, NULL, NULL, NULL FROM invitation"
+        " WHERE occurrence_id = ?"
+    )
+    params: list[int] = [task.community_id, occurrence.id, occurrence.id]
+    if team is not None:
+        sql += (
+            " UNION ALL SELECT 'm', person_id, NULL, NULL, NULL FROM team_membership"
+            " WHERE team_id = ? AND status = 'active'"
+        )
+        params.append(team.id)
+    rows = await db.read(sql, *params)
+    snap = await features(hub, task.community_id, token_from_rows(rows))
+    if not snap.size:
+        return None
+    mask = np.ones(snap.size, dtype=bool)
+    if team is not None:
+        mask[:] = False
+        mask[snap.positions([int(r[1]) for r in rows if r[0] == "m"])[0]] = True
+    start, end = as_utc(occurrence.start), as_utc(occurrence.end)
+    frame = TimeFrame(start, end, local_pieces(start, end, snap.timezone), exact=True)
+    return _filter_and_score(
+        hub,
+        snap,
+        mask,
+        {*exclude, *(int(r[1]) for r in rows if r[0] == "o")},
+        frame,
+        [r for r in rows if r[0] == "c"],
+        grid_id=None,
+        skill=(team.kind, team.kind, team.name) if team is not None else None,
+    )
 
 
 def _claims(

@@ -18,15 +18,16 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from pydantic import Field
+from tortoise.expressions import Subquery
 
 from volunteer_hub.clock import as_utc
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.hub import Hub
-from volunteer_hub.models import Occurrence, Person, Signup, SignupStatus, Task, Team
+from volunteer_hub.models import AuditEntry, Occurrence, Person, Signup, SignupStatus, Task, Team
 from volunteer_hub.services import no_shows, tasks
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.uow import unit_of_work
@@ -43,6 +44,16 @@ PLACED = (
     SignupStatus.EXCUSED,
 )
 CODE_LETTERS = 8
+
+
+def shift_key(moment: datetime) -> str:
+    """An occurrence's start as it travels in a link or a form: UTC, e.g. 20261208T110000Z."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def shift_path(task_id: int, start: datetime) -> str:
+    """The roster page of one occurrence (for staff and the team's leader)."""
+    return f"/staff/tasks/{task_id}/roster?start={shift_key(start)}"
 
 
 # --- who manages a task ----------------------------------------------------------------------
@@ -150,6 +161,8 @@ class Roster:
     is_staff: bool
     may_message: bool
     may_cancel_shift: bool
+    # Dispatch found nobody left to invite for a freed place, and places are still free.
+    nobody_left: bool = False
 
 
 @dataclass(frozen=True)
@@ -274,6 +287,17 @@ async def roster(hub: Hub, actor: Actor, task_id: int, start: datetime | None = 
             entry = _entry(signup, shift, now, is_staff, len(waiting) + 1)
             (waiting if signup.status is SignupStatus.WAITLISTED else placed).append(entry)
     upcoming = shift is not None and not shift.cancelled and shift.start > now
+    nobody_left = (
+        upcoming
+        and shift.free > 0
+        and await AuditEntry.exists(
+            action="occurrence.dispatch_exhausted",
+            entity_type="occurrence",
+            entity_id__in=Subquery(
+                Occurrence.filter(task_id=task.id, start=shift.start).values("id")
+            ),
+        )
+    )
     return Roster(
         task=_summary(task),
         shifts=shifts,
@@ -283,6 +307,7 @@ async def roster(hub: Hub, actor: Actor, task_id: int, start: datetime | None = 
         is_staff=is_staff,
         may_message=shift is not None and not shift.cancelled and shift.end > now,
         may_cancel_shift=upcoming and task.cancelled_at is None,
+        nobody_left=nobody_left,
     )
 
 

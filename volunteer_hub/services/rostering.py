@@ -9,7 +9,7 @@ from the database in a few bulk statements, scores each pair with numpy
 (``remove_assignment``, ``swap_assignment``: clashes, capacity, availability and the rules
 checked again), then accept it (``accept_plan``: each assignment becomes a pending
 ``Invitation`` to its occurrence and the event ``task.invited``, through
-``invitations.invite_within``, as staff invitations) or discard it (``discard_plan``).
+``dispatch.invite_to_occurrence``, as staff invitations) or discard it (``discard_plan``).
 
 Not to be confused with ``services.roster``: the attendance list of one task.
 
@@ -80,7 +80,7 @@ from volunteer_hub.models import (
     WishStatus,
 )
 from volunteer_hub.recurrence import expand
-from volunteer_hub.services import invitations, roster_solver, tasks
+from volunteer_hub.services import dispatch, roster_solver, tasks
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.teams import check_rules
@@ -1303,7 +1303,7 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
                     skipped.append(_skip(row, reason))
                     continue
                 free -= 1
-                await invitations.invite_within(
+                await dispatch.invite_to_occurrence(
                     uow,
                     community,
                     occurrence,

@@ -64,6 +64,7 @@ _HARMLESS_ACTIONS = (
     "person.locale_changed",
     "person.do_not_send",  # read per wish, never cached
     "occurrence.messaged",
+    "occurrence.dispatch_exhausted",
     "qualification.expiring",
     "grid.",
     "task.invited",

@@ -22,11 +22,6 @@ from volunteer_hub.web.pages.volunteer import _when_span
 EDIT_FIELDS = ("title", "description", "location", "capacity", "date", "start_time", "end_time")
 
 
-def shift_key(moment: datetime) -> str:
-    """An occurrence's start as it travels in a link or a form: UTC, e.g. 20261208T110000Z."""
-    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
 def _parse_key(raw: str | None) -> datetime | None:
     if not raw:
         return None
@@ -61,7 +56,7 @@ async def task_list(page: Page) -> Response:
         lines=lines,
         console=page.user.is_staff(community.id),  # the console's links; a leader has none
         span=_when_span(page),
-        key=shift_key,
+        key=roster.shift_key,
         section="tasks",
     )
 
@@ -92,7 +87,7 @@ async def roster_page(
         community={"id": community_id},
         console=found.is_staff,
         span=_when_span(page),
-        key=shift_key,
+        key=roster.shift_key,
         notices=notices,
         errors=errors or {},
         typed=typed or {},
