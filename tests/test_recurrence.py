@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from dateutil import rrule as dateutil_rrule
+from dateutil.rrule import rrulestr
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from dateutil.rrule import rrulestr
 
 from volunteer_hub.recurrence import (
     HORIZON,

@@ -620,6 +620,84 @@ async def test_a_link_superseded_by_a_higher_level_still_answers(w, api, clock):
         assert (r.json()["level"], r.json()["escalation"]) == ("blue", "yellow")
 
 
+async def test_an_expired_link_of_a_waiting_matter_is_renewed_and_sent_again(w, api, clock):
+    """The worker replaces the expired link of the wish's current level, sends it as a
+    reminder in the contact's language, once; a lower level's link and a closed wish's are
+    left to expire."""
+    resident = await w.person("王奶奶")
+    with WebhookSink() as sink:
+        await webhook_channel(w, sink)
+        await referrals.add_contact(w.hub, w.staff, w.community.id, SECTION)
+        red = await referrals.add_contact(
+            w.hub,
+            w.staff,
+            w.community.id,
+            {**SECTION, "level": "red", "name": "Deputy head", "address": "13900139005"}
+            | {"locale": "en"},
+        )
+        wish = await wishes.post(w.hub, resident, w.community.id, LIGHT)
+        clock.advance(hours=1)
+        worker = Worker(w.hub, AppriseNotifier())
+        await worker.run_once()  # blue: referred, told
+        blue_token = LINK.search(only(sink, "13900139000").body).group(1)
+
+        clock.advance(days=referrals.LINK_LIFETIME.days)
+        report = await worker.run_once()  # red by now: referred; the blue link is not renewed
+        assert report.referrals_renewed == 0
+        assert (await Wish.get(id=wish.id)).escalation is Escalation.RED
+        r = await api.get(f"/api/v1/referrals/{blue_token}")
+        assert r.status_code == 409 and r.json()["error"]["code"] == "referral_expired"
+        first = only(sink, "13900139005")
+        red_token = LINK.search(first.body).group(1)
+        assert (await api.post(f"/api/v1/referrals/{red_token}/acknowledge")).status_code == 200
+        acknowledged = (await Referral.get(contact_id=red.id)).acknowledged_at
+
+        clock.advance(days=referrals.LINK_LIFETIME.days)
+        before = set(sink.accepted)
+        report = await worker.run_once()
+        assert report.referrals_renewed == 1
+        reminder = only(sink, "13900139005", exclude=before)
+        new_token = LINK.search(reminder.body).group(1)
+        assert new_token != red_token
+        assert "still not resolved" in reminder.body and "you acknowledged it" in reminder.body
+        assert "earlier link has expired" in reminder.body
+        assert resident.person.phone not in reminder.body
+        assert (await api.get(f"/api/v1/referrals/{red_token}")).status_code == 404
+        r = await api.get(f"/api/v1/referrals/{new_token}")
+        assert r.status_code == 200, r.text
+        renewed = await Referral.get(contact_id=red.id)
+        assert renewed.token_hash == secret_digest(new_token)
+        assert (renewed.notified_at, renewed.acknowledged_at) == (w.hub.now(), acknowledged)
+        trail = await AuditEntry.filter(entity_id=wish.id, action="wish.referral_renewed")
+        assert [a.after["contact"] for a in trail] == ["Deputy head"]
+        assert (await worker.run_once()).referrals_renewed == 0  # once per lifetime
+
+        r = await api.post(f"/api/v1/referrals/{new_token}/resolve", json={"note": "已更换灯泡"})
+        assert r.status_code == 200, r.text
+        clock.advance(days=referrals.LINK_LIFETIME.days)
+        assert (await worker.run_once()).referrals_renewed == 0  # closed: nothing to renew
+
+
+async def test_two_workers_renew_a_link_once(w, clock):
+    resident = await w.person("王奶奶")
+    with WebhookSink() as sink:
+        await webhook_channel(w, sink)
+        wish, _ = await referred(w, resident)
+        clock.advance(days=referrals.LINK_LIFETIME.days)
+        done = await asyncio.gather(*(referrals.renew_expired_links(w.hub) for _ in range(4)))
+        assert sum(done) == 1
+        trail = AuditEntry.filter(entity_id=wish.id, action="wish.referral_renewed")
+        assert await trail.count() == 1
+        assert await Notification.filter(event="wish.referral_renewed").count() == 1
+
+
+def only(sink: WebhookSink, to: str, *, exclude: set = frozenset()):
+    """The one message the sink accepted for ``to`` (but those in ``exclude``)."""
+    found = [m for key, m in sink.accepted.items() if m.to == to and key not in exclude]
+    assert len(found) == 1, [m.body for m in found]
+    return found[0]
+
+
 async def test_an_english_contact_is_told_in_english_and_a_chinese_one_in_chinese(w, clock):
     resident = await w.person("王奶奶")
     with SmtpSink() as mail, WebhookSink() as hook:

@@ -78,6 +78,7 @@ EVENT_NAMES: tuple[str, ...] = (
     "wish.no_show",
     "wish.referred",
     "wish.referral_acknowledged",
+    "wish.referral_renewed",
     "wish.resolved",
     "invitation.accepted",
     "invitation.declined",

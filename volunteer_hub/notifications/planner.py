@@ -808,7 +808,8 @@ async def _wish_referred(planner: Planner, hub: Hub, pending: PendingEvent) -> N
     (the event's secret), through their channel, in their language: the wish's title,
     category, grid, age and level, never the resident's personal data. Urgent (quiet hours
     or not) when the wish is red or marked urgent. A channel turned off meanwhile sends
-    nothing (staff see the referral unacknowledged)."""
+    nothing (staff see the referral unacknowledged). ``wish.referral_renewed``: the same
+    with a new link, as a reminder (its own template)."""
     token = pending.secret.get(referrals.TOKEN_SECRET)
     if token is None:
         return
@@ -842,6 +843,7 @@ async def _wish_referred(planner: Planner, hub: Hub, pending: PendingEvent) -> N
             "age": referrals.age_in_words(event.occurred_at - wish.created_at, locale),
             "level_name": referrals.level_name(referral.level, locale),
             "link": referrals.link(hub, token),
+            "acknowledged": referral.acknowledged_at is not None,  # a reminder says so
         },
         priority=NotificationPriority.URGENT if urgent else NotificationPriority.NORMAL,
         locale=locale,
@@ -999,6 +1001,7 @@ PLANS: dict[str, Plan] = {
     "wish.escalated": _wish_escalated,
     "wish.handed_back": _wish_handed_back,
     "wish.referred": _wish_referred,
+    "wish.referral_renewed": _wish_referred,  # its reminder template, the same context
     "wish.resolved": _wish_resolved,
     "wish.no_show": _wish_handed_back,
     "no_show.excused": _no_show_excused,

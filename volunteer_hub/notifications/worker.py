@@ -33,7 +33,7 @@ from volunteer_hub.notifications import invitations, outbox
 from volunteer_hub.notifications.outbox import ClaimedChannel, ClaimedDelivery
 from volunteer_hub.notifications.planner import Planner
 from volunteer_hub.notifications.senders import Notifier, Outgoing, SendError, UrlTemplate
-from volunteer_hub.services import dispatch, no_shows, teams, wishes
+from volunteer_hub.services import dispatch, no_shows, referrals, teams, wishes
 from volunteer_hub.services.channels import destination_hosts, resolves_privately
 from volunteer_hub.services.uow import unit_of_work
 
@@ -58,6 +58,7 @@ class RunReport:
     expired: int = 0
     escalated: int = 0
     invitations_expired: int = 0  # unanswered by their deadline: the next was invited
+    referrals_renewed: int = 0  # expired links of waiting matters, sent again
     expiring: int = 0  # qualifications flagged as ending within 30 days
     no_shows: int = 0  # shifts not come to and wishes not served in time, recorded
     errors: list[str] = field(default_factory=list)
@@ -86,6 +87,7 @@ class Worker:
         report.expired = await wishes.expire_overdue(self.hub)
         report.escalated = await wishes.advance_escalations(self.hub)
         report.invitations_expired = await dispatch.expire_due(self.hub)
+        report.referrals_renewed = await referrals.renew_expired_links(self.hub)
         try:
             report.no_shows = (await no_shows.record_overdue(self.hub)).total
         except Exception as exc:  # logged; the messages below must still go out

@@ -27,6 +27,9 @@ guessing, and whoever holds an old link (its contact) deserves a clear answer. A
 superseded by a higher level keeps working: escalation adds someone higher up, it does not
 take the matter off the lower level (a blue card's section must still report on it).
 
+While the wish still waits at a link's level, the worker replaces the expired link with a
+new one and sends it as a reminder (``renew_expired_links``).
+
 The contact's messages and their link's page speak the contact's ``locale``.
 
 This module does not import ``services.wishes`` (which calls ``refer``).
@@ -74,6 +77,7 @@ ACTIVE = (WishStatus.SUBMITTED, WishStatus.OPEN, WishStatus.CLAIMED)
 # been passed over twice, and a link left in a mailbox or a forwarded text for longer would
 # be a standing key to a resident's matter. Staff still see the referral on the board.
 LINK_LIFETIME = timedelta(days=14)
+RENEW_BATCH = 200  # links renewed per worker round; the rest in the next
 
 
 class ContactIn(Input):
@@ -352,6 +356,54 @@ async def refer(uow: UnitOfWork, wish: Wish) -> list[Referral]:
         )
         made.append(referral)
     return made
+
+
+async def renew_expired_links(hub: Hub) -> int:
+    """The worker's step: a link that expired while its wish still waits at the link's
+    level (the wish's current one, unresolved) is replaced by a new one, sent to the same
+    contact as a reminder (``wish.referral_renewed``, the new token as its secret), so the
+    matter stays before whoever holds it with no staff action. The old link then answers
+    404. Not renewed: a lower level's link (the matter has moved up), a deactivated
+    contact's, a closed wish's. One conditional UPDATE per link: of several workers at
+    once, one renews it. Answers how many were renewed."""
+    now = hub.now()
+    at_its_level = Q()
+    for level in Escalation:
+        at_its_level |= Q(level=level, wish__escalation=level)
+    due = (
+        await Referral.filter(
+            at_its_level,
+            notified_at__lte=now - LINK_LIFETIME,
+            resolved_at__isnull=True,
+            wish__status__in=list(ACTIVE),
+            contact__active=True,
+        )
+        .select_related("wish", "contact")
+        .order_by("id")
+        .limit(RENEW_BATCH)
+    )
+    renewed = 0
+    for row in due:
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        async with unit_of_work(hub, None) as uow:
+            if not await Referral.filter(id=row.id, token_hash=row.token_hash).update(
+                token_hash=secret_digest(token), notified_at=uow.now
+            ):
+                continue  # another worker renewed it
+            await uow.record(
+                "wish.referral_renewed",
+                row.wish,
+                community_id=row.wish.community_id,
+                after={
+                    "referral_id": row.id,
+                    "contact_id": row.contact_id,
+                    "contact": row.contact.name,
+                    "level": row.level.value,
+                },
+                secret={TOKEN_SECRET: token},
+            )
+            renewed += 1
+    return renewed
 
 
 # --- the link (no login) --------------------------------------------------------------------
