@@ -468,22 +468,25 @@ async def _audited(after_id: int, last_id: int, parts: set[str], rows: dict[str,
     for table, row_id, person_id in found:
         for _, part in lookups[str(table)].pop(int(row_id)):
             rows.setdefault(part, set()).add(int(person_id))
-    gone = {
-        entry_id: part
-        for by_row in lookups.values()
-        for named in by_row.values()
-        for entry_id, part in named
-    }
-    if gone:  # the row was deleted: its entry says whose it was
-        for entry_id, before, after in await db.read(
-            f'SELECT id, "before", "after" FROM audit_entry WHERE id IN ({_marks(gone)})',
-            *gone,
-        ):
-            person_id = _person_named(after) or _person_named(before)
+    # Rows deleted since (a revoked role, a refused qualification): one of their entries
+    # says whose they were.
+    gone = [named for by_row in lookups.values() for named in by_row.values()]
+    if gone:
+        entry_ids = [entry_id for named in gone for entry_id, _ in named]
+        said = {
+            int(entry_id): _person_named(after) or _person_named(before)
+            for entry_id, before, after in await db.read(
+                f'SELECT id, "before", "after" FROM audit_entry WHERE id IN ({_marks(entry_ids)})',
+                *entry_ids,
+            )
+        }
+        for named in gone:
+            person_id = next((said[e] for e, _ in named if said.get(e) is not None), None)
             if person_id is None:
                 return False
-            rows.setdefault(gone.pop(int(entry_id)), set()).add(person_id)
-    return not gone
+            for _, part in named:
+                rows.setdefault(part, set()).add(person_id)
+    return True
 
 
 def _person_named(value: Any) -> int | None:
