@@ -10,14 +10,35 @@ call, so a snapshot never goes stale by the clock alone.
 
 Freshness: the snapshot lives in the Hub (``hub.caches``), never in the module. Each use
 first runs ONE statement of indexed ``MAX(id)`` look-ups (the audit trail and every table
-the features come from). Any new row is seen at once, by every process sharing the
-database; an audited change (every service records one) is seen through the audit
-entries after the last one seen, unless its action cannot touch a feature (a wish posted,
-an invitation sent). A change reads again only the part it touches (a signup: the shifts;
-new free times: the availability; ...), into a copy that replaces the snapshot whole; a new
-person, role or membership, or an action not known here, reads everything again. A change
-made behind the services' back (a raw ``UPDATE`` that writes no audit entry) is seen at the
-latest after ``MAX_AGE_SECONDS``, when everything is read again.
+the features come from), so every process sharing the database sees a change at once.
+What changed is then read, and only that, into a copy that replaces the snapshot whole:
+
+- new rows (ids after the last seen, by primary key) name their people: a new role or
+  membership, qualification, free time, service record, signup, no-show or party report;
+- the audit entries written since (every service records one) name the rest: a
+  deactivation or reactivation, an approval, a verified or refused qualification, new free
+  times, a signup's move, an excused no-show... through their entity (the row's
+  ``person_id``; for a row deleted since, a revoked role or a refused qualification, the
+  ``person_id`` one of its entries holds). Actions that cannot touch a feature (a wish
+  posted, an invitation sent) are passed over.
+
+Someone who may have joined or left the volunteers (a new role, a person's own entry) is
+read again whole and spliced in: the ids stay sorted and every part's rows of theirs are
+replaced (one statement for the people, one per part). Other changes read only that
+person's rows of the part (their free times, their shifts...), one statement; people who
+are not volunteers here cost nothing. A few changes read one part again for everyone: a
+cancelled occurrence or task and a task's new times (the shifts), a team's change (the
+team kinds), the community's settings. Each part is built in one canonical order, so a
+snapshot read in pieces holds exactly the arrays a full read gives (tests hold it so).
+
+Everything is read again only when: there is no snapshot yet; an audit action is not
+known here; more than ``AT_MOST`` audit entries, new rows of one table or people changed
+at once; a person-change entry names nobody findable; or the snapshot is older than
+``MAX_AGE_SECONDS``. That last one is the safety net for what no statement above can see:
+a change made behind the services' back (a raw ``UPDATE`` that writes no audit entry,
+such as ``community.weekly_hours_cap``, which no service sets), and, on PostgreSQL, a
+transaction that commits after one holding later ids was already seen (ids are handed out
+at insert, not at commit, so its rows fall behind the last id seen).
 """
 
 from __future__ import annotations
@@ -575,13 +596,18 @@ async def _read_community(snap: Features) -> None:
 
 async def _read_people(snap: Features, people: Sequence[int] | None) -> Sequence[Sequence[Any]]:
     """The community's active volunteers (of ``people``, if given), by id."""
-    narrow = f" AND id IN ({_marks(people)})" if people is not None else ""
+    columns = "SELECT id, name, grid_id, birth_date, skills FROM person WHERE active = ?"
+    if people is None:
+        sql = f"{columns} AND id IN ({_VOLUNTEERS}) ORDER BY id"
+        return await db.read(sql, True, snap.community_id)
+    # A few people: their role rows by the (person, community) index, not all volunteers'.
     return await db.read(
-        "SELECT id, name, grid_id, birth_date, skills FROM person"
-        f" WHERE active = ? AND id IN ({_VOLUNTEERS}){narrow} ORDER BY id",
+        f"{columns} AND id IN ({_marks(people)}) AND EXISTS (SELECT 1 FROM role_assignment r"
+        " WHERE r.person_id = person.id AND r.community_id = ? AND r.role = 'volunteer')"
+        " ORDER BY id",
         True,
+        *people,
         snap.community_id,
-        *(people or ()),
     )
 
 
@@ -634,30 +660,48 @@ def _empty_parts(n: int) -> dict[str, Any]:
 
 async def _splice_people(snap: Features, people: frozenset[int], now: datetime) -> Features:
     """``snap`` with ``people`` read again whole: added, kept or dropped as volunteers
-    (the ids stay sorted; everyone's position may move), and every part's rows of theirs
+    (the ids stay sorted; others' positions may move), and every part's rows of theirs
     replaced. One statement for the people, one per part."""
     asked = np.array(sorted(people), dtype=np.int64)
     fresh = _people_fields(await _read_people(snap, asked.tolist()))
-    touched = np.union1d(fresh["ids"], np.intersect1d(snap.ids, asked))
+    held, was = snap.positions(asked)
+    touched = np.union1d(fresh["ids"], asked[was])
     if not len(touched):
         return snap  # none of them volunteers here, before or now
-    kept = np.flatnonzero(~np.isin(snap.ids, touched)).tolist()
-    ids = np.concatenate([snap.ids[kept], fresh["ids"]])
-    order = np.argsort(ids, kind="stable").tolist()
+    keep = np.ones(snap.size, dtype=bool)
+    keep[held] = False
+    ids = np.concatenate([snap.ids[keep], fresh["ids"]])
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    # Lists: drop those read again, then insert the fresh ones at their final places
+    # (ascending), each a C-level move of the list.
+    gone = sorted(held.tolist(), reverse=True)
+    places = np.searchsorted(ids, fresh["ids"]).tolist()
 
     def merged(old: list, new: list) -> list:
-        both = [old[p] for p in kept] + new
-        return [both[i] for i in order]
+        out = list(old)
+        for p in gone:
+            del out[p]
+        for p, value in zip(places, new, strict=True):
+            out.insert(p, value)
+        return out
 
+    # Cached skill masks stay right for everyone kept (their skills are the same), and
+    # someone without skills matches no words: kept when no newcomer lists a skill.
+    masks = {}
+    if not any(fresh["skills"]):
+        extra = np.zeros(len(fresh["ids"]), dtype=bool)
+        masks = {k: np.concatenate([m[keep], extra])[order] for k, m in snap.masks.items()}
     spliced = replace(
         snap,
-        ids=ids[order],
+        ids=ids,
         names=merged(snap.names, fresh["names"]),
-        grid=np.concatenate([snap.grid[kept], fresh["grid"]])[order],
+        grid=np.concatenate([snap.grid[keep], fresh["grid"]])[order],
         birth_dates=merged(snap.birth_dates, fresh["birth_dates"]),
         skills=merged(snap.skills, fresh["skills"]),
         **_empty_parts(len(ids)),
     )
+    spliced.masks = masks
     touched_ids = touched.tolist()
     for part in PARTS.values():
         fresh_rows = await part.read(spliced, now, touched_ids)
@@ -716,10 +760,12 @@ async def _read_kinds(snap: Features, now: datetime, people: Sequence[int] | Non
 
 
 def _kinds_rows(snap: Features) -> Table:
-    held = [(snap.ids[mask], kind) for kind, mask in snap.kinds.items()]
-    return _columns(
-        [(int(p), kind) for ids, kind in held for p in ids.tolist()], (np.int64, object)
-    )
+    if not snap.kinds:
+        return _columns([], (np.int64, object))
+    held = [snap.ids[mask] for mask in snap.kinds.values()]
+    kinds = np.empty(sum(len(h) for h in held), dtype=object)
+    kinds[:] = [kind for kind, h in zip(snap.kinds, held, strict=True) for _ in range(len(h))]
+    return np.concatenate(held), kinds
 
 
 def _build_kinds(snap: Features, table: Table) -> None:
