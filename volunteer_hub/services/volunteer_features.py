@@ -31,14 +31,18 @@ cancelled occurrence or task and a task's new times (the shifts), a team's chang
 team kinds), the community's settings. Each part is built in one canonical order, so a
 snapshot read in pieces holds exactly the arrays a full read gives (tests hold it so).
 
+On PostgreSQL ids are handed out at insert, not at commit: a transaction can commit after
+one holding later ids was seen, its rows behind the last id seen. So the ids read past that
+were not there (in flight, or rolled back) are kept as the snapshot's holes (the newest
+``HOLES_AT_MOST`` per table) and looked for again at the next change.
+
 Everything is read again only when: there is no snapshot yet; an audit action is not
 known here; more than ``AT_MOST`` audit entries, new rows of one table or people changed
 at once; a person-change entry names nobody findable; or the snapshot is older than
 ``MAX_AGE_SECONDS``. That last one is the safety net for what no statement above can see:
-a change made behind the services' back (a raw ``UPDATE`` that writes no audit entry,
-such as ``community.weekly_hours_cap``, which no service sets), and, on PostgreSQL, a
-transaction that commits after one holding later ids was already seen (ids are handed out
-at insert, not at commit, so its rows fall behind the last id seen).
+a change made behind the services' back (a raw ``UPDATE`` that writes no audit entry, such
+as ``community.weekly_hours_cap``, which no service sets); a late commit with nothing
+changing after it, or one that was in flight during a full read (no holes are known then).
 """
 
 from __future__ import annotations
@@ -183,6 +187,9 @@ class Features:
     masks: dict[frozenset[str], np.ndarray] = field(default_factory=dict, repr=False)
     sums: dict[tuple[str, int, int], np.ndarray] = field(default_factory=dict, repr=False)
     _kinds_of: list[tuple[str, ...]] | None = field(default=None, repr=False)
+    # Token position -> ids at or below the last seen that were not visible when read (a
+    # transaction still in flight, or rolled back): looked for again at the next change.
+    holes: dict[int, frozenset[int]] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
@@ -309,11 +316,15 @@ async def features(hub: Hub, community_id: int, token: tuple[int, ...] | None = 
     if current is not None and not changed:
         if not db.in_transaction_now():  # a transaction's own ids may still roll back
             current.token = token
+            if changed.holes is not None:
+                current.holes = changed.holes
         return current
     if current is not None and not changed.everything:
         # Read what changed into a copy (rankings running meanwhile keep the old snapshot
         # whole), then put the copy in its place.
         snapshot = replace(current, sums={}, token=token)
+        if changed.holes is not None:
+            snapshot.holes = changed.holes
         now = hub.now()
         if changed.people:
             snapshot = await _splice_people(snapshot, changed.people, now)
@@ -348,6 +359,7 @@ class Changes:
     parts: frozenset[str] = frozenset()
     people: frozenset[int] = frozenset()
     rows: dict[str, frozenset[int]] = field(default_factory=dict)
+    holes: dict[int, frozenset[int]] | None = None  # the snapshot's holes now (None: same)
 
     def __bool__(self) -> bool:
         return self.everything or bool(self.parts or self.people or self.rows)
@@ -411,27 +423,39 @@ async def _changes(snapshot: Features, token: tuple) -> Changes:
     rows: dict[str, set[int]] = {}
     branches: list[str] = []
     params: list[Any] = []
-    for table, (part, narrow), new, old in zip(
-        TOKEN_TABLES[1:], TABLE_PARTS, token[1:], snapshot.token[1:], strict=True
+    part_of: dict[int, str] = {}
+    for index, (table, (part, narrow), new, old) in enumerate(
+        zip(TOKEN_TABLES[1:], TABLE_PARTS, token[1:], snapshot.token[1:], strict=True), start=1
     ):
-        if new == old or part is None:
+        holes = snapshot.holes.get(index, frozenset())
+        if part is None or (new == old and not holes):
             continue
         if new - old > AT_MOST:
             if part == PERSON:
                 return EVERYTHING
             parts.add(part)
             continue
+        part_of[index] = part
+        # Every row (for the holes), flagged when it can matter here.
+        flag = f"CASE WHEN {narrow} THEN 1 ELSE 0 END" if narrow else "1"
         branches.append(
-            f"SELECT '{part}', person_id FROM {table} WHERE id > ? AND id <= ?"
-            + (f" AND {narrow}" if narrow else "")
+            f"SELECT {index}, id, person_id, {flag} FROM {table}"
+            f" WHERE (id > ? AND id <= ?){_or_in(holes)}"
         )
-        params += [old, new] + [snapshot.community_id] * narrow.count("?")
+        params += [snapshot.community_id] * narrow.count("?") + [old, new, *holes]
+    seen: dict[int, set[int]] = {}
     if branches:
-        for part, person_id in await db.read(" UNION ALL ".join(branches), *params):
-            rows.setdefault(str(part), set()).add(int(person_id))
-    if token[0] != snapshot.token[0]:
-        if not await _audited(snapshot.token[0], token[0], parts, rows):
+        for index, row_id, person_id, matters in await db.read(
+            " UNION ALL ".join(branches), *params
+        ):
+            seen.setdefault(int(index), set()).add(int(row_id))
+            if matters:
+                rows.setdefault(part_of[int(index)], set()).add(int(person_id))
+    if token[0] != snapshot.token[0] or snapshot.holes.get(0):
+        audited = await _audited(snapshot, token[0], parts, rows)
+        if audited is None:
             return EVERYTHING
+        seen[0] = audited
     people = frozenset(rows.pop(PERSON, ()))
     if len(people) > AT_MOST:
         return EVERYTHING
@@ -443,21 +467,53 @@ async def _changes(snapshot: Features, token: tuple) -> Changes:
         parts=frozenset(parts),
         people=people,
         rows={part: frozenset(named) for part, named in rows.items()},
+        holes=_holes(snapshot, token, seen),
     )
 
 
-async def _audited(after_id: int, last_id: int, parts: set[str], rows: dict[str, set[int]]) -> bool:
-    """Add what the audit entries after ``after_id`` (up to ``last_id``) change to
-    ``parts`` and ``rows``; False when everything must be read again (an action not known
-    here, too many entries, a person-change naming nobody)."""
+# Holes kept per table: the newest; older ones are left to the full read of MAX_AGE_SECONDS.
+HOLES_AT_MOST = 100
+
+
+def _or_in(holes: frozenset[int]) -> str:
+    return f" OR id IN ({_marks(holes)})" if holes else ""
+
+
+def _holes(
+    snapshot: Features, token: tuple, seen: dict[int, set[int]]
+) -> dict[int, frozenset[int]]:
+    """The ids looked for and not found (``seen``: what each looked-at table showed)."""
+    holes = dict(snapshot.holes)
+    for index, found in seen.items():
+        wanted = holes.get(index, frozenset()) | set(
+            range(snapshot.token[index] + 1, token[index] + 1)
+        )
+        missing = sorted(wanted - found)[-HOLES_AT_MOST:]
+        if missing:
+            holes[index] = frozenset(missing)
+        else:
+            holes.pop(index, None)
+    return holes
+
+
+async def _audited(
+    snapshot: Features, last_id: int, parts: set[str], rows: dict[str, set[int]]
+) -> set[int] | None:
+    """Add what the audit entries after the snapshot's (up to ``last_id``, and its holes)
+    change to ``parts`` and ``rows``; the ids of the entries read, or None when everything
+    must be read again (an action not known here, too many entries, a person-change naming
+    nobody)."""
+    holes = snapshot.holes.get(0, frozenset())
     entries = await db.read(
         "SELECT id, action, entity_type, entity_id FROM audit_entry"
-        f" WHERE id > ? AND id <= ? ORDER BY id LIMIT {AT_MOST}",
-        after_id,
+        f" WHERE (id > ? AND id <= ?){_or_in(holes)} ORDER BY id LIMIT {AT_MOST}",
+        snapshot.token[0],
         last_id,
+        *holes,
     )
     if len(entries) >= AT_MOST:
-        return False
+        return None
+    seen = {int(e[0]) for e in entries}
     lookups: dict[str, dict[int, list[tuple[int, str]]]] = {}  # table -> row id -> entries
     for entry_id, action, entity_type, entity_id in entries:
         action = str(action)
@@ -469,16 +525,16 @@ async def _audited(after_id: int, last_id: int, parts: set[str], rows: dict[str,
             continue
         part = next((p for prefix, p in PERSON_ACTIONS if action.startswith(prefix)), None)
         if part is None:
-            return False
+            return None
         if entity_type == "person":
             rows.setdefault(part, set()).add(int(entity_id))
         elif entity_type in _PERSON_TABLES:
             by_row = lookups.setdefault(str(entity_type), {})
             by_row.setdefault(int(entity_id), []).append((int(entry_id), part))
         else:
-            return False
+            return None
     if not lookups:
-        return True
+        return seen
     found = await db.read(
         " UNION ALL ".join(
             f"SELECT '{table}', id, person_id FROM {table} WHERE id IN ({_marks(by_row)})"
@@ -504,10 +560,10 @@ async def _audited(after_id: int, last_id: int, parts: set[str], rows: dict[str,
         for named in gone:
             person_id = next((said[e] for e, _ in named if said.get(e) is not None), None)
             if person_id is None:
-                return False
+                return None
             for _, part in named:
                 rows.setdefault(part, set()).add(person_id)
-    return True
+    return seen
 
 
 def _person_named(value: Any) -> int | None:
