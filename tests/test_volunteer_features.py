@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-import hypothesis
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 
 from tests.factories import World, next_phone
+from tests.test_api_fuzz import draw_cases
 from volunteer_hub.bootstrap import build_hub
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.models import (
@@ -86,28 +85,11 @@ step_st = st.builds(
 )
 
 
-def draw_sequences(examples: int) -> list[list[Step]]:
-    """Deterministic examples (fixed seed, no shrinking), replayed on both databases."""
-    drawn: list[list[Step]] = []
-
-    @hypothesis.settings(
-        max_examples=examples,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @hypothesis.given(steps=st.lists(step_st, min_size=1, max_size=10))
-    def collect(steps: list[Step]) -> None:
-        drawn.append(steps)
-
-    collect()
-    return drawn
-
-
 # Each kind of change once, in turn through each Hub, then random sequences.
-SEQUENCES = [[Step(op, i % 2, i, i + 1, True) for i, op in enumerate(OPS)], *draw_sequences(40)]
+SEQUENCES = [
+    [Step(op, i % 2, i, i + 1, True) for i, op in enumerate(OPS)],
+    *draw_cases(st.lists(step_st, min_size=1, max_size=10), 40),
+]
 
 
 def assert_same(got: Features, want: Features) -> None:

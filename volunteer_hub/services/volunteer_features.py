@@ -400,8 +400,15 @@ PERSON_ACTIONS = (
     ("no_show.", "no_shows"),
     ("party_report.", "party"),
 )
-_PERSON_TABLES = ("role_assignment", "team_membership", "qualification", "signup", "no_show")
-_PERSON_TABLES += ("party_report",)
+# The tables those entries' entities live in (each row has a ``person_id``).
+_PERSON_TABLES = (
+    "role_assignment",
+    "team_membership",
+    "qualification",
+    "signup",
+    "no_show",
+    "party_report",
+)
 # Audited changes to a part of everyone's features: that part is read again whole.
 ACTION_PARTS = (
     ("occurrence.cancelled", "shifts"),
@@ -924,13 +931,19 @@ async def _read_records(snap: Features, now: datetime, people: Sequence[int] | N
     return _columns(rows, (np.int64, np.int64, float))
 
 
-def _build_records(snap: Features, table: Table) -> None:
-    person_ids, at, hours = table
+def _by_time(snap: Features, table: Table) -> tuple[np.ndarray, ...]:
+    """The volunteers' dated rows as positions and columns, sorted by time (the first
+    column), then position, then the rest: the order a full read gives."""
+    person_ids, *columns = table
     pos, found = snap.positions(person_ids)
-    at, hours = at[found], hours[found]
-    order = np.lexsort((hours, pos, at))
+    columns = [column[found] for column in columns]
+    order = np.lexsort((*reversed(columns[1:]), pos, columns[0]))
+    return pos[order], *(column[order] for column in columns)
+
+
+def _build_records(snap: Features, table: Table) -> None:
     snap.sums = {}
-    snap.rec_pos, snap.rec_at, snap.rec_hours = pos[order], at[order], hours[order]
+    snap.rec_pos, snap.rec_at, snap.rec_hours = _by_time(snap, table)
 
 
 async def _read_shifts(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
@@ -948,12 +961,8 @@ async def _read_shifts(snap: Features, now: datetime, people: Sequence[int] | No
 
 
 def _build_shifts(snap: Features, table: Table) -> None:
-    person_ids, start, end = table
-    pos, found = snap.positions(person_ids)
-    start, end = start[found], end[found]
-    order = np.lexsort((end, pos, start))
     snap.sums = {}
-    snap.shift_pos, snap.shift_start, snap.shift_end = pos[order], start[order], end[order]
+    snap.shift_pos, snap.shift_start, snap.shift_end = _by_time(snap, table)
 
 
 async def _read_no_shows(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
@@ -968,11 +977,7 @@ async def _read_no_shows(snap: Features, now: datetime, people: Sequence[int] | 
 
 
 def _build_no_shows(snap: Features, table: Table) -> None:
-    person_ids, at = table
-    pos, found = snap.positions(person_ids)
-    at = at[found]
-    order = np.lexsort((pos, at))
-    snap.ns_pos, snap.ns_at = pos[order], at[order]
+    snap.ns_pos, snap.ns_at = _by_time(snap, table)
 
 
 async def _read_party(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
