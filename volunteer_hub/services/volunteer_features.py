@@ -424,7 +424,10 @@ async def _changes(snapshot: Features, token: tuple) -> Changes:
     and the audit entries written since (nothing when neither names a feature)."""
     if time.monotonic() - snapshot.loaded_at > MAX_AGE_SECONDS:
         return EVERYTHING
-    if token == snapshot.token:
+    # Read once: a ranking that finds nothing to read moves the cached snapshot's token
+    # and holes on, maybe while this one waits for the database.
+    last, known_holes = snapshot.token, snapshot.holes
+    if token == last:
         return Changes()
     parts: set[str] = set()
     rows: dict[str, set[int]] = {}
@@ -432,9 +435,9 @@ async def _changes(snapshot: Features, token: tuple) -> Changes:
     params: list[Any] = []
     part_of: dict[int, str] = {}
     for index, (table, (part, narrow), new, old) in enumerate(
-        zip(TOKEN_TABLES[1:], TABLE_PARTS, token[1:], snapshot.token[1:], strict=True), start=1
+        zip(TOKEN_TABLES[1:], TABLE_PARTS, token[1:], last[1:], strict=True), start=1
     ):
-        holes = snapshot.holes.get(index, frozenset())
+        holes = known_holes.get(index, frozenset())
         if part is None or (new == old and not holes):
             continue
         if new - old > AT_MOST:
@@ -458,8 +461,8 @@ async def _changes(snapshot: Features, token: tuple) -> Changes:
             seen.setdefault(int(index), set()).add(int(row_id))
             if matters:
                 rows.setdefault(part_of[int(index)], set()).add(int(person_id))
-    if token[0] != snapshot.token[0] or snapshot.holes.get(0):
-        audited = await _audited(snapshot, token[0], parts, rows)
+    if token[0] != last[0] or known_holes.get(0):
+        audited = await _audited(last[0], known_holes.get(0, frozenset()), token[0], parts, rows)
         if audited is None:
             return EVERYTHING
         seen[0] = audited
@@ -474,7 +477,7 @@ async def _changes(snapshot: Features, token: tuple) -> Changes:
         parts=frozenset(parts),
         people=people,
         rows={part: frozenset(named) for part, named in rows.items()},
-        holes=_holes(snapshot, token, seen),
+        holes=_holes(last, known_holes, token, seen),
     )
 
 
@@ -487,14 +490,13 @@ def _or_in(holes: frozenset[int]) -> str:
 
 
 def _holes(
-    snapshot: Features, token: tuple, seen: dict[int, set[int]]
+    last: tuple, known: dict[int, frozenset[int]], token: tuple, seen: dict[int, set[int]]
 ) -> dict[int, frozenset[int]]:
-    """The ids looked for and not found (``seen``: what each looked-at table showed)."""
-    holes = dict(snapshot.holes)
+    """The ids looked for (the ``known`` holes, those after ``last`` up to ``token``) and
+    not found (``seen``: what each looked-at table showed)."""
+    holes = dict(known)
     for index, found in seen.items():
-        wanted = holes.get(index, frozenset()) | set(
-            range(snapshot.token[index] + 1, token[index] + 1)
-        )
+        wanted = holes.get(index, frozenset()) | set(range(last[index] + 1, token[index] + 1))
         missing = sorted(wanted - found)[-HOLES_AT_MOST:]
         if missing:
             holes[index] = frozenset(missing)
@@ -504,17 +506,20 @@ def _holes(
 
 
 async def _audited(
-    snapshot: Features, last_id: int, parts: set[str], rows: dict[str, set[int]]
+    after_id: int,
+    holes: frozenset[int],
+    last_id: int,
+    parts: set[str],
+    rows: dict[str, set[int]],
 ) -> set[int] | None:
-    """Add what the audit entries after the snapshot's (up to ``last_id``, and its holes)
+    """Add what the audit entries after ``after_id`` up to ``last_id`` (and ``holes``)
     change to ``parts`` and ``rows``; the ids of the entries read, or None when everything
     must be read again (an action not known here, too many entries, a person-change naming
     nobody)."""
-    holes = snapshot.holes.get(0, frozenset())
     entries = await db.read(
         "SELECT id, action, entity_type, entity_id FROM audit_entry"
         f" WHERE (id > ? AND id <= ?){_or_in(holes)} ORDER BY id LIMIT {AT_MOST}",
-        snapshot.token[0],
+        after_id,
         last_id,
         *holes,
     )
