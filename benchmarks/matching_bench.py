@@ -15,7 +15,12 @@ then times ``matching.rank(hub, wish, limit=10)``:
 - cold: the first call of a Hub (it reads the community's feature snapshot);
 - warm: ``--calls`` calls after it (median and p95), the database unchanged; each call
   still runs its freshness statement and the two per-wish queries;
-- after a change: a volunteer sets their availability, then one call (that part read again);
+- after a change: a volunteer sets their availability, then one call (their slots read again);
+- after a new volunteer joins (registered, joined the team, approved: a new person, role and
+  membership), the first call: read incrementally (the newcomer spliced in), and, as the
+  baseline in the same run, the same after another newcomer with the snapshot dropped
+  (``volunteer_features.forget``: everything read again, what any new person, role or
+  membership cost before); ``--joins`` times each, alternating, medians reported;
 
 and, in the same run, the old approach (two queries per volunteer, the matcher before
 issue 13, kept below as ``old_rank``) on a team of ``--small`` volunteers (default 500),
@@ -205,6 +210,31 @@ async def seed(hub, admin, n: int, name: str, phone_base: int):
     return wish, ids
 
 
+_phones = iter(range(17000000000, 17100000000))
+
+
+async def join_team(hub, admin, community_id: int, name: str) -> None:
+    """A new volunteer, through the services: registered, joined the community's team,
+    approved by staff (a new person, role and membership)."""
+    from volunteer_hub.models import Team
+    from volunteer_hub.services import people, teams
+    from volunteer_hub.services.access import load_actor
+
+    person = await people.register(
+        hub,
+        {
+            "name": name,
+            "phone": str(next(_phones)),
+            "password": PASSWORD,
+            "community_id": community_id,
+        },
+    )
+    team = await Team.get(community_id=community_id, kind="elderly_care")
+    membership = await teams.join_team(hub, await load_actor(person.id), team.id)
+    if membership.status == "pending":
+        await teams.approve_membership(hub, admin, membership.id)
+
+
 # --- the matcher before issue 13: two queries per volunteer -----------------------------------
 
 
@@ -281,7 +311,7 @@ async def run_one(url: str, work_dir: Path, args: argparse.Namespace) -> dict:
     from volunteer_hub import db
     from volunteer_hub.bootstrap import build_hub
     from volunteer_hub.config import Settings
-    from volunteer_hub.services import availability, matching, people
+    from volunteer_hub.services import availability, matching, people, volunteer_features
     from volunteer_hub.services.access import load_actor
 
     await db.upgrade(url)
@@ -327,6 +357,22 @@ async def run_one(url: str, work_dir: Path, args: argparse.Namespace) -> dict:
         await matching.rank(hub, wish, limit=10)
         result["after_change_ms"] = (time.perf_counter() - started) * 1000
 
+        # A new volunteer joins: the first ranking after, incrementally and (the baseline)
+        # with everything read again, alternating.
+        spliced, full = [], []
+        for i in range(args.joins):
+            for label, times in (("spliced", spliced), ("full", full)):
+                await join_team(hub, admin, wish.community_id, f"新志愿者{label}{i}")
+                if label == "full":
+                    volunteer_features.forget(hub)
+                started = time.perf_counter()
+                assert len(await matching.rank(hub, wish, limit=10)) == 10
+                times.append((time.perf_counter() - started) * 1000)
+        result["join_spliced_ms"] = statistics.median(spliced)
+        result["join_full_ms"] = statistics.median(full)
+        snapshot = hub.caches[volunteer_features.CACHE_KEY][wish.community_id]
+        assert snapshot.size == args.volunteers + 2 * args.joins, snapshot.size
+
         old = []
         for _ in range(3):
             started = time.perf_counter()
@@ -360,13 +406,16 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"ranking a wish among {n:,} volunteers of a team (top 10, all filters)")
     print(
         f"{'database':<11} {'seed s':>7} {'eligible':>8} {'cold ms':>8} {'warm median ms':>15}"
-        f" {'warm p95 ms':>12} {'after a change ms':>18} {f'old, {args.small} s':>12}"
+        f" {'warm p95 ms':>12} {'after a change ms':>18} {'join: spliced ms':>17}"
+        f" {'join: full ms':>14} {'full/spliced':>13} {f'old, {args.small} s':>12}"
         f" {f'old, {n:,} s (extrap.)':>22} {'speed-up (warm)':>16}"
     )
     for label, r in runs:
         print(
             f"{label:<11} {r['seed_s']:>7.1f} {r['eligible']:>8} {r['cold_ms']:>8.1f}"
             f" {r['warm_median_ms']:>15.2f} {r['warm_p95_ms']:>12.2f} {r['after_change_ms']:>18.1f}"
+            f" {r['join_spliced_ms']:>17.1f} {r['join_full_ms']:>14.1f}"
+            f" {r['join_full_ms'] / r['join_spliced_ms']:>12.1f}×"
             f" {r['old_small_s']:>12.3f} {r['old_extrapolated_s']:>22.1f}"
             f" {r['old_extrapolated_s'] * 1000 / r['warm_median_ms']:>15,.0f}×"
         )
@@ -378,6 +427,9 @@ def main() -> int:
     parser.add_argument("--volunteers", type=int, default=50_000)
     parser.add_argument("--small", type=int, default=500, help="team size for the old approach")
     parser.add_argument("--calls", type=int, default=200, help="warm calls")
+    parser.add_argument(
+        "--joins", type=int, default=5, help="new volunteers timed each way (spliced, full)"
+    )
     parser.add_argument(
         "--database", help="a PostgreSQL server URL (default: VHUB_TEST_POSTGRES_URL)"
     )

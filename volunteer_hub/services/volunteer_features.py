@@ -10,21 +10,46 @@ call, so a snapshot never goes stale by the clock alone.
 
 Freshness: the snapshot lives in the Hub (``hub.caches``), never in the module. Each use
 first runs ONE statement of indexed ``MAX(id)`` look-ups (the audit trail and every table
-the features come from). Any new row is seen at once, by every process sharing the
-database; an audited change (every service records one) is seen through the audit
-entries after the last one seen, unless its action cannot touch a feature (a wish posted,
-an invitation sent). A change reads again only the part it touches (a signup: the shifts;
-new free times: the availability; ...), into a copy that replaces the snapshot whole; a new
-person, role or membership, or an action not known here, reads everything again. A change
-made behind the services' back (a raw ``UPDATE`` that writes no audit entry) is seen at the
-latest after ``MAX_AGE_SECONDS``, when everything is read again.
+the features come from), so every process sharing the database sees a change at once.
+What changed is then read, and only that, into a copy that replaces the snapshot whole:
+
+- new rows (ids after the last seen, by primary key) name their people: a new role or
+  membership, qualification, free time, service record, signup, no-show or party report;
+- the audit entries written since (every service records one) name the rest: a
+  deactivation or reactivation, an approval, a verified or refused qualification, new free
+  times, a signup's move, an excused no-show... through their entity (the row's
+  ``person_id``; for a row deleted since, a revoked role or a refused qualification, the
+  ``person_id`` one of its entries holds). Actions that cannot touch a feature (a wish
+  posted, an invitation sent) are passed over.
+
+Someone who may have joined or left the volunteers (a new role, a person's own entry) is
+read again whole and spliced in: the ids stay sorted and every part's rows of theirs are
+replaced (one statement for the people, one per part). Other changes read only that
+person's rows of the part (their free times, their shifts...), one statement; people who
+are not volunteers here cost nothing. A few changes read one part again for everyone: a
+cancelled occurrence or task and a task's new times (the shifts), a team's change (the
+team kinds), the community's settings. Each part is built in one canonical order, so a
+snapshot read in pieces holds exactly the arrays a full read gives (tests hold it so).
+
+On PostgreSQL ids are handed out at insert, not at commit: a transaction can commit after
+one holding later ids was seen, its rows behind the last id seen. So the ids read past that
+were not there (in flight, or rolled back) are kept as the snapshot's holes (the newest
+``HOLES_AT_MOST`` per table) and looked for again at the next change.
+
+Everything is read again only when: there is no snapshot yet; an audit action is not
+known here; more than ``AT_MOST`` audit entries, new rows of one table or people changed
+at once; a person-change entry names nobody findable; or the snapshot is older than
+``MAX_AGE_SECONDS``. That last one is the safety net for what no statement above can see:
+a change made behind the services' back (a raw ``UPDATE`` that writes no audit entry, such
+as ``community.weekly_hours_cap``, which no service sets); a late commit with nothing
+changing after it, or one that was in flight during a full read (no holes are known then).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -69,6 +94,10 @@ _HARMLESS_ACTIONS = (
     "grid.",
     "task.invited",
     "task.created",  # a new task has nobody signed up yet
+    "team.created",  # nobody is a member yet
+    "community.created",
+    "community.emergency_",
+    "emergency.",
 )
 
 # The tables the features come from, audit trail first: the freshness token is their
@@ -105,7 +134,6 @@ def token_from_rows(rows: Sequence[Sequence[Any]]) -> tuple[int, ...]:
     return tuple(values)
 
 
-_AUDIT_TAIL_ROWS = 1000
 _OCC_END = 'o."end"'  # END is a keyword
 
 _VOLUNTEERS = "SELECT person_id FROM role_assignment WHERE community_id = ? AND role = 'volunteer'"
@@ -160,6 +188,9 @@ class Features:
     masks: dict[frozenset[str], np.ndarray] = field(default_factory=dict, repr=False)
     sums: dict[tuple[str, int, int], np.ndarray] = field(default_factory=dict, repr=False)
     _kinds_of: list[tuple[str, ...]] | None = field(default=None, repr=False)
+    # Token position -> ids at or below the last seen that were not visible when read (a
+    # transaction still in flight, or rolled back): looked for again at the next change.
+    holes: dict[int, frozenset[int]] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
@@ -275,25 +306,34 @@ class Features:
 
 
 async def features(hub: Hub, community_id: int, token: tuple[int, ...] | None = None) -> Features:
-    """The community's feature snapshot, fresh: reloaded when the database changed.
+    """The community's feature snapshot, fresh: what changed in the database read again.
 
     ``token``: the freshness token if the caller read it already (``token_rows_sql``)."""
     cache: dict[int, Features] = hub.caches.setdefault(CACHE_KEY, {})
     if token is None:
         token = tuple(int(v or 0) for v in (await db.read(_TOKEN_SQL))[0])
     current = cache.get(community_id)
-    changed = await _changes(current, token) if current is not None else ALL
+    changed = await _changes(current, token) if current is not None else EVERYTHING
     if current is not None and not changed:
         if not db.in_transaction_now():  # a transaction's own ids may still roll back
             current.token = token
+            if changed.holes is not None:
+                current.holes = changed.holes
         return current
-    if current is not None and changed is not ALL:
-        # Only some parts changed: read those again into a copy (rankings running
-        # meanwhile keep the old snapshot whole), then put the copy in its place.
+    if current is not None and not changed.everything:
+        # Read what changed into a copy (rankings running meanwhile keep the old snapshot
+        # whole), then put the copy in its place.
         snapshot = replace(current, sums={}, token=token)
+        if changed.holes is not None:
+            snapshot.holes = changed.holes
         now = hub.now()
-        for name in sorted(changed):
-            await PARTS[name](snapshot, now)
+        if changed.people:
+            snapshot = await _splice_people(snapshot, changed.people, now)
+        for name, people in sorted(changed.rows.items()):
+            if name not in changed.parts:
+                await _splice_rows(snapshot, name, people - changed.people, now)
+        for name in sorted(changed.parts):
+            await _read_part(snapshot, name, now)
     else:
         snapshot = await load(hub, community_id)
         snapshot.token = token
@@ -308,38 +348,456 @@ def forget(hub: Hub) -> None:
     hub.caches.pop(CACHE_KEY, None)
 
 
-ALL: frozenset[str] = frozenset({"*"})
+# --- what changed since a snapshot was read ---------------------------------------------------
 
 
-async def _changes(snapshot: Features, token: tuple) -> frozenset[str]:
-    """What changed since ``snapshot`` was read: nothing (empty), some parts (their
-    names), or ``ALL`` (read everything again)."""
+@dataclass(frozen=True)
+class Changes:
+    """What to read again: everything, or whole parts, people whole (their place among the
+    volunteers and every part), and some people's rows of a part."""
+
+    everything: bool = False
+    parts: frozenset[str] = frozenset()
+    people: frozenset[int] = frozenset()
+    rows: dict[str, frozenset[int]] = field(default_factory=dict)
+    holes: dict[int, frozenset[int]] | None = None  # the snapshot's holes now (None: same)
+
+    def __bool__(self) -> bool:
+        return self.everything or bool(self.parts or self.people or self.rows)
+
+
+EVERYTHING = Changes(everything=True)
+# More new rows in a table, audit entries, people or rows of a part than this: read the
+# part (or everything) again rather than row by row.
+AT_MOST = 1000
+PERSON = "person"  # a person read again whole: whether they volunteer here, and every part
+
+# What a new row in each table of the token (after the audit trail) changes, for the person
+# it names; ``None``: nothing by itself (a new person volunteers only through a new role row).
+# The SQL narrows the rows to those that can matter here (``?``: the community).
+TABLE_PARTS: tuple[tuple[str | None, str], ...] = (
+    (None, ""),
+    (PERSON, "community_id = ? AND role = 'volunteer'"),
+    ("kinds", "team_id IN (SELECT id FROM team WHERE community_id = ?)"),
+    ("qualifications", ""),
+    ("availability", ""),
+    ("records", ""),
+    ("shifts", ""),
+    ("no_shows", ""),
+    ("party", "community_id = ? AND status = 'accepted'"),
+)
+# Audited changes to one person's features, by the start of their action (after
+# ``_HARMLESS_ACTIONS``): the part of that person's to read again. The entry's entity names
+# the person: itself, or its row's ``person_id``, or (its row gone: a revoked role, a
+# refused qualification) the ``person_id`` its before/after holds.
+PERSON_ACTIONS = (
+    ("person.availability_set", "availability"),
+    ("person.", PERSON),  # deactivated, reactivated, updated, registered
+    ("role.", PERSON),
+    ("team.joined", "kinds"),  # a volunteer role it gives is a role entry of its own
+    ("team.membership_", "kinds"),
+    ("qualification.", "qualifications"),
+    ("signup.", "shifts"),  # a record or a no-show it writes is a new row: seen by its table
+    ("no_show.", "no_shows"),
+    ("party_report.", "party"),
+)
+# The tables those entries' entities live in (each row has a ``person_id``).
+_PERSON_TABLES = (
+    "role_assignment",
+    "team_membership",
+    "qualification",
+    "signup",
+    "no_show",
+    "party_report",
+)
+# Audited changes to a part of everyone's features: that part is read again whole.
+ACTION_PARTS = (
+    ("occurrence.cancelled", "shifts"),
+    ("task.cancelled", "shifts"),
+    ("task.updated", "shifts"),  # its shifts' times
+    ("team.updated", "kinds"),
+    ("community.updated", "community"),  # time zone, weekly hours cap
+)
+
+
+async def _changes(snapshot: Features, token: tuple) -> Changes:
+    """What changed since ``snapshot`` was read, from the new rows of the token's tables
+    and the audit entries written since (nothing when neither names a feature)."""
     if time.monotonic() - snapshot.loaded_at > MAX_AGE_SECONDS:
-        return ALL
-    if token == snapshot.token:
-        return frozenset()
+        return EVERYTHING
+    # Read once: a ranking that finds nothing to read moves the cached snapshot's token
+    # and holes on, maybe while this one waits for the database.
+    last, known_holes = snapshot.token, snapshot.holes
+    if token == last:
+        return Changes()
     parts: set[str] = set()
-    for i, (new, old) in enumerate(zip(token[1:], snapshot.token[1:], strict=True)):
-        if new != old:
-            if TABLE_PARTS[i] is None:
-                return ALL  # a new person, role or membership
-            parts.add(TABLE_PARTS[i])
-    if token[0] != snapshot.token[0]:
-        rows = await db.read(
-            f"SELECT action FROM audit_entry WHERE id > ? ORDER BY id LIMIT {_AUDIT_TAIL_ROWS}",
-            snapshot.token[0],
-        )
-        if len(rows) >= _AUDIT_TAIL_ROWS:
-            return ALL
-        for (action,) in rows:
-            action = str(action)
-            if action.startswith(_HARMLESS_ACTIONS):
-                continue
-            part = next((p for prefix, p in ACTION_PARTS if action.startswith(prefix)), None)
-            if part is None:
-                return ALL
+    rows: dict[str, set[int]] = {}
+    branches: list[str] = []
+    params: list[Any] = []
+    part_of: dict[int, str] = {}
+    for index, (table, (part, narrow), new, old) in enumerate(
+        zip(TOKEN_TABLES[1:], TABLE_PARTS, token[1:], last[1:], strict=True), start=1
+    ):
+        holes = known_holes.get(index, frozenset())
+        if part is None or (new == old and not holes):
+            continue
+        if new - old > AT_MOST:
+            if part == PERSON:
+                return EVERYTHING
             parts.add(part)
-    return frozenset(parts)
+            continue
+        part_of[index] = part
+        # Every row (for the holes), flagged when it can matter here.
+        flag = f"CASE WHEN {narrow} THEN 1 ELSE 0 END" if narrow else "1"
+        branches.append(
+            f"SELECT {index}, id, person_id, {flag} FROM {table}"
+            f" WHERE (id > ? AND id <= ?){_or_in(holes)}"
+        )
+        params += [snapshot.community_id] * narrow.count("?") + [old, new, *holes]
+    seen: dict[int, set[int]] = {}
+    if branches:
+        for index, row_id, person_id, matters in await db.read(
+            " UNION ALL ".join(branches), *params
+        ):
+            seen.setdefault(int(index), set()).add(int(row_id))
+            if matters:
+                rows.setdefault(part_of[int(index)], set()).add(int(person_id))
+    if token[0] != last[0] or known_holes.get(0):
+        audited = await _audited(last[0], known_holes.get(0, frozenset()), token[0], parts, rows)
+        if audited is None:
+            return EVERYTHING
+        seen[0] = audited
+    people = frozenset(rows.pop(PERSON, ()))
+    if len(people) > AT_MOST:
+        return EVERYTHING
+    for part, named in list(rows.items()):
+        if len(named) > AT_MOST:
+            parts.add(part)
+            del rows[part]
+    return Changes(
+        parts=frozenset(parts),
+        people=people,
+        rows={part: frozenset(named) for part, named in rows.items()},
+        holes=_holes(last, known_holes, token, seen),
+    )
+
+
+# Holes kept per table: the newest; older ones are left to the full read of MAX_AGE_SECONDS.
+HOLES_AT_MOST = 100
+
+
+def _or_in(holes: frozenset[int]) -> str:
+    return f" OR id IN ({_marks(holes)})" if holes else ""
+
+
+def _holes(
+    last: tuple, known: dict[int, frozenset[int]], token: tuple, seen: dict[int, set[int]]
+) -> dict[int, frozenset[int]]:
+    """The ids looked for (the ``known`` holes, those after ``last`` up to ``token``) and
+    not found (``seen``: what each looked-at table showed)."""
+    holes = dict(known)
+    for index, found in seen.items():
+        wanted = holes.get(index, frozenset()) | set(range(last[index] + 1, token[index] + 1))
+        missing = sorted(wanted - found)[-HOLES_AT_MOST:]
+        if missing:
+            holes[index] = frozenset(missing)
+        else:
+            holes.pop(index, None)
+    return holes
+
+
+async def _audited(
+    after_id: int,
+    holes: frozenset[int],
+    last_id: int,
+    parts: set[str],
+    rows: dict[str, set[int]],
+) -> set[int] | None:
+    """Add what the audit entries after ``after_id`` up to ``last_id`` (and ``holes``)
+    change to ``parts`` and ``rows``; the ids of the entries read, or None when everything
+    must be read again (an action not known here, too many entries, a person-change naming
+    nobody)."""
+    entries = await db.read(
+        "SELECT id, action, entity_type, entity_id FROM audit_entry"
+        f" WHERE (id > ? AND id <= ?){_or_in(holes)} ORDER BY id LIMIT {AT_MOST}",
+        after_id,
+        last_id,
+        *holes,
+    )
+    if len(entries) >= AT_MOST:
+        return None
+    seen = {int(e[0]) for e in entries}
+    lookups: dict[str, dict[int, list[tuple[int, str]]]] = {}  # table -> row id -> entries
+    for entry_id, action, entity_type, entity_id in entries:
+        action = str(action)
+        if action.startswith(_HARMLESS_ACTIONS):
+            continue
+        part = next((p for prefix, p in ACTION_PARTS if action.startswith(prefix)), None)
+        if part is not None:
+            parts.add(part)
+            continue
+        part = next((p for prefix, p in PERSON_ACTIONS if action.startswith(prefix)), None)
+        if part is None:
+            return None
+        if entity_type == "person":
+            rows.setdefault(part, set()).add(int(entity_id))
+        elif entity_type in _PERSON_TABLES:
+            by_row = lookups.setdefault(str(entity_type), {})
+            by_row.setdefault(int(entity_id), []).append((int(entry_id), part))
+        else:
+            return None
+    if not lookups:
+        return seen
+    found = await db.read(
+        " UNION ALL ".join(
+            f"SELECT '{table}', id, person_id FROM {table} WHERE id IN ({_marks(by_row)})"
+            for table, by_row in lookups.items()
+        ),
+        *(row_id for by_row in lookups.values() for row_id in by_row),
+    )
+    for table, row_id, person_id in found:
+        for _, part in lookups[str(table)].pop(int(row_id)):
+            rows.setdefault(part, set()).add(int(person_id))
+    # Rows deleted since (a revoked role, a refused qualification): one of their entries
+    # says whose they were.
+    gone = [named for by_row in lookups.values() for named in by_row.values()]
+    if gone:
+        entry_ids = [entry_id for named in gone for entry_id, _ in named]
+        said = {
+            int(entry_id): _person_named(after) or _person_named(before)
+            for entry_id, before, after in await db.read(
+                f'SELECT id, "before", "after" FROM audit_entry WHERE id IN ({_marks(entry_ids)})',
+                *entry_ids,
+            )
+        }
+        for named in gone:
+            person_id = next((said[e] for e, _ in named if said.get(e) is not None), None)
+            if person_id is None:
+                return None
+            for _, part in named:
+                rows.setdefault(part, set()).add(person_id)
+    return seen
+
+
+def _person_named(value: Any) -> int | None:
+    if isinstance(value, str):
+        value = json.loads(value)
+    person_id = value.get("person_id") if isinstance(value, dict) else None
+    return int(person_id) if isinstance(person_id, int) else None
+
+
+def _marks(values: Sequence | dict) -> str:
+    return ", ".join("?" * len(values))
+
+
+# --- reading: the community, its volunteers, then each part ------------------------------------
+
+# One part's rows in person-id space: column 0 the person ids, then the part's columns. A
+# part is read into this form, and a snapshot's part is turned back into it, so some
+# people's rows can be replaced and the arrays built again the way a full read builds them.
+Table = tuple[np.ndarray, ...]
+
+
+def _columns(rows: Sequence[Sequence[Any]], dtypes: Sequence[Any]) -> Table:
+    columns: list[np.ndarray] = []
+    for i, dtype in enumerate(dtypes):
+        values = [r[i] for r in rows]
+        if dtype is object:
+            column = np.empty(len(values), dtype=object)
+            column[:] = values
+        else:
+            column = np.array(values, dtype=dtype).reshape(len(values))
+        columns.append(column)
+    return tuple(columns)
+
+
+def _without(table: Table, people: np.ndarray) -> Table:
+    keep = ~np.isin(table[0], people)
+    return tuple(column[keep] for column in table)
+
+
+def _joined(a: Table, b: Table) -> Table:
+    return tuple(np.concatenate([x, y]) for x, y in zip(a, b, strict=True))
+
+
+def _who(column: str, snap: Features, people: Sequence[int] | None) -> tuple[str, list[Any]]:
+    """SQL keeping ``column`` to the community's volunteers, or to ``people``."""
+    if people is None:
+        return f"{column} IN ({_VOLUNTEERS})", [snap.community_id]
+    return f"{column} IN ({_marks(people)})", list(people)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A part of a snapshot that can be read again on its own, whole or for some people."""
+
+    read: Callable[[Features, datetime, Sequence[int] | None], Awaitable[Table]]
+    rows_of: Callable[[Features], Table]  # the snapshot's rows, back in person-id space
+    build: Callable[[Features, Table], None]  # the arrays, in the order a full read gives
+
+
+async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Features:
+    """Read a community's features: nine statements, whatever its size."""
+    now = now or hub.now()
+    snap = Features(
+        community_id=community_id,
+        timezone="Asia/Shanghai",
+        weekly_hours_cap=0,
+        **_people_fields([]),
+        **_empty_parts(0),
+    )
+    await _read_community(snap)
+    people = _people_fields(await _read_people(snap, None))
+    snap = replace(snap, **people, **_empty_parts(len(people["ids"])))
+    if snap.size:
+        for part in PARTS.values():
+            part.build(snap, await part.read(snap, now, None))
+    return snap
+
+
+async def _read_community(snap: Features) -> None:
+    rows = await db.read(
+        "SELECT timezone, weekly_hours_cap FROM community WHERE id = ?", snap.community_id
+    )
+    if rows:
+        snap.timezone, snap.weekly_hours_cap = str(rows[0][0]), int(rows[0][1])
+
+
+async def _read_people(snap: Features, people: Sequence[int] | None) -> Sequence[Sequence[Any]]:
+    """The community's active volunteers (of ``people``, if given), by id."""
+    columns = "SELECT id, name, grid_id, birth_date, skills FROM person WHERE active = ?"
+    if people is None:
+        sql = f"{columns} AND id IN ({_VOLUNTEERS}) ORDER BY id"
+        return await db.read(sql, True, snap.community_id)
+    # A few people: their role rows by the (person, community) index, not all volunteers'.
+    return await db.read(
+        f"{columns} AND id IN ({_marks(people)}) AND EXISTS (SELECT 1 FROM role_assignment r"
+        " WHERE r.person_id = person.id AND r.community_id = ? AND r.role = 'volunteer')"
+        " ORDER BY id",
+        True,
+        *people,
+        snap.community_id,
+    )
+
+
+def _people_fields(people: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """A snapshot's per-person fields from person rows (id, name, grid, birth date, skills)."""
+    skills: dict[Any, tuple[str, ...]] = {}  # most people share a few skill lists
+    dates: dict[Any, date | None] = {}
+
+    def parsed(value: Any, memo: dict, parse) -> Any:
+        key = value if isinstance(value, str | date) or value is None else json.dumps(value)
+        if key not in memo:
+            memo[key] = parse(value)
+        return memo[key]
+
+    n = len(people)
+    return {
+        "ids": np.fromiter((r[0] for r in people), dtype=np.int64, count=n),
+        "names": [r[1] for r in people],
+        "grid": np.fromiter(
+            (-1 if r[2] is None else r[2] for r in people), dtype=np.int64, count=n
+        ),
+        "birth_dates": [parsed(r[3], dates, _as_date) for r in people],
+        "skills": [parsed(r[4], skills, _json_list) for r in people],
+    }
+
+
+def _empty_parts(n: int) -> dict[str, Any]:
+    """Every part empty, for ``n`` people; no cached masks or sums."""
+    return {
+        "kinds": {},
+        "verified": {},
+        "qualification_rows": [],
+        "declared": np.zeros(n, dtype=bool),
+        "slots": {},
+        "rec_pos": _EMPTY_INT,
+        "rec_at": _EMPTY_INT,
+        "rec_hours": np.zeros(0),
+        "shift_pos": _EMPTY_INT,
+        "shift_start": _EMPTY_INT,
+        "shift_end": _EMPTY_INT,
+        "ns_pos": _EMPTY_INT,
+        "ns_at": _EMPTY_INT,
+        "party_target": np.zeros(n),
+        "is_party": np.zeros(n, dtype=bool),
+        "masks": {},
+        "sums": {},
+        "_kinds_of": None,
+    }
+
+
+async def _splice_people(snap: Features, people: frozenset[int], now: datetime) -> Features:
+    """``snap`` with ``people`` read again whole: added, kept or dropped as volunteers
+    (the ids stay sorted; others' positions may move), and every part's rows of theirs
+    replaced. One statement for the people, one per part."""
+    asked = np.array(sorted(people), dtype=np.int64)
+    fresh = _people_fields(await _read_people(snap, asked.tolist()))
+    held, was = snap.positions(asked)
+    touched = np.union1d(fresh["ids"], asked[was])
+    if not len(touched):
+        return snap  # none of them volunteers here, before or now
+    keep = np.ones(snap.size, dtype=bool)
+    keep[held] = False
+    ids = np.concatenate([snap.ids[keep], fresh["ids"]])
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    # Lists: drop those read again, then insert the fresh ones at their final places
+    # (ascending), each a C-level move of the list.
+    gone = sorted(held.tolist(), reverse=True)
+    places = np.searchsorted(ids, fresh["ids"]).tolist()
+
+    def merged(old: list, new: list) -> list:
+        out = list(old)
+        for p in gone:
+            del out[p]
+        for p, value in zip(places, new, strict=True):
+            out.insert(p, value)
+        return out
+
+    # Cached skill masks stay right for everyone kept (their skills are the same), and
+    # someone without skills matches no words: kept when no newcomer lists a skill.
+    masks = {}
+    if not any(fresh["skills"]):
+        extra = np.zeros(len(fresh["ids"]), dtype=bool)
+        masks = {k: np.concatenate([m[keep], extra])[order] for k, m in snap.masks.items()}
+    spliced = replace(
+        snap,
+        ids=ids,
+        names=merged(snap.names, fresh["names"]),
+        grid=np.concatenate([snap.grid[keep], fresh["grid"]])[order],
+        birth_dates=merged(snap.birth_dates, fresh["birth_dates"]),
+        skills=merged(snap.skills, fresh["skills"]),
+        **_empty_parts(len(ids)),
+    )
+    spliced.masks = masks
+    touched_ids = touched.tolist()
+    for part in PARTS.values():
+        fresh_rows = await part.read(spliced, now, touched_ids)
+        part.build(spliced, _joined(_without(part.rows_of(snap), touched), fresh_rows))
+    return spliced
+
+
+async def _splice_rows(snap: Features, name: str, people: frozenset[int], now: datetime) -> None:
+    """Read ``people``'s rows of one part again, into ``snap`` (one statement). Only the
+    volunteers here matter: one who becomes one is read whole (``_splice_people``)."""
+    wanted = np.array(sorted(people), dtype=np.int64)
+    _, found = snap.positions(wanted)
+    wanted = wanted[found]
+    if not len(wanted):
+        return
+    part = PARTS[name]
+    fresh = await part.read(snap, now, wanted.tolist())
+    part.build(snap, _joined(_without(part.rows_of(snap), wanted), fresh))
+
+
+async def _read_part(snap: Features, name: str, now: datetime) -> None:
+    """Read one part again whole, into ``snap``."""
+    if name == "community":
+        await _read_community(snap)
+        return
+    part = PARTS[name]
+    part.build(snap, await part.read(snap, now, None))
 
 
 def _json_list(value: Any) -> tuple[str, ...]:
@@ -356,228 +814,219 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value)[:10])
 
 
-async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Features:
-    """Read a community's features: nine statements, whatever its size."""
-    now = now or hub.now()
-    community = await db.fetch(
-        "SELECT timezone, weekly_hours_cap FROM community WHERE id = ?", community_id
-    )
-    timezone = community[0]["timezone"] if community else "Asia/Shanghai"
-    cap = int(community[0]["weekly_hours_cap"]) if community else 0
-    people = await db.read(
-        "SELECT id, name, grid_id, birth_date, skills FROM person"
-        f" WHERE active = ? AND id IN ({_VOLUNTEERS}) ORDER BY id",
-        True,
-        community_id,
-    )
-    ids = np.fromiter((r[0] for r in people), dtype=np.int64, count=len(people))
-    n = len(ids)
-    skills: dict[Any, tuple[str, ...]] = {}  # most people share a few skill lists
-    dates: dict[Any, date | None] = {}
+# --- the parts ---------------------------------------------------------------------------------
 
-    def parsed(value: Any, memo: dict, parse) -> Any:
-        key = value if isinstance(value, str | date) or value is None else json.dumps(value)
-        if key not in memo:
-            memo[key] = parse(value)
-        return memo[key]
 
-    snap = Features(
-        community_id=community_id,
-        timezone=timezone,
-        weekly_hours_cap=cap,
-        ids=ids,
-        names=[r[1] for r in people],
-        grid=np.fromiter(
-            (-1 if r[2] is None else r[2] for r in people),
-            dtype=np.int64,
-            count=n,
-        ),
-        birth_dates=[parsed(r[3], dates, _as_date) for r in people],
-        skills=[parsed(r[4], skills, _json_list) for r in people],
-        kinds={},
-        verified={},
-        qualification_rows=[],
-        declared=np.zeros(n, dtype=bool),
-        slots={},
-        rec_pos=np.zeros(0, dtype=np.int64),
-        rec_at=np.zeros(0, dtype=np.int64),
-        rec_hours=np.zeros(0),
-        shift_pos=np.zeros(0, dtype=np.int64),
-        shift_start=np.zeros(0, dtype=np.int64),
-        shift_end=np.zeros(0, dtype=np.int64),
-        ns_pos=np.zeros(0, dtype=np.int64),
-        ns_at=np.zeros(0, dtype=np.int64),
-        party_target=np.zeros(n),
-        is_party=np.zeros(n, dtype=bool),
-    )
-    if not n:
-        return snap
-
+async def _read_kinds(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
+    narrow = f" AND m.person_id IN ({_marks(people)})" if people is not None else ""
     rows = await db.read(
         "SELECT m.person_id, t.kind FROM team_membership m JOIN team t ON t.id = m.team_id"
-        " WHERE t.community_id = ? AND m.status = 'active'",
-        community_id,
-    )
-    if rows:
-        person_ids = np.array([r[0] for r in rows], dtype=np.int64)
-        kinds = np.array([r[1] for r in rows], dtype=object)
-        pos, found = snap.positions(person_ids)
-        for kind in set(kinds[found].tolist()):
-            mask = np.zeros(n, dtype=bool)
-            mask[pos[kinds[found] == kind]] = True
-            snap.kinds[kind] = mask
-
-    for part in PARTS.values():
-        await part(snap, now)
-    return snap
-
-
-async def _qualifications(snap: Features, now: datetime) -> None:
-    snap.qualification_rows, snap.verified = [], {}
-    rows = await db.fetch(
-        "SELECT person_id, kind, expires_on, verified FROM qualification"
-        f" WHERE person_id IN ({_VOLUNTEERS})",
+        f" WHERE t.community_id = ? AND m.status = 'active'{narrow}",
         snap.community_id,
+        *(people or ()),
     )
-    if rows:
-        pos, found = snap.positions([r["person_id"] for r in rows])
-        kept = [r for r, ok in zip(rows, found.tolist(), strict=True) if ok]
-        snap.qualification_rows = [
-            (int(p), r["kind"], _as_date(r["expires_on"]), bool(r["verified"]))
-            for p, r in zip(pos.tolist(), kept, strict=True)
-        ]
-        by_kind: dict[str, tuple[list[int], list[int]]] = {}
-        for p, kind, expires, verified in snap.qualification_rows:
-            if verified:
-                entry = by_kind.setdefault(kind, ([], []))
-                entry[0].append(p)
-                entry[1].append(expires.toordinal() if expires else 10**9)
-        snap.verified = {
-            kind: (np.array(p, dtype=np.int64), np.array(e, dtype=np.int64))
-            for kind, (p, e) in by_kind.items()
-        }
+    return _columns(rows, (np.int64, object))
 
 
-async def _availability(snap: Features, now: datetime) -> None:
-    declared, slots = np.zeros(snap.size, dtype=bool), {}
+def _kinds_rows(snap: Features) -> Table:
+    if not snap.kinds:
+        return _columns([], (np.int64, object))
+    held = [snap.ids[mask] for mask in snap.kinds.values()]
+    kinds = np.empty(sum(len(h) for h in held), dtype=object)
+    kinds[:] = [kind for kind, h in zip(snap.kinds, held, strict=True) for _ in range(len(h))]
+    return np.concatenate(held), kinds
+
+
+def _build_kinds(snap: Features, table: Table) -> None:
+    person_ids, kinds = table
+    pos, found = snap.positions(person_ids)
+    kinds = kinds[found]
+    snap.kinds, snap._kinds_of = {}, None
+    for kind in sorted(set(kinds.tolist())):
+        mask = np.zeros(snap.size, dtype=bool)
+        mask[pos[kinds == kind]] = True
+        snap.kinds[kind] = mask
+
+
+async def _read_qualifications(
+    snap: Features, now: datetime, people: Sequence[int] | None
+) -> Table:
+    who, params = _who("person_id", snap, people)
     rows = await db.read(
-        "SELECT person_id, weekday, start_minute, end_minute FROM availability_slot"
-        f" WHERE person_id IN ({_VOLUNTEERS})",
-        snap.community_id,
+        f"SELECT person_id, kind, expires_on, verified FROM qualification WHERE {who}", *params
     )
-    if rows:
-        table = np.array(rows, dtype=np.int64).reshape(-1, 4)
-        pos, found = snap.positions(table[:, 0])
-        table = table[found]
-        declared[pos] = True
-        for weekday in range(1, 8):
-            on_day = table[:, 1] == weekday
-            if on_day.any():
-                slots[weekday] = (pos[on_day], table[on_day, 2], table[on_day, 3])
-    snap.declared, snap.slots = declared, slots
+    return _columns(
+        [(r[0], r[1], _as_date(r[2]), bool(r[3])) for r in rows], (np.int64, object, object, bool)
+    )
 
 
-async def _records(snap: Features, now: datetime) -> None:
-    snap.sums = {}
-    snap.rec_pos, snap.rec_at, snap.rec_hours = _EMPTY_INT, _EMPTY_INT, np.zeros(0)
+def _qualification_rows(snap: Features) -> Table:
+    return _columns(
+        [(int(snap.ids[p]), kind, expires, ok) for p, kind, expires, ok in snap.qualification_rows],
+        (np.int64, object, object, bool),
+    )
+
+
+def _build_qualifications(snap: Features, table: Table) -> None:
+    person_ids, kinds, expiry, verified = table
+    pos, found = snap.positions(person_ids)
+    snap.qualification_rows = sorted(
+        zip(
+            pos.tolist(),
+            kinds[found].tolist(),
+            expiry[found].tolist(),
+            verified[found].tolist(),
+            strict=True,
+        ),
+        key=lambda r: (r[0], r[1], r[2] or date.max, r[3]),
+    )
+    by_kind: dict[str, tuple[list[int], list[int]]] = {}
+    for p, kind, expires, ok in snap.qualification_rows:
+        if ok:
+            entry = by_kind.setdefault(kind, ([], []))
+            entry[0].append(p)
+            entry[1].append(expires.toordinal() if expires else 10**9)
+    snap.verified = {
+        kind: (np.array(p, dtype=np.int64), np.array(e, dtype=np.int64))
+        for kind, (p, e) in by_kind.items()
+    }
+
+
+async def _read_availability(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
+    who, params = _who("person_id", snap, people)
+    rows = await db.read(
+        f"SELECT person_id, weekday, start_minute, end_minute FROM availability_slot WHERE {who}",
+        *params,
+    )
+    return _columns(rows, (np.int64,) * 4)
+
+
+def _availability_rows(snap: Features) -> Table:
+    per_day = [
+        (snap.ids[pos], np.full(len(pos), weekday, dtype=np.int64), start, end)
+        for weekday, (pos, start, end) in sorted(snap.slots.items())
+    ]
+    if not per_day:
+        return _columns([], (np.int64,) * 4)
+    return tuple(np.concatenate(column) for column in zip(*per_day, strict=True))
+
+
+def _build_availability(snap: Features, table: Table) -> None:
+    person_ids, weekdays, starts, ends = table
+    pos, found = snap.positions(person_ids)
+    weekdays, starts, ends = weekdays[found], starts[found], ends[found]
+    snap.declared = np.zeros(snap.size, dtype=bool)
+    snap.declared[pos] = True
+    snap.slots = {}
+    for weekday in range(1, 8):
+        on_day = weekdays == weekday
+        if on_day.any():
+            p, s, e = pos[on_day], starts[on_day], ends[on_day]
+            order = np.lexsort((e, s, p))
+            snap.slots[weekday] = (p[order], s[order], e[order])
+
+
+async def _read_records(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
+    who, params = _who("person_id", snap, people)
     rows = await db.read(
         f"SELECT person_id, {epoch('started_at')}, hours FROM service_record"
-        f" WHERE started_at >= ? AND person_id IN ({_VOLUNTEERS})",
+        f" WHERE started_at >= ? AND {who}",
         now - timedelta(days=RECORDS_DAYS),
-        snap.community_id,
+        *params,
     )
-    if rows:
-        pos, found = snap.positions([r[0] for r in rows])
-        at = np.array([r[1] for r in rows], dtype=np.int64)[found]
-        hours = np.array([float(r[2]) for r in rows])[found]
-        order = np.argsort(at, kind="stable")
-        snap.rec_pos, snap.rec_at, snap.rec_hours = pos[order], at[order], hours[order]
+    return _columns(rows, (np.int64, np.int64, float))
 
 
-async def _shifts(snap: Features, now: datetime) -> None:
+def _by_time(snap: Features, table: Table) -> tuple[np.ndarray, ...]:
+    """The volunteers' dated rows as positions and columns, sorted by time (the first
+    column), then position, then the rest: the order a full read gives."""
+    person_ids, *columns = table
+    pos, found = snap.positions(person_ids)
+    columns = [column[found] for column in columns]
+    order = np.lexsort((*reversed(columns[1:]), pos, columns[0]))
+    return pos[order], *(column[order] for column in columns)
+
+
+def _build_records(snap: Features, table: Table) -> None:
     snap.sums = {}
-    snap.shift_pos, snap.shift_start, snap.shift_end = _EMPTY_INT, _EMPTY_INT, _EMPTY_INT
+    snap.rec_pos, snap.rec_at, snap.rec_hours = _by_time(snap, table)
+
+
+async def _read_shifts(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
+    who, params = _who("s.person_id", snap, people)
     rows = await db.read(
         f"SELECT s.person_id, {epoch('o.start')}, {epoch(_OCC_END)} FROM signup s"
         " JOIN occurrence o ON o.id = s.occurrence_id"
         " WHERE s.status IN ('confirmed', 'checked_in') AND o.cancelled = ?"
-        ' AND o."end" >= ?'
-        f" AND s.person_id IN ({_VOLUNTEERS})",
+        f' AND o."end" >= ? AND {who}',
         False,
         now - timedelta(days=SHIFT_DAYS),
-        snap.community_id,
+        *params,
     )
-    if rows:
-        table = np.array(rows, dtype=np.int64).reshape(-1, 3)
-        pos, found = snap.positions(table[:, 0])
-        table = table[found]
-        order = np.argsort(table[:, 1], kind="stable")
-        snap.shift_pos = pos[order]
-        snap.shift_start, snap.shift_end = table[order, 1], table[order, 2]
+    return _columns(rows, (np.int64,) * 3)
 
 
-async def _no_shows(snap: Features, now: datetime) -> None:
-    snap.ns_pos, snap.ns_at = _EMPTY_INT, _EMPTY_INT
+def _build_shifts(snap: Features, table: Table) -> None:
+    snap.sums = {}
+    snap.shift_pos, snap.shift_start, snap.shift_end = _by_time(snap, table)
+
+
+async def _read_no_shows(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
+    who, params = _who("person_id", snap, people)
     rows = await db.read(
         f"SELECT person_id, {epoch('occurred_at')} FROM no_show"
-        f" WHERE excused_at IS NULL AND occurred_at >= ? AND person_id IN ({_VOLUNTEERS})",
+        f" WHERE excused_at IS NULL AND occurred_at >= ? AND {who}",
         now - timedelta(days=NO_SHOW_DAYS),
-        snap.community_id,
+        *params,
     )
-    if rows:
-        table = np.array(rows, dtype=np.int64).reshape(-1, 2)
-        pos, found = snap.positions(table[:, 0])
-        snap.ns_pos, snap.ns_at = pos, table[found, 1]
+    return _columns(rows, (np.int64, np.int64))
 
 
-async def _party(snap: Features, now: datetime) -> None:
-    target, member = np.zeros(snap.size), np.zeros(snap.size, dtype=bool)
+def _build_no_shows(snap: Features, table: Table) -> None:
+    snap.ns_pos, snap.ns_at = _by_time(snap, table)
+
+
+async def _read_party(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
+    narrow = f" AND person_id IN ({_marks(people)})" if people is not None else ""
     rows = await db.read(
         "SELECT person_id, yearly_hours_target FROM party_report"
-        " WHERE community_id = ? AND status = 'accepted'",
+        f" WHERE community_id = ? AND status = 'accepted'{narrow}",
         snap.community_id,
+        *(people or ()),
     )
-    if rows:
-        pos, found = snap.positions([r[0] for r in rows])
-        target[pos] = np.array([float(r[1]) for r in rows])[found]
-        member[pos] = True
-    snap.party_target, snap.is_party = target, member
+    return _columns(rows, (np.int64, float))
+
+
+def _party_rows(snap: Features) -> Table:
+    return snap.ids[snap.is_party], snap.party_target[snap.is_party]
+
+
+def _build_party(snap: Features, table: Table) -> None:
+    person_ids, targets = table
+    pos, found = snap.positions(person_ids)
+    snap.party_target, snap.is_party = np.zeros(snap.size), np.zeros(snap.size, dtype=bool)
+    snap.party_target[pos] = targets[found]
+    snap.is_party[pos] = True
 
 
 _EMPTY_INT = np.zeros(0, dtype=np.int64)
 
-# The parts of a snapshot that can be read again on their own, by name.
+# The parts of a snapshot, by name; each can be read again on its own.
 PARTS = {
-    "qualifications": _qualifications,
-    "availability": _availability,
-    "records": _records,
-    "shifts": _shifts,
-    "no_shows": _no_shows,
-    "party": _party,
+    "kinds": _Part(_read_kinds, _kinds_rows, _build_kinds),
+    "qualifications": _Part(_read_qualifications, _qualification_rows, _build_qualifications),
+    "availability": _Part(_read_availability, _availability_rows, _build_availability),
+    "records": _Part(
+        _read_records, lambda s: (s.ids[s.rec_pos], s.rec_at, s.rec_hours), _build_records
+    ),
+    "shifts": _Part(
+        _read_shifts,
+        lambda s: (s.ids[s.shift_pos], s.shift_start, s.shift_end),
+        _build_shifts,
+    ),
+    "no_shows": _Part(_read_no_shows, lambda s: (s.ids[s.ns_pos], s.ns_at), _build_no_shows),
+    "party": _Part(_read_party, _party_rows, _build_party),
 }
-# What a new row in each table of the token (after the audit trail) changes: None, all.
-TABLE_PARTS = (
-    None,
-    None,
-    None,
-    "qualifications",
-    "availability",
-    "records",
-    "shifts",
-    "no_shows",
-    "party",
-)
-# What an audited change does, by the start of its action: None, all (the default too).
-ACTION_PARTS = (
-    ("qualification.", "qualifications"),
-    ("person.availability_set", "availability"),
-    ("signup.", "shifts"),  # a record or a no-show it writes is a new row: seen by its table
-    ("occurrence.cancelled", "shifts"),
-    ("task.cancelled", "shifts"),
-    ("task.updated", "shifts"),  # its shifts' times
-    ("no_show.", "no_shows"),
-    ("party_report.", "party"),
-)
 
 
 @dataclass(frozen=True)
