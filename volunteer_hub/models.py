@@ -444,6 +444,8 @@ class ServiceRecord(Model):
 
     class Meta:
         table = "service_record"
+        # A person's records, newest first (their page, their yearly hours, the ranking).
+        indexes = (("person_id", "started_at"),)
 
 
 class AuditEntry(Model):
