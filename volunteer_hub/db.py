@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -200,6 +201,11 @@ async def _insert_unnest(
         else:
             await execute(sql, *params)
     return found
+
+
+def json_value(value: Any) -> str | None:
+    """A JSON field's value as ``insert_rows`` takes it: the text Tortoise would store."""
+    return None if value is None else json.dumps(value, separators=(",", ":"))
 
 
 def _names(columns: Sequence[str]) -> str:

@@ -30,7 +30,6 @@ order signups lock in), so answers, expiries and signups of one shift queue.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -434,7 +433,7 @@ def _db_value(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, list):  # the JSON of ``reasons``
-        return json.dumps(value, ensure_ascii=False)
+        return db.json_value(value)
     return value
 
 
