@@ -80,20 +80,19 @@ async def plan(url: str, work: Path) -> dict:
             community.id,
             {"code": "webhook", "name": "短信网关", "settings": {"url": "http://127.0.0.1:9/sms"}},
         )
-        volunteers = await RoleAssignment.filter(
-            community_id=community.id, role=Role.VOLUNTEER
-        ).values_list("person_id", flat=True)
-        phones = dict(await Person.filter(id__in=volunteers).values_list("id", "phone"))
+        phones = dict(
+            await RoleAssignment.filter(community_id=community.id, role=Role.VOLUNTEER)
+            .order_by("person_id")
+            .values_list("person_id", "person__phone")
+        )
         await PersonChannel.bulk_create(
             [
-                PersonChannel(
-                    person_id=p, code="webhook", address=phones[p], confirmed_at=roster_bench.NOW
-                )
-                for p in volunteers
+                PersonChannel(person_id=p, code="webhook", address=a, confirmed_at=roster_bench.NOW)
+                for p, a in phones.items()
             ],
             batch_size=5000,
         )
-        await Person.filter(id__in=volunteers[::10]).update(locale="en")
+        await Person.filter(id__in=list(phones)[::10]).update(locale="en")
         draft = await rostering.generate_plan(hub, staff, community.id, {})
         return {"plan_id": draft.id, "assignments": draft.summary["assigned"]}
 

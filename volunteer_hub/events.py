@@ -7,6 +7,10 @@ subscriber writes (notifications and their outbox rows) commits or rolls back wi
 change. Who subscribes is decided when the application is composed
 (``volunteer_hub.bootstrap``); a Hub built without subscribers plans nothing.
 
+A subscriber may take a run of consecutive events of one name at once
+(``EventDispatch.subscribe_batch``): the notifications write a roster plan's thousands of
+invitation messages in a few statements that way. Plugins still hear each event.
+
 After commit, the same events, without their secrets, reach plugins through the
 ``vh_domain_event`` hook.
 """

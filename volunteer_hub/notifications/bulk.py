@@ -1,10 +1,13 @@
-"""Many notifications at once (an emergency call-out): a few statements, not one per person.
+"""Many notifications at once (an emergency call-out, an accepted roster plan's invitations):
+a few statements, not one per person.
 
 ``Planner.notify`` writes one person's notification and its deliveries with an INSERT
 each; for 10,000 people that is 20,000 round trips inside one transaction. This writes
 the same rows with multi-row INSERTs: the notifications (reading their ids back with
 ``RETURNING``), then every delivery. It runs inside the caller's transaction, like
-``Planner.notify``, and writes exactly what ``Planner.notify`` would.
+``Planner.notify``, and writes exactly what ``Planner.notify`` would, but relays nothing to
+a grid worker (a caller sends the messages of people told that way through
+``Planner.notify``).
 """
 
 from __future__ import annotations

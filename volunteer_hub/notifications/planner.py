@@ -575,8 +575,8 @@ async def _tasks_invited(planner: Planner, hub: Hub, run: Sequence[PendingEvent]
     inviters = {p.id: p for p in await Person.filter(id__in=inviter_ids)} if inviter_ids else {}
     bulk: dict[tuple[int, datetime], tuple[Community, dict[tuple, tuple[dict, list]]]] = {}
     for event in events:
-        occurrence, shift = shifts[event.entity_id]
-        community = occurrence.task.community
+        task, shift = shifts[event.entity_id]
+        community = task.community
         inviter = inviters.get(event.actor_id) if event.actor_id is not None else None
         context = shift | {"inviter": inviter, **_answer_context(hub, event, community)}
         recipient, relayed = recipients[event.data["person_id"]]
@@ -587,15 +587,15 @@ async def _tasks_invited(planner: Planner, hub: Hub, run: Sequence[PendingEvent]
                 community=community,
                 event=event.name,
                 entity_type="occurrence",
-                entity_id=occurrence.id,
+                entity_id=event.entity_id,
                 context=context,
             )
             continue
         # What differs between a task's invitations goes in each message (rendered fast).
         own = {key: context.pop(key) for key in _OWN_VALUES}
         _, groups = bulk.setdefault((community.id, event.occurred_at), (community, {}))
-        _, messages = groups.setdefault((occurrence.task_id, event.actor_id), (context, []))
-        messages.append(Message(recipient, occurrence.id, own))
+        _, messages = groups.setdefault((task.id, event.actor_id), (context, []))
+        messages.append(Message(recipient, event.entity_id, own))
     for (_, now), (community, groups) in bulk.items():
         await notify_groups(
             planner.templates,
@@ -645,30 +645,36 @@ async def _shift_dispatch_exhausted(planner: Planner, hub: Hub, pending: Pending
 
 
 async def _shift_context(occurrence_id: int) -> tuple[Occurrence, dict[str, Any]]:
-    return (await _shift_contexts({occurrence_id}))[occurrence_id]
+    """An occurrence (with its task and community) and what its messages say of it."""
+    occurrence = await Occurrence.get(id=occurrence_id).select_related("task", "task__community")
+    return occurrence, _shift_words(occurrence.task, occurrence.start, occurrence.end)
 
 
-async def _shift_contexts(ids: set[int]) -> dict[int, tuple[Occurrence, dict[str, Any]]]:
-    """Occurrences (with their task and community) and what their messages say of each:
-    the task, the local start and end (the end's date only when it is another day)."""
-    found = {}
+async def _shift_contexts(ids: set[int]) -> dict[int, tuple[Task, dict[str, Any]]]:
+    """``_shift_context`` for many occurrences: each one's task (with its community) and
+    what its messages say of it, a query per many (the tasks read once each)."""
+    rows = []
     for chunk in db.chunks(sorted(ids)):
-        for occurrence in await Occurrence.filter(id__in=chunk).select_related(
-            "task", "task__community"
-        ):
-            zone = ZoneInfo(occurrence.task.community.timezone)
-            start, end = occurrence.start.astimezone(zone), occurrence.end.astimezone(zone)
-            found[occurrence.id] = (
-                occurrence,
-                {
-                    "task": occurrence.task,
-                    "start": start.strftime("%Y-%m-%d %H:%M"),
-                    "end": end.strftime(
-                        "%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"
-                    ),
-                },
-            )
-    return found
+        rows += await Occurrence.filter(id__in=chunk).values("id", "task_id", "start", "end")
+    tasks = {}
+    for chunk in db.chunks(sorted({r["task_id"] for r in rows})):
+        tasks |= {t.id: t for t in await Task.filter(id__in=chunk).select_related("community")}
+    return {
+        r["id"]: (tasks[r["task_id"]], _shift_words(tasks[r["task_id"]], r["start"], r["end"]))
+        for r in rows
+    }
+
+
+def _shift_words(task: Task, start: datetime, end: datetime) -> dict[str, Any]:
+    """What a message says of a shift: the task, the local start and end (the end's date
+    only when it is another day)."""
+    zone = ZoneInfo(task.community.timezone)
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    return {
+        "task": task,
+        "start": start.strftime("%Y-%m-%d %H:%M"),
+        "end": end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"),
+    }
 
 
 async def _membership_decided(planner: Planner, hub: Hub, pending: PendingEvent) -> None:

@@ -20,7 +20,8 @@ UPDATE (``WHERE status = 'pending'``), so of an accept and an expiry only one wi
 Categories in ``Community.manual_dispatch_categories`` are never dispatched.
 
 Shifts: staff, a team's leader or a roster plan invite to an occurrence of a task
-(``invite_to_occurrence``). A declined or expired invitation to a shift that has not
+(``invite_to_occurrence``; a plan's many at once: ``invite_many_to_occurrences``, the same
+rows and events in a few statements). A declined or expired invitation to a shift that has not
 started, is not cancelled and still has the place free invites the next of
 ``matching.rank_shift``, one per freed place (``refill_shift``); nobody left records
 ``occurrence.dispatch_exhausted`` once per occurrence, and its staff hear. Each change to

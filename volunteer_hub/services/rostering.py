@@ -8,8 +8,9 @@ from the database in a few bulk statements, scores each pair with numpy
 ``RosterAssignment`` per place. Staff preview it (``plan_view``), remove or swap people
 (``remove_assignment``, ``swap_assignment``: clashes, capacity, availability and the rules
 checked again), then accept it (``accept_plan``: each assignment becomes a pending
-``Invitation`` to its occurrence and the event ``task.invited``, through
-``dispatch.invite_to_occurrence``, as staff invitations) or discard it (``discard_plan``).
+``Invitation`` to its occurrence and the event ``task.invited``, the rows a staff
+invitation writes, in a few statements for the whole plan through
+``dispatch.invite_many_to_occurrences``) or discard it (``discard_plan``).
 
 Not to be confused with ``services.roster``: the attendance list of one task.
 
@@ -1223,7 +1224,13 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
     (quiet hours not counted) and before the shift starts.
     Places taken since the plan was made are skipped and named (``skipped``), as are
     people no longer able to come (signed up or invited already, deactivated, refused by
-    the rules). A plan accepted or discarded already: 409 ``plan_not_draft``."""
+    the rules). A plan accepted or discarded already: 409 ``plan_not_draft``.
+
+    One transaction, all or nothing: the tasks' rows written in id order, then the
+    occurrences' (made where missing), then the invitations, their audit entries, their
+    messages and deliveries (the planner, before commit) each in a few multi-row
+    statements, whatever the plan's size; one ``task.invited`` per invitation and
+    ``roster.accepted`` reach plugins after commit."""
     plan = await _plan(actor, plan_id)
     community = await get_community(plan.community_id)
     rows = await RosterAssignment.filter(plan_id=plan.id).order_by(
@@ -1233,9 +1240,9 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
     teams = {t.id: t for t in await Team.filter(
         id__in=sorted({t.team_id for t in task_rows.values() if t.team_id}))}  # fmt: skip
     facts = await _person_facts(sorted({r.person_id for r in rows}), community.id)
-    active = set(
-        await Person.filter(id__in=sorted(facts), active=True).values_list("id", flat=True)
-    )
+    active = set()
+    for chunk in db.chunks(sorted(facts)):
+        active.update(await Person.filter(id__in=chunk, active=True).values_list("id", flat=True))
     invites: list[dispatch.ShiftInvite] = []
     skipped = []
     async with unit_of_work(hub, actor.id) as uow:

@@ -397,9 +397,15 @@ async def lock_task(task_id: int) -> int:
     """Inside a transaction, before any occurrence: write the task's row (its lock, taken
     first by signups, edits and cancellation alike) and answer its capacity now; 409 when
     the task is cancelled."""
-    if not await Task.filter(id=task_id, cancelled_at__isnull=True).update(capacity=F("capacity")):
+    # One statement: the write (the lock) answers the capacity it kept.
+    written = await db.fetch(
+        "UPDATE task SET capacity = capacity WHERE id = ? AND cancelled_at IS NULL"
+        " RETURNING capacity",
+        task_id,
+    )
+    if not written:
         raise Conflict("This task is cancelled.", code="task_cancelled")
-    return (await Task.get(id=task_id)).capacity
+    return written[0]["capacity"]
 
 
 async def lock(occurrence: Occurrence) -> None:
