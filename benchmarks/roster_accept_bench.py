@@ -8,10 +8,10 @@ messages and deliveries, the events published to plugins after commit) in a proc
 its own:
 
 * **product**: this tree;
-* **baseline**: the tree of ``--baseline`` (a git revision, by default ``main``: the
-  per-row way, one INSERT per invitation, audit entry, message and delivery), exported
-  with ``git archive`` and put first on ``sys.path``; the process prints where it imported
-  ``volunteer_hub`` from.
+* **baseline**: the tree of ``--baseline`` (a git revision, by default ``6263d66``, the
+  code before plans were accepted in bulk: the per-row way, one INSERT per invitation,
+  audit entry, message and delivery), exported with ``git archive`` and put first on
+  ``sys.path``; the process prints where it imported ``volunteer_hub`` from.
 
 Both print wall time, CPU time (``time.process_time``) and SQL statements (those
 Tortoise's client logs); the report gives them per place and the ratios of the same run.
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -42,20 +41,11 @@ from pathlib import Path
 
 import roster_bench  # imports no code of ours: before the tree is put on sys.path
 from bench_db import create_postgres_database, drop_postgres_database
+from bench_sql import counting
 
 ROOT = Path(__file__).resolve().parent.parent
+BASELINE = "6263d66"  # the last commit that accepted a plan one invitation at a time
 VOLUNTEERS_PER_PLACE = 5  # roster_bench's shifts: 9,936 places for 49,680 volunteers
-
-
-class Statements(logging.Handler):
-    """Counts the statements Tortoise's client logs (its public logger, at DEBUG)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
 
 
 async def plan(url: str, work: Path) -> dict:
@@ -109,15 +99,10 @@ async def accept(url: str, work: Path, plan_id: int) -> dict:
     async with db.database(url):
         hub = build_hub(roster_bench.settings_for(url, work), clock=lambda: roster_bench.NOW)
         staff = await load_actor((await Person.get(phone="13800000000")).id)
-        logger = logging.getLogger("tortoise.db_client")
-        counter = Statements()
-        logger.addHandler(counter)
-        logger.setLevel(logging.DEBUG)
-        logger.propagate = False
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = await rostering.accept_plan(hub, staff, plan_id)
-        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-        logger.removeHandler(counter)
+        with counting() as counter:
+            t0, c0 = time.perf_counter(), time.process_time()
+            result = await rostering.accept_plan(hub, staff, plan_id)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         return {
             "code": str(Path(volunteer_hub.__file__).parent),
             "invited": result.invited,
@@ -180,7 +165,7 @@ def report(backend: str, places: int, product: dict, baseline: dict, revision: s
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--places", type=int, default=2_000, help="about this many places")
-    parser.add_argument("--baseline", default="main", help="the git revision to compare with")
+    parser.add_argument("--baseline", default=BASELINE, help="the git revision to compare with")
     parser.add_argument("--database", help="a PostgreSQL server URL (default: SQLite)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "vhub-roster-bench"))
     parser.add_argument("--step", choices=["plan", "accept"], help=argparse.SUPPRESS)

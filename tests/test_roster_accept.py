@@ -6,7 +6,6 @@ starts on Tuesday 2026-12-01 at 09:00 in Shanghai; plans are for the next week."
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -16,6 +15,7 @@ from asyncpg.exceptions import RaiseError
 from tortoise.exceptions import IntegrityError, OperationalError
 
 from tests.factories import PASSWORD, World
+from tests.pages_support import statements_for
 from volunteer_hub import db
 from volunteer_hub.models import (
     AuditEntry,
@@ -292,29 +292,6 @@ async def test_a_failure_midway_leaves_the_plan_a_draft_and_writes_nothing(hub):
     assert await Delivery.filter(address=refused).count() == places
 
 
-class _Statements(logging.Handler):
-    """Counts the statements Tortoise's client logs (its public logger, at DEBUG)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-
-
-async def _statements_for(coro) -> tuple[object, int]:
-    logger = logging.getLogger("tortoise.db_client")
-    counter, level = _Statements(), logger.level
-    logger.addHandler(counter)
-    logger.setLevel(logging.DEBUG)
-    try:
-        return await coro, counter.count
-    finally:
-        logger.removeHandler(counter)
-        logger.setLevel(level)
-
-
 async def test_more_places_cost_no_more_statements(hub):
     """The same tasks with 2 places each or 12: accepting costs the same statements (per
     batch, not per place), the messages included."""
@@ -323,7 +300,7 @@ async def test_more_places_cost_no_more_statements(hub):
     counts = []
     for w in (few, many):
         plan = await rostering.generate_plan(hub, w.staff, w.id, {})
-        result, statements = await _statements_for(rostering.accept_plan(hub, w.staff, plan.id))
+        result, statements = await statements_for(rostering.accept_plan(hub, w.staff, plan.id))
         counts.append((result.invited, statements))
     (few_invited, few_statements), (many_invited, many_statements) = counts
     assert (few_invited, many_invited) == (6, 36)
