@@ -1,9 +1,11 @@
 """The optimal fair roster (排班方案): every open place of a period assigned at once.
 
 Staff of a community ask for a plan for a period (by default next Monday to Sunday in the
-community's zone). ``generate_plan`` loads the period's open places and their candidates
-from the database in a few bulk statements, scores each pair with numpy
-(``load_features`` and ``score_pairs``), and hands the arrays to the min-cost flow of
+community's zone). ``generate_plan`` reads the period's open places, and takes their
+candidates from the ranking's feature snapshot (``volunteer_features``: who volunteers,
+their teams, free times, shifts, hours, no-shows and the rules' facts) with the ranking's
+rule (``volunteer_features.free_pairs``); it scores each pair with numpy
+(``score_inputs`` and ``score_pairs``), and hands the arrays to the min-cost flow of
 ``services.roster_solver``; the result is a draft ``RosterPlan`` with one
 ``RosterAssignment`` per place. Staff preview it (``plan_view``), remove or swap people
 (``remove_assignment``, ``swap_assignment``: clashes, capacity, availability and the rules
@@ -18,7 +20,8 @@ What a plan guarantees (``roster_solver`` states the model exactly):
 - candidates: for a team task its active members, otherwise the community's volunteers;
   active people only; not signed up for, nor invited to, the occurrence already; free by
   their declared weekly availability (none declared: free) for the whole shift; no clash
-  with a place they hold (confirmed or checked in) or a wish they claimed with a window;
+  with a place they hold (confirmed or checked in) or a wish of the community they claimed
+  (its window, else its needed-by day); the week's hours plus the shift's within the cap;
 - never more people than an occurrence's open places (capacity − taken, cancelled ones
   left out); never two places of one person whose times overlap; at most ``max_places``
   places a person in the period, counting those held, and never more hours than the
@@ -188,7 +191,8 @@ def _period(hub: Hub, community: Community, data: PlanIn) -> tuple[datetime, dat
 
 
 async def load_problem(hub: Hub, community: Community, start: datetime, end: datetime) -> Problem:
-    """The period's open places and their candidates, in a few bulk statements."""
+    """The period's open places (a few statements) and their candidates (the feature
+    snapshot, with the period's own reads in one round trip)."""
     tz = community.timezone
     task_rows = await Task.filter(community_id=community.id, cancelled_at__isnull=True).filter(
         starts_at__lt=end

@@ -1,12 +1,14 @@
 """Per-volunteer features of a community as numpy arrays: the matcher's snapshot.
 
 Ranking a wish among 50,000 volunteers cannot read 50,000 rows per call. What changes
-slowly (who volunteers here, their grid, team kinds, qualifications, declared weekly
+slowly (who volunteers here, their grid, their teams, qualifications, declared weekly
 availability, party targets) and the dated facts the scores need (service hours, confirmed
 shifts, unexcused no-shows) are read once into arrays: a few statements whatever the
 number of volunteers. Time-dependent terms (hours in the last 30 days, a no-show's decay,
 a qualification's expiry, the week of a wish) are computed from the dated arrays at each
-call, so a snapshot never goes stale by the clock alone.
+call, so a snapshot never goes stale by the clock alone. The ranking (``matching``) and the
+roster (``rostering``) both read it, and decide who may take on a time with one rule,
+``free``.
 
 Freshness: the snapshot lives in the Hub (``hub.caches``), never in the module. Each use
 first runs ONE statement of indexed ``MAX(id)`` look-ups (the audit trail and every table
