@@ -1273,7 +1273,8 @@ PARTS = {
 
 @dataclass(frozen=True)
 class VolunteerFeatures:
-    """Features of given people at a moment, aligned with ``person_ids`` (for the roster)."""
+    """Features of given people at a moment, aligned with ``person_ids`` (for tools; the
+    roster reads the snapshot itself)."""
 
     person_ids: np.ndarray
     known: np.ndarray  # a volunteer of the community (else every other array holds zeros)
