@@ -114,13 +114,16 @@ def words(reasons) -> list[str]:
 
 async def test_the_shift_ranking_keeps_the_wish_filters_and_explains_itself(hub, w):
     team = await w.team("elderly_care", "助老服务队")
-    free, undeclared, away, busy, capped, waiting, refused = [
+    free, undeclared, away, busy, capped, waiting, refused, partly = [
         await w.volunteer(name, team=team)
-        for name in ("有空", "未登记", "不在", "有班", "满额", "候补", f"{REFUSED_NAME}者")
+        for name in ("有空", "未登记", "不在", "有班", "满额", "候补", f"{REFUSED_NAME}者", "半场")
     ]
-    # Free Thursday 8:00-12:00; away only on Mondays.
+    # Free Thursday 8:00-12:00; away only on Mondays; free for only half the 10-12 shift.
     await availability.set_availability(
         hub, free, {"slots": [{"weekday": 4, "start": "08:00", "end": "12:00"}]}
+    )
+    await availability.set_availability(
+        hub, partly, {"slots": [{"weekday": 4, "start": "11:00", "end": "15:00"}]}
     )
     await availability.set_availability(
         hub, away, {"slots": [{"weekday": 1, "start": "08:00", "end": "20:00"}]}

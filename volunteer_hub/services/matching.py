@@ -232,10 +232,13 @@ def _filter_and_score(
     *,
     grid_id: int | None,
     skill: tuple[str, str | None, LocalizedText] | None,
+    whole: bool = False,
 ) -> _Scored:
     """The filters every need shares (not ``left_out``; free by declared availability; no
     clash; under the weekly cap), applied to ``mask``, then the core score of those left.
-    ``skill``: the (code, team kind, name) a skill is named like, if any."""
+    ``skill``: the (code, team kind, name) a skill is named like, if any. ``whole``: the
+    declared free times must cover the whole frame (a shift, as the roster wants), not
+    only some of it (a wish: help at some point of its window)."""
     n = snap.size
     now = hub.now()
     pos, _ = snap.positions(sorted(i for i in left_out if i is not None))
@@ -247,7 +250,7 @@ def _filter_and_score(
     if frame is None:
         mask &= under_cap(snap, now, now)
     elif frame.exact:
-        mask &= free(snap, frame.start, frame.end, held, whole=False)
+        mask &= free(snap, frame.start, frame.end, held, whole=whole)
     else:
         # A day to do it in: a shift or claim that day lowers the score instead, and only
         # the week's load counts against the cap.
@@ -311,7 +314,7 @@ async def rank_shift(
 
     The filters of a wish where they apply, on the same snapshot: an active volunteer of
     the community; an active member of the task's team for a team task (a signup to it
-    is refused otherwise); declared weekly availability overlapping the shift (none
+    is refused otherwise); declared weekly availability covering the whole shift (none
     declared: free); no confirmed shift or claimed wish overlapping it; under the weekly
     hours cap with the shift's hours. Then: not signed up for the occurrence (waiting
     too) nor ever invited to it, nor in ``exclude``; and allowed by the registration
@@ -384,6 +387,7 @@ async def _score_shift(
         [r for r in rows if r[0] == "c"],
         grid_id=None,
         skill=(team.kind, team.kind, team.name) if team is not None else None,
+        whole=True,  # one rule with the roster: a place is for the whole shift
     )
 
 
