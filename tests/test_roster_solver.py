@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from volunteer_hub.services import roster_solver as rs
-from volunteer_hub.services import rostering
+from volunteer_hub.services import volunteer_features
 
 W = rs.Weights(place_value=1000, score_scale=1000, load_step=150, max_places=3)
 
@@ -189,46 +189,64 @@ slot = st.tuples(st.integers(1, 7), st.integers(0, 1439), st.integers(1, 600)).m
 )
 
 
+def snapshot(n: int, **parts: list[tuple]) -> volunteer_features.Features:
+    """A snapshot of ``n`` volunteers (ids 1..n) with the given parts' rows, no database."""
+    people = [(i + 1, f"v{i}", None, None, [], 1) for i in range(n)]
+    columns = {"availability": 4, "shifts": 3}
+    tables = {
+        name: tuple(np.array(c, dtype=np.int64).reshape(len(rows)) for c in zip(*rows, strict=True))
+        if rows else tuple(np.zeros(0, dtype=np.int64) for _ in range(columns[name]))
+        for name, rows in parts.items()
+    }  # fmt: skip
+    return volunteer_features.from_rows(1, "Asia/Shanghai", 0, people, tables)
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     st.lists(st.lists(slot, max_size=4), min_size=1, max_size=4),
     st.lists(st.tuples(st.integers(0, 7 * 1440 - 1), st.integers(30, 600)), min_size=1, max_size=5),
 )
 def test_availability_agrees_with_a_minute_by_minute_reference(people_slots, shifts) -> None:
+    """A roster's place needs the whole shift covered (``free_pairs`` with ``whole``)."""
     rows = [(p + 1, d, s, e) for p, ss in enumerate(people_slots) for d, s, e in ss]
-    index_of = {p + 1: p for p in range(len(people_slots))}
+    snap = snapshot(len(people_slots), availability=rows)
     starts = [MONDAY + timedelta(minutes=m) for m, _ in shifts]
     ends = [s + timedelta(minutes=d) for s, (_, d) in zip(starts, shifts, strict=True)]
     pairs = list(itertools.product(range(len(shifts)), range(len(people_slots))))
-    pair_occ = np.array([o for o, _ in pairs])
-    pair_person = np.array([p for _, p in pairs])
-    got = rostering._available(
-        "Asia/Shanghai",
-        rows,
-        index_of,
+    got = volunteer_features.free_pairs(
+        snap,
         np.array([int(s.timestamp()) for s in starts]),
         np.array([int(e.timestamp()) for e in ends]),
-        pair_occ,
-        pair_person,
-    ) if rows else np.ones(len(pairs), dtype=bool)  # fmt: skip
+        np.array([o for o, _ in pairs]),
+        np.array([p for _, p in pairs]),
+        volunteer_features.claims(snap, []),
+        whole=True,
+    )
     want = [naive_available(people_slots[p], starts[o], ends[o]) for o, p in pairs]
     assert got.tolist() == want
 
 
 @settings(max_examples=150, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 50), st.integers(1, 20)), max_size=8),
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 50), st.integers(1, 20), st.booleans()),
+        max_size=8,
+    ),
     st.lists(st.tuples(st.integers(0, 2), st.integers(0, 60), st.integers(1, 20)), min_size=1),
 )
 def test_busy_clashes_agree_with_a_pairwise_reference(busy, asked) -> None:
-    intervals = [(p, s, s + d) for p, s, d in busy]
+    """Busy: a confirmed shift or a claimed wish's window (``claim``) overlapping."""
+    intervals = [(p, s, s + d) for p, s, d, _ in busy]
+    shifts = [(p + 1, s, s + d) for p, s, d, claim in busy if not claim]
+    snap = snapshot(3, shifts=shifts)
+    held = volunteer_features.claims(
+        snap, [("c", p + 1, s, s + d, None) for p, s, d, claim in busy if claim]
+    )
     s = np.array([a[1] for a in asked])
     e = np.array([a[1] + a[2] for a in asked])
     person = np.array([a[0] for a in asked])
-    got = (
-        rostering._overlaps_any(list(intervals), 3, s, e, person)
-        if intervals
-        else np.zeros(len(asked), dtype=bool)
+    got = ~volunteer_features.free_pairs(
+        snap, s, e, np.arange(len(asked)), person, held, whole=True
     )
     want = [
         any(bp == p and bs < ae and as_ < be for bp, bs, be in intervals)

@@ -6,6 +6,7 @@ period is Monday 7 to Sunday 13 December."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ import pytest
 
 import volunteer_hub
 from tests.factories import PASSWORD, World
+from tests.test_roster_solver import naive_available
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.hooktypes import PersonFacts, SignupFacts
 from volunteer_hub.models import (
@@ -22,15 +24,24 @@ from volunteer_hub.models import (
     Community,
     Invitation,
     InvitationStatus,
+    MembershipStatus,
     Notification,
+    Person,
+    Role,
+    RoleAssignment,
     RosterAssignment,
     RosterPlan,
     RosterPlanStatus,
+    ServiceRecord,
     Signup,
     SignupStatus,
+    Task,
+    TeamMembership,
+    Wish,
+    WishStatus,
 )
 from volunteer_hub.plugin_api import Violation
-from volunteer_hub.services import rostering, tasks
+from volunteer_hub.services import availability, invitations, people, rostering, tasks
 
 SH = ZoneInfo("Asia/Shanghai")
 SENIOR = date(1955, 5, 1)
@@ -393,3 +404,147 @@ async def test_an_accepted_plan_goes_out_through_dispatch_and_answers_sign_peopl
     )
     assert r.json() == {"id": second.id, "status": "declined"}, r.text
     assert not await Signup.exists(occurrence_id=second.occurrence_id, person_id=second.person_id)
+
+
+# --- the candidate graph against a naive reference ---------------------------------------------
+
+
+async def naive_candidates(community: Community, problem) -> tuple[set, Counter, dict]:
+    """The roster's candidate pairs (task, occurrence start, person), one pair at a time,
+    minute by minute, from plain reads: the rule of docs/matching.md and docs/concepts.md
+    (a team task's active members or any volunteer; declared slots covering the whole
+    shift; no confirmed shift or claimed wish of the community, its window else its
+    needed-by day, overlapping; the week's hours plus the shift's within the cap; not on
+    the occurrence already). Also why each pair left out was, and the places held."""
+    zone = ZoneInfo(community.timezone)
+    volunteers = set(
+        await RoleAssignment.filter(community_id=community.id, role=Role.VOLUNTEER).values_list(
+            "person_id", flat=True
+        )
+    ) & set(await Person.filter(active=True).values_list("id", flat=True))
+    members: dict[int, set[int]] = {}
+    for team_id, person_id in await TeamMembership.filter(
+        status=MembershipStatus.ACTIVE
+    ).values_list("team_id", "person_id"):
+        members.setdefault(team_id, set()).add(person_id)
+    slots: dict[int, list] = {}
+    for person_id, *slot in await AvailabilitySlot.all().values_list(
+        "person_id", "weekday", "start_minute", "end_minute"
+    ):
+        slots.setdefault(person_id, []).append(tuple(slot))
+    shifts = await Signup.filter(
+        status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
+        occurrence__cancelled=False,
+    ).values_list("person_id", "occurrence__start", "occurrence__end")
+    busy = [(p, s, e) for p, s, e in shifts]
+    for person_id, ws, we, needed in await Wish.filter(
+        community_id=community.id, status=WishStatus.CLAIMED
+    ).values_list("claimer_id", "window_start", "window_end", "needed_by"):
+        if ws is not None and we is not None:
+            busy.append((person_id, ws, we))
+        elif needed is not None:
+            day = datetime(needed.year, needed.month, needed.day, tzinfo=zone)
+            busy.append((person_id, day, day + timedelta(days=1)))
+    on = set(
+        await Signup.filter(status__in=list(tasks.ACTIVE_SIGNUP)).values_list(
+            "person_id", "occurrence__task_id", "occurrence__start"
+        )
+    ) | set(
+        await Invitation.filter(occurrence_id__isnull=False).values_list(
+            "person_id", "occurrence__task_id", "occurrence__start"
+        )
+    )
+    records = await ServiceRecord.all().values_list("person_id", "started_at", "hours")
+    team_of = dict(await Task.filter(community_id=community.id).values_list("id", "team_id"))
+    pairs, left_out = set(), Counter()
+    for o in range(len(problem.occ_task)):
+        task_id = int(problem.occ_task[o])
+        start, end = (problem.moment(problem.occ_start[o]), problem.moment(problem.occ_end[o]))
+        local = start.astimezone(zone)
+        monday = datetime(local.year, local.month, local.day, tzinfo=zone) - timedelta(
+            days=local.weekday()
+        )
+        week = (monday, monday + timedelta(days=7))
+        team_id = team_of[task_id]
+        for person_id in sorted(volunteers):
+            if team_id is not None and person_id not in members.get(team_id, ()):
+                left_out["team"] += 1
+            elif not naive_available(slots.get(person_id, []), start, end):
+                left_out["slots"] += 1
+            elif any(p == person_id and s < end and e > start for p, s, e in busy):
+                left_out["busy"] += 1
+            elif community.weekly_hours_cap and (
+                sum((e - s).total_seconds() / 3600 for p, s, e in shifts
+                    if p == person_id and week[0] <= s < week[1])
+                + sum(float(h) for p, s, h in records if p == person_id and week[0] <= s < week[1])
+                + (end - start).total_seconds() / 3600
+                > community.weekly_hours_cap
+            ):  # fmt: skip
+                left_out["cap"] += 1
+            elif (person_id, task_id, start) in on:
+                left_out["on"] += 1
+            else:
+                pairs.add((task_id, int(problem.occ_start[o]), person_id))
+    period = (problem.period_start, problem.period_end)
+    held = Counter(p for p, s, _ in shifts if period[0] <= s < period[1] and p in volunteers)
+    return pairs, left_out, held
+
+
+async def test_the_candidate_pairs_equal_a_naive_reference(hub):
+    """A generated community whose volunteers are kept out of places for every reason the
+    rule has (not in the team, deactivated, not free then, a shift or a claimed wish then,
+    over the weekly cap, on the occurrence already): the candidate graph holds exactly the
+    naive reference's pairs, and the places each person holds in the period."""
+    rng = random.Random(13)
+    w = await World(hub).build()
+    await Community.filter(id=w.id).update(weekly_hours_cap=5)
+    care, psych = await w.team("elderly_care", "助老队"), await w.team("psychology", "心理队")
+    elsewhere = await (await World(hub).build("邻居社区", admin=w.admin)).team("repair")
+    crowd = [await w.volunteer(f"志愿者{i}", team=(care, psych)[i % 2]) for i in range(16)]
+    await w.join(crowd[0], psych)  # in both teams
+    await TeamMembership.create(team_id=elsewhere.id, person_id=crowd[1].id, status="active")
+    await people.deactivate_person(hub, w.admin, crowd[2].id)
+    day = MONDAY
+    patrol = await task(w, "夜间巡逻", at(day + timedelta(1), 19), 2, 2, team_id=care.id,
+                        rrule="FREQ=WEEKLY;BYDAY=TU,TH")  # fmt: skip
+    library = await task(w, "图书室值班", at(day + timedelta(2), 9), 3, 3)
+    talk = await task(w, "心理热线", at(day, 8), 2, 1, team_id=psych.id, rrule="FREQ=DAILY")
+    night = await task(w, "通宵值守", at(day + timedelta(5), 22), 3, 2)  # over midnight
+    for person in crowd[3:11]:
+        weekdays = rng.sample(range(1, 8), rng.randint(1, 3))
+        spans = [(h := rng.randint(6, 19), min(h + rng.randint(2, 6), 23)) for _ in weekdays]
+        await availability.set_availability(hub, person, {"slots": [
+            {"weekday": d, "start": f"{s:02d}:00", "end": f"{e:02d}:30"}
+            for d, (s, e) in zip(weekdays, spans, strict=True)
+        ]})  # fmt: skip
+    await tasks.sign_up(hub, crowd[11], library.id)  # 3 hours held: a 3-hour night is over 5
+    await tasks.sign_up(hub, crowd[12], patrol.id, {"occurrence_start": at(day + timedelta(1), 19)})
+    for person in crowd[13:16]:  # two confirmed, the third waits
+        await tasks.sign_up(hub, person, night.id)
+    await invitations.invite_to_task(
+        hub, w.staff, talk.id, {"person_id": crowd[13].id, "occurrence_start": at(day, 8)}
+    )
+    resident = await w.person("居民")
+    for claimer, window, needed in (
+        (crowd[4], (at(day + timedelta(1), 18), at(day + timedelta(1), 20)), None),
+        (crowd[5], (None, None), day + timedelta(2)),  # some time on Wednesday
+    ):
+        await Wish.create(
+            community_id=w.id, resident_id=resident.id, posted_by_id=resident.id, title="陪诊",
+            description="", category="escort", status=WishStatus.CLAIMED, claimer_id=claimer.id,
+            window_start=window[0], window_end=window[1], needed_by=needed,
+        )  # fmt: skip
+    community = await Community.get(id=w.id)
+    start, end = rostering._period(hub, community, rostering.PlanIn())
+    problem = await rostering.load_problem(hub, community, start, end)
+    got = {
+        (int(problem.occ_task[o]), int(problem.occ_start[o]), int(problem.people[p]))
+        for o, p in zip(problem.pair_occ.tolist(), problem.pair_person.tolist(), strict=True)
+    }
+    want, left_out, held = await naive_candidates(community, problem)
+    assert got == want
+    assert len(got) == len(problem.pair_occ) and len(want) > 30
+    assert set(left_out) == {"team", "slots", "busy", "cap", "on"}, left_out
+    assert crowd[2].id not in problem.people.tolist()  # deactivated
+    assert {int(p): int(n) for p, n in zip(problem.people, problem.load_before, strict=True)
+            if n} == dict(held)  # fmt: skip

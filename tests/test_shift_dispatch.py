@@ -27,6 +27,7 @@ from volunteer_hub.models import (
     InvitationStatus,
     Notification,
     Occurrence,
+    Person,
     ServiceRecord,
     Signup,
     SignupStatus,
@@ -113,13 +114,16 @@ def words(reasons) -> list[str]:
 
 async def test_the_shift_ranking_keeps_the_wish_filters_and_explains_itself(hub, w):
     team = await w.team("elderly_care", "助老服务队")
-    free, undeclared, away, busy, capped, waiting, refused = [
+    free, undeclared, away, busy, capped, waiting, refused, partly = [
         await w.volunteer(name, team=team)
-        for name in ("有空", "未登记", "不在", "有班", "满额", "候补", f"{REFUSED_NAME}者")
+        for name in ("有空", "未登记", "不在", "有班", "满额", "候补", f"{REFUSED_NAME}者", "半场")
     ]
-    # Free Thursday 8:00-12:00; away only on Mondays.
+    # Free Thursday 8:00-12:00; away only on Mondays; free for only half the 10-12 shift.
     await availability.set_availability(
         hub, free, {"slots": [{"weekday": 4, "start": "08:00", "end": "12:00"}]}
+    )
+    await availability.set_availability(
+        hub, partly, {"slots": [{"weekday": 4, "start": "11:00", "end": "15:00"}]}
     )
     await availability.set_availability(
         hub, away, {"slots": [{"weekday": 1, "start": "08:00", "end": "20:00"}]}
@@ -248,20 +252,22 @@ async def test_a_started_or_cancelled_shift_invites_nobody(hub, clock, w):
     clock.now = datetime(2026, 12, 1, 1, 30, tzinfo=UTC)
     assert await dispatch.expire_due(hub) == 1
     assert await everyone_invited(soon) == [people[0].id]
-    # One occurrence cancelled: a decline afterwards invites nobody.
+    # One occurrence cancelled: its invitation is withdrawn, a decline refused, nobody invited.
     clock.now = datetime(2026, 12, 1, 1, 31, tzinfo=UTC)
     later = await shift(w, 1)
     row = await invite(w, later, people[0])
     await tasks.cancel_occurrence(hub, w.staff, later.id, at(THURSDAY, 10))
-    await invitations.decline(hub, people[0], row.id)
+    with pytest.raises(Conflict):
+        await invitations.decline(hub, people[0], row.id)
     assert await everyone_invited(later) == [people[0].id]
-    # The whole task cancelled: neither a decline nor an expiry invites anyone.
+    # The whole task cancelled: nothing left to decline or expire, nobody invited.
     third = await shift(w, 2, start=at(THURSDAY, 15))
     r1, _ = await invite(w, third, people[0]), await invite(w, third, people[1])
     await roster.cancel_task(hub, w.staff, third.id, {"reason": "场地维修"})
-    await invitations.decline(hub, people[0], r1.id)
+    with pytest.raises(Conflict):
+        await invitations.decline(hub, people[0], r1.id)
     clock.now = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
-    assert await dispatch.expire_due(hub) == 1
+    assert await dispatch.expire_due(hub) == 0
     assert await everyone_invited(third) == [people[0].id, people[1].id]
     assert not await AuditEntry.exists(action="occurrence.dispatch_exhausted")
 
@@ -412,3 +418,44 @@ async def test_a_decline_on_the_invitation_page_invites_the_next(hub, w, browser
     assert (await Invitation.get(id=row.id)).status is InvitationStatus.DECLINED
     [nxt] = await pending(task)
     assert nxt.person_id == people[1].id and nxt.invited_by_id is None
+
+
+# --- a cancelled shift ends its invitations ---------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["occurrence", "task"])
+async def test_cancelling_a_shift_withdraws_its_invitations_and_tells_each_invitee(w, how):
+    task = await shift(w, 3)
+    chinese, english, other = await volunteers(w, 3)
+    await Person.filter(id=english.id).update(locale="en")
+    for person in (chinese, english):
+        await invite(w, task, person)
+    later = await shift(w, 3, start=at(THURSDAY + timedelta(days=7), 10))
+    untouched = await invite(w, later, other)
+    if how == "occurrence":
+        await tasks.cancel_occurrence(w.hub, w.staff, task.id, task.starts_at)
+    else:
+        await roster.cancel_task(w.hub, w.staff, task.id, {"reason": "场地维修"})
+    rows = await Invitation.filter(occurrence__task_id=task.id).order_by("id")
+    assert [r.status for r in rows] == [InvitationStatus.WITHDRAWN] * 2
+    assert all(r.answered_at == w.hub.now() for r in rows)
+    assert (await Invitation.get(id=untouched.id)).status is InvitationStatus.PENDING
+    trail = await AuditEntry.filter(action="invitation.withdrawn").order_by("id")
+    reason = "occurrence_cancelled" if how == "occurrence" else "task_cancelled"
+    assert [(a.after["person_id"], a.after["reason"]) for a in trail] == [
+        (chinese.id, reason),
+        (english.id, reason),
+    ]
+    told = await Notification.filter(event="invitation.withdrawn").order_by("id")
+    assert [n.person_id for n in told] == [chinese.id, english.id]
+    assert "社区图书室值班" in told[0].subject and "已取消" in told[0].body
+    assert "2026-12-03 10:00" in told[0].body
+    assert told[1].subject.startswith("Cancelled: 社区图书室值班") and "cancelled" in told[1].body
+    # Nobody is invited in their place, and answering now is refused with nothing written.
+    assert await everyone_invited(task) == [chinese.id, english.id]
+    with pytest.raises(Conflict) as refused:
+        await invitations.accept(w.hub, chinese, rows[0].id)
+    assert (
+        refused.value.code == {"occurrence": "occurrence_cancelled", "task": "task_cancelled"}[how]
+    )
+    assert not await Signup.filter(person_id=chinese.id).exists()

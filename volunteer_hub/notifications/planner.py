@@ -542,21 +542,27 @@ def _answer_context(hub: Hub, event: DomainEvent, community: Community) -> dict[
 
 
 async def _invitation_withdrawn(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
-    """Someone else took the wish (or it closed): whoever was still invited to it is told
-    that no answer is needed."""
+    """Someone else took the wish (or it closed), or the shift was cancelled: whoever was
+    still invited to it is told that no answer is needed."""
     event = pending.event
-    wish_id = event.data.get("wish_id")
-    if wish_id is None:
+    if event.data.get("occurrence_id") is not None:
+        occurrence, context = await _shift_context(event.data["occurrence_id"])
+        community = occurrence.task.community
+        context["wish"] = None
+    elif event.data.get("wish_id") is not None:
+        wish = await Wish.get(id=event.data["wish_id"]).select_related("community")
+        community = wish.community
+        context = {"wish": wish, "taken": event.data.get("wish_status") == "claimed"}
+    else:
         return
-    wish = await Wish.get(id=wish_id).select_related("community")
     await planner.notify(
         event.occurred_at,
         person=await Person.get(id=event.data["person_id"]),
-        community=wish.community,
+        community=community,
         event=event.name,
         entity_type="invitation",
         entity_id=event.entity_id,
-        context={"wish": wish, "taken": event.data.get("wish_status") == "claimed"},
+        context=context,
     )
 
 

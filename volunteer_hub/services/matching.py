@@ -26,13 +26,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from volunteer_hub import db
-from volunteer_hub.clock import as_utc, local_day_start, local_year_start
+from volunteer_hub.clock import as_utc, local_day_start
 from volunteer_hub.errors import PermissionDenied
 from volunteer_hub.hooktypes import CandidateFacts, MatchScore
 from volunteer_hub.hub import Hub
@@ -44,11 +44,16 @@ from volunteer_hub.services.facts import person_facts, wish_facts
 from volunteer_hub.services.teams import check_rules
 from volunteer_hub.services.volunteer_features import (
     Features,
-    epoch,
+    available,
+    busy,
+    claims,
+    claims_sql,
     features,
-    to_epoch,
+    free,
+    local_pieces,
     token_from_rows,
     token_rows_sql,
+    under_cap,
 )
 from volunteer_hub.services.wishes import category_of, get_wish
 
@@ -104,30 +109,6 @@ def time_frame(wish: Wish, timezone: str) -> TimeFrame | None:
     else:
         return None
     return TimeFrame(start, end, local_pieces(start, end, timezone), exact)
-
-
-def local_pieces(start: datetime, end: datetime, timezone: str) -> tuple[tuple[int, int, int], ...]:
-    """[start, end) cut at local midnights: (ISO weekday, first minute, end minute)."""
-    zone = ZoneInfo(timezone)
-    cur = start.astimezone(zone)
-    stop = end.astimezone(zone)
-    pieces = []
-    while cur < stop:
-        midnight = datetime.combine(cur.date() + timedelta(days=1), datetime.min.time(), zone)
-        piece_end = min(midnight, stop)
-        first = cur.hour * 60 + cur.minute
-        last = 1440 if piece_end == midnight else piece_end.hour * 60 + piece_end.minute
-        if last > first:
-            pieces.append((cur.isoweekday(), first, last))
-        cur = piece_end
-    return tuple(pieces)
-
-
-def week_of(moment: datetime, timezone: str) -> tuple[datetime, datetime]:
-    """The local Monday-to-Monday week holding ``moment``, in UTC."""
-    day = moment.astimezone(ZoneInfo(timezone)).date()
-    monday = day - timedelta(days=day.weekday())
-    return local_day_start(monday, timezone), local_day_start(monday + timedelta(7), timezone)
 
 
 async def candidates(hub: Hub, actor: Actor, wish_id: int, *, limit: int = 10) -> list[Candidate]:
@@ -212,7 +193,7 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
     # the community's claimed wishes.
     rows = await db.read(
         token_rows_sql() + " UNION ALL SELECT 'd', person_id, NULL, NULL, NULL FROM do_not_send"
-        " WHERE resident_id = ?" + _claims_sql(),
+        " WHERE resident_id = ?" + claims_sql(),
         wish.resident_id,
         wish.community_id,
     )
@@ -241,16 +222,6 @@ async def _score(hub: Hub, wish: Wish, exclude: Collection[int]) -> _Scored | No
     return scored
 
 
-def _claims_sql() -> str:
-    """Rows ``('c', claimer, window start, window end, needed-by)`` of the community's
-    claimed wishes (parameter: the community's id), to append to a ranking's round trip."""
-    return (
-        f" UNION ALL SELECT 'c', claimer_id, {epoch('window_start')}, {epoch('window_end')},"
-        f" {epoch('needed_by')} FROM wish"
-        " WHERE community_id = ? AND status = 'claimed' AND claimer_id IS NOT NULL"
-    )
-
-
 def _filter_and_score(
     hub: Hub,
     snap: Features,
@@ -261,55 +232,51 @@ def _filter_and_score(
     *,
     grid_id: int | None,
     skill: tuple[str, str | None, LocalizedText] | None,
+    whole: bool = False,
 ) -> _Scored:
     """The filters every need shares (not ``left_out``; free by declared availability; no
     clash; under the weekly cap), applied to ``mask``, then the core score of those left.
-    ``skill``: the (code, team kind, name) a skill is named like, if any."""
+    ``skill``: the (code, team kind, name) a skill is named like, if any. ``whole``: the
+    declared free times must cover the whole frame (a shift, as the roster wants), not
+    only some of it (a wish: help at some point of its window)."""
     n = snap.size
     now = hub.now()
-    tz = snap.timezone
-    today = now.astimezone(ZoneInfo(tz)).date()
     pos, _ = snap.positions(sorted(i for i in left_out if i is not None))
     mask[pos] = False
 
-    claims, claim_pos_then = _claims(snap, claim_rows, frame)
+    held = claims(snap, claim_rows)
     overlap = None
     busy_day = np.zeros(n, dtype=bool)
+    if frame is None:
+        mask &= under_cap(snap, now, now)
+    elif frame.exact:
+        mask &= free(snap, frame.start, frame.end, held, whole=whole)
+    else:
+        # A day to do it in: a shift or claim that day lowers the score instead, and only
+        # the week's load counts against the cap.
+        mask &= available(snap, frame.start, frame.end, whole=False)
+        mask &= under_cap(snap, frame.start, frame.start)
+        busy_day[busy(snap, frame.start, frame.end, held)] = True
     if frame is not None:
         overlap = snap.overlap_minutes(frame.pieces)
-        mask &= ~snap.declared | (overlap > 0)
-        busy = np.concatenate([snap.shifts_overlapping(frame.start, frame.end), claim_pos_then])
-        if frame.exact:
-            mask[busy] = False
-        else:
-            busy_day[busy] = True
-    # The weekly load cap: service hours and confirmed shifts in the need's week.
-    if snap.weekly_hours_cap > 0:
-        week_start, week_end = week_of(frame.start if frame else now, tz)
-        load = snap.hours_between(week_start, week_end) + snap.shift_hours_between(
-            week_start, week_end
-        )
-        needed = (frame.end - frame.start).total_seconds() / 3600 if frame and frame.exact else 0
-        mask &= load + needed <= snap.weekly_hours_cap + 1e-9
 
     idx = np.flatnonzero(mask)
     hours30 = snap.hours_between(now - timedelta(days=30), now)[idx]
     no_shows = snap.no_show_weight(now)[idx]
-    year_hours = snap.hours_between(local_year_start(today.year, tz), now)[idx]
-    party_left = np.where(
-        snap.is_party[idx], np.maximum(0.0, snap.party_target[idx] - year_hours), 0.0
-    )
+    party_left = snap.party_hours_left(now)[idx]
     same_grid = (snap.grid[idx] == grid_id) if grid_id is not None else np.zeros(len(idx), bool)
     fit = _skill_fit(snap, idx, *skill) if skill else np.zeros(len(idx), bool)
     score = SAME_GRID * same_grid + SKILL_FIT * fit
     if frame is not None and overlap is not None:
         declared = snap.declared[idx]
         share = np.minimum(1.0, overlap[idx] / max(1.0, frame.minutes))
-        free = np.where(declared, FREE_THEN * (share if frame.exact else share > 0), UNDECLARED)
-        score = score + free + BUSY_THAT_DAY * busy_day[idx]
+        free_then = np.where(
+            declared, FREE_THEN * (share if frame.exact else share > 0), UNDECLARED
+        )
+        score = score + free_then + BUSY_THAT_DAY * busy_day[idx]
     score = score + np.maximum(0.0, FAIRNESS - hours30)
     score = score + NO_SHOW * no_shows + np.minimum(PARTY_MAX, party_left)
-    score = score + OPEN_CLAIM * claims[idx]
+    score = score + OPEN_CLAIM * held.count[idx]
     return _Scored(
         snap,
         idx,
@@ -319,7 +286,7 @@ def _filter_and_score(
         hours30,
         no_shows,
         party_left,
-        claims[idx],
+        held.count[idx],
         fit,
         same_grid,
         frame,
@@ -347,7 +314,7 @@ async def rank_shift(
 
     The filters of a wish where they apply, on the same snapshot: an active volunteer of
     the community; an active member of the task's team for a team task (a signup to it
-    is refused otherwise); declared weekly availability overlapping the shift (none
+    is refused otherwise); declared weekly availability covering the whole shift (none
     declared: free); no confirmed shift or claimed wish overlapping it; under the weekly
     hours cap with the shift's hours. Then: not signed up for the occurrence (waiting
     too) nor ever invited to it, nor in ``exclude``; and allowed by the registration
@@ -388,7 +355,7 @@ async def _score_shift(
     # occurrence already (signed up or invited), and the team's active members.
     sql = (
         token_rows_sql()
-        + _claims_sql()
+        + claims_sql()
         + " UNION ALL SELECT 'o', person_id, NULL, NULL, NULL FROM signup"
         f" WHERE occurrence_id = ? AND status IN ({_LIVE_SIGNUPS})"
         " UNION ALL SELECT 'o', person_id, NULL, NULL, NULL FROM invitation"
@@ -420,36 +387,8 @@ async def _score_shift(
         [r for r in rows if r[0] == "c"],
         grid_id=None,
         skill=(team.kind, team.kind, team.name) if team is not None else None,
+        whole=True,  # one rule with the roster: a place is for the whole shift
     )
-
-
-def _claims(
-    snap: Features, rows: list[Sequence], frame: TimeFrame | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Wishes claimed and not yet fulfilled, per volunteer; and who holds one in the frame
-    (its window, else its needed-by day). Rows: (kind, claimer, start, end, needed-by
-    midnight UTC), times in seconds since 1970."""
-    counts = np.zeros(snap.size)
-    if not rows:
-        return counts, np.zeros(0, dtype=np.int64)
-    pos, found = snap.positions([int(r[1]) for r in rows])
-    np.add.at(counts, pos, 1)
-    busy = []
-    if frame is not None:
-        start, end = to_epoch(frame.start), to_epoch(frame.end)
-        kept = [r for r, f in zip(rows, found.tolist(), strict=True) if f]
-        for p, row in zip(pos.tolist(), kept, strict=True):
-            if row[2] is not None and row[3] is not None:
-                ws, we = int(row[2]), int(row[3])
-            elif row[4] is not None:
-                needed = datetime.fromtimestamp(int(row[4]), UTC).date()
-                ws = to_epoch(local_day_start(needed, snap.timezone))
-                we = ws + 86400
-            else:
-                continue
-            if ws < end and we > start:
-                busy.append(p)
-    return counts, np.array(busy, dtype=np.int64)
 
 
 def _skill_fit(

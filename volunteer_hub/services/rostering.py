@@ -1,9 +1,11 @@
 """The optimal fair roster (排班方案): every open place of a period assigned at once.
 
 Staff of a community ask for a plan for a period (by default next Monday to Sunday in the
-community's zone). ``generate_plan`` loads the period's open places and their candidates
-from the database in a few bulk statements, scores each pair with numpy
-(``load_features`` and ``score_pairs``), and hands the arrays to the min-cost flow of
+community's zone). ``generate_plan`` reads the period's open places, and takes their
+candidates from the ranking's feature snapshot (``volunteer_features``: who volunteers,
+their teams, free times, shifts, hours, no-shows and the rules' facts) with the ranking's
+rule (``volunteer_features.free_pairs``); it scores each pair with numpy
+(``score_inputs`` and ``score_pairs``), and hands the arrays to the min-cost flow of
 ``services.roster_solver``; the result is a draft ``RosterPlan`` with one
 ``RosterAssignment`` per place. Staff preview it (``plan_view``), remove or swap people
 (``remove_assignment``, ``swap_assignment``: clashes, capacity, availability and the rules
@@ -19,7 +21,8 @@ What a plan guarantees (``roster_solver`` states the model exactly):
 - candidates: for a team task its active members, otherwise the community's volunteers;
   active people only; not signed up for, nor invited to, the occurrence already; free by
   their declared weekly availability (none declared: free) for the whole shift; no clash
-  with a place they hold (confirmed or checked in) or a wish they claimed with a window;
+  with a place they hold (confirmed or checked in) or a wish of the community they claimed
+  (its window, else its needed-by day); the week's hours plus the shift's within the cap;
 - never more people than an occurrence's open places (capacity − taken, cancelled ones
   left out); never two places of one person whose times overlap; at most ``max_places``
   places a person in the period, counting those held, and never more hours than the
@@ -35,9 +38,8 @@ What a plan guarantees (``roster_solver`` states the model exactly):
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,25 +47,20 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from pydantic import model_validator
 from tortoise.expressions import Subquery
-from tortoise.functions import Sum
 
 from volunteer_hub import db
-from volunteer_hub.clock import ONE_DAY, as_utc, local_day_start, local_year_start
+from volunteer_hub.clock import ONE_DAY, as_utc, local_day_start
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.hooktypes import PersonFacts, SignupFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.i18n import LocalizedText, localize
 from volunteer_hub.models import (
-    AvailabilitySlot,
     Community,
     Grid,
     Invitation,
     InvitationStatus,
     MembershipStatus,
-    NoShow,
     Occurrence,
-    PartyReport,
-    PartyReportStatus,
     Person,
     Qualification,
     Role,
@@ -71,22 +68,18 @@ from volunteer_hub.models import (
     RosterAssignment,
     RosterPlan,
     RosterPlanStatus,
-    ServiceRecord,
     Signup,
     SignupStatus,
     Task,
     Team,
     TeamMembership,
-    Wish,
-    WishStatus,
 )
 from volunteer_hub.recurrence import expand
-from volunteer_hub.services import dispatch, roster_solver, tasks
+from volunteer_hub.services import dispatch, roster_solver, tasks, volunteer_features
 from volunteer_hub.services.access import Actor
 from volunteer_hub.services.people import get_community
 from volunteer_hub.services.teams import check_rules
 from volunteer_hub.services.uow import unit_of_work
-from volunteer_hub.services.volunteer_features import HALF_LIFE_DAYS
 from volunteer_hub.validation import Id, Input, parse
 
 MAX_DAYS = 31
@@ -131,17 +124,15 @@ class Problem:
     occ_capacity: np.ndarray
     occ_taken: np.ndarray
     occ_min_group: np.ndarray
-    people: np.ndarray  # person id of each person index
+    people: np.ndarray  # person id of each person index (the snapshot's ids)
     pair_occ: np.ndarray
     pair_person: np.ndarray
     pair_score: np.ndarray
     load_before: np.ndarray
-    features: Features
+    features: ScoreInputs
     tasks: dict[int, Task]
-    names: dict[int, str]
     team_kinds: dict[int, str | None]  # task id -> its team's kind
-    person_rows: dict[int, tuple]  # person id -> (id, name, grid_id, skills, birth_date, cid)
-    kinds_of: _KindsOf  # person id -> kinds of the teams they are active in
+    snap: volunteer_features.Features  # person index = the snapshot's position
     extra_cap: np.ndarray | None = None  # more places each person may get (the hours cap)
 
     def instance(self) -> roster_solver.Instance:
@@ -164,10 +155,9 @@ class Problem:
 
 
 @dataclass
-class Features:
-    """Per-person facts the score reads (index: the problem's ``people``), and per-task
-    skill words. ONE loader (``load_features``) fills them, so that a shared features
-    module can take its place."""
+class ScoreInputs:
+    """Per-person facts the score reads (index: the problem's ``people``), taken from the
+    feature snapshot at a moment (``score_inputs``), and per-task skill words."""
 
     hours_30d: np.ndarray
     no_show_weight: np.ndarray  # no-shows decaying with a half-life
@@ -202,7 +192,8 @@ def _period(hub: Hub, community: Community, data: PlanIn) -> tuple[datetime, dat
 
 
 async def load_problem(hub: Hub, community: Community, start: datetime, end: datetime) -> Problem:
-    """The period's open places and their candidates, in a few bulk statements."""
+    """The period's open places (a few statements) and their candidates (the feature
+    snapshot, with the period's own reads in one round trip)."""
     tz = community.timezone
     task_rows = await Task.filter(community_id=community.id, cancelled_at__isnull=True).filter(
         starts_at__lt=end
@@ -238,49 +229,50 @@ async def load_problem(hub: Hub, community: Community, start: datetime, end: dat
     occ_capacity = np.array([o[3] for o in occ], dtype=np.int64)
     occ_taken = np.array([o[4] for o in occ], dtype=np.int64)
 
+    # One round trip: the snapshot's freshness token, the community's claimed wishes and
+    # who is on the period's occurrences already (signed up, waiting too, or invited).
+    rows = await db.read(
+        volunteer_features.token_rows_sql() + volunteer_features.claims_sql() + _on_sql(),
+        community.id,
+        community.id,
+        start,
+        end,
+        *(s.value for s in tasks.ACTIVE_SIGNUP),
+        community.id,
+        start,
+        end,
+    )
+    snap = await volunteer_features.features(
+        hub, community.id, volunteer_features.token_from_rows(rows)
+    )
+    if snap.weekly_hours_cap != community.weekly_hours_cap:
+        # The community's row, read just now, is the fresher: a cap set by an operator's
+        # UPDATE reaches the snapshot only with its next full read.
+        snap = replace(snap, weekly_hours_cap=community.weekly_hours_cap)
+
     # Candidates: team members for team tasks, the community's volunteers otherwise.
     team_ids = sorted({t.team_id for t in task_rows if t.team_id})
     teams = {t.id: t for t in await Team.filter(id__in=team_ids)} if team_ids else {}
-    person_rows = await _volunteer_rows(community.id)
-    memberships = await _memberships(community.id)
-    people = np.array([r[0] for r in person_rows], dtype=np.int64)
-    index_of = {int(p): i for i, p in enumerate(people)}
-    names = {r[0]: r[1] for r in person_rows}
-    wanted_teams = set(team_ids)
-    members = [(t, p) for p, t, _ in memberships if t in wanted_teams]
-    volunteers = people.tolist()
-
-    pools: dict[int | None, np.ndarray] = {None: _indices(volunteers, index_of)}
-    by_team: dict[int, list[int]] = {}
-    for team_id, person_id in members:
-        by_team.setdefault(team_id, []).append(person_id)
+    pools: dict[int | None, np.ndarray] = {None: np.arange(snap.size)}
     for team_id in team_ids:
-        pools[team_id] = _indices(by_team.get(team_id, []), index_of)
+        pools[team_id] = snap.members(team_id)
     occ_pool = [pools[by_id[int(t)].team_id] for t in occ_task]
     sizes = np.array([len(p) for p in occ_pool], dtype=np.int64)
     pair_occ = np.repeat(np.arange(len(occ)), sizes)
     pair_person = np.concatenate(occ_pool) if occ else np.zeros(0, dtype=np.int64)
 
-    keep = await _free(community, people, index_of, occ_task, occ_start, occ_end, pair_occ,
-                       pair_person, start, end)  # fmt: skip
+    keep = volunteer_features.free_pairs(
+        snap, occ_start, occ_end, pair_occ, pair_person, volunteer_features.claims(snap, rows),
+        whole=True,
+    )  # fmt: skip
+    keep &= ~_on_already(snap, rows, occ_task, occ_start, pair_occ, pair_person)
     pair_occ, pair_person = pair_occ[keep], pair_person[keep]
 
-    held = await Signup.filter(
-        person_id__in=_volunteers(community.id),
-        status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
-        occurrence__start__gte=start,
-        occurrence__start__lt=end,
-    ).values_list("person_id", "occurrence__start", "occurrence__end")
-    load_before = np.zeros(len(people), dtype=np.int64)
-    held_hours = np.zeros(len(people))
-    for person_id, s, e in held:
-        if person_id in index_of:
-            load_before[index_of[person_id]] += 1
-            held_hours[index_of[person_id]] += (e - s).total_seconds() / 3600
-    extra_cap = _hours_cap(community, start, end, held_hours, occ_start, occ_end, pair_occ,
-                           pair_person)  # fmt: skip
-
-    features = await load_features(hub, community, people, person_rows, list(by_id.values()))
+    load_before = snap.shifts_starting(start, end)
+    extra_cap = _hours_cap(community, start, end, snap.load_between(start, end), occ_start,
+                           occ_end, pair_occ, pair_person)  # fmt: skip
+    grid_names = dict(await Grid.filter(community_id=community.id).values_list("id", "name"))
+    features = score_inputs(snap, hub.now(), list(by_id.values()), grid_names)
     pair_score = score_pairs(features, pair_person, occ_task, pair_occ)
     team_kinds = {t.id: teams[t.team_id].kind if t.team_id else None for t in task_rows}
     problem = Problem(
@@ -293,94 +285,56 @@ async def load_problem(hub: Hub, community: Community, start: datetime, end: dat
         occ_capacity=occ_capacity,
         occ_taken=occ_taken,
         occ_min_group=np.zeros(len(occ), dtype=np.int64),
-        people=people,
+        people=snap.ids,
         pair_occ=pair_occ,
         pair_person=pair_person,
         pair_score=pair_score,
         load_before=load_before,
         features=features,
         tasks=by_id,
-        names=names,
         team_kinds=team_kinds,
-        person_rows={r[0]: r for r in person_rows},
-        kinds_of=_KindsOf(memberships),
+        snap=snap,
         extra_cap=extra_cap,
     )
     return problem
 
 
-async def _volunteer_rows(community_id: int) -> list[tuple]:
-    """The community's active volunteers, by id: (id, name, grid_id, skills, birth_date,
-    community_id). Hand-written: the ORM's per-value conversion of 50,000 rows (dates,
-    JSON) costs more than the query."""
-    rows = await db.fetch(
-        "SELECT p.id, p.name, p.grid_id, p.skills, p.birth_date, p.community_id"
-        " FROM person p WHERE p.active = ? AND p.id IN (SELECT r.person_id FROM"
-        " role_assignment r WHERE r.community_id = ? AND r.role = ?) ORDER BY p.id",
-        True,
-        community_id,
-        Role.VOLUNTEER.value,
+def _on_sql() -> str:
+    """Rows ``('o', person, task, occurrence start, NULL)`` of who is on an occurrence of
+    the community's tasks starting in the period: signed up (waiting too) or invited
+    (parameters: the community, start, end, the live signup statuses, then the community,
+    start, end again)."""
+    live = ", ".join("?" * len(tasks.ACTIVE_SIGNUP))
+    start = volunteer_features.epoch("o.start")
+    return (
+        f" UNION ALL SELECT 'o', s.person_id, o.task_id, {start}, NULL FROM signup s"
+        " JOIN occurrence o ON o.id = s.occurrence_id JOIN task t ON t.id = o.task_id"
+        f" WHERE t.community_id = ? AND o.start >= ? AND o.start < ? AND s.status IN ({live})"
+        f" UNION ALL SELECT 'o', i.person_id, o.task_id, {start}, NULL FROM invitation i"
+        " JOIN occurrence o ON o.id = i.occurrence_id"
+        " WHERE i.community_id = ? AND o.start >= ? AND o.start < ?"
     )
-    return [
-        (
-            r["id"],
-            r["name"],
-            r["grid_id"],
-            _as_list(r["skills"]),
-            r["birth_date"],  # as stored: turned into a date when the rules need it
-            r["community_id"],
-        )
-        for r in rows
-    ]
 
 
-async def _memberships(community_id: int) -> list[tuple[int, int, str]]:
-    """(person_id, team_id, team kind) of every active membership of the community's
-    volunteers (their teams elsewhere too: the rules see every kind a person serves)."""
-    rows = await db.fetch(
-        "SELECT m.person_id, m.team_id, t.kind FROM team_membership m"
-        " JOIN team t ON t.id = m.team_id WHERE m.status = ? AND m.person_id IN"
-        " (SELECT r.person_id FROM role_assignment r WHERE r.community_id = ? AND r.role = ?)",
-        MembershipStatus.ACTIVE.value,
-        community_id,
-        Role.VOLUNTEER.value,
-    )
-    return [(r["person_id"], r["team_id"], r["kind"]) for r in rows]
-
-
-class _KindsOf:
-    """Person id -> the kinds of the teams they are active in, looked up in sorted arrays:
-    only the people the rules ask about (thousands of 50,000) are ever looked up."""
-
-    def __init__(self, memberships: list[tuple[int, int, str]]) -> None:
-        people = np.array([m[0] for m in memberships], dtype=np.int64)
-        self.order = np.argsort(people, kind="stable")
-        self.people = people[self.order]
-        self.kinds = [memberships[i][2] for i in self.order.tolist()]
-
-    def get(self, person_id: int, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-        lo = int(np.searchsorted(self.people, person_id, side="left"))
-        hi = int(np.searchsorted(self.people, person_id, side="right"))
-        return tuple(sorted(set(self.kinds[lo:hi]))) if hi > lo else default
-
-
-def _as_list(value: Any, _seen: dict[str, list[str]] = {}) -> list[str]:  # noqa: B006
-    """A JSON list as stored (text on SQLite); the few distinct texts parsed once each."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        if value not in _seen:
-            if len(_seen) > 10_000:
-                _seen.clear()
-            _seen[value] = list(json.loads(value))
-        return _seen[value]
-    return list(value)
-
-
-def _as_date(value: Any) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
+def _on_already(
+    snap: volunteer_features.Features,
+    rows: list,
+    occ_task: np.ndarray,
+    occ_start: np.ndarray,
+    pair_occ: np.ndarray,
+    pair_person: np.ndarray,
+) -> np.ndarray:
+    """Which pairs' person is on the pair's occurrence already (the ``_on_sql`` rows)."""
+    on = [r for r in rows if r[0] == "o"]
+    if not on or not len(pair_occ):
+        return np.zeros(len(pair_occ), dtype=bool)
+    key_of = {(int(t), int(s)): i for i, (t, s) in enumerate(zip(occ_task, occ_start, strict=True))}
+    pos, found = snap.positions([int(r[1]) for r in on])
+    occurrence = [key_of.get((int(r[2]), int(r[3]))) for r, f in zip(on, found, strict=True) if f]
+    n = snap.size
+    keys = np.array([o * n + p for o, p in zip(occurrence, pos.tolist(), strict=True)
+                     if o is not None], dtype=np.int64)  # fmt: skip
+    return np.isin(pair_occ * n + pair_person, keys)
 
 
 def _hours_cap(
@@ -412,233 +366,17 @@ def _hours_cap(
     return places.astype(np.int64)
 
 
-def _indices(person_ids: list[int], index_of: dict[int, int]) -> np.ndarray:
-    return np.array(sorted({index_of[p] for p in person_ids if p in index_of}), dtype=np.int64)
-
-
-async def _free(
-    community: Community,
-    people: np.ndarray,
-    index_of: dict[int, int],
-    occ_task: np.ndarray,
-    occ_start: np.ndarray,
-    occ_end: np.ndarray,
-    pair_occ: np.ndarray,
-    pair_person: np.ndarray,
-    start: datetime,
-    end: datetime,
-) -> np.ndarray:
-    """Which pairs keep: available by the weekly slots, no clash with a place held or a
-    wish claimed, not signed up for or invited to the occurrence already."""
-    keep = np.ones(len(pair_occ), dtype=bool)
-    if not len(pair_occ):
-        return keep
-    n = len(people)
-    # Declared availability, in the community's zone (none declared: free).
-    slots = await AvailabilitySlot.filter(person_id__in=_volunteers(community.id)).values_list(
-        "person_id", "weekday", "start_minute", "end_minute"
-    )
-    if slots:
-        keep &= _available(community.timezone, slots, index_of, occ_start, occ_end,
-                           pair_occ, pair_person)  # fmt: skip
-    # Busy: places held (confirmed, checked in) and claimed wishes with a window.
-    busy = await Signup.filter(
-        person_id__in=_volunteers(community.id),
-        status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN, SignupStatus.WAITLISTED],
-        occurrence__end__gt=start,
-        occurrence__start__lt=end,
-    ).values_list("person_id", "occurrence__task_id", "occurrence__start", "occurrence__end",
-                  "status")  # fmt: skip
-    claims = await Wish.filter(
-        claimer_id__in=_volunteers(community.id),
-        status=WishStatus.CLAIMED,
-        window_start__lt=end,
-        window_end__gt=start,
-    ).values_list("claimer_id", "window_start", "window_end")
-    intervals = [
-        (index_of[p], int(s.timestamp()), int(e.timestamp()))
-        for p, _, s, e, status in busy
-        if status is not SignupStatus.WAITLISTED and p in index_of
-    ] + [
-        (index_of[p], int(s.timestamp()), int(e.timestamp())) for p, s, e in claims if p in index_of
-    ]
-    if intervals:
-        keep &= ~_overlaps_any(intervals, n, occ_start[pair_occ], occ_end[pair_occ], pair_person)
-    # Already on the occurrence: signed up (even waiting) or invited.
-    key_of = {(int(t), int(s)): i for i, (t, s) in enumerate(zip(occ_task, occ_start, strict=True))}
-    on = [
-        (index_of[p], key_of.get((t, int(s.timestamp()))))
-        for p, t, s, _, _ in busy
-        if p in index_of
-    ]
-    invited = await Invitation.filter(
-        community_id=community.id,
-        occurrence__start__gte=start,
-        occurrence__start__lt=end,
-    ).values_list("person_id", "occurrence__task_id", "occurrence__start")
-    on += [
-        (index_of[p], key_of.get((t, int(s.timestamp())))) for p, t, s in invited if p in index_of
-    ]
-    on_keys = np.array([o * n + p for p, o in on if o is not None], dtype=np.int64)
-    if len(on_keys):
-        keep &= ~np.isin(pair_occ * n + pair_person, on_keys)
-    return keep
-
-
-def _available(
-    timezone: str,
-    slots: list[tuple[int, int, int, int]],
-    index_of: dict[int, int],
-    occ_start: np.ndarray,
-    occ_end: np.ndarray,
-    pair_occ: np.ndarray,
-    pair_person: np.ndarray,
-) -> np.ndarray:
-    """Whether each pair's shift lies within one of the person's weekly slots (merged,
-    in the community's zone); people with no slot are free. A shift over midnight needs
-    both of its parts covered."""
-    zone = ZoneInfo(timezone)
-    week = 7 * 1440
-    by_person: dict[int, list[tuple[int, int]]] = {}
-    for person_id, weekday, s, e in slots:
-        if person_id in index_of:
-            base = (weekday - 1) * 1440
-            by_person.setdefault(index_of[person_id], []).append((base + s, base + e))
-    # Merged intervals per person as sorted keys (person * week + minute).
-    starts, ends = [], []
-    for p, spans in by_person.items():
-        spans.sort()
-        cur_s, cur_e = spans[0]
-        for s, e in spans[1:]:
-            if s <= cur_e:
-                cur_e = max(cur_e, e)
-            else:
-                starts.append(p * 2 * week + cur_s)
-                ends.append(p * 2 * week + cur_e)
-                cur_s, cur_e = s, e
-        starts.append(p * 2 * week + cur_s)
-        ends.append(p * 2 * week + cur_e)
-    order = np.argsort(starts)
-    key_s, key_e = np.array(starts)[order], np.array(ends)[order]
-
-    # Local minute of the week of each occurrence's start and end.
-    def week_minute(seconds: np.ndarray) -> np.ndarray:
-        local = [datetime.fromtimestamp(int(x), tz=zone) for x in seconds]
-        return np.array(
-            [d.weekday() * 1440 + d.hour * 60 + d.minute for d in local], dtype=np.int64
-        )
-
-    o_s, o_e = week_minute(occ_start), week_minute(occ_end)
-    s = o_s[pair_occ]
-    e = o_e[pair_occ]
-    e = np.where(e <= s, e + week, e)  # over midnight on Sunday: into the next week
-    declared = np.isin(pair_person, np.array(list(by_person), dtype=np.int64))
-
-    def covered(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        q = pair_person * 2 * week + lo
-        i = np.searchsorted(key_s, q, side="right") - 1
-        ok = i >= 0
-        i = np.clip(i, 0, None)
-        return (
-            ok & (key_s[i] // (2 * week) == pair_person) & (key_e[i] >= pair_person * 2 * week + hi)
-        )
-
-    # Slots repeat weekly: a shift running past Sunday midnight continues on Monday.
-    first_end = np.minimum(e, week)
-    ok = covered(s, first_end)
-    spill = e > week
-    if spill.any():
-        ok &= ~spill | covered(np.zeros_like(s), np.maximum(e - week, 0))
-    return ~declared | ok
-
-
-def _overlaps_any(
-    intervals: list[tuple[int, int, int]],
-    n: int,
-    s: np.ndarray,
-    e: np.ndarray,
-    pair_person: np.ndarray,
-) -> np.ndarray:
-    """For each pair: does [s, e) overlap one of its person's busy intervals?"""
-    intervals.sort()
-    merged: list[tuple[int, int, int]] = []
-    for p, a, b in intervals:
-        if merged and merged[-1][0] == p and a <= merged[-1][2]:
-            merged[-1] = (p, merged[-1][1], max(merged[-1][2], b))
-        else:
-            merged.append((p, a, b))
-    base = np.int64(1) << np.int64(40)
-    mp = np.array([m[0] for m in merged], dtype=np.int64)
-    ms = np.array([m[1] for m in merged], dtype=np.int64)
-    me = np.array([m[2] for m in merged], dtype=np.int64)
-    key = mp * base + ms
-    i = np.searchsorted(key, pair_person * base + e, side="left") - 1  # last start < e
-    ok = i >= 0
-    i = np.clip(i, 0, None)
-    return ok & (mp[i] == pair_person) & (me[i] > s)
-
-
-async def load_features(
-    hub: Hub,
-    community: Community,
-    people: np.ndarray,
-    person_rows: list[tuple],
-    task_rows: list[Task],
-) -> Features:
-    """Everything the score reads, in a few grouped statements."""
-    now = hub.now()
-    ids = people.tolist()
-    index_of = {p: i for i, p in enumerate(ids)}
-    n = len(ids)
-    hours = np.zeros(n)
-    for person_id, total in (
-        await ServiceRecord.filter(
-            person_id__in=_volunteers(community.id),
-            started_at__gte=now - timedelta(days=FAIRNESS_DAYS),
-        )
-        .group_by("person_id")
-        .annotate(total=Sum("hours"))
-        .values_list("person_id", "total")
-    ):
-        if person_id in index_of:
-            hours[index_of[person_id]] = float(total or 0)
-    no_show = np.zeros(n)
-    for person_id, when in await NoShow.filter(
-        person_id__in=_volunteers(community.id), excused_at__isnull=True
-    ).values_list("person_id", "occurred_at"):
-        if person_id not in index_of:
-            continue
-        age_days = max(0.0, (now - when).total_seconds() / 86400)
-        no_show[index_of[person_id]] += 0.5 ** (age_days / HALF_LIFE_DAYS)
-    party = np.zeros(n)
-    members = await PartyReport.filter(
-        person_id__in=_volunteers(community.id),
-        community_id=community.id,
-        status=PartyReportStatus.ACCEPTED,
-    ).values_list("person_id", "yearly_hours_target")
-    if members:
-        year_start = local_year_start(hub.today(community.timezone).year, community.timezone)
-        done = dict(
-            await ServiceRecord.filter(
-                person_id__in=_volunteers(community.id), started_at__gte=year_start
-            )
-            .group_by("person_id")
-            .annotate(total=Sum("hours"))
-            .values_list("person_id", "total")
-        )
-        for person_id, target in members:
-            if person_id not in index_of:
-                continue
-            goal = float(target or DEFAULT_PARTY_TARGET)
-            left = max(0.0, goal - float(done.get(person_id) or 0))
-            party[index_of[person_id]] = left / goal if goal else 0.0
-    grid_names = dict(await Grid.filter(community_id=community.id).values_list("id", "name"))
-    return Features(
-        hours_30d=hours,
-        no_show_weight=no_show,
-        party_left=party,
-        grid=np.array([r[2] or 0 for r in person_rows], dtype=np.int64),
-        skills=[tuple(r[3] or ()) for r in person_rows],
+def score_inputs(
+    snap: volunteer_features.Features, now: datetime, task_rows: list[Task], grid_names: dict
+) -> ScoreInputs:
+    """What the score reads, from the snapshot at ``now``."""
+    target = np.where(snap.party_target > 0, snap.party_target, DEFAULT_PARTY_TARGET)
+    return ScoreInputs(
+        hours_30d=snap.hours_between(now - timedelta(days=FAIRNESS_DAYS), now),
+        no_show_weight=snap.no_show_weight(now),
+        party_left=np.where(snap.is_party, snap.party_hours_left(now) / target, 0.0),
+        grid=np.where(snap.grid < 0, 0, snap.grid),
+        skills=snap.skills,
         task_skill_words={
             t.id: f"{t.title} {t.description or ''} {t.location or ''}".casefold()
             for t in task_rows
@@ -652,7 +390,7 @@ W_SKILL, W_GRID, W_FAIR, W_RELIABLE, W_PARTY = 0.3, 0.15, 0.3, 0.15, 0.1
 
 
 def _task_matrices(
-    features: Features, task_ids: np.ndarray
+    features: ScoreInputs, task_ids: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(skills of each person, skills each task names, the grid each task names or 0)."""
     vocabulary = sorted({s for skills in features.skills for s in skills if s})
@@ -676,7 +414,7 @@ def _task_matrices(
 
 
 def score_pairs(
-    features: Features, pair_person: np.ndarray, occ_task: np.ndarray, pair_occ: np.ndarray
+    features: ScoreInputs, pair_person: np.ndarray, occ_task: np.ndarray, pair_occ: np.ndarray
 ) -> np.ndarray:
     """The fit of each (person, occurrence's task) pair in [0, 1], vectorised."""
     if not len(pair_person):
@@ -747,13 +485,15 @@ def reasons_for(problem: Problem, pair: int) -> list[LocalizedText]:
 
 class _Rules:
     """The registration rules for the pairs the solver asks about (``roster_solver.solve``'s
-    ``check``), and each occurrence's minimum group. Facts are loaded in bulk once."""
+    ``check``), and each occurrence's minimum group. A person's facts come from the
+    snapshot, built when the rules first ask about them."""
 
-    def __init__(self, hub: Hub, problem: Problem, facts: dict[int, PersonFacts],
-                 confirmed: dict[tuple[int, int], tuple[int, ...]]) -> None:  # fmt: skip
+    def __init__(
+        self, hub: Hub, problem: Problem, confirmed: dict[tuple[int, int], tuple[int, ...]]
+    ) -> None:
         self.hub = hub
         self.problem = problem
-        self.facts = facts
+        self.facts: dict[int, PersonFacts] = {}  # by person index
         self.confirmed = confirmed
         self.zone = ZoneInfo(problem.community.timezone)
         self._signups: dict[tuple[int, int], SignupFacts] = {}
@@ -777,11 +517,16 @@ class _Rules:
             )
         return self._signups[key]
 
+    def person(self, p: int) -> PersonFacts:
+        if p not in self.facts:
+            self.facts[p] = self.problem.snap.person_facts(p)
+        return self.facts[p]
+
     def refused(self, pairs: np.ndarray) -> np.ndarray:
         pr = self.problem
         out = np.zeros(len(pairs), dtype=bool)
         for k, i in enumerate(pairs.tolist()):
-            person = self.facts[int(pr.people[pr.pair_person[i]])]
+            person = self.person(int(pr.pair_person[i]))
             out[k] = bool(
                 check_rules(
                     self.hub,
@@ -812,12 +557,12 @@ class _Rules:
             facts = self.signup(o)
             shape = (facts.task_id, facts.local_start.time(), facts.local_end.time(), capacity)
             if shape not in shapes:
-                shapes[shape] = self._probe(o, int(pr.people[pr.pair_person[first[o]]]))
+                shapes[shape] = self._probe(o, int(pr.pair_person[first[o]]))
             groups[o] = shapes[shape]
         return groups
 
-    def _probe(self, o: int, person_id: int) -> int:
-        person = self.facts[person_id]
+    def _probe(self, o: int, p: int) -> int:
+        person = self.person(p)
         capacity = int(self.problem.occ_capacity[o])
         full = {v.rule for v in check_rules(self.hub, "vh_check_signup", person=person,
                                              signup=self.signup(o))}  # fmt: skip
@@ -871,39 +616,6 @@ async def _person_facts(person_ids: list[int], community_id: int) -> dict[int, P
     }
 
 
-class _LazyFacts(dict):
-    """Person facts built when the rules first ask for someone (from the problem's rows)."""
-
-    def __init__(self, problem: Problem, quals: dict[int, list[tuple]]) -> None:
-        super().__init__()
-        self.problem = problem
-        self.quals = quals
-
-    def __missing__(self, person_id: int) -> PersonFacts:
-        pid, name, grid_id, skills, born, cid = self.problem.person_rows[person_id]
-        facts = PersonFacts(
-            id=pid,
-            name=name,
-            community_id=cid,
-            grid_id=grid_id,
-            birth_date=_as_date(born),
-            skills=tuple(skills or ()),
-            qualifications=tuple(self.quals.get(pid, ())),
-            team_kinds=self.problem.kinds_of.get(pid, ()),
-        )
-        self[person_id] = facts
-        return facts
-
-
-async def _qualifications(community_id: int) -> dict[int, list[tuple]]:
-    quals: dict[int, list[tuple]] = {}
-    for pid, kind, expires, verified in await Qualification.filter(
-        person_id__in=_volunteers(community_id)
-    ).values_list("person_id", "kind", "expires_on", "verified"):
-        quals.setdefault(pid, []).append((kind, expires, verified))
-    return quals
-
-
 async def _confirmed(problem: Problem) -> dict[tuple[int, int], tuple[int, ...]]:
     rows = await Signup.filter(
         occurrence__task_id__in=list(problem.tasks),
@@ -918,9 +630,8 @@ async def _confirmed(problem: Problem) -> dict[tuple[int, int], tuple[int, ...]]
 
 
 async def solve_problem(hub: Hub, problem: Problem) -> roster_solver.Solution:
-    """The rules' facts in bulk, the minimum groups, then the solver (in a thread)."""
-    quals = await _qualifications(problem.community.id)
-    rules = _Rules(hub, problem, _LazyFacts(problem, quals), await _confirmed(problem))
+    """The minimum groups, then the solver (in a thread), asking the rules lazily."""
+    rules = _Rules(hub, problem, await _confirmed(problem))
     problem.occ_min_group = rules.minimum_groups()
     return await asyncio.to_thread(roster_solver.solve, problem.instance(), WEIGHTS, rules.refused)
 
@@ -1196,15 +907,14 @@ async def replacement_candidates(
     clashing = {pid for pid, tid, s in in_plan if s < end and s + durations[tid] > start}
     pairs = np.flatnonzero(problem.pair_occ == o[0])
     pairs = pairs[np.argsort(-problem.pair_score[pairs], kind="stable")]
-    involved = [int(problem.people[problem.pair_person[i]]) for i in pairs.tolist()]
-    facts = await _person_facts(involved, community.id)
-    rules = _Rules(hub, problem, facts, await _confirmed(problem))
+    rules = _Rules(hub, problem, await _confirmed(problem))
     out = []
     for i in pairs.tolist():
-        pid = int(problem.people[problem.pair_person[i]])
+        p = int(problem.pair_person[i])
+        pid = int(problem.people[p])
         if pid in clashing or rules.refused(np.array([i]))[0]:
             continue
-        out.append((pid, problem.names[pid]))
+        out.append((pid, problem.snap.names[p]))
         if limit is not None and len(out) >= limit:
             break
     return out

@@ -39,6 +39,8 @@ from volunteer_hub.errors import (
 from volunteer_hub.hooktypes import SignupFacts
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import (
+    Invitation,
+    InvitationStatus,
     MembershipStatus,
     Occurrence,
     ServiceRecord,
@@ -673,8 +675,10 @@ class OccurrenceCancelIn(Input):
 
 async def cancel_places(uow: UnitOfWork, task: Task, occurrence: Occurrence, reason: str) -> int:
     """Cancel a locked occurrence and every place on it (confirmed, checked in or waiting),
-    each audited as ``signup.cancelled`` with ``reason`` so the volunteer is told; returns
-    how many places were cancelled."""
+    each audited as ``signup.cancelled`` with ``reason`` so the volunteer is told; its
+    pending invitations are withdrawn (``invitation.withdrawn`` with ``reason``: no answer
+    is needed). Returns how many places were cancelled."""
+    await _withdraw_invitations(uow, task, occurrence, reason)
     signups = await Signup.filter(occurrence_id=occurrence.id, status__in=ACTIVE_SIGNUP).order_by(
         "id"
     )
@@ -698,6 +702,32 @@ async def cancel_places(uow: UnitOfWork, task: Task, occurrence: Occurrence, rea
             },
         )
     return len(signups)
+
+
+async def _withdraw_invitations(
+    uow: UnitOfWork, task: Task, occurrence: Occurrence, reason: str
+) -> None:
+    # One conditional UPDATE each, as for a wish's (wishes.close_invitations): an accept
+    # racing the cancellation waits on the occurrence's lock and then finds it cancelled.
+    pending = await Invitation.filter(
+        occurrence_id=occurrence.id, status=InvitationStatus.PENDING
+    ).order_by("id")
+    for invitation in pending:
+        if await Invitation.filter(id=invitation.id, status=InvitationStatus.PENDING).update(
+            status=InvitationStatus.WITHDRAWN, answered_at=uow.now
+        ):
+            await uow.record(
+                "invitation.withdrawn",
+                invitation,
+                community_id=task.community_id,
+                after={
+                    "status": InvitationStatus.WITHDRAWN.value,
+                    "occurrence_id": occurrence.id,
+                    "task_id": task.id,
+                    "person_id": invitation.person_id,
+                    "reason": reason,
+                },
+            )
 
 
 async def cancel_occurrence(hub: Hub, actor: Actor, task_id: int, start: datetime) -> Occurrence:

@@ -1,12 +1,14 @@
 """Per-volunteer features of a community as numpy arrays: the matcher's snapshot.
 
 Ranking a wish among 50,000 volunteers cannot read 50,000 rows per call. What changes
-slowly (who volunteers here, their grid, team kinds, qualifications, declared weekly
+slowly (who volunteers here, their grid, their teams, qualifications, declared weekly
 availability, party targets) and the dated facts the scores need (service hours, confirmed
 shifts, unexcused no-shows) are read once into arrays: a few statements whatever the
 number of volunteers. Time-dependent terms (hours in the last 30 days, a no-show's decay,
 a qualification's expiry, the week of a wish) are computed from the dated arrays at each
-call, so a snapshot never goes stale by the clock alone.
+call, so a snapshot never goes stale by the clock alone. The ranking (``matching``) and the
+roster (``rostering``) both read it, and decide who may take on a time with one rule,
+``free``.
 
 Freshness: the snapshot lives in the Hub (``hub.caches``), never in the module. Each use
 first runs ONE statement of indexed ``MAX(id)`` look-ups (the audit trail and every table
@@ -49,6 +51,7 @@ from __future__ import annotations
 
 import json
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -58,7 +61,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from volunteer_hub import db
-from volunteer_hub.clock import local_year_start
+from volunteer_hub.clock import local_day_start, local_year_start
 from volunteer_hub.hooktypes import PersonFacts
 from volunteer_hub.hub import Hub
 
@@ -164,9 +167,16 @@ class Features:
     ids: np.ndarray
     names: list[str]
     grid: np.ndarray  # -1: none
+    home: np.ndarray  # the community the person registered in (``person.community_id``)
     birth_dates: list[date | None]
     skills: list[tuple[str, ...]]
-    kinds: dict[str, np.ndarray]  # team kind -> member of an active team of that kind
+    # Active memberships, in any community's team, sorted by (position, team): for a team's
+    # members and the kinds a person serves (the registration rules see every kind).
+    team_pos: np.ndarray
+    team_ids: np.ndarray
+    team_kinds: np.ndarray  # object: the team's kind
+    team_community: np.ndarray
+    kinds: dict[str, np.ndarray]  # team kind -> member of an active team of that kind here
     # kind -> (position, expiry as an ordinal day; a huge number when it never expires);
     # verified qualifications only.
     verified: dict[str, tuple[np.ndarray, np.ndarray]]
@@ -188,6 +198,10 @@ class Features:
     masks: dict[frozenset[str], np.ndarray] = field(default_factory=dict, repr=False)
     sums: dict[tuple[str, int, int], np.ndarray] = field(default_factory=dict, repr=False)
     _kinds_of: list[tuple[str, ...]] | None = field(default=None, repr=False)
+    # Each weekday's slots merged per person (touching ones joined), built when first asked.
+    _merged: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(
+        default=None, repr=False
+    )
     # Token position -> ids at or below the last seen that were not visible when read (a
     # transaction still in flight, or rolled back): looked for again at the next change.
     holes: dict[int, frozenset[int]] = field(default_factory=dict, repr=False)
@@ -236,6 +250,20 @@ class Features:
         if len(self.sums) >= 32:  # each is an array of the community's size
             self.sums.clear()
 
+    def load_between(self, start: datetime, end: datetime) -> np.ndarray:
+        """Hours per person in [start, end): service records and confirmed shifts (the
+        weekly hours cap's load)."""
+        return self.hours_between(start, end) + self.shift_hours_between(start, end)
+
+    def shifts_starting(self, start: datetime, end: datetime) -> np.ndarray:
+        """Confirmed shifts per person starting in [start, end) (places held)."""
+        lo, hi = np.searchsorted(self.shift_start, [to_epoch(start), to_epoch(end)])
+        return np.bincount(self.shift_pos[lo:hi], minlength=self.size)
+
+    def members(self, team_id: int) -> np.ndarray:
+        """Positions of the team's active members, ascending."""
+        return self.team_pos[self.team_ids == team_id]
+
     def shifts_overlapping(self, start: datetime, end: datetime) -> np.ndarray:
         """Positions with a confirmed shift overlapping [start, end)."""
         hi = np.searchsorted(self.shift_start, to_epoch(end), side="left")
@@ -248,6 +276,13 @@ class Features:
         weights = np.power(0.5, age_days / HALF_LIFE_DAYS)
         weights[self.ns_at > to_epoch(now)] = 0.0
         return np.bincount(self.ns_pos, weights, minlength=self.size)
+
+    def party_hours_left(self, now: datetime) -> np.ndarray:
+        """A party member's yearly hours still to do (accepted report; this local year's
+        service records), 0 for others."""
+        year = now.astimezone(ZoneInfo(self.timezone)).year
+        done = self.hours_between(local_year_start(year, self.timezone), now)
+        return np.where(self.is_party, np.maximum(0.0, self.party_target - done), 0.0)
 
     def no_show_count(self, now: datetime, days: int = 365) -> np.ndarray:
         at = to_epoch(now)
@@ -275,6 +310,20 @@ class Features:
             total += np.bincount(pos[hit], overlap[hit], minlength=self.size)
         return total
 
+    def covered_minutes(self, pieces: Sequence[tuple[int, int, int]]) -> np.ndarray:
+        """Minutes of local (weekday, start, end) pieces that declared availability covers
+        (overlapping or touching slots joined: nothing counted twice)."""
+        if self._merged is None:
+            self._merged = {day: _joined_slots(*slots) for day, slots in self.slots.items()}
+        total = np.zeros(self.size)
+        for weekday, start, end in pieces:
+            if weekday in self._merged:
+                pos, s, e = self._merged[weekday]
+                overlap = np.minimum(e, end) - np.maximum(s, start)
+                hit = overlap > 0
+                total += np.bincount(pos[hit], overlap[hit], minlength=self.size)
+        return total
+
     def slots_of(self, position: int, weekday: int) -> list[tuple[int, int]]:
         if weekday not in self.slots:
             return []
@@ -283,26 +332,172 @@ class Features:
         return sorted(zip(s[hit].tolist(), e[hit].tolist(), strict=True))
 
     def person_facts(self, position: int) -> PersonFacts:
+        """What ``facts.person_facts`` gives for the volunteer at ``position`` (the kinds of
+        their teams anywhere, their own community), from the snapshot."""
         if self._kinds_of is None:
-            kinds_of: list[list[str]] = [[] for _ in range(self.size)]
-            for kind, mask in self.kinds.items():
-                for p in np.flatnonzero(mask).tolist():
-                    kinds_of[p].append(kind)
+            kinds_of: list[set[str]] = [set() for _ in range(self.size)]
+            for p, kind in zip(self.team_pos.tolist(), self.team_kinds.tolist(), strict=True):
+                kinds_of[p].add(kind)
             self._kinds_of = [tuple(sorted(k)) for k in kinds_of]
+        # The rows are sorted by position: this person's are one run of them.
+        first = bisect_left(self.qualification_rows, position, key=lambda r: r[0])
+        last = bisect_right(self.qualification_rows, position, key=lambda r: r[0])
         return PersonFacts(
             id=int(self.ids[position]),
             name=self.names[position],
-            community_id=self.community_id,
+            community_id=int(self.home[position]),
             grid_id=None if self.grid[position] < 0 else int(self.grid[position]),
             birth_date=self.birth_dates[position],
             skills=self.skills[position],
             qualifications=tuple(
                 (kind, expires, verified)
-                for p, kind, expires, verified in self.qualification_rows
-                if p == position
+                for _, kind, expires, verified in self.qualification_rows[first:last]
             ),
             team_kinds=self._kinds_of[position],
         )
+
+
+# --- who may take on a time: one rule for the ranking and the roster ----------------------------
+
+
+def local_pieces(start: datetime, end: datetime, timezone: str) -> tuple[tuple[int, int, int], ...]:
+    """[start, end) cut at local midnights: (ISO weekday, first minute, end minute)."""
+    zone = ZoneInfo(timezone)
+    cur = start.astimezone(zone)
+    stop = end.astimezone(zone)
+    pieces = []
+    while cur < stop:
+        midnight = datetime.combine(cur.date() + timedelta(days=1), datetime.min.time(), zone)
+        piece_end = min(midnight, stop)
+        first = cur.hour * 60 + cur.minute
+        last = 1440 if piece_end == midnight else piece_end.hour * 60 + piece_end.minute
+        if last > first:
+            pieces.append((cur.isoweekday(), first, last))
+        cur = piece_end
+    return tuple(pieces)
+
+
+def week_of(moment: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """The local Monday-to-Monday week holding ``moment``, in UTC."""
+    day = moment.astimezone(ZoneInfo(timezone)).date()
+    monday = day - timedelta(days=day.weekday())
+    return local_day_start(monday, timezone), local_day_start(monday + timedelta(7), timezone)
+
+
+def claims_sql() -> str:
+    """Rows ``('c', claimer, window start, window end, needed-by)`` of the community's
+    claimed wishes (parameter: the community's id), to append with ``UNION ALL`` to a
+    round trip (``token_rows_sql``)."""
+    return (
+        f" UNION ALL SELECT 'c', claimer_id, {epoch('window_start')}, {epoch('window_end')},"
+        f" {epoch('needed_by')} FROM wish"
+        " WHERE community_id = ? AND status = 'claimed' AND claimer_id IS NOT NULL"
+    )
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The community's claimed wishes: how many each volunteer holds, and when each keeps
+    its claimer busy (its window, else its needed-by day in the community's zone)."""
+
+    count: np.ndarray  # per position
+    pos: np.ndarray
+    start: np.ndarray  # seconds since 1970
+    end: np.ndarray
+
+    def overlapping(self, start: datetime, end: datetime) -> np.ndarray:
+        """Positions holding a claimed wish whose time overlaps [start, end)."""
+        return self.pos[(self.start < to_epoch(end)) & (self.end > to_epoch(start))]
+
+
+def claims(snap: Features, rows: Sequence[Sequence[Any]]) -> Claims:
+    """``Claims`` from the rows of ``claims_sql`` (other rows ignored)."""
+    rows = [r for r in rows if r[0] == "c"]
+    counts = np.zeros(snap.size)
+    pos, found = snap.positions([int(r[1]) for r in rows])
+    np.add.at(counts, pos, 1)
+    kept = [r for r, f in zip(rows, found.tolist(), strict=True) if f]
+    spans: list[tuple[int, int, int]] = []
+    for p, row in zip(pos.tolist(), kept, strict=True):
+        if row[2] is not None and row[3] is not None:
+            spans.append((p, int(row[2]), int(row[3])))
+        elif row[4] is not None:
+            needed = datetime.fromtimestamp(int(row[4]), ZoneInfo("UTC")).date()
+            begins = to_epoch(local_day_start(needed, snap.timezone))
+            spans.append((p, begins, begins + 86400))
+    table = np.array(spans, dtype=np.int64).reshape(len(spans), 3)
+    return Claims(counts, table[:, 0], table[:, 1], table[:, 2])
+
+
+def busy(snap: Features, start: datetime, end: datetime, held: Claims) -> np.ndarray:
+    """Positions with a confirmed (or checked-in) shift or a claimed wish overlapping
+    [start, end)."""
+    return np.concatenate([snap.shifts_overlapping(start, end), held.overlapping(start, end)])
+
+
+def available(snap: Features, start: datetime, end: datetime, *, whole: bool) -> np.ndarray:
+    """Free by declared weekly availability (in the community's zone) for [start, end):
+    someone who declared none is free at any time; someone who did needs slots covering
+    all of it (``whole``: a roster's place) or some of it (a wish's window, a shift's
+    freed place)."""
+    pieces = local_pieces(start, end, snap.timezone)
+    if whole:
+        enough = snap.covered_minutes(pieces) >= sum(e - s for _, s, e in pieces)
+    else:
+        enough = snap.overlap_minutes(pieces) > 0
+    return ~snap.declared | enough
+
+
+def under_cap(snap: Features, start: datetime, end: datetime) -> np.ndarray:
+    """The week's hours (service records and confirmed shifts, the local week holding
+    ``start``) plus [start, end)'s own within ``weekly_hours_cap`` (0: no cap)."""
+    if snap.weekly_hours_cap <= 0:
+        return np.ones(snap.size, dtype=bool)
+    week_start, week_end = week_of(start, snap.timezone)
+    needed = (end - start).total_seconds() / 3600
+    return snap.load_between(week_start, week_end) + needed <= snap.weekly_hours_cap + 1e-9
+
+
+def free(
+    snap: Features, start: datetime, end: datetime, held: Claims, *, whole: bool
+) -> np.ndarray:
+    """Who may take on [start, end), per position: ``available`` for it, not ``busy`` then,
+    and ``under_cap`` with its hours. The rule of a wish's window (``whole=False``), a
+    shift's freed place (the same) and a roster's places (``whole=True``, ``free_pairs``)."""
+    mask = available(snap, start, end, whole=whole) & under_cap(snap, start, end)
+    mask[busy(snap, start, end, held)] = False
+    return mask
+
+
+def free_pairs(
+    snap: Features,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    pair_span: np.ndarray,
+    pair_pos: np.ndarray,
+    held: Claims,
+    *,
+    whole: bool,
+) -> np.ndarray:
+    """``free`` for many (time, person) pairs: pair i asks whether position ``pair_pos[i]``
+    may take on [``starts[pair_span[i]]``, ``ends[...]``) (seconds since 1970). The rule is
+    applied once per distinct time (a week's recurring shifts share a few dozen), then
+    looked up for each pair."""
+    out = np.zeros(len(pair_span), dtype=bool)
+    if not len(pair_span):
+        return out
+    times, which = np.unique(np.stack([starts, ends], axis=1), axis=0, return_inverse=True)
+    which = which.reshape(-1)[pair_span]
+    order = np.argsort(which, kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(len(times) + 1))
+    utc = ZoneInfo("UTC")
+    for k, (start, end) in enumerate(times.tolist()):
+        chosen = order[bounds[k] : bounds[k + 1]]
+        if len(chosen):
+            mask = free(snap, datetime.fromtimestamp(start, utc),
+                        datetime.fromtimestamp(end, utc), held, whole=whole)  # fmt: skip
+            out[chosen] = mask[pair_pos[chosen]]
+    return out
 
 
 async def features(hub: Hub, community_id: int, token: tuple[int, ...] | None = None) -> Features:
@@ -378,7 +573,7 @@ PERSON = "person"  # a person read again whole: whether they volunteer here, and
 TABLE_PARTS: tuple[tuple[str | None, str], ...] = (
     (None, ""),
     (PERSON, "community_id = ? AND role = 'volunteer'"),
-    ("kinds", "team_id IN (SELECT id FROM team WHERE community_id = ?)"),
+    ("kinds", ""),  # a team anywhere: the rules see every kind a person serves
     ("qualifications", ""),
     ("availability", ""),
     ("records", ""),
@@ -655,6 +850,28 @@ async def load(hub: Hub, community_id: int, now: datetime | None = None) -> Feat
     return snap
 
 
+def from_rows(
+    community_id: int,
+    timezone: str,
+    weekly_hours_cap: int,
+    people: Sequence[Sequence[Any]],
+    parts: dict[str, Table],
+) -> Features:
+    """A snapshot from rows as a read gives them, without a database (for tests and
+    tools): ``people`` (id, name, grid, birth date, skills, community) by id, and each
+    named part's rows in columns, person ids first (``PARTS``; a part not named is empty)."""
+    snap = Features(
+        community_id=community_id,
+        timezone=timezone,
+        weekly_hours_cap=weekly_hours_cap,
+        **_people_fields(people),
+        **_empty_parts(len(people)),
+    )
+    for name, table in parts.items():
+        PARTS[name].build(snap, table)
+    return snap
+
+
 async def _read_community(snap: Features) -> None:
     rows = await db.read(
         "SELECT timezone, weekly_hours_cap FROM community WHERE id = ?", snap.community_id
@@ -665,7 +882,9 @@ async def _read_community(snap: Features) -> None:
 
 async def _read_people(snap: Features, people: Sequence[int] | None) -> Sequence[Sequence[Any]]:
     """The community's active volunteers (of ``people``, if given), by id."""
-    columns = "SELECT id, name, grid_id, birth_date, skills FROM person WHERE active = ?"
+    columns = (
+        "SELECT id, name, grid_id, birth_date, skills, community_id FROM person WHERE active = ?"
+    )
     if people is None:
         sql = f"{columns} AND id IN ({_VOLUNTEERS}) ORDER BY id"
         return await db.read(sql, True, snap.community_id)
@@ -681,7 +900,8 @@ async def _read_people(snap: Features, people: Sequence[int] | None) -> Sequence
 
 
 def _people_fields(people: Sequence[Sequence[Any]]) -> dict[str, Any]:
-    """A snapshot's per-person fields from person rows (id, name, grid, birth date, skills)."""
+    """A snapshot's per-person fields from person rows (id, name, grid, birth date, skills,
+    community)."""
     skills: dict[Any, tuple[str, ...]] = {}  # most people share a few skill lists
     dates: dict[Any, date | None] = {}
 
@@ -698,6 +918,7 @@ def _people_fields(people: Sequence[Sequence[Any]]) -> dict[str, Any]:
         "grid": np.fromiter(
             (-1 if r[2] is None else r[2] for r in people), dtype=np.int64, count=n
         ),
+        "home": np.fromiter((r[5] for r in people), dtype=np.int64, count=n),
         "birth_dates": [parsed(r[3], dates, _as_date) for r in people],
         "skills": [parsed(r[4], skills, _json_list) for r in people],
     }
@@ -706,6 +927,10 @@ def _people_fields(people: Sequence[Sequence[Any]]) -> dict[str, Any]:
 def _empty_parts(n: int) -> dict[str, Any]:
     """Every part empty, for ``n`` people; no cached masks or sums."""
     return {
+        "team_pos": _EMPTY_INT,
+        "team_ids": _EMPTY_INT,
+        "team_kinds": np.empty(0, dtype=object),
+        "team_community": _EMPTY_INT,
         "kinds": {},
         "verified": {},
         "qualification_rows": [],
@@ -724,6 +949,7 @@ def _empty_parts(n: int) -> dict[str, Any]:
         "masks": {},
         "sums": {},
         "_kinds_of": None,
+        "_merged": None,
     }
 
 
@@ -766,6 +992,7 @@ async def _splice_people(snap: Features, people: frozenset[int], now: datetime) 
         ids=ids,
         names=merged(snap.names, fresh["names"]),
         grid=np.concatenate([snap.grid[keep], fresh["grid"]])[order],
+        home=np.concatenate([snap.home[keep], fresh["home"]])[order],
         birth_dates=merged(snap.birth_dates, fresh["birth_dates"]),
         skills=merged(snap.skills, fresh["skills"]),
         **_empty_parts(len(ids)),
@@ -818,33 +1045,31 @@ def _as_date(value: Any) -> date | None:
 
 
 async def _read_kinds(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
-    narrow = f" AND m.person_id IN ({_marks(people)})" if people is not None else ""
+    who, params = _who("m.person_id", snap, people)
     rows = await db.read(
-        "SELECT m.person_id, t.kind FROM team_membership m JOIN team t ON t.id = m.team_id"
-        f" WHERE t.community_id = ? AND m.status = 'active'{narrow}",
-        snap.community_id,
-        *(people or ()),
+        "SELECT m.person_id, m.team_id, t.kind, t.community_id FROM team_membership m"
+        f" JOIN team t ON t.id = m.team_id WHERE m.status = 'active' AND {who}",
+        *params,
     )
-    return _columns(rows, (np.int64, object))
+    return _columns(rows, (np.int64, np.int64, object, np.int64))
 
 
 def _kinds_rows(snap: Features) -> Table:
-    if not snap.kinds:
-        return _columns([], (np.int64, object))
-    held = [snap.ids[mask] for mask in snap.kinds.values()]
-    kinds = np.empty(sum(len(h) for h in held), dtype=object)
-    kinds[:] = [kind for kind, h in zip(snap.kinds, held, strict=True) for _ in range(len(h))]
-    return np.concatenate(held), kinds
+    return snap.ids[snap.team_pos], snap.team_ids, snap.team_kinds, snap.team_community
 
 
 def _build_kinds(snap: Features, table: Table) -> None:
-    person_ids, kinds = table
+    person_ids, team_ids, kinds, communities = table
     pos, found = snap.positions(person_ids)
-    kinds = kinds[found]
+    team_ids, kinds, communities = team_ids[found], kinds[found], communities[found]
+    order = np.lexsort((team_ids, pos))
+    snap.team_pos, snap.team_ids = pos[order], team_ids[order]
+    snap.team_kinds, snap.team_community = kinds[order], communities[order]
     snap.kinds, snap._kinds_of = {}, None
-    for kind in sorted(set(kinds.tolist())):
+    here = snap.team_community == snap.community_id
+    for kind in sorted(set(snap.team_kinds[here].tolist())):
         mask = np.zeros(snap.size, dtype=bool)
-        mask[pos[kinds == kind]] = True
+        mask[snap.team_pos[here & (snap.team_kinds == kind)]] = True
         snap.kinds[kind] = mask
 
 
@@ -917,13 +1142,30 @@ def _build_availability(snap: Features, table: Table) -> None:
     weekdays, starts, ends = weekdays[found], starts[found], ends[found]
     snap.declared = np.zeros(snap.size, dtype=bool)
     snap.declared[pos] = True
-    snap.slots = {}
+    snap.slots, snap._merged = {}, None
     for weekday in range(1, 8):
         on_day = weekdays == weekday
         if on_day.any():
             p, s, e = pos[on_day], starts[on_day], ends[on_day]
             order = np.lexsort((e, s, p))
             snap.slots[weekday] = (p[order], s[order], e[order])
+
+
+def _joined_slots(
+    pos: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One weekday's slots (sorted by position, start) with each person's overlapping or
+    touching ones joined."""
+    if not len(pos):
+        return pos, start, end
+    # The running end within each person's run (a later person's offset is always larger).
+    offset = pos * 2000
+    reach = np.maximum.accumulate(offset + end) - offset
+    new = np.ones(len(pos), dtype=bool)
+    new[1:] = (pos[1:] != pos[:-1]) | (start[1:] > reach[:-1])
+    firsts = np.flatnonzero(new)
+    lasts = np.append(firsts[1:] - 1, len(pos) - 1)
+    return pos[firsts], start[firsts], reach[lasts]
 
 
 async def _read_records(snap: Features, now: datetime, people: Sequence[int] | None) -> Table:
@@ -1031,7 +1273,8 @@ PARTS = {
 
 @dataclass(frozen=True)
 class VolunteerFeatures:
-    """Features of given people at a moment, aligned with ``person_ids`` (for the roster)."""
+    """Features of given people at a moment, aligned with ``person_ids`` (for tools; the
+    roster reads the snapshot itself)."""
 
     person_ids: np.ndarray
     known: np.ndarray  # a volunteer of the community (else every other array holds zeros)
@@ -1056,18 +1299,12 @@ async def volunteer_features(
         out[found] = values[pos]
         return out
 
-    year_start = local_year_start(now.astimezone(ZoneInfo(snap.timezone)).year, snap.timezone)
-    remaining = np.where(
-        snap.is_party,
-        np.maximum(0.0, snap.party_target - snap.hours_between(year_start, now)),
-        0.0,
-    )
     return VolunteerFeatures(
         person_ids=wanted,
         known=found,
         grid=aligned(snap.grid, -1),
         hours_last_30_days=aligned(snap.hours_between(now - timedelta(days=30), now)),
         no_show_weight=aligned(snap.no_show_weight(now)),
-        party_hours_remaining=aligned(remaining),
+        party_hours_remaining=aligned(snap.party_hours_left(now)),
         declared_availability=aligned(snap.declared, False),
     )
