@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench_db import create_postgres_database, drop_postgres_database
+from bench_sql import counting
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -60,31 +60,11 @@ END = datetime(2026, 12, 3, 13, 0, tzinfo=UTC)  # 21:00 in Shanghai
 NOW = END + timedelta(hours=1)
 
 
-class Statements(logging.Handler):
-    """Counts the statements Tortoise's client logs (its public logger, at DEBUG)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-
-
 async def counted(coro) -> tuple[object, float, int]:
-    logger = logging.getLogger("tortoise.db_client")
-    counter, level = Statements(), logger.level
-    logger.addHandler(counter)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    try:
+    with counting() as counter:
         started = time.perf_counter()
         result = await coro
         return result, time.perf_counter() - started, counter.count
-    finally:
-        logger.removeHandler(counter)
-        logger.setLevel(level)
-        logger.propagate = True
 
 
 async def seed(n: int) -> tuple[int, int]:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import httpx
 
 from tests.factories import PASSWORD
+
+T = TypeVar("T")
 
 
 def csrf(html: str) -> str:
@@ -36,16 +40,21 @@ class _QueryCounter(logging.Handler):
         self.count += 1
 
 
-async def queries_for(browser: httpx.AsyncClient, path: str) -> int:
-    """How many SQL statements one page costs (it must answer 200)."""
+async def statements_for(work: Awaitable[T]) -> tuple[T, int]:
+    """What ``work`` answers, and how many SQL statements it cost."""
     logger = logging.getLogger("tortoise.db_client")
     counter, level = _QueryCounter(), logger.level
     logger.addHandler(counter)
     logger.setLevel(logging.DEBUG)
     try:
-        answer = await browser.get(path)
+        return await work, counter.count
     finally:
         logger.removeHandler(counter)
         logger.setLevel(level)
+
+
+async def queries_for(browser: httpx.AsyncClient, path: str) -> int:
+    """How many SQL statements one page costs (it must answer 200)."""
+    answer, count = await statements_for(browser.get(path))
     assert answer.status_code == 200, answer.text
-    return counter.count
+    return count

@@ -20,7 +20,7 @@ from volunteer_hub import hookspecs
 from volunteer_hub.events import EVENT_NAMES, EventDispatch, PendingEvent
 from volunteer_hub.hub import Hub
 from volunteer_hub.models import AuditEntry, Community, Notification
-from volunteer_hub.notifications.planner import PLANS
+from volunteer_hub.notifications.planner import BATCH_PLANS, PLANS
 from volunteer_hub.services import wishes
 from volunteer_hub.services.uow import unit_of_work
 
@@ -105,6 +105,53 @@ async def test_a_failing_subscriber_undoes_the_change_and_plugins_hear_nothing(h
     assert await AuditEntry.all().count() == before
     assert not await Community.exists(name="短命社区")
     assert recorder.seen == []
+
+
+async def test_a_batch_subscriber_hears_each_run_of_one_event_at_once(hub):
+    """``subscribe_batch``: consecutive events of one name come in one call, in order; the
+    same events still reach a per-event subscriber one by one, and plugins one by one."""
+    w = await World(hub).build()
+    heard: list[tuple[str, object]] = []
+
+    async def batch(context: Hub, run) -> None:
+        heard.append(("batch", [p.event.data["name"] for p in run]))
+
+    async def single(context: Hub, pending: PendingEvent) -> None:
+        heard.append(("single", pending.event.data["name"]))
+
+    hub.events.subscribe_batch("community.created", batch)
+    hub.events.subscribe("community.created", single)
+    recorder = Recorder()
+    hub.plugins.register(recorder, "test-recorder")
+    try:
+        async with unit_of_work(hub, w.admin.id) as uow:
+            for name in ("甲社区", "乙社区"):
+                community = await Community.create(name=name)
+                await uow.record(
+                    "community.created", community, community_id=community.id, after={"name": name}
+                )
+            await uow.record(
+                "community.updated", community, community_id=community.id, after={"name": "乙社区"}
+            )
+            community = await Community.create(name="丙社区")
+            await uow.record(
+                "community.created", community, community_id=community.id, after={"name": "丙社区"}
+            )
+    finally:
+        hub.plugins.unregister("test-recorder")
+    assert heard == [
+        ("batch", ["甲社区", "乙社区"]),
+        ("single", "甲社区"),
+        ("single", "乙社区"),
+        ("batch", ["丙社区"]),
+        ("single", "丙社区"),
+    ]
+    assert [name for name, _ in recorder.seen] == [
+        "community.created",
+        "community.created",
+        "community.updated",
+        "community.created",
+    ]
 
 
 async def test_a_secret_goes_to_subscribers_only(hub):
@@ -261,3 +308,5 @@ def test_the_vh_domain_event_docstring_lists_exactly_the_events() -> None:
 
 def test_every_plan_is_for_an_event_that_exists() -> None:
     assert sorted(set(PLANS) - set(EVENT_NAMES)) == []
+    assert sorted(set(BATCH_PLANS) - set(EVENT_NAMES)) == []
+    assert set(PLANS) & set(BATCH_PLANS) == set()  # one plan per event

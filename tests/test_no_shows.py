@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.factories import World
+from tests.pages_support import statements_for
 from volunteer_hub.clock import as_utc
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.models import (
@@ -330,33 +330,11 @@ async def test_the_pass_agrees_with_a_naive_reference(p):
     assert moved == originally + len(expected)
 
 
-class _Statements(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-
-
-async def _statements_for(coro) -> int:
-    logger = logging.getLogger("tortoise.db_client")
-    counter, level = _Statements(), logger.level
-    logger.addHandler(counter)
-    logger.setLevel(logging.DEBUG)
-    try:
-        await coro
-    finally:
-        logger.removeHandler(counter)
-        logger.setLevel(level)
-    return counter.count
-
-
 async def test_a_batch_costs_the_same_statements_for_few_rows_as_for_many(p):
     """One pass over hundreds of overdue rows: a fixed number of statements per batch."""
     await p.sign_up(0, 1)
     move_to(p.hub, at(4, 9))
-    few = await _statements_for(no_shows.record_overdue_shifts(p.hub))
+    _, few = await statements_for(no_shows.record_overdue_shifts(p.hub))
     assert await NoShow.all().count() == 2
 
     # 300 more volunteers on a later shift, inserted in bulk (this is about the pass).
@@ -382,7 +360,7 @@ async def test_a_batch_costs_the_same_statements_for_few_rows_as_for_many(p):
         ]
     )
     move_to(p.hub, at(6, 9))
-    many = await _statements_for(no_shows.record_overdue_shifts(p.hub))
+    _, many = await statements_for(no_shows.record_overdue_shifts(p.hub))
     assert await NoShow.all().count() == 2 + 301
     assert many == few, (few, many)
 

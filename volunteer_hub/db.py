@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -164,7 +165,7 @@ async def insert_rows(
         return await _insert_unnest(table, columns, rows, returning)
     # SQLite allows 32 766 parameters per statement.
     per_statement = max(1, _MAX_PARAMETERS // len(columns))
-    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    head = f"INSERT INTO {table} ({_names(columns)}) VALUES "
     tail = f" RETURNING {', '.join(returning)}" if returning else ""
     one = "(" + ", ".join("?" * len(columns)) + ")"
     found: list[dict[str, Any]] = []
@@ -190,7 +191,7 @@ async def _insert_unnest(
     types = await _column_types(table)
     arrays = ", ".join(f"?::{types[c]}[]" for c in columns)
     tail = f" RETURNING {', '.join(returning)}" if returning else ""
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}){tail}"
+    sql = f"INSERT INTO {table} ({_names(columns)}) SELECT * FROM unnest({arrays}){tail}"
     found: list[dict[str, Any]] = []
     for start in range(0, len(rows), _UNNEST_ROWS):
         chunk = rows[start : start + _UNNEST_ROWS]
@@ -200,6 +201,16 @@ async def _insert_unnest(
         else:
             await execute(sql, *params)
     return found
+
+
+def json_value(value: Any) -> str | None:
+    """A JSON field's value as ``insert_rows`` takes it: the text Tortoise would store."""
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _names(columns: Sequence[str]) -> str:
+    """Column names quoted: some are keywords (``end``)."""
+    return ", ".join(f'"{c}"' for c in columns)
 
 
 async def _column_types(table: str) -> dict[str, str]:
@@ -217,6 +228,16 @@ async def _column_types(table: str) -> dict[str, str]:
 
 
 _UNNEST_ROWS = 50_000
+
+
+IN_LIST = 900  # values per ``IN (…)`` list: far below SQLite's and asyncpg's parameter limits
+
+
+def chunks(values: Iterable[Any], size: int = IN_LIST) -> Iterator[list[Any]]:
+    """``values`` in lists of at most ``size``: one ``IN (…)`` query each."""
+    values = list(values)
+    for first in range(0, len(values), size):
+        yield values[first : first + size]
 
 
 def table_name(model: type[Model]) -> str:

@@ -7,14 +7,19 @@ subscriber writes (notifications and their outbox rows) commits or rolls back wi
 change. Who subscribes is decided when the application is composed
 (``volunteer_hub.bootstrap``); a Hub built without subscribers plans nothing.
 
+A subscriber may take a run of consecutive events of one name at once
+(``EventDispatch.subscribe_batch``): the notifications write a roster plan's thousands of
+invitation messages in a few statements that way. Plugins still hear each event.
+
 After commit, the same events, without their secrets, reach plugins through the
 ``vh_domain_event`` hook.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any, Generic, TypeVar
 
 from volunteer_hub.hooktypes import DomainEvent
@@ -128,6 +133,8 @@ class PendingEvent:
 
 Context = TypeVar("Context")
 Subscriber = Callable[[Context, PendingEvent], Awaitable[None]]
+# Takes a run of consecutive events of one name at once (a roster plan's invitations).
+BatchSubscriber = Callable[[Context, Sequence[PendingEvent]], Awaitable[None]]
 
 
 class EventDispatch(Generic[Context]):
@@ -138,19 +145,35 @@ class EventDispatch(Generic[Context]):
     """
 
     def __init__(self) -> None:
-        self._subscribers: dict[str, list[Subscriber[Context]]] = {}
+        # (takes a batch, subscriber), in the order they subscribed
+        self._subscribers: dict[str, list[tuple[bool, Callable[..., Awaitable[None]]]]] = {}
 
     def subscribe(self, name: str, subscriber: Subscriber[Context]) -> None:
+        self._add(name, False, subscriber)
+
+    def subscribe_batch(self, name: str, subscriber: BatchSubscriber[Context]) -> None:
+        """Hear each run of consecutive ``name`` events of a transaction in one call: the
+        subscriber can then write for all of them in a few statements."""
+        self._add(name, True, subscriber)
+
+    def _add(self, name: str, batch: bool, subscriber: Callable[..., Awaitable[None]]) -> None:
         if name not in EVENT_NAMES:
             raise ValueError(f"no event is named {name!r}")
-        self._subscribers.setdefault(name, []).append(subscriber)
+        self._subscribers.setdefault(name, []).append((batch, subscriber))
 
-    def subscribers(self, name: str) -> list[Subscriber[Context]]:
-        return list(self._subscribers.get(name, ()))
+    def subscribers(self, name: str) -> list[Callable[..., Awaitable[None]]]:
+        return [subscriber for _, subscriber in self._subscribers.get(name, ())]
 
     async def dispatch(self, context: Context, events: Iterable[PendingEvent]) -> None:
-        """Call each event's subscribers in turn; one that raises stops the change
-        (the caller's transaction rolls back)."""
-        for pending in events:
-            for subscriber in self._subscribers.get(pending.event.name, ()):
-                await subscriber(context, pending)
+        """Call each event's subscribers, run by run: a run of consecutive events of one
+        name goes to each subscriber in turn (a batch subscriber once with the whole run,
+        any other once per event, in order). One that raises stops the change (the
+        caller's transaction rolls back)."""
+        for name, run in groupby(events, key=lambda pending: pending.event.name):
+            run = list(run)
+            for batch, subscriber in self._subscribers.get(name, ()):
+                if batch:
+                    await subscriber(context, run)
+                    continue
+                for pending in run:
+                    await subscriber(context, pending)

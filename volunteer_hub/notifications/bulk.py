@@ -1,16 +1,19 @@
-"""Many notifications at once (an emergency call-out): a few statements, not one per person.
+"""Many notifications at once (an emergency call-out, an accepted roster plan's invitations):
+a few statements, not one per person.
 
 ``Planner.notify`` writes one person's notification and its deliveries with an INSERT
 each; for 10,000 people that is 20,000 round trips inside one transaction. This writes
 the same rows with multi-row INSERTs: the notifications (reading their ids back with
 ``RETURNING``), then every delivery. It runs inside the caller's transaction, like
-``Planner.notify``, and writes exactly what ``Planner.notify`` would.
+``Planner.notify``, and writes exactly what ``Planner.notify`` would, but relays nothing to
+a grid worker (a caller sends the messages of people told that way through
+``Planner.notify``).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,7 +54,6 @@ _DELIVERY_COLUMNS = (
     "sent_at",
     "created_at",
 )
-_IN_LIST = 900  # person ids per channel lookup
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,16 @@ class Recipient:
 class BulkResult:
     notifications: int
     deliveries: int
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message for ``notify_groups``: to whom, about which row, and the template
+    values that are its own (a link, a deadline: strings, so that it renders fast)."""
+
+    recipient: Recipient
+    entity_id: int
+    personal: dict[str, Any]
 
 
 async def notify_many(
@@ -89,37 +101,68 @@ async def notify_many(
     """
     if len({r.id for r in recipients}) != len(recipients):
         raise ValueError("recipients must be distinct people")
-    render = _Renderer(templates, event, {**context, "community": community})
+    messages = [
+        Message(r, entity_id, personal(r) if personal is not None else {}) for r in recipients
+    ]
+    return await notify_groups(
+        templates,
+        now,
+        community=community,
+        event=event,
+        entity_type=entity_type,
+        groups=[(context, messages)],
+        priority=priority,
+    )
+
+
+async def notify_groups(
+    templates: Templates,
+    now: datetime,
+    *,
+    community: Community,
+    event: str,
+    entity_type: str,
+    groups: Iterable[tuple[dict[str, Any], Sequence[Message]]],
+    priority: NotificationPriority = NotificationPriority.NORMAL,
+) -> BulkResult:
+    """Notifications of one event about rows of one table (a roster plan's invitations to
+    many shifts), and their outbox deliveries, now, in a few statements whatever their
+    number. Each group's messages share its template ``context`` (rendered once per
+    language); each message adds its own values. One message per person and row."""
     rows = []
-    for r in recipients:
-        rendered = render(r, personal(r) if personal is not None else {})
-        rows.append(
-            (
-                r.id,
-                community.id,
-                event,
-                entity_type,
-                entity_id,
-                priority.value,
-                r.locale,
-                rendered.subject,
-                rendered.body,
-                rendered.html,
-                None,
-                now,
-                None,
+    for context, messages in groups:
+        render = _Renderer(templates, event, {**context, "community": community})
+        for m in messages:
+            rendered = render(m.recipient, m.personal)
+            rows.append(
+                (
+                    m.recipient.id,
+                    community.id,
+                    event,
+                    entity_type,
+                    m.entity_id,
+                    priority.value,
+                    m.recipient.locale,
+                    rendered.subject,
+                    rendered.body,
+                    rendered.html,
+                    None,
+                    now,
+                    None,
+                )
             )
-        )
+    if len({(row[0], row[4]) for row in rows}) != len(rows):
+        raise ValueError("one message per person and row")
     inserted = await db.insert_rows(
         "notification", _NOTIFICATION_COLUMNS, rows, returning=("id", "person_id")
     )
-    notification_of = {row["person_id"]: row["id"] for row in inserted}
+    notifications_of: dict[int, list[int]] = {}
+    for row in sorted(inserted, key=lambda row: row["id"]):
+        notifications_of.setdefault(row["person_id"], []).append(row["id"])
 
     start = now if priority is NotificationPriority.URGENT else after_quiet_hours(now, community)
     deliveries = []
-    person_ids = list(notification_of)
-    for first in range(0, len(person_ids), _IN_LIST):
-        chunk = person_ids[first : first + _IN_LIST]
+    for chunk in db.chunks(notifications_of):
         addresses = await db.fetch(
             "SELECT pc.person_id, pc.address, cc.id AS channel_id"
             " FROM person_channel pc JOIN channel_config cc ON cc.code = pc.code"
@@ -131,23 +174,23 @@ async def notify_many(
             *chunk,
         )
         for a in addresses:
-            notification_id = notification_of[a["person_id"]]
-            deliveries.append(
-                (
-                    notification_id,
-                    a["channel_id"],
-                    a["address"],
-                    f"{notification_id}-{a['channel_id']}-{secrets.token_hex(8)}",
-                    DeliveryStatus.PENDING.value,
-                    0,
-                    start,
-                    None,
-                    None,
-                    None,
-                    None,
-                    now,
+            for notification_id in notifications_of[a["person_id"]]:
+                deliveries.append(
+                    (
+                        notification_id,
+                        a["channel_id"],
+                        a["address"],
+                        f"{notification_id}-{a['channel_id']}-{secrets.token_hex(8)}",
+                        DeliveryStatus.PENDING.value,
+                        0,
+                        start,
+                        None,
+                        None,
+                        None,
+                        None,
+                        now,
+                    )
                 )
-            )
     await db.insert_rows("delivery", _DELIVERY_COLUMNS, deliveries)
     return BulkResult(notifications=len(inserted), deliveries=len(deliveries))
 

@@ -12,7 +12,7 @@ The planner holds the message templates; the services know nothing of it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import date, datetime
 from functools import partial
 from typing import Any
@@ -49,13 +49,13 @@ from volunteer_hub.models import (
     TeamMembership,
     Wish,
 )
-from volunteer_hub.notifications.bulk import Recipient, notify_many
+from volunteer_hub.notifications.bulk import Message, Recipient, notify_groups, notify_many
 from volunteer_hub.notifications.render import Rendered, Templates
 from volunteer_hub.services import auth, callouts, channels, invitations, referrals, roster
 from volunteer_hub.services.quiet_hours import after_quiet_hours
 from volunteer_hub.validation import mask_phone
 
-__all__ = ["CODE_EVENT", "PLANS", "RESET_CODE_EVENT", "Planner", "after_quiet_hours"]
+__all__ = ["BATCH_PLANS", "CODE_EVENT", "PLANS", "RESET_CODE_EVENT", "Planner", "after_quiet_hours"]
 
 _LEVEL_NAMES = {
     Escalation.BLUE: {"zh-CN": "蓝牌", "en": "blue"},
@@ -78,9 +78,12 @@ class Planner:
         self.templates = templates or Templates()
 
     def subscribe(self, events: EventDispatch[Hub]) -> None:
-        """Plan the notifications of every event that has a plan (``PLANS``)."""
+        """Plan the notifications of every event that has a plan (``PLANS``,
+        ``BATCH_PLANS``)."""
         for name, plan in PLANS.items():
             events.subscribe(name, partial(plan, self))
+        for name, batch_plan in BATCH_PLANS.items():
+            events.subscribe_batch(name, partial(batch_plan, self))
 
     async def notify(
         self,
@@ -359,6 +362,7 @@ async def _deliver(
 
 # A plan: what the planner writes for one event, inside the event's transaction.
 Plan = Callable[["Planner", Hub, PendingEvent], Awaitable[None]]
+BatchPlan = Callable[["Planner", Hub, Sequence[PendingEvent]], Awaitable[None]]
 
 
 async def _wish_to_resident(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
@@ -562,22 +566,68 @@ async def _invitation_withdrawn(planner: Planner, hub: Hub, pending: PendingEven
     )
 
 
-async def _task_invited(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
-    """Staff or a team leader invite a person to one occurrence of a task (or the community
-    does, for a place freed by a decline or an expiry)."""
-    event = pending.event
-    occurrence, context = await _shift_context(event.entity_id)
-    community = occurrence.task.community
-    await planner.notify(
-        event.occurred_at,
-        person=await Person.get(id=event.data["person_id"]),
-        community=community,
-        event=event.name,
-        entity_type="occurrence",
-        entity_id=occurrence.id,
-        context=context
-        | {"inviter": await _inviter(event), **_answer_context(hub, event, community)},
-    )
+async def _tasks_invited(planner: Planner, hub: Hub, run: Sequence[PendingEvent]) -> None:
+    """People invited to occurrences of tasks (``task.invited``): by staff or a team's
+    leader, by an accepted roster plan, or by the community for a place freed by a decline
+    or an expiry. Each hears of their shift, with the link and the time to answer.
+
+    A run of invitations (a roster plan's, a shift's refill) is written in a few statements
+    (``notify_groups``); one invitation, and anyone told through their grid worker, as
+    any message (``Planner.notify``): the same rows either way, from the same context."""
+    events = [pending.event for pending in run]
+    shifts = await _shift_contexts({e.entity_id for e in events})
+    recipients = await _recipients({e.data["person_id"] for e in events})
+    inviter_ids = sorted({e.actor_id for e in events if e.actor_id is not None})
+    inviters = {p.id: p for p in await Person.filter(id__in=inviter_ids)} if inviter_ids else {}
+    bulk: dict[tuple[int, datetime], tuple[Community, dict[tuple, tuple[dict, list]]]] = {}
+    for event in events:
+        task, shift = shifts[event.entity_id]
+        community = task.community
+        inviter = inviters.get(event.actor_id) if event.actor_id is not None else None
+        context = shift | {"inviter": inviter, **_answer_context(hub, event, community)}
+        recipient, relayed = recipients[event.data["person_id"]]
+        if len(events) == 1 or relayed:
+            await planner.notify(
+                event.occurred_at,
+                person=await Person.get(id=recipient.id),
+                community=community,
+                event=event.name,
+                entity_type="occurrence",
+                entity_id=event.entity_id,
+                context=context,
+            )
+            continue
+        # What differs between a task's invitations goes in each message (rendered fast).
+        own = {key: context.pop(key) for key in _OWN_VALUES}
+        _, groups = bulk.setdefault((community.id, event.occurred_at), (community, {}))
+        _, messages = groups.setdefault((task.id, event.actor_id), (context, []))
+        messages.append(Message(recipient, event.entity_id, own))
+    for (_, now), (community, groups) in bulk.items():
+        await notify_groups(
+            planner.templates,
+            now,
+            community=community,
+            event="task.invited",
+            entity_type="occurrence",
+            groups=list(groups.values()),
+        )
+
+
+# The values of a shift invitation's message that are its own, not its task's.
+_OWN_VALUES = ("start", "end", "answer_url", "answer_by")
+
+
+async def _recipients(person_ids: set[int]) -> dict[int, tuple[Recipient, bool]]:
+    """Each person as a message's recipient, and whether they are told through their grid
+    worker (``Planner.notify`` relays those)."""
+    found = {}
+    for chunk in db.chunks(sorted(person_ids)):
+        for p in await Person.filter(id__in=chunk).values(
+            "id", "name", "locale", "reached_through_grid_worker", "grid_id"
+        ):
+            relayed = p["reached_through_grid_worker"] and p["grid_id"] is not None
+            found[p["id"]] = (Recipient(p["id"], p["name"], p["locale"]), relayed)
+    return found
 
 
 async def _shift_dispatch_exhausted(planner: Planner, hub: Hub, pending: PendingEvent) -> None:
@@ -601,13 +651,33 @@ async def _shift_dispatch_exhausted(planner: Planner, hub: Hub, pending: Pending
 
 
 async def _shift_context(occurrence_id: int) -> tuple[Occurrence, dict[str, Any]]:
-    """An occurrence (with its task and community) and what its messages say of it: the
-    task, the local start and end (the end's date only when it is another day)."""
+    """An occurrence (with its task and community) and what its messages say of it."""
     occurrence = await Occurrence.get(id=occurrence_id).select_related("task", "task__community")
-    zone = ZoneInfo(occurrence.task.community.timezone)
-    start, end = occurrence.start.astimezone(zone), occurrence.end.astimezone(zone)
-    return occurrence, {
-        "task": occurrence.task,
+    return occurrence, _shift_words(occurrence.task, occurrence.start, occurrence.end)
+
+
+async def _shift_contexts(ids: set[int]) -> dict[int, tuple[Task, dict[str, Any]]]:
+    """``_shift_context`` for many occurrences: each one's task (with its community) and
+    what its messages say of it, a query per many (the tasks read once each)."""
+    rows = []
+    for chunk in db.chunks(sorted(ids)):
+        rows += await Occurrence.filter(id__in=chunk).values("id", "task_id", "start", "end")
+    tasks = {}
+    for chunk in db.chunks(sorted({r["task_id"] for r in rows})):
+        tasks |= {t.id: t for t in await Task.filter(id__in=chunk).select_related("community")}
+    return {
+        r["id"]: (tasks[r["task_id"]], _shift_words(tasks[r["task_id"]], r["start"], r["end"]))
+        for r in rows
+    }
+
+
+def _shift_words(task: Task, start: datetime, end: datetime) -> dict[str, Any]:
+    """What a message says of a shift: the task, the local start and end (the end's date
+    only when it is another day)."""
+    zone = ZoneInfo(task.community.timezone)
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    return {
+        "task": task,
         "start": start.strftime("%Y-%m-%d %H:%M"),
         "end": end.strftime("%H:%M" if end.date() == start.date() else "%Y-%m-%d %H:%M"),
     }
@@ -998,6 +1068,11 @@ async def _inviter(event: DomainEvent) -> Person | None:
     return await Person.get_or_none(id=event.actor_id) if event.actor_id else None
 
 
+# Plans that take a run of consecutive events of one name at once (``subscribe_batch``).
+BATCH_PLANS: dict[str, BatchPlan] = {
+    "task.invited": _tasks_invited,
+}
+
 PLANS: dict[str, Plan] = {
     "wish.approved": _wish_to_resident,
     "wish.rejected": _wish_to_resident,
@@ -1020,7 +1095,6 @@ PLANS: dict[str, Plan] = {
     "occurrence.messaged": _shift_messaged,
     "task.updated": _task_updated,
     "wish.invited": _wish_invited,
-    "task.invited": _task_invited,
     "occurrence.dispatch_exhausted": _shift_dispatch_exhausted,
     "invitation.withdrawn": _invitation_withdrawn,
     "team.membership_approved": _membership_decided,

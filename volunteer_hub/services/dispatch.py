@@ -20,7 +20,8 @@ UPDATE (``WHERE status = 'pending'``), so of an accept and an expiry only one wi
 Categories in ``Community.manual_dispatch_categories`` are never dispatched.
 
 Shifts: staff, a team's leader or a roster plan invite to an occurrence of a task
-(``invite_to_occurrence``). A declined or expired invitation to a shift that has not
+(``invite_to_occurrence``; a plan's many at once: ``invite_many_to_occurrences``, the same
+rows and events in a few statements). A declined or expired invitation to a shift that has not
 started, is not cancelled and still has the place free invites the next of
 ``matching.rank_shift``, one per freed place (``refill_shift``); nobody left records
 ``occurrence.dispatch_exhausted`` once per occurrence, and its staff hear. Each change to
@@ -30,13 +31,17 @@ order signups lock in), so answers, expiries and signups of one shift queue.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from enum import Enum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise.expressions import F
 
+from volunteer_hub import db
 from volunteer_hub.clock import as_utc
 from volunteer_hub.errors import Conflict
 from volunteer_hub.hub import Hub
@@ -54,7 +59,7 @@ from volunteer_hub.models import (
 from volunteer_hub.services import matching, tasks, wishes
 from volunteer_hub.services.access import load_actor
 from volunteer_hub.services.quiet_hours import after_quiet_hours
-from volunteer_hub.services.uow import UnitOfWork, unit_of_work
+from volunteer_hub.services.uow import Recorded, UnitOfWork, unit_of_work
 
 # How many more candidates than needed ``matching.rank`` is asked for at first (some may
 # have been invited before, or may not claim the wish); the ask grows until exhausted.
@@ -323,6 +328,18 @@ def about(invitation: Invitation) -> dict:
 # --- shifts ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ShiftInvite:
+    """One invitation to an occurrence, as ``invite_to_occurrence`` takes it."""
+
+    occurrence: Occurrence
+    person_id: int
+    invited_by: int | None
+    roster_plan_id: int | None = None
+    rank: int | None = None
+    reasons: Iterable[LocalizedText] | None = None
+
+
 async def invite_to_occurrence(
     uow: UnitOfWork,
     community: Community,
@@ -337,32 +354,102 @@ async def invite_to_occurrence(
     """Inside ``uow`` (the task's and the occurrence's rows locked, the checks done): the
     pending invitation to the occurrence, to answer before the shift starts, and the event
     ``task.invited`` that tells the person, with the link to answer. One place for staff's
-    invitations, an accepted roster plan's and a shift's dispatch (``refill_shift``:
-    ``invited_by`` None, with the ``rank`` and ``reasons`` of ``matching.rank_shift``)."""
-    reasons = None if reasons is None else [r if isinstance(r, str) else dict(r) for r in reasons]
-    invitation = await Invitation.create(
+    invitations and a shift's dispatch (``refill_shift``: ``invited_by`` None, with the
+    ``rank`` and ``reasons`` of ``matching.rank_shift``); an accepted roster plan writes
+    many at once (``invite_many_to_occurrences``), the same rows."""
+    invite = ShiftInvite(occurrence, person_id, invited_by, roster_plan_id, rank, reasons)
+    row = await _shift_invitation(uow, community, invite)
+    invitation = await Invitation.create(**row)
+    await uow.record(
+        "task.invited",
+        occurrence,
         community_id=community.id,
-        person_id=person_id,
-        occurrence_id=occurrence.id,
-        roster_plan_id=roster_plan_id,
-        invited_by_id=invited_by,
-        status=InvitationStatus.PENDING,
-        rank=rank,
-        reasons=reasons,
-        expires_at=await deadline_for(community, uow.now, urgent=False, before=occurrence.start),
-        created_at=uow.now,
+        after=_shift_invited(invite, row, invitation.id),
     )
-    after = {
-        "task_id": occurrence.task_id,
-        "person_id": person_id,
-        "occurrence_start": occurrence.start,
-        "invitation_id": invitation.id,
-        "expires_at": invitation.expires_at,
-    }
-    if rank is not None:  # dispatched: why this person, for the staff
-        after |= {"rank": rank, "reasons": reasons}
-    await uow.record("task.invited", occurrence, community_id=community.id, after=after)
     return invitation
+
+
+async def invite_many_to_occurrences(
+    uow: UnitOfWork, community: Community, invites: Sequence[ShiftInvite]
+) -> list[int]:
+    """``invite_to_occurrence`` for many invitations at once (an accepted roster plan): the
+    invitations in multi-row INSERTs, their audit entries in one, one ``task.invited``
+    event each, in order; a few statements whatever their number. Answers their ids."""
+    rows = [await _shift_invitation(uow, community, invite) for invite in invites]
+    inserted = await db.insert_rows(
+        db.table_name(Invitation),
+        _INVITATION_COLUMNS,
+        [[_db_value(row[c]) for c in _INVITATION_COLUMNS] for row in rows],
+        returning=("id", "occurrence_id", "person_id"),
+    )
+    id_of = {(r["occurrence_id"], r["person_id"]): r["id"] for r in inserted}
+    ids = [id_of[invite.occurrence.id, invite.person_id] for invite in invites]
+    await uow.record_many(
+        "task.invited",
+        Occurrence,
+        [
+            Recorded(
+                invite.occurrence.id, community.id, after=_shift_invited(invite, row, invitation)
+            )
+            for invite, row, invitation in zip(invites, rows, ids, strict=True)
+        ],
+    )
+    return ids
+
+
+async def _shift_invitation(
+    uow: UnitOfWork, community: Community, invite: ShiftInvite
+) -> dict[str, Any]:
+    """The invitation row's fields (every column but the id)."""
+    reasons = invite.reasons
+    if reasons is not None:
+        reasons = [r if isinstance(r, str) else dict(r) for r in reasons]
+    return {
+        "community_id": community.id,
+        "person_id": invite.person_id,
+        "wish_id": None,
+        "occurrence_id": invite.occurrence.id,
+        "roster_plan_id": invite.roster_plan_id,
+        "invited_by_id": invite.invited_by,
+        "status": InvitationStatus.PENDING,
+        "rank": invite.rank,
+        "reasons": reasons,
+        "expires_at": await deadline_for(
+            community, uow.now, urgent=False, before=invite.occurrence.start
+        ),
+        "answered_at": None,
+        "decline_reason": None,
+        "created_at": uow.now,
+    }
+
+
+_INVITATION_COLUMNS = (
+    "community_id", "person_id", "wish_id", "occurrence_id", "roster_plan_id", "invited_by_id",
+    "status", "rank", "reasons", "expires_at", "answered_at", "decline_reason", "created_at",
+)  # fmt: skip
+
+
+def _db_value(value: Any) -> Any:
+    """A field's value as a hand-written INSERT takes it (as Tortoise stores it)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, list):  # the JSON of ``reasons``
+        return db.json_value(value)
+    return value
+
+
+def _shift_invited(invite: ShiftInvite, row: dict[str, Any], invitation_id: int) -> dict:
+    """What ``task.invited`` says of an invitation (its audit entry and event)."""
+    after = {
+        "task_id": invite.occurrence.task_id,
+        "person_id": invite.person_id,
+        "occurrence_start": invite.occurrence.start,
+        "invitation_id": invitation_id,
+        "expires_at": row["expires_at"],
+    }
+    if invite.rank is not None:  # dispatched: why this person, for the staff
+        after |= {"rank": invite.rank, "reasons": row["reasons"]}
+    return after
 
 
 async def asked_to_occurrence(occurrence_id: int) -> set[int]:

@@ -10,8 +10,9 @@ rule (``volunteer_features.free_pairs``); it scores each pair with numpy
 ``RosterAssignment`` per place. Staff preview it (``plan_view``), remove or swap people
 (``remove_assignment``, ``swap_assignment``: clashes, capacity, availability and the rules
 checked again), then accept it (``accept_plan``: each assignment becomes a pending
-``Invitation`` to its occurrence and the event ``task.invited``, through
-``dispatch.invite_to_occurrence``, as staff invitations) or discard it (``discard_plan``).
+``Invitation`` to its occurrence and the event ``task.invited``, the rows a staff
+invitation writes, in a few statements for the whole plan through
+``dispatch.invite_many_to_occurrences``) or discard it (``discard_plan``).
 
 Not to be confused with ``services.roster``: the attendance list of one task.
 
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,7 +49,7 @@ from pydantic import model_validator
 from tortoise.expressions import Subquery
 
 from volunteer_hub import db
-from volunteer_hub.clock import ONE_DAY, local_day_start
+from volunteer_hub.clock import ONE_DAY, as_utc, local_day_start
 from volunteer_hub.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from volunteer_hub.hooktypes import PersonFacts, SignupFacts
 from volunteer_hub.hub import Hub
@@ -933,7 +934,13 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
     (quiet hours not counted) and before the shift starts.
     Places taken since the plan was made are skipped and named (``skipped``), as are
     people no longer able to come (signed up or invited already, deactivated, refused by
-    the rules). A plan accepted or discarded already: 409 ``plan_not_draft``."""
+    the rules). A plan accepted or discarded already: 409 ``plan_not_draft``.
+
+    One transaction, all or nothing: the tasks' rows written in id order, then the
+    occurrences' (made where missing), then the invitations, their audit entries, their
+    messages and deliveries (the planner, before commit) each in a few multi-row
+    statements, whatever the plan's size; one ``task.invited`` per invitation and
+    ``roster.accepted`` reach plugins after commit."""
     plan = await _plan(actor, plan_id)
     community = await get_community(plan.community_id)
     rows = await RosterAssignment.filter(plan_id=plan.id).order_by(
@@ -943,10 +950,11 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
     teams = {t.id: t for t in await Team.filter(
         id__in=sorted({t.team_id for t in task_rows.values() if t.team_id}))}  # fmt: skip
     facts = await _person_facts(sorted({r.person_id for r in rows}), community.id)
-    active = set(
-        await Person.filter(id__in=sorted(facts), active=True).values_list("id", flat=True)
-    )
-    invited, skipped = 0, []
+    active = set()
+    for chunk in db.chunks(sorted(facts)):
+        active.update(await Person.filter(id__in=chunk, active=True).values_list("id", flat=True))
+    invites: list[dispatch.ShiftInvite] = []
+    skipped = []
     async with unit_of_work(hub, actor.id) as uow:
         await uow.move(
             plan,
@@ -966,41 +974,38 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
         by_occurrence: dict[tuple[int, datetime], list[RosterAssignment]] = {}
         for row in rows:
             by_occurrence.setdefault((row.task_id, row.occurrence_start), []).append(row)
+        open_now = {}
         for (task_id, start), group in by_occurrence.items():
-            task = task_rows[task_id]
-            task.community = community
-            capacity = capacities[task.id]
-            if capacity is None:
+            if capacities[task_id] is None:
                 skipped += [_skip(r, "task_cancelled") for r in group]
-                continue
-            if start <= uow.now:
+            elif start <= uow.now:
                 skipped += [_skip(r, "started") for r in group]
-                continue
-            occurrence = await tasks.lock_occurrence(task, start, capacity)
+            else:
+                open_now[task_id, start] = group
+        # Then the occurrences' rows (made where missing), and what stands on them now.
+        for task in task_rows.values():
+            task.community = community
+        occurrences = await tasks.lock_occurrences(
+            [(task_rows[t], start, capacities[t]) for t, start in open_now]
+        )
+        on_shift = await _on_shift([o.id for o in occurrences.values()])
+        for (task_id, start), group in open_now.items():
+            task = task_rows[task_id]
+            occurrence = occurrences[task_id, as_utc(start)]
             if occurrence.cancelled:
                 skipped += [_skip(r, "occurrence_cancelled") for r in group]
                 continue
-            pending = await Invitation.filter(
-                occurrence_id=occurrence.id, status=InvitationStatus.PENDING
-            ).count()
-            free = occurrence.capacity - occurrence.taken - pending
-            signed = set(
-                await Signup.filter(
-                    occurrence_id=occurrence.id, status__in=tasks.ACTIVE_SIGNUP
-                ).values_list("person_id", flat=True)
+            shift = on_shift.get(occurrence.id, _OnShift())
+            free = occurrence.capacity - occurrence.taken - shift.pending
+            signup = tasks.signup_facts_with(
+                task, teams.get(task.team_id), start, occurrence, shift.holding
             )
-            already = set(
-                await Invitation.filter(occurrence_id=occurrence.id).values_list(
-                    "person_id", flat=True
-                )
-            )
-            signup = await tasks.signup_facts(task, teams.get(task.team_id), start, occurrence)
             for row in group:
                 if row.person_id not in active:
                     reason = "inactive"
-                elif row.person_id in signed:
+                elif row.person_id in shift.signed:
                     reason = "already_signed_up"
-                elif row.person_id in already:
+                elif row.person_id in shift.invited:
                     reason = "already_invited"
                 elif free <= 0:
                     reason = "place_taken"
@@ -1013,24 +1018,54 @@ async def accept_plan(hub: Hub, actor: Actor, plan_id: int) -> AcceptResult:
                     skipped.append(_skip(row, reason))
                     continue
                 free -= 1
-                await dispatch.invite_to_occurrence(
-                    uow,
-                    community,
-                    occurrence,
-                    row.person_id,
-                    invited_by=actor.id,
-                    roster_plan_id=plan.id,
-                    reasons=row.reasons,
+                invites.append(
+                    dispatch.ShiftInvite(
+                        occurrence,
+                        row.person_id,
+                        invited_by=actor.id,
+                        roster_plan_id=plan.id,
+                        reasons=row.reasons,
+                    )
                 )
-                invited += 1
+        await dispatch.invite_many_to_occurrences(uow, community, invites)
         await uow.record(
             "roster.accepted",
             plan,
             community_id=community.id,
-            after={"invited": invited, "skipped": len(skipped)},
+            after={"invited": len(invites), "skipped": len(skipped)},
         )
     await plan.refresh_from_db()
-    return AcceptResult(plan, community.timezone, invited, tuple(skipped))
+    return AcceptResult(plan, community.timezone, len(invites), tuple(skipped))
+
+
+@dataclass
+class _OnShift:
+    """What stands on an occurrence as a plan is accepted."""
+
+    pending: int = 0  # pending invitations (they hold a place)
+    invited: set[int] = field(default_factory=set)  # everyone with an invitation to it
+    signed: set[int] = field(default_factory=set)  # signed up, waiting or checked in
+    holding: list[int] = field(default_factory=list)  # confirmed or checked in
+
+
+async def _on_shift(occurrence_ids: list[int]) -> dict[int, _OnShift]:
+    """Each occurrence's invitations and signups (its row locked), a query per many."""
+    found: dict[int, _OnShift] = {}
+    for chunk in db.chunks(sorted(occurrence_ids)):
+        for occurrence_id, person_id, status in await Invitation.filter(
+            occurrence_id__in=chunk
+        ).values_list("occurrence_id", "person_id", "status"):
+            shift = found.setdefault(occurrence_id, _OnShift())
+            shift.invited.add(person_id)
+            shift.pending += status == InvitationStatus.PENDING
+        for occurrence_id, person_id, status in await Signup.filter(
+            occurrence_id__in=chunk, status__in=tasks.ACTIVE_SIGNUP
+        ).values_list("occurrence_id", "person_id", "status"):
+            shift = found.setdefault(occurrence_id, _OnShift())
+            shift.signed.add(person_id)
+            if status in tasks.HOLDING_PLACE:
+                shift.holding.append(person_id)
+    return found
 
 
 def _skip(row: RosterAssignment, reason: str) -> dict:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,6 +27,7 @@ from tortoise.expressions import F, Q
 from tortoise.functions import Sum
 from tortoise.transactions import in_transaction
 
+from volunteer_hub import db
 from volunteer_hub.clock import as_utc
 from volunteer_hub.errors import (
     Conflict,
@@ -71,6 +72,8 @@ CHECK_IN_EARLY = timedelta(hours=1)
 DEFAULT_WINDOW = timedelta(weeks=8)
 T = TypeVar("T")
 ACTIVE_SIGNUP = (SignupStatus.CONFIRMED, SignupStatus.WAITLISTED, SignupStatus.CHECKED_IN)
+# The signups that hold a place (the registration rules' ``confirmed_people``).
+HOLDING_PLACE = (SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN)
 
 
 class TaskIn(Input):
@@ -285,6 +288,50 @@ async def lock_occurrence(
     return await Occurrence.get(task_id=task.id, start=start)
 
 
+async def lock_occurrences(
+    wanted: Sequence[tuple[Task, datetime, int]],
+) -> dict[tuple[int, datetime], Occurrence]:
+    """``lock_occurrence`` for many occurrences at once (an accepted roster plan), their
+    tasks' rows written first: ``wanted`` is (task, start, capacity) each. Those missing
+    are made in one INSERT (one by one if a concurrent change made one of them first),
+    then every row is written and read: a few statements whatever their number. Answers
+    the occurrences by (task id, start)."""
+    wanted_by = {
+        (task.id, as_utc(start)): (task, start, capacity) for task, start, capacity in wanted
+    }
+    if not wanted_by:
+        return {}
+    starts = [key[1] for key in wanted_by]
+    ids, missing = [], dict(wanted_by)
+    for chunk in db.chunks(sorted({key[0] for key in wanted_by})):
+        for row_id, task_id, start in await Occurrence.filter(
+            task_id__in=chunk, start__gte=min(starts), start__lte=max(starts)
+        ).values_list("id", "task_id", "start"):
+            if missing.pop((task_id, as_utc(start)), None) is not None:
+                ids.append(row_id)
+    if missing:
+        try:
+            async with in_transaction():  # a savepoint: losing the race must not abort us
+                made = await db.insert_rows(
+                    db.table_name(Occurrence),
+                    ("task_id", "start", "end", "capacity", "taken", "cancelled", "lock_version"),
+                    [
+                        (t.id, start, start + (t.ends_at - t.starts_at), capacity, 0, False, 0)
+                        for t, start, capacity in missing.values()
+                    ],
+                    returning=("id",),
+                )
+            ids += [row["id"] for row in made]
+        except IntegrityError:  # a concurrent change made one first: each in turn
+            ids += [(await lock_occurrence(*made)).id for made in missing.values()]
+    found = {}
+    for chunk in db.chunks(sorted(set(ids))):
+        await Occurrence.filter(id__in=chunk).update(lock_version=F("lock_version") + 1)
+        for occurrence in await Occurrence.filter(id__in=chunk):
+            found[occurrence.task_id, as_utc(occurrence.start)] = occurrence
+    return found
+
+
 # --- signups ---------------------------------------------------------------------------
 
 
@@ -352,9 +399,15 @@ async def lock_task(task_id: int) -> int:
     """Inside a transaction, before any occurrence: write the task's row (its lock, taken
     first by signups, edits and cancellation alike) and answer its capacity now; 409 when
     the task is cancelled."""
-    if not await Task.filter(id=task_id, cancelled_at__isnull=True).update(capacity=F("capacity")):
+    # One statement: the write (the lock) answers the capacity it kept.
+    written = await db.fetch(
+        "UPDATE task SET capacity = capacity WHERE id = ? AND cancelled_at IS NULL"
+        " RETURNING capacity",
+        task_id,
+    )
+    if not written:
         raise Conflict("This task is cancelled.", code="task_cancelled")
-    return (await Task.get(id=task_id)).capacity
+    return written[0]["capacity"]
 
 
 async def lock(occurrence: Occurrence) -> None:
@@ -726,9 +779,20 @@ async def signup_facts(
     confirmed: list[int] = []
     if existing is not None:
         confirmed = await Signup.filter(
-            occurrence_id=existing.id,
-            status__in=[SignupStatus.CONFIRMED, SignupStatus.CHECKED_IN],
+            occurrence_id=existing.id, status__in=HOLDING_PLACE
         ).values_list("person_id", flat=True)
+    return signup_facts_with(task, team, start, existing, confirmed)
+
+
+def signup_facts_with(
+    task: Task,
+    team: Team | None,
+    start: datetime,
+    existing: Occurrence | None,
+    confirmed: list[int],
+) -> SignupFacts:
+    """``signup_facts`` with the people holding a place on the occurrence read already
+    (``HOLDING_PLACE``: many occurrences read at once)."""
     zone = ZoneInfo(task.community.timezone)
     return SignupFacts(
         task_id=task.id,

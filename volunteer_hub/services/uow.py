@@ -20,6 +20,7 @@ from typing import Any
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from volunteer_hub import db
 from volunteer_hub.db import table_name
 from volunteer_hub.errors import Conflict
 from volunteer_hub.events import EVENT_NAMES, PendingEvent
@@ -121,39 +122,48 @@ class UnitOfWork:
     async def record_many(
         self, action: str, model: type[Model], entries: Sequence[Recorded]
     ) -> None:
-        """``record`` for many rows of one table at once (a worker's batch): the audit
-        entries in one multi-row INSERT, one event per row, as ``record`` would queue them."""
+        """``record`` for many rows of one table at once (a worker's batch, an accepted
+        roster plan): the audit entries in multi-row INSERTs (``db.insert_rows``), one event
+        per row, as ``record`` would queue them."""
         if action not in _KNOWN_EVENTS:
             raise ValueError(f"unknown event {action!r}: add it to volunteer_hub.events")
         if not entries:
             return
         entity_type = table_name(model)
-        await AuditEntry.bulk_create(
-            [
-                AuditEntry(
+        rows, events = [], []
+        for e in entries:
+            after = _jsonable(e.after)  # once: the audit entry's and, often, the event's
+            rows.append(
+                (
+                    e.community_id,
+                    self.actor_id,
+                    action,
+                    entity_type,
+                    e.entity_id,
+                    db.json_value(_jsonable(e.before)),
+                    db.json_value(after),
+                    self.now,
+                )
+            )
+            events.append(
+                DomainEvent(
+                    name=action,
                     community_id=e.community_id,
-                    actor_id=self.actor_id,
-                    action=action,
                     entity_type=entity_type,
                     entity_id=e.entity_id,
-                    before=_jsonable(e.before),
-                    after=_jsonable(e.after),
-                    created_at=self.now,
+                    actor_id=self.actor_id,
+                    occurred_at=self.now,
+                    data=_jsonable(e.data) if e.data else after or {},
                 )
-                for e in entries
-            ]
-        )
-        for e in entries:
-            event = DomainEvent(
-                name=action,
-                community_id=e.community_id,
-                entity_type=entity_type,
-                entity_id=e.entity_id,
-                actor_id=self.actor_id,
-                occurred_at=self.now,
-                data=_jsonable(e.data or e.after or {}),
             )
-            self.pending.append(PendingEvent(event))
+        await db.insert_rows(table_name(AuditEntry), _AUDIT_COLUMNS, rows)
+        self.pending += [PendingEvent(event) for event in events]
+
+
+_AUDIT_COLUMNS = (
+    "community_id", "actor_id", "action", "entity_type", "entity_id", "before", "after",
+    "created_at",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
