@@ -491,3 +491,16 @@ async def test_a_late_commit_is_found_at_the_next_change(w, monkeypatch):
     assert late.id in after.ids.tolist()
     assert_same(after, await load(w.hub, w.id))
     assert after.loaded_at == first.loaded_at
+
+
+async def test_a_volunteer_without_a_community_of_their_own(w):
+    """An administrator (no community of their own) who joins a team is a volunteer of it:
+    the snapshot keeps "no community" (the fuzzer found a 500 here), as facts.person_facts
+    does."""
+    team = await w.team("psychology")
+    assert (await Person.get(id=w.admin.id)).community_id is None
+    await w.join(w.admin, team)
+    snap = await features(w.hub, w.id)
+    (position,), _ = snap.positions([w.admin.id])
+    assert snap.person_facts(int(position)).community_id is None
+    assert snap.person_facts(int(position)).team_kinds == ("psychology",)

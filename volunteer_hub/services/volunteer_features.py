@@ -167,7 +167,7 @@ class Features:
     ids: np.ndarray
     names: list[str]
     grid: np.ndarray  # -1: none
-    home: np.ndarray  # the community the person registered in (``person.community_id``)
+    home: np.ndarray  # the community the person registered in (``person.community_id``; -1: none)
     birth_dates: list[date | None]
     skills: list[tuple[str, ...]]
     # Active memberships, in any community's team, sorted by (position, team): for a team's
@@ -345,7 +345,7 @@ class Features:
         return PersonFacts(
             id=int(self.ids[position]),
             name=self.names[position],
-            community_id=int(self.home[position]),
+            community_id=None if self.home[position] < 0 else int(self.home[position]),
             grid_id=None if self.grid[position] < 0 else int(self.grid[position]),
             birth_date=self.birth_dates[position],
             skills=self.skills[position],
@@ -918,7 +918,10 @@ def _people_fields(people: Sequence[Sequence[Any]]) -> dict[str, Any]:
         "grid": np.fromiter(
             (-1 if r[2] is None else r[2] for r in people), dtype=np.int64, count=n
         ),
-        "home": np.fromiter((r[5] for r in people), dtype=np.int64, count=n),
+        # -1: no community of their own (an administrator may volunteer in a team).
+        "home": np.fromiter(
+            (-1 if r[5] is None else r[5] for r in people), dtype=np.int64, count=n
+        ),
         "birth_dates": [parsed(r[3], dates, _as_date) for r in people],
         "skills": [parsed(r[4], skills, _json_list) for r in people],
     }
