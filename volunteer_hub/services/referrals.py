@@ -149,10 +149,6 @@ class ReferralPage:
         return self.active and self.acknowledged_at is None
 
     @property
-    def may_resolve(self) -> bool:
-        return self.active
-
-    @property
     def expires_at(self) -> datetime:
         return link_expires(self.notified_at)
 
